@@ -1,0 +1,67 @@
+//! Configuration read from the environment once at start, and the AWS SDK set-up.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+/// `true`/`false`/`1`/`0`; absent means `default`.
+pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(default),
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            other => Err(ConfigError::Invalid { name, message: format!("expected true or false, got {other:?}") }),
+        },
+    }
+}
+
+/// The SDK configuration every function uses: region, credentials and endpoint from the
+/// standard chain (so `AWS_ENDPOINT_URL` points the same binary at the local stack), with
+/// timeouts so no AWS call can hang a function.
+pub async fn aws_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(12))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Settings of the management API function.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub table_name: String,
+    /// Plain-http webhook URLs (local runs only).
+    pub allow_plain_http: bool,
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required("HOOKLINE_TABLE_NAME")?,
+            allow_plain_http: flag("HOOKLINE_ALLOW_PLAIN_HTTP", false)?,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! Hookline's shared crate: the webhook model and its validation, storage, and the wiring every
+//! function needs (configuration, AWS clients, logging).
+
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod model;
+pub mod paths;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,127 @@
+//! How we authenticate ourselves to a webhook's URL, and how credentials are masked.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+/// A secret that was rotated out but still signs until `expires_at`, so receivers can switch
+/// without dropping requests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousSecret {
+    pub secret: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Security {
+    None,
+    Hmac {
+        secret: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        previous: Vec<PreviousSecret>,
+    },
+    Basic {
+        username: String,
+        password: String,
+    },
+    Bearer {
+        token: String,
+    },
+    Header {
+        name: String,
+        value: String,
+    },
+}
+
+/// How a credential is shown after creation: never in full. Long random secrets keep their
+/// last four characters so a user can tell two apart; short ones show nothing.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() >= 24 {
+        let prefix = if secret.starts_with(crate::ids::SECRET_PREFIX) { crate::ids::SECRET_PREFIX } else { "" };
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{prefix}****{tail}")
+    } else {
+        "********".to_string()
+    }
+}
+
+impl Security {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Security::None => "none",
+            Security::Hmac { .. } => "hmac",
+            Security::Basic { .. } => "basic",
+            Security::Bearer { .. } => "bearer",
+            Security::Header { .. } => "header",
+        }
+    }
+
+    /// The view shown in reads and lists: every credential masked, rotated-out secrets omitted
+    /// (only when they stop signing is shown).
+    pub fn masked_view(&self) -> Value {
+        match self {
+            Security::None => json!({"type": "none"}),
+            Security::Hmac { secret, previous } => {
+                let mut v = json!({"type": "hmac", "secret": mask(secret)});
+                if let Some(last) = previous.iter().map(|p| p.expires_at).max() {
+                    v["previousSecretExpiresAt"] = json!(last
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .expect("RFC 3339 formats any date"));
+                }
+                v
+            }
+            Security::Basic { username, password } => {
+                json!({"type": "basic", "username": username, "password": mask(password)})
+            }
+            Security::Bearer { token } => json!({"type": "bearer", "token": mask(token)}),
+            Security::Header { name, value } => {
+                json!({"type": "header", "name": name, "value": mask(value)})
+            }
+        }
+    }
+
+    /// The view in the create and rotate answers: the HMAC secret in full (the one time the user
+    /// sees it); other credentials stay masked, the user typed them.
+    pub fn revealed_view(&self) -> Value {
+        match self {
+            Security::Hmac { secret, .. } => {
+                let mut v = self.masked_view();
+                v["secret"] = json!(secret);
+                v
+            }
+            other => other.masked_view(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_the_tail_of_long_secrets() {
+        assert_eq!(mask("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAwxyz"), "whsec_****wxyz");
+        assert_eq!(mask("hunter2"), "********");
+        assert_eq!(mask("0123456789012345678901234567"), "****4567");
+    }
+
+    #[test]
+    fn views_never_carry_credentials() {
+        let all = [
+            Security::Hmac { secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=".into(), previous: vec![] },
+            Security::Basic { username: "u".into(), password: "p4ssw0rd-secret".into() },
+            Security::Bearer { token: "tok-very-secret-value-123456".into() },
+            Security::Header { name: "X-Api-Key".into(), value: "header-secret".into() },
+        ];
+        for s in all {
+            let text = s.masked_view().to_string();
+            for secret in ["c2VjcmV0c2VjcmV0", "p4ssw0rd", "tok-very-secret", "header-secret"] {
+                assert!(!text.contains(secret), "{text} leaks {secret}");
+            }
+        }
+    }
+}

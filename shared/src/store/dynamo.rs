@@ -1,0 +1,528 @@
+//! The DynamoDB store: one table, string keys `pk` / `sk`.
+//!
+//! | item                | pk                         | sk             | what else                      |
+//! |---------------------|----------------------------|----------------|--------------------------------|
+//! | webhook             | `ACCT#{account}`           | `WH#{id}`      | `version`, `flow`, `status`, `doc` (JSON) |
+//! | subscription entry  | `ACCT#{account}#EVT#{event}` | `WH#{id}`    | `version`, `doc`: a copy, so one Query returns whole configs |
+//! | API key (lookup)    | `APIKEY#{sha256}`          | `APIKEY`       | `accountId`, `keyId`, `name`, `createdAt` |
+//! | API key (by account)| `ACCT#{account}`           | `KEY#{keyId}`  | `keyHash`, `name`, `createdAt` |
+//!
+//! Subscription entries exist only for active outbound webhooks, one per subscribed event, so
+//! the delivery function finds "active webhooks of this account for this event" with a single
+//! Query. They are written in the same transaction as the webhook, conditional on its version.
+//! Writes that touch no entry use a plain conditional PutItem/DeleteItem (half the cost of a
+//! transaction).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::*;
+
+/// The attribute DynamoDB's TTL reads (epoch seconds) on items that expire (logs, e-mail locks).
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+const MAX_QUERY_PAGES: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn account_pk(account_id: &str) -> String {
+    format!("ACCT#{account_id}")
+}
+
+fn webhook_sk(id: &str) -> String {
+    format!("WH#{id}")
+}
+
+fn subscription_pk(account_id: &str, event: EventType) -> String {
+    format!("ACCT#{account_id}#EVT#{}", event.as_str())
+}
+
+fn api_key_pk(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+
+fn backend<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Backend(DisplayErrorContext(&err).to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("item lacks string attribute {name}")))
+}
+
+fn time_attr(t: OffsetDateTime) -> AttributeValue {
+    s(t.format(&Rfc3339).expect("RFC 3339 formats any date"))
+}
+
+fn parse_time(item: &Item, name: &str) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::parse(get_s(item, name)?, &Rfc3339).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn doc(webhook: &Webhook) -> AttributeValue {
+        s(serde_json::to_string(webhook).expect("a webhook always serialises"))
+    }
+
+    fn webhook_item(webhook: &Webhook) -> Item {
+        HashMap::from([
+            ("pk".into(), s(account_pk(&webhook.account_id))),
+            ("sk".into(), s(webhook_sk(&webhook.id))),
+            ("kind".into(), s("webhook")),
+            ("version".into(), n(webhook.version)),
+            ("flow".into(), s(webhook.flow().as_str())),
+            ("status".into(), s(webhook.status.as_str())),
+            ("doc".into(), Self::doc(webhook)),
+        ])
+    }
+
+    fn subscription_item(webhook: &Webhook, event: EventType) -> Item {
+        HashMap::from([
+            ("pk".into(), s(subscription_pk(&webhook.account_id, event))),
+            ("sk".into(), s(webhook_sk(&webhook.id))),
+            ("kind".into(), s("subscription")),
+            ("version".into(), n(webhook.version)),
+            ("doc".into(), Self::doc(webhook)),
+        ])
+    }
+
+    fn parse_webhook(item: &Item) -> StoreResult<Webhook> {
+        serde_json::from_str(get_s(item, "doc")?).map_err(|e| StoreError::Corrupt(format!("webhook doc: {e}")))
+    }
+
+    fn put(&self, item: Item, condition: &str, values: Option<Item>) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(values)
+            .build()
+            .expect("table, item and condition are set");
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    fn delete(&self, pk: String, sk: String) -> TransactWriteItem {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .build()
+            .expect("table and key are set");
+        TransactWriteItem::builder().delete(delete).build()
+    }
+
+    fn put_subscriptions(&self, webhook: &Webhook) -> Vec<TransactWriteItem> {
+        webhook
+            .indexed_events()
+            .iter()
+            .map(|e| {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(Self::subscription_item(webhook, *e)))
+                    .build()
+                    .expect("table and item are set");
+                TransactWriteItem::builder().put(put).build()
+            })
+            .collect()
+    }
+
+    /// Runs a transaction; a failed condition becomes `Conflict`.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e))
+                    if e.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Err(StoreError::Conflict)
+                }
+                _ => Err(backend(err)),
+            },
+        }
+    }
+
+    /// After a failed condition on an existing webhook: was it changed, or deleted?
+    async fn conflict_or_gone(&self, current: &Webhook) -> StoreError {
+        match self.get_webhook(&current.account_id, &current.id).await {
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => e,
+        }
+    }
+
+    /// Creates the table if it does not exist (local runs and tests; deployed stacks get it
+    /// from the SAM template), with TTL on `expiresAt`.
+    pub async fn create_table(&self) -> StoreResult<()> {
+        let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let attr =
+            |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash).expect("key fields set"))
+            .key_schema(key("sk", KeyType::Range).expect("key fields set"))
+            .attribute_definitions(attr("pk").expect("attr fields set"))
+            .attribute_definitions(attr("sk").expect("attr fields set"))
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+            Err(err) => return Err(backend(err)),
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .expect("ttl fields set"),
+            )
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl WebhookStore for DynamoStore {
+    async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
+        let condition = "attribute_not_exists(pk)";
+        if webhook.indexed_events().is_empty() {
+            return self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(Self::webhook_item(webhook)))
+                .condition_expression(condition)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| match err.as_service_error() {
+                    Some(e) if e.is_conditional_check_failed_exception() => StoreError::Conflict,
+                    _ => backend(err),
+                });
+        }
+        let mut items = vec![self.put(Self::webhook_item(webhook), condition, None)];
+        items.extend(self.put_subscriptions(webhook));
+        self.transact(items).await
+    }
+
+    async fn get_webhook(&self, account_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s(webhook_sk(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item().map(Self::parse_webhook).transpose()
+    }
+
+    async fn update_webhook(&self, current: &Webhook, next: &Webhook) -> StoreResult<()> {
+        let condition = "version = :expected";
+        let values = HashMap::from([(":expected".to_string(), n(current.version))]);
+        let result = if current.indexed_events().is_empty() && next.indexed_events().is_empty() {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(Self::webhook_item(next)))
+                .condition_expression(condition)
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| match err.as_service_error() {
+                    Some(e) if e.is_conditional_check_failed_exception() => StoreError::Conflict,
+                    _ => backend(err),
+                })
+        } else {
+            let mut items = vec![self.put(Self::webhook_item(next), condition, Some(values))];
+            for gone in current.indexed_events().iter().filter(|e| !next.indexed_events().contains(e)) {
+                items.push(self.delete(subscription_pk(&current.account_id, *gone), webhook_sk(&current.id)));
+            }
+            items.extend(self.put_subscriptions(next));
+            self.transact(items).await
+        };
+        match result {
+            Err(StoreError::Conflict) => Err(self.conflict_or_gone(current).await),
+            other => other,
+        }
+    }
+
+    async fn delete_webhook(&self, current: &Webhook) -> StoreResult<()> {
+        let condition = "version = :expected";
+        let values = HashMap::from([(":expected".to_string(), n(current.version))]);
+        let result = if current.indexed_events().is_empty() {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(account_pk(&current.account_id)))
+                .key("sk", s(webhook_sk(&current.id)))
+                .condition_expression(condition)
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| match err.as_service_error() {
+                    Some(e) if e.is_conditional_check_failed_exception() => StoreError::Conflict,
+                    _ => backend(err),
+                })
+        } else {
+            let main = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(account_pk(&current.account_id)))
+                .key("sk", s(webhook_sk(&current.id)))
+                .condition_expression(condition)
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .expect("table and key are set");
+            let mut items = vec![TransactWriteItem::builder().delete(main).build()];
+            for event in current.indexed_events() {
+                items.push(self.delete(subscription_pk(&current.account_id, *event), webhook_sk(&current.id)));
+            }
+            self.transact(items).await
+        };
+        match result {
+            Err(StoreError::Conflict) => Err(self.conflict_or_gone(current).await),
+            other => other,
+        }
+    }
+
+    async fn list_webhooks(&self, account_id: &str, filter: &ListFilter) -> StoreResult<Page<Webhook>> {
+        // Ids are ULIDs (0-9, A-Z), so "WH#~" sorts after every webhook of the account.
+        let low = webhook_sk(filter.after.as_deref().unwrap_or(""));
+        let mut names = HashMap::new();
+        let mut values = HashMap::from([
+            (":pk".to_string(), s(account_pk(account_id))),
+            (":low".to_string(), s(low)),
+            (":high".to_string(), s("WH#~")),
+        ]);
+        let mut conditions = Vec::new();
+        if let Some(flow) = filter.flow {
+            names.insert("#flow".to_string(), "flow".to_string());
+            values.insert(":flow".to_string(), s(flow.as_str()));
+            conditions.push("#flow = :flow");
+        }
+        if let Some(status) = filter.status {
+            names.insert("#status".to_string(), "status".to_string());
+            values.insert(":status".to_string(), s(status.as_str()));
+            conditions.push("#status = :status");
+        }
+        let filter_expr = (!conditions.is_empty()).then(|| conditions.join(" AND "));
+        let names = (!names.is_empty()).then_some(names);
+
+        let mut items = Vec::new();
+        let mut start_key: Option<Item> = None;
+        let mut pages = 0;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .set_filter_expression(filter_expr.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start_key.take())
+                // One more than asked, to know whether another page follows.
+                .limit((filter.limit + 2) as i32)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items() {
+                let webhook = Self::parse_webhook(item)?;
+                if filter.after.as_deref() != Some(webhook.id.as_str()) {
+                    items.push(webhook);
+                }
+            }
+            pages += 1;
+            start_key = out.last_evaluated_key().cloned();
+            if items.len() > filter.limit || start_key.is_none() || pages >= MAX_QUERY_PAGES {
+                break;
+            }
+        }
+        let more = items.len() > filter.limit || start_key.is_some();
+        items.truncate(filter.limit);
+        let next_after = if more { items.last().map(|w| w.id.clone()).or(filter.after.clone()) } else { None };
+        Ok(Page { items, next_after })
+    }
+}
+
+impl SubscriptionIndex for DynamoStore {
+    async fn active_webhooks_for(&self, account_id: &str, event: EventType) -> StoreResult<Vec<Webhook>> {
+        let mut webhooks = Vec::new();
+        let mut start_key: Option<Item> = None;
+        for _ in 0..MAX_QUERY_PAGES {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(subscription_pk(account_id, event)))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items() {
+                webhooks.push(Self::parse_webhook(item)?);
+            }
+            start_key = out.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(webhooks)
+    }
+}
+
+impl DynamoStore {
+    fn parse_key(item: &Item, key_hash: Option<&str>) -> StoreResult<ApiKeyRecord> {
+        Ok(ApiKeyRecord {
+            key_id: get_s(item, "keyId")?.to_string(),
+            account_id: get_s(item, "accountId")?.to_string(),
+            key_hash: match key_hash {
+                Some(h) => h.to_string(),
+                None => get_s(item, "keyHash")?.to_string(),
+            },
+            name: get_s(item, "name")?.to_string(),
+            created_at: parse_time(item, "createdAt")?,
+        })
+    }
+}
+
+impl ApiKeyStore for DynamoStore {
+    async fn create_api_key(&self, record: &ApiKeyRecord) -> StoreResult<()> {
+        let common = |pk: String, sk: String| -> Item {
+            HashMap::from([
+                ("pk".into(), s(pk)),
+                ("sk".into(), s(sk)),
+                ("kind".into(), s("apikey")),
+                ("keyId".into(), s(&record.key_id)),
+                ("accountId".into(), s(&record.account_id)),
+                ("keyHash".into(), s(&record.key_hash)),
+                ("name".into(), s(&record.name)),
+                ("createdAt".into(), time_attr(record.created_at)),
+            ])
+        };
+        let condition = "attribute_not_exists(pk)";
+        self.transact(vec![
+            self.put(common(api_key_pk(&record.key_hash), "APIKEY".into()), condition, None),
+            self.put(common(account_pk(&record.account_id), format!("KEY#{}", record.key_id)), condition, None),
+        ])
+        .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(api_key_pk(key_hash)))
+            .key("sk", s("APIKEY"))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item().map(|item| Self::parse_key(item, Some(key_hash))).transpose()
+    }
+
+    async fn list_api_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let mut keys = Vec::new();
+        let mut start_key: Option<Item> = None;
+        for _ in 0..MAX_QUERY_PAGES {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(account_pk(account_id)))
+                .expression_attribute_values(":prefix", s("KEY#"))
+                .set_exclusive_start_key(start_key.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items() {
+                keys.push(Self::parse_key(item, None)?);
+            }
+            start_key = out.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, account_id: &str, key_id: &str) -> StoreResult<()> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s(format!("KEY#{key_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let item = out.item().ok_or(StoreError::NotFound)?;
+        let hash = get_s(item, "keyHash")?.to_string();
+        // The lookup item goes first: once it is gone the key no longer authenticates.
+        match self
+            .transact(vec![
+                self.delete(api_key_pk(&hash), "APIKEY".into()),
+                self.delete(account_pk(account_id), format!("KEY#{key_id}")),
+            ])
+            .await
+        {
+            Err(StoreError::Conflict) => Err(StoreError::NotFound),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! In-memory store for unit tests: the same conditional semantics as DynamoDB, no network.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    webhooks: Mutex<BTreeMap<(String, String), Webhook>>,
+    keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl WebhookStore for MemoryStore {
+    async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
+        let mut map = self.webhooks.lock().unwrap();
+        let key = (webhook.account_id.clone(), webhook.id.clone());
+        if map.contains_key(&key) {
+            return Err(StoreError::Conflict);
+        }
+        map.insert(key, webhook.clone());
+        Ok(())
+    }
+
+    async fn get_webhook(&self, account_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        Ok(self.webhooks.lock().unwrap().get(&(account_id.to_string(), id.to_string())).cloned())
+    }
+
+    async fn update_webhook(&self, current: &Webhook, next: &Webhook) -> StoreResult<()> {
+        let mut map = self.webhooks.lock().unwrap();
+        let stored = map
+            .get_mut(&(current.account_id.clone(), current.id.clone()))
+            .ok_or(StoreError::NotFound)?;
+        if stored.version != current.version {
+            return Err(StoreError::Conflict);
+        }
+        *stored = next.clone();
+        Ok(())
+    }
+
+    async fn delete_webhook(&self, current: &Webhook) -> StoreResult<()> {
+        let mut map = self.webhooks.lock().unwrap();
+        let key = (current.account_id.clone(), current.id.clone());
+        match map.get(&key) {
+            None => Err(StoreError::NotFound),
+            Some(stored) if stored.version != current.version => Err(StoreError::Conflict),
+            Some(_) => {
+                map.remove(&key);
+                Ok(())
+            }
+        }
+    }
+
+    async fn list_webhooks(&self, account_id: &str, filter: &ListFilter) -> StoreResult<Page<Webhook>> {
+        let map = self.webhooks.lock().unwrap();
+        let mut items: Vec<Webhook> = map
+            .iter()
+            .filter(|((acct, id), w)| {
+                acct == account_id && filter.after.as_ref().is_none_or(|after| id > after) && filter.matches(w)
+            })
+            .map(|(_, w)| w.clone())
+            .take(filter.limit + 1)
+            .collect();
+        let more = items.len() > filter.limit;
+        items.truncate(filter.limit);
+        let next_after = if more { items.last().map(|w| w.id.clone()) } else { None };
+        Ok(Page { items, next_after })
+    }
+}
+
+impl SubscriptionIndex for MemoryStore {
+    async fn active_webhooks_for(&self, account_id: &str, event: EventType) -> StoreResult<Vec<Webhook>> {
+        let map = self.webhooks.lock().unwrap();
+        Ok(map
+            .values()
+            .filter(|w| w.account_id == account_id && w.indexed_events().contains(&event))
+            .cloned()
+            .collect())
+    }
+}
+
+impl ApiKeyStore for MemoryStore {
+    async fn create_api_key(&self, record: &ApiKeyRecord) -> StoreResult<()> {
+        let mut keys = self.keys.lock().unwrap();
+        if keys.contains_key(&record.key_hash) {
+            return Err(StoreError::Conflict);
+        }
+        keys.insert(record.key_hash.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(self.keys.lock().unwrap().get(key_hash).cloned())
+    }
+
+    async fn list_api_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let keys = self.keys.lock().unwrap();
+        let mut list: Vec<_> = keys.values().filter(|k| k.account_id == account_id).cloned().collect();
+        list.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        Ok(list)
+    }
+
+    async fn revoke_api_key(&self, account_id: &str, key_id: &str) -> StoreResult<()> {
+        let mut keys = self.keys.lock().unwrap();
+        let hash = keys
+            .values()
+            .find(|k| k.account_id == account_id && k.key_id == key_id)
+            .map(|k| k.key_hash.clone())
+            .ok_or(StoreError::NotFound)?;
+        keys.remove(&hash);
+        Ok(())
+    }
+}

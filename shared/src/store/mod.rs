@@ -1,0 +1,97 @@
+//! Where webhooks and API keys live. One small trait per concern, each with a DynamoDB
+//! implementation (`dynamo`) and an in-memory one (`memory`) for unit tests.
+
+pub mod dynamo;
+pub mod memory;
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::model::{EventType, Flow, Status, Webhook};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write's precondition failed: the item changed since it was read, or already exists.
+    #[error("the record was changed by another request")]
+    Conflict,
+    #[error("the record does not exist")]
+    NotFound,
+    /// DynamoDB (or the network to it) failed; the message is for logs, never for API bodies.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// A stored item could not be read back: a bug or a hand-edited item.
+    #[error("corrupt stored record: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page of a list, with the cursor for the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The id of the last item returned when more may follow; `None` on the last page.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub flow: Option<Flow>,
+    pub status: Option<Status>,
+    /// Start after this webhook id (from the previous page's cursor).
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+impl ListFilter {
+    pub fn matches(&self, w: &Webhook) -> bool {
+        self.flow.is_none_or(|f| f == w.flow()) && self.status.is_none_or(|s| s == w.status)
+    }
+}
+
+/// Webhook configuration CRUD. Every write is conditional, so two writers never silently
+/// overwrite each other, and a webhook and its index entries change together or not at all.
+pub trait WebhookStore: Send + Sync {
+    /// Fails with `Conflict` if the id exists.
+    fn create_webhook(&self, webhook: &Webhook) -> impl Future<Output = StoreResult<()>> + Send;
+    fn get_webhook(&self, account_id: &str, id: &str) -> impl Future<Output = StoreResult<Option<Webhook>>> + Send;
+    /// Replaces `current` with `next` if the stored version is still `current.version`
+    /// (else `Conflict`, or `NotFound` if it was deleted).
+    fn update_webhook(&self, current: &Webhook, next: &Webhook) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes the webhook and all its index entries if the stored version is `current.version`.
+    fn delete_webhook(&self, current: &Webhook) -> impl Future<Output = StoreResult<()>> + Send;
+    /// An account's webhooks in id (creation) order.
+    fn list_webhooks(
+        &self,
+        account_id: &str,
+        filter: &ListFilter,
+    ) -> impl Future<Output = StoreResult<Page<Webhook>>> + Send;
+}
+
+/// The outbound hot path: which webhooks get this event. One Query, no Scan.
+pub trait SubscriptionIndex: Send + Sync {
+    fn active_webhooks_for(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> impl Future<Output = StoreResult<Vec<Webhook>>> + Send;
+}
+
+/// An API key as stored: never the key itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub account_id: String,
+    pub key_hash: String,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub trait ApiKeyStore: Send + Sync {
+    fn create_api_key(&self, record: &ApiKeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    fn find_api_key(&self, key_hash: &str) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
+    fn list_api_keys(&self, account_id: &str) -> impl Future<Output = StoreResult<Vec<ApiKeyRecord>>> + Send;
+    /// Fails with `NotFound` if the account has no such key.
+    fn revoke_api_key(&self, account_id: &str, key_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+}
