@@ -2,6 +2,8 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use std::sync::Mutex;
+
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -20,14 +22,28 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// A ULID (48-bit milliseconds + 80 random bits, Crockford base32): ids sort by creation time,
-/// so lists come back in the order webhooks were made.
+/// so lists come back in the order webhooks were made. Monotonic within a process (the ULID
+/// spec's monotonic mode): a second id in the same millisecond is the previous one plus one,
+/// so order holds even for ids made back to back.
 pub fn ulid(at: OffsetDateTime) -> String {
+    static LAST: Mutex<(u128, u128)> = Mutex::new((0, 0));
     let millis = (at.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u128;
-    let random = u128::from_be_bytes({
+    let fresh = u128::from_be_bytes({
         let mut b = [0u8; 16];
         b[6..].copy_from_slice(&random_bytes::<10>());
         b
     });
+    let (millis, random) = {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        let next = if millis <= last.0 && last.1 < (1 << 80) - 1 { (last.0, last.1 + 1) } else { (millis, fresh) };
+        *last = next;
+        next
+    };
+    encode_ulid(millis, random)
+}
+
+/// The 26-character text of a ULID from its 48-bit time and 80-bit random parts.
+fn encode_ulid(millis: u128, random: u128) -> String {
     let value = (millis << 80) | random;
     (0..26)
         .map(|i| CROCKFORD[((value >> (125 - 5 * i)) & 0x1f) as usize] as char)
@@ -84,12 +100,22 @@ mod tests {
 
     #[test]
     fn ulids_sort_by_time_and_have_the_documented_shape() {
-        let a = ulid(datetime!(2026-01-01 0:00 UTC));
-        let b = ulid(datetime!(2026-01-01 0:00:00.001 UTC));
+        let now = OffsetDateTime::now_utc();
+        let a = ulid(now);
+        let b = ulid(now + time::Duration::milliseconds(1));
         assert!(is_ulid(&a) && is_ulid(&b), "{a} {b}");
         assert!(a < b);
-        // The ULID spec's time part for 2026-01-01T00:00:00Z (1767225600000 ms).
-        assert_eq!(&a[..10], "01KDVDNA00");
+        // The time part of 2026-01-01T00:00:00Z (1767225600000 ms), as base32 of the millis.
+        let millis = (datetime!(2026-01-01 0:00 UTC).unix_timestamp_nanos() / 1_000_000) as u128;
+        assert_eq!(&encode_ulid(millis, 0)[..10], "01KDVDNA00");
+        assert_eq!(encode_ulid(millis, (1 << 80) - 1), "01KDVDNA00ZZZZZZZZZZZZZZZZ");
+    }
+
+    #[test]
+    fn ulids_made_in_the_same_millisecond_still_sort_in_order() {
+        let at = OffsetDateTime::now_utc();
+        let ids: Vec<String> = (0..1000).map(|_| ulid(at)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

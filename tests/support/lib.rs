@@ -1,1 +1,148 @@
+//! Test harness: the local AWS stack (moto's server, started by `make test`) through the real
+//! SDK clients, and API Gateway HTTP API (v2) events fed to the real handler.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use hookline::clock::SystemClock;
+use hookline::model::WebhookRules;
+use hookline::store::dynamo::DynamoStore;
+use http::HeaderMap;
+use serde_json::{json, Value};
+use webhooks_api::App;
+
+/// The local AWS endpoint. Integration tests fail (not skip) without it.
+pub fn endpoint() -> String {
+    std::env::var("HOOKLINE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "integration tests need the local AWS stack: run `make test`, or start moto_server \
+             and set HOOKLINE_TEST_AWS_ENDPOINT=http://127.0.0.1:PORT"
+        )
+    })
+}
+
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "hookline-tests"))
+        .load()
+        .await
+}
+
+/// A store on a table of its own, so tests run in parallel without seeing each other.
+pub async fn fresh_store() -> DynamoStore {
+    let name = format!("hookline-test-{}", hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase());
+    let store = DynamoStore::from_sdk_config(&sdk_config().await, name);
+    store.create_table().await.expect("create the test table in the local stack");
+    store
+}
+
+pub struct TestApi {
+    pub app: App<DynamoStore>,
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// The `field` of an error body.
+    pub fn error_field(&self) -> Option<&str> {
+        self.body["error"]["field"].as_str()
+    }
+
+    pub fn error_type(&self) -> &str {
+        self.body["error"]["type"].as_str().unwrap_or_default()
+    }
+}
+
+impl TestApi {
+    /// The API over a fresh DynamoDB table in the local stack; plain-http URLs allowed as in
+    /// local runs.
+    pub async fn new() -> Self {
+        let rules = WebhookRules { allow_plain_http: true };
+        Self { app: App::new(fresh_store().await, Arc::new(SystemClock), rules) }
+    }
+
+    pub async fn key(&self, account: &str) -> String {
+        let (key, _) = hookline::apikeys::issue(&self.app.store, account, "tests", time::OffsetDateTime::now_utc())
+            .await
+            .expect("issue an API key");
+        key
+    }
+
+    pub async fn call(&self, method: &str, path_and_query: &str, key: Option<&str>, body: Option<Value>) -> TestResponse {
+        let mut headers = HashMap::new();
+        if let Some(key) = key {
+            headers.insert("authorization".to_string(), format!("Bearer {key}"));
+        }
+        self.send(method, path_and_query, headers, body.map(|b| b.to_string())).await
+    }
+
+    /// Sends an API Gateway HTTP API (payload 2.0) event, as API Gateway would.
+    pub async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        mut headers: HashMap<String, String>,
+        body: Option<String>,
+    ) -> TestResponse {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let mut params: HashMap<String, String> = HashMap::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            params.insert(k.to_string(), v.to_string());
+        }
+        headers.insert("host".into(), "api.example.com".into());
+        if body.is_some() {
+            headers.insert("content-type".into(), "application/json".into());
+        }
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": headers,
+            "queryStringParameters": if params.is_empty() { Value::Null } else { json!(params) },
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "local", "domainName": "api.example.com",
+                "domainPrefix": "api",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                         "sourceIp": "127.0.0.1", "userAgent": "hookline-tests"},
+                "requestId": "test-request", "routeKey": "$default", "stage": "$default",
+                "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 1_795_608_000_000u64
+            },
+            "body": body,
+            "isBase64Encoded": false
+        });
+        let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event");
+        let response = self.app.handle(request).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match response.into_body() {
+            lambda_http::Body::Empty => Value::Null,
+            lambda_http::Body::Text(t) => serde_json::from_str(&t).expect("JSON response body"),
+            lambda_http::Body::Binary(b) => serde_json::from_slice(&b).expect("JSON response body"),
+            _ => Value::Null,
+        };
+        TestResponse { status, headers, body }
+    }
+}
+
+/// A valid outbound webhook body to start from.
+pub fn outbound_body(url: &str) -> Value {
+    json!({"name": "CRM sync", "flow": "outbound", "url": url, "notificationEmail": "ops@example.com",
+           "events": ["case:new", "case:status:closed"]})
+}
+
+/// A valid inbound webhook body to start from.
+pub fn inbound_body(url: &str) -> Value {
+    json!({"name": "Order lookup", "flow": "inbound", "url": url, "notificationEmail": "ops@example.com",
+           "method": "GET", "variables": ["order.status"], "fallbackResponse": {"order": {"status": "unknown"}}})
+}

@@ -1,1 +1,25 @@
-fn main(){}
+//! Lambda entry point of the management API: configuration and clients, then `App::handle`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use hookline::clock::SystemClock;
+use hookline::config::{aws_sdk_config, ApiConfig};
+use hookline::model::WebhookRules;
+use hookline::store::dynamo::DynamoStore;
+use lambda_http::{service_fn, Error, Request};
+use webhooks_api::App;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    hookline::telemetry::init();
+    let config = ApiConfig::from_env()?;
+    let store = DynamoStore::from_sdk_config(&aws_sdk_config().await, config.table_name);
+    let rules = WebhookRules { allow_plain_http: config.allow_plain_http };
+    let app = Arc::new(App::new(store, Arc::new(SystemClock), rules));
+    lambda_http::run(service_fn(move |req: Request| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(app.handle(req).await) }
+    }))
+    .await
+}

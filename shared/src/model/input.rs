@@ -620,3 +620,40 @@ pub fn reject_unknown(map: &Map<String, Value>, known: &[&str]) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// How long a rotated-out HMAC secret keeps signing, so receivers can switch without a gap.
+pub const SECRET_OVERLAP: time::Duration = time::Duration::hours(24);
+/// Rotated-out secrets kept at most (each one adds a signature to every request).
+pub const MAX_PREVIOUS_SECRETS: usize = 3;
+
+impl Webhook {
+    /// The webhook with a new HMAC secret (`sent`, or a generated one); the current secret
+    /// keeps signing for `SECRET_OVERLAP`. Only for HMAC security.
+    pub fn rotated(&self, sent: Option<String>, now: OffsetDateTime) -> Result<Webhook> {
+        let Security::Hmac { secret, previous } = &self.security else {
+            return Err(ValidationError::new(
+                "security.type",
+                "only webhooks with hmac security have a secret to rotate",
+            ));
+        };
+        let new_secret = match sent {
+            Some(s) => {
+                check_hmac_secret(&s)?;
+                if &s == secret {
+                    return Err(ValidationError::new("secret", "is the current secret"));
+                }
+                s
+            }
+            None => ids::new_hmac_secret(),
+        };
+        let mut kept: Vec<_> = previous.iter().filter(|p| p.expires_at > now).cloned().collect();
+        kept.push(super::PreviousSecret { secret: secret.clone(), expires_at: now + SECRET_OVERLAP });
+        let excess = kept.len().saturating_sub(MAX_PREVIOUS_SECRETS);
+        kept.drain(..excess);
+        let mut next = self.clone();
+        next.security = Security::Hmac { secret: new_secret, previous: kept };
+        next.updated_at = now;
+        next.version = self.version + 1;
+        Ok(next)
+    }
+}

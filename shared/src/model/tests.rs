@@ -226,3 +226,31 @@ fn stored_form_round_trips() {
         assert_eq!(serde_json::from_str::<Webhook>(&text).unwrap(), w);
     }
 }
+
+#[test]
+fn rotation_keeps_the_old_secret_signing_for_a_day() {
+    let w = create(outbound()).unwrap();
+    let Security::Hmac { secret: old, .. } = w.security.clone() else { panic!() };
+    let next = w.rotated(None, NOW).unwrap();
+    let Security::Hmac { secret, previous } = &next.security else { panic!() };
+    assert_ne!(secret, &old);
+    assert_eq!(previous, &vec![PreviousSecret { secret: old.clone(), expires_at: NOW + time::Duration::hours(24) }]);
+    assert_eq!(next.version, w.version + 1);
+    assert_eq!(next.to_view(false)["security"]["previousSecretExpiresAt"], "2026-11-26T12:00:00Z");
+
+    // Expired secrets are dropped; at most three are kept.
+    let mut cur = next;
+    for hour in 1..=5 {
+        cur = cur.rotated(None, NOW + time::Duration::hours(hour)).unwrap();
+    }
+    let Security::Hmac { previous, .. } = &cur.security else { panic!() };
+    assert_eq!(previous.len(), 3);
+    let much_later = cur.rotated(Some("chosen-secret-0123456789".into()), NOW + time::Duration::days(3)).unwrap();
+    let Security::Hmac { secret, previous } = &much_later.security else { panic!() };
+    assert_eq!(secret, "chosen-secret-0123456789");
+    assert_eq!(previous.len(), 1, "only the secret just replaced still signs");
+
+    let none = create(with(outbound(), "security", json!({"type": "none"}))).unwrap();
+    assert_eq!(none.rotated(None, NOW).unwrap_err().field, "security.type");
+    assert_eq!(w.rotated(Some("short".into()), NOW).unwrap_err().field, "security.secret");
+}

@@ -90,6 +90,10 @@ impl DynamoStore {
         Self { client, table: table.into() }
     }
 
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -1,0 +1,98 @@
+//! The API's one error type, and the one place errors become responses.
+//!
+//! Every error answers `{"error":{"type","message","field"}}`. Server errors are logged in full
+//! and answered with an opaque message: no storage or SDK detail reaches a client.
+
+use hookline::model::ValidationError;
+use hookline::store::StoreError;
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidInput { field: Option<String>, message: String },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this path does not accept {0}")]
+    MethodNotAllowed(String, &'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::InvalidInput { field: Some(field.into()), message: message.into() }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidInput { .. } => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(..) => 405,
+            ApiError::Conflict(_) => 409,
+            ApiError::PayloadTooLarge(_) => 413,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ApiError::InvalidInput { .. } => "ERROR_INVALID_INPUT",
+            ApiError::Unauthorized(_) => "ERROR_UNAUTHORIZED",
+            ApiError::NotFound(_) => "ERROR_RECORD_NOT_FOUND",
+            ApiError::MethodNotAllowed(..) => "ERROR_METHOD_NOT_ALLOWED",
+            ApiError::Conflict(_) => "ERROR_CONFLICT",
+            ApiError::PayloadTooLarge(_) => "ERROR_PAYLOAD_TOO_LARGE",
+            ApiError::Internal(_) => "ERROR_SERVER_ERROR",
+        }
+    }
+
+    /// The response; `request_id` lets support find the log line of a 500.
+    pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
+        let (message, field) = match &self {
+            ApiError::Internal(_) => (
+                match request_id {
+                    Some(id) => format!("something went wrong on our side; request id {id}"),
+                    None => "something went wrong on our side".to_string(),
+                },
+                None,
+            ),
+            ApiError::InvalidInput { field, message } => (message.clone(), field.clone()),
+            other => (other.to_string(), None),
+        };
+        let body = json!({"error": {"type": self.type_name(), "message": message, "field": field}});
+        let mut builder = Response::builder().status(self.status()).header("content-type", "application/json");
+        match &self {
+            ApiError::Unauthorized(_) => builder = builder.header("www-authenticate", "Bearer"),
+            ApiError::MethodNotAllowed(_, allow) => builder = builder.header("allow", *allow),
+            _ => {}
+        }
+        builder.body(Body::Text(body.to_string())).expect("static headers are valid")
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::InvalidInput { field: Some(e.field), message: e.message }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("no webhook with this id".into()),
+            StoreError::Conflict => {
+                ApiError::Conflict("the webhook was changed by another request; read it again and retry".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! `/api/v1/webhook` endpoints.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hookline::ids;
+use hookline::model::{reject_unknown, Flow, Security, Status, Webhook, WebhookPatch};
+use hookline::store::{ApiKeyStore, ListFilter, StoreError, WebhookStore};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::request::{if_match, json, json_body, no_content, query};
+use crate::App;
+
+pub const DEFAULT_PAGE: usize = 20;
+pub const MAX_PAGE: usize = 100;
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no webhook with this id".into())
+}
+
+/// The caller's webhook, or 404: another account's webhook is indistinguishable from none.
+async fn load<S: WebhookStore>(app: &App<S>, caller: &Caller, id: &str) -> Result<Webhook, ApiError> {
+    if !ids::is_webhook_id(id) {
+        return Err(not_found());
+    }
+    app.store.get_webhook(&caller.account_id, id).await?.ok_or_else(not_found)
+}
+
+fn webhook_response(status: u16, webhook: &Webhook, reveal_secret: bool) -> Response<Body> {
+    json(status, &webhook.to_view(reveal_secret)).header("etag", format!("\"{}\"", webhook.version)).build()
+}
+
+/// The precondition: `If-Match` or a `version` in the body; they must agree if both are sent.
+fn expected_version(req: &Request, body_version: Option<u64>) -> Result<Option<u64>, ApiError> {
+    let header = if_match(req.headers())?;
+    match (header, body_version) {
+        (Some(h), Some(b)) if h != b => Err(ApiError::invalid("version", "differs from the If-Match header")),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+fn check_version(current: &Webhook, expected: Option<u64>) -> Result<(), ApiError> {
+    match expected {
+        Some(v) if v != current.version => Err(ApiError::Conflict(format!(
+            "the webhook is at version {}, not {v}; read it again and retry",
+            current.version
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn secret_of(security: &Security) -> Option<&str> {
+    match security {
+        Security::Hmac { secret, .. } => Some(secret),
+        _ => None,
+    }
+}
+
+pub async fn create<S: WebhookStore + ApiKeyStore>(
+    app: &App<S>,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let body = json_body(req)?.ok_or_else(|| ApiError::invalid("body", "is required"))?;
+    let now = app.clock.now();
+    let webhook = WebhookPatch::from_json(&body)?.create(
+        ids::new_webhook_id(now),
+        caller.account_id.clone(),
+        now,
+        &app.rules,
+    )?;
+    app.store.create_webhook(&webhook).await.map_err(|e| match e {
+        // A ULID collision (80 random bits in the same millisecond) is not the caller's conflict.
+        StoreError::Conflict => ApiError::Internal("webhook id collision".into()),
+        other => other.into(),
+    })?;
+    tracing::info!(account_id = %caller.account_id, webhook_id = %webhook.id, "webhook created");
+    Ok(json(201, &webhook.to_view(true))
+        .header("etag", format!("\"{}\"", webhook.version))
+        .header("location", format!("/api/v1/webhook/{}", webhook.id))
+        .build())
+}
+
+pub async fn get<S: WebhookStore>(app: &App<S>, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
+    let webhook = load(app, caller, id).await?;
+    Ok(webhook_response(200, &webhook, false))
+}
+
+pub async fn list<S: WebhookStore>(app: &App<S>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+    let mut filter = ListFilter { limit: DEFAULT_PAGE, ..ListFilter::default() };
+    for (key, value) in query(req, &["flow", "status", "limit", "cursor"])? {
+        match key.as_str() {
+            "flow" => {
+                filter.flow =
+                    Some(Flow::parse(&value).ok_or_else(|| ApiError::invalid("flow", "must be inbound or outbound"))?)
+            }
+            "status" => {
+                filter.status = Some(
+                    Status::parse(&value).ok_or_else(|| ApiError::invalid("status", "must be active or inactive"))?,
+                )
+            }
+            "limit" => {
+                filter.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| ApiError::invalid("limit", format!("must be a number from 1 to {MAX_PAGE}")))?
+            }
+            _ => filter.after = Some(decode_cursor(&value)?),
+        }
+    }
+    let page = app.store.list_webhooks(&caller.account_id, &filter).await?;
+    let data: Vec<Value> = page.items.iter().map(|w| w.to_view(false)).collect();
+    let next = page.next_after.as_deref().map(encode_cursor);
+    Ok(json(200, &json!({"data": data, "nextCursor": next})).build())
+}
+
+/// Cursors are opaque to clients; inside, the id of the last webhook of the previous page.
+fn encode_cursor(after_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(after_id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| ids::is_webhook_id(id))
+        .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from a previous page"))
+}
+
+pub async fn update<S: WebhookStore>(
+    app: &App<S>,
+    caller: &Caller,
+    id: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let current = load(app, caller, id).await?;
+    let body = json_body(req)?.ok_or_else(|| ApiError::invalid("body", "is required"))?;
+    let patch = WebhookPatch::from_json(&body)?;
+    check_version(&current, expected_version(req, patch.echoed_version)?)?;
+    let next = patch.apply_to(&current, app.clock.now(), &app.rules)?;
+    app.store.update_webhook(&current, &next).await?;
+    // A secret the server just generated (security switched to hmac) is shown this once.
+    let reveal = secret_of(&next.security).is_some() && secret_of(&next.security) != secret_of(&current.security);
+    Ok(webhook_response(200, &next, reveal))
+}
+
+pub async fn delete<S: WebhookStore>(
+    app: &App<S>,
+    caller: &Caller,
+    id: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let current = load(app, caller, id).await?;
+    check_version(&current, if_match(req.headers())?)?;
+    app.store.delete_webhook(&current).await?;
+    tracing::info!(account_id = %caller.account_id, webhook_id = %current.id, "webhook deleted");
+    Ok(no_content())
+}
+
+pub async fn rotate_secret<S: WebhookStore>(
+    app: &App<S>,
+    caller: &Caller,
+    id: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let current = load(app, caller, id).await?;
+    check_version(&current, if_match(req.headers())?)?;
+    let sent = match json_body(req)? {
+        None => None,
+        Some(Value::Object(map)) => {
+            reject_unknown(&map, &["secret"])?;
+            match map.get("secret") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(ApiError::invalid("secret", "must be a string")),
+            }
+        }
+        Some(_) => return Err(ApiError::invalid("body", "must be a JSON object")),
+    };
+    let next = current.rotated(sent, app.clock.now())?;
+    app.store.update_webhook(&current, &next).await?;
+    tracing::info!(account_id = %caller.account_id, webhook_id = %current.id, "secret rotated");
+    Ok(webhook_response(200, &next, true))
+}

@@ -1,0 +1,76 @@
+# Shared helpers for the Makefile's scripts. Source it; do not run it.
+# Everything is installed into the repository (.venv/, .local/), never system-wide.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+LOCAL="$ROOT/.local"
+CARGO_LAMBDA_VERSION="1.9.2"
+mkdir -p "$LOCAL"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# The venv with moto's server, pinned by scripts/requirements-moto.txt. Re-installs only when
+# the pins change (a stamp records which pins are installed).
+ensure_moto() {
+  local stamp="$VENV/.moto-installed" pins="$ROOT/scripts/requirements-moto.txt"
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating the Python venv in .venv"
+    python3 -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ] || ! cmp -s "$pins" "$stamp"; then
+    log "installing moto's server into .venv (pinned)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+    cp "$pins" "$stamp"
+  fi
+}
+
+# cargo-lambda from PyPI (it ships the binary and zig) into the same venv.
+ensure_cargo_lambda() {
+  ensure_moto
+  if ! "$VENV/bin/cargo-lambda" --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then
+    log "installing cargo-lambda $CARGO_LAMBDA_VERSION into .venv (about 400 MB, once)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  fi
+}
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until an HTTP URL answers, or fails after $2 seconds.
+wait_for_http() {
+  local url="$1" seconds="${2:-30}"
+  "$VENV/bin/python" - "$url" "$seconds" <<'PY'
+import sys, time, urllib.request
+url, deadline = sys.argv[1], time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    try:
+        urllib.request.urlopen(url, timeout=1).read()
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(f"{url} did not answer in {sys.argv[2]} s")
+PY
+}
+
+# Starts moto's server on 127.0.0.1:$1 in the background; sets MOTO_PID. Logs go to .local/.
+start_moto() {
+  local port="$1"
+  log "starting moto's server (DynamoDB, SQS, SES) on 127.0.0.1:$port"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL/moto-$port.log" 2>&1 &
+  MOTO_PID=$!
+  if ! wait_for_http "http://127.0.0.1:$port/moto-api/" 30; then
+    cat "$LOCAL/moto-$port.log" >&2
+    return 1
+  fi
+}
+
+# Credentials and region for the local stack; the SDK reads AWS_ENDPOINT_URL itself.
+local_aws_env() {
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$1"
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}

@@ -1,0 +1,155 @@
+//! Operator command: API keys, and the local stack's resources.
+//!
+//!   hookline-admin keys create --account ACCOUNT [--name NAME]
+//!   hookline-admin keys list --account ACCOUNT
+//!   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
+//!   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN]
+//!
+//! Reads HOOKLINE_TABLE_NAME and the standard AWS environment (AWS_ENDPOINT_URL for the local
+//! stack). `init-local` creates what the SAM template creates in a deployed stack: the table,
+//! each queue with a `-dlq` dead-letter queue, and a verified SES domain.
+
+use std::process::ExitCode;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use hookline::apikeys;
+use hookline::config::{aws_sdk_config, required};
+use hookline::store::dynamo::DynamoStore;
+use hookline::store::ApiKeyStore;
+use time::format_description::well_known::Rfc3339;
+
+const USAGE: &str = "usage:
+  hookline-admin keys create --account ACCOUNT [--name NAME]
+  hookline-admin keys list --account ACCOUNT
+  hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
+  hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN]
+environment: HOOKLINE_TABLE_NAME, and AWS_ENDPOINT_URL / AWS_REGION / credentials as usual";
+
+/// `--flag value` pairs after the subcommand words.
+fn options(args: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        out.push((name.to_string(), value.clone()));
+    }
+    Ok(out)
+}
+
+fn one(opts: &[(String, String)], name: &str) -> Option<String> {
+    opts.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+fn need(opts: &[(String, String)], name: &str) -> Result<String, String> {
+    one(opts, name).ok_or_else(|| format!("--{name} is required"))
+}
+
+fn check_known(opts: &[(String, String)], known: &[&str]) -> Result<(), String> {
+    match opts.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((k, _)) => Err(format!("unknown option --{k}")),
+        None => Ok(()),
+    }
+}
+
+async fn run(args: Vec<String>) -> Result<(), String> {
+    let words: Vec<&str> = args.iter().take_while(|a| !a.starts_with("--")).map(String::as_str).collect();
+    let opts = options(&args[words.len()..])?;
+    let sdk = aws_sdk_config().await;
+    let table = required("HOOKLINE_TABLE_NAME").map_err(|e| e.to_string())?;
+    let store = DynamoStore::from_sdk_config(&sdk, table);
+    match words.as_slice() {
+        ["keys", "create"] => {
+            check_known(&opts, &["account", "name"])?;
+            let account = need(&opts, "account")?;
+            let name = one(&opts, "name").unwrap_or_else(|| "default".into());
+            let now = time::OffsetDateTime::now_utc();
+            let (key, record) = apikeys::issue(&store, &account, &name, now).await.map_err(|e| e.to_string())?;
+            eprintln!("created {} for account {} (shown once; store it now)", record.key_id, record.account_id);
+            println!("{key}");
+        }
+        ["keys", "list"] => {
+            check_known(&opts, &["account"])?;
+            let account = need(&opts, "account")?;
+            let keys = store.list_api_keys(&account).await.map_err(|e| e.to_string())?;
+            for k in keys {
+                let created = k.created_at.format(&Rfc3339).unwrap_or_default();
+                println!("{}\t{}\t{}", k.key_id, created, k.name);
+            }
+        }
+        ["keys", "revoke"] => {
+            check_known(&opts, &["account", "key-id"])?;
+            let (account, key_id) = (need(&opts, "account")?, need(&opts, "key-id")?);
+            store.revoke_api_key(&account, &key_id).await.map_err(|e| e.to_string())?;
+            eprintln!("revoked {key_id}");
+        }
+        ["init-local"] => {
+            check_known(&opts, &["queue", "ses-domain"])?;
+            store.create_table().await.map_err(|e| e.to_string())?;
+            eprintln!("table {} ready", store.table());
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            for (_, name) in opts.iter().filter(|(k, _)| k == "queue") {
+                let url = create_queue_with_dlq(&sqs, name).await?;
+                eprintln!("queue {name} ready: {url}");
+            }
+            if let Some(domain) = one(&opts, "ses-domain") {
+                let ses = aws_sdk_sesv2::Client::new(&sdk);
+                match ses.create_email_identity().email_identity(&domain).send().await {
+                    Ok(_) => eprintln!("SES identity {domain} ready"),
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {
+                        eprintln!("SES identity {domain} ready")
+                    }
+                    Err(e) => return Err(format!("SES identity {domain}: {}", aws_sdk_sesv2::error::DisplayErrorContext(e))),
+                }
+            }
+        }
+        _ => return Err(USAGE.to_string()),
+    }
+    Ok(())
+}
+
+/// A queue whose messages move to `NAME-dlq` after 5 failed receives (as in the SAM template).
+async fn create_queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
+    let err = |e: aws_sdk_sqs::error::SdkError<_, _>| format!("queue {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(err)?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| format!("queue {name}-dlq: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| format!("queue {name}-dlq has no ARN"))?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
+    let out = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .map_err(|e| format!("queue {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    Ok(out.queue_url().unwrap_or_default().to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hookline-admin: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The management API end to end: API Gateway v2 events → handler → DynamoDB (moto's server).
+
+use std::collections::HashMap;
+
+use hookline_tests::{inbound_body, outbound_body, TestApi};
+use serde_json::{json, Value};
+
+const BASE: &str = "/api/v1/webhook";
+
+#[tokio::test]
+async fn outbound_crud_round_trip() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+
+    let created = api.call("POST", BASE, k, Some(outbound_body("https://crm.example.com/hook"))).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("wh_"));
+    assert_eq!(created.headers["location"], format!("{BASE}/{id}").as_str());
+    assert_eq!(created.headers["etag"], "\"1\"");
+    let secret = created.body["security"]["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_") && secret.len() > 40, "create shows the generated secret once");
+    assert_eq!(created.body["events"], json!(["case:new", "case:status:closed"]));
+    assert_eq!(created.body["timeoutMs"], 15000);
+    assert_eq!(created.body["status"], "active");
+    assert_eq!(created.body["format"], "application/json");
+
+    let read = api.call("GET", &format!("{BASE}/{id}"), k, None).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["name"], "CRM sync");
+    assert_eq!(read.body["version"], 1);
+
+    let updated = api
+        .call("PUT", &format!("{BASE}/{id}"), k, Some(json!({"status": "inactive", "events": ["agent:status"]})))
+        .await;
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    assert_eq!(updated.body["status"], "inactive");
+    assert_eq!(updated.body["events"], json!(["agent:status"]));
+    assert_eq!(updated.body["name"], "CRM sync", "fields not sent are kept");
+    assert_eq!(updated.body["version"], 2);
+    assert_eq!(updated.headers["etag"], "\"2\"");
+
+    let deleted = api.call("DELETE", &format!("{BASE}/{id}"), k, None).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(api.call("GET", &format!("{BASE}/{id}"), k, None).await.status, 404);
+    assert_eq!(api.call("DELETE", &format!("{BASE}/{id}"), k, None).await.status, 404);
+}
+
+#[tokio::test]
+async fn inbound_crud_round_trip() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let mut body = inbound_body("http://127.0.0.1:8080/orders?email={{visitor.email}}");
+    body["security"] = json!({"type": "basic", "username": "bot", "password": "s3cret-password"});
+    body["format"] = json!("application/xml");
+    body["timeoutMs"] = json!(2500);
+
+    let created = api.call("POST", BASE, k, Some(body)).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    assert_eq!(created.body["flow"], "inbound");
+    assert_eq!(created.body["url"], "http://127.0.0.1:8080/orders?email={{visitor.email}}");
+    assert_eq!(created.body["method"], "GET");
+    assert_eq!(created.body["variables"], json!(["order.status"]));
+    assert_eq!(created.body["fallbackResponse"], json!({"order": {"status": "unknown"}}));
+    assert_eq!(created.body["timeoutMs"], 2500);
+    assert_eq!(created.body["format"], "application/xml");
+    assert_eq!(created.body["security"], json!({"type": "basic", "username": "bot", "password": "********"}));
+    assert!(created.body.get("events").is_none());
+
+    let updated = api
+        .call(
+            "PUT",
+            &format!("{BASE}/{id}"),
+            k,
+            Some(json!({"variables": ["order.status", "order.items[0].sku", "custom_note"], "method": "POST"})),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    assert_eq!(updated.body["variables"], json!(["order.status", "order.items[0].sku", "custom_note"]));
+    assert_eq!(updated.body["method"], "POST");
+
+    // A read sent back unchanged (masked password included) keeps the stored credential.
+    let read = api.call("GET", &format!("{BASE}/{id}"), k, None).await.body;
+    let echoed = api.call("PUT", &format!("{BASE}/{id}"), k, Some(read.clone())).await;
+    assert_eq!(echoed.status, 200, "{:?}", echoed.body);
+    assert_eq!(echoed.body["version"], 3);
+    let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.security,
+        hookline::model::Security::Basic { username: "bot".into(), password: "s3cret-password".into() }
+    );
+
+    assert_eq!(api.call("DELETE", &format!("{BASE}/{id}"), k, None).await.status, 204);
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_field() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let with = |mut b: Value, f: &str, v: Value| {
+        b[f] = v;
+        b
+    };
+    let without = |mut b: Value, f: &str| {
+        b.as_object_mut().unwrap().remove(f);
+        b
+    };
+    let out = || outbound_body("https://crm.example.com/hook");
+    let inb = || inbound_body("https://shop.example.com/orders");
+    let cases: Vec<(Value, &str)> = vec![
+        (without(out(), "name"), "name"),
+        (with(out(), "name", json!("   ")), "name"),
+        (with(out(), "name", json!("n".repeat(201))), "name"),
+        (without(out(), "flow"), "flow"),
+        (with(out(), "flow", json!("both")), "flow"),
+        (with(out(), "format", json!("text/csv")), "format"),
+        (with(out(), "status", json!("on")), "status"),
+        (without(out(), "url"), "url"),
+        (with(out(), "url", json!("crm.example.com/hook")), "url"),
+        (with(out(), "url", json!(format!("https://e.com/{}", "p".repeat(2100)))), "url"),
+        (without(out(), "notificationEmail"), "notificationEmail"),
+        (with(out(), "notificationEmail", json!("ops at example")), "notificationEmail"),
+        (without(out(), "events"), "events"),
+        (with(out(), "events", json!(["case:new", "case:exploded"])), "events[1]"),
+        (with(out(), "timeoutMs", json!(60000)), "timeoutMs"),
+        (with(out(), "fallbackResponse", json!({})), "fallbackResponse"),
+        (with(out(), "colour", json!("blue")), "colour"),
+        (with(out(), "security", json!({"type": "hmac", "secret": "tiny"})), "security.secret"),
+        (with(out(), "security", json!({"type": "bearer"})), "security.token"),
+        (with(out(), "security", json!({"type": "header", "name": "Host", "value": "x"})), "security.name"),
+        (with(out(), "security", json!("hmac")), "security"),
+        (without(inb(), "fallbackResponse"), "fallbackResponse"),
+        (with(inb(), "events", json!(["case:new"])), "events"),
+        (with(inb(), "variables", json!(["ok", "bad..path"])), "variables[1]"),
+        (with(inb(), "method", json!("DELETE")), "method"),
+        (with(inb(), "timeoutMs", json!(20000)), "timeoutMs"),
+    ];
+    for (body, field) in cases {
+        let r = api.call("POST", BASE, k, Some(body.clone())).await;
+        assert_eq!(r.status, 400, "{body} -> {:?}", r.body);
+        assert_eq!(r.error_type(), "ERROR_INVALID_INPUT");
+        assert_eq!(r.error_field(), Some(field), "{body} -> {:?}", r.body);
+        assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+
+    // Malformed JSON, a non-object, an empty body.
+    let mut h = HashMap::new();
+    h.insert("authorization".to_string(), format!("Bearer {key}"));
+    let r = api.send("POST", BASE, h.clone(), Some("{\"name\": ".into())).await;
+    assert_eq!((r.status, r.error_field()), (400, Some("body")));
+    let r = api.send("POST", BASE, h.clone(), Some("[1,2]".into())).await;
+    assert_eq!((r.status, r.error_field()), (400, Some("body")));
+    let r = api.send("POST", BASE, h.clone(), None).await;
+    assert_eq!((r.status, r.error_field()), (400, Some("body")));
+
+    // Over 256 KiB: 413 before parsing.
+    let huge = json!({"name": "x".repeat(300 * 1024)}).to_string();
+    let r = api.send("POST", BASE, h, Some(huge)).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.error_type(), "ERROR_PAYLOAD_TOO_LARGE");
+
+    // Bad query parameters name themselves too.
+    for (q, field) in [("limit=0", "limit"), ("limit=101", "limit"), ("flow=up", "flow"), ("cursor=abc", "cursor"), ("sort=asc", "sort")] {
+        let r = api.call("GET", &format!("{BASE}?{q}"), k, None).await;
+        assert_eq!((r.status, r.error_field()), (400, Some(field)), "{q}");
+    }
+
+    // Nothing was half-written by any of the refused requests.
+    let list = api.call("GET", BASE, k, None).await;
+    assert_eq!(list.body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn pagination_walks_every_webhook_once_in_creation_order() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let mut made = Vec::new();
+    for i in 0..7 {
+        let mut body = if i % 2 == 0 { outbound_body("https://e.com/h") } else { inbound_body("https://e.com/i") };
+        body["name"] = json!(format!("hook {i}"));
+        let r = api.call("POST", BASE, k, Some(body)).await;
+        assert_eq!(r.status, 201);
+        made.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{BASE}?limit=3&cursor={c}"),
+            None => format!("{BASE}?limit=3"),
+        };
+        let r = api.call("GET", &path, k, None).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let data = r.body["data"].as_array().unwrap();
+        assert!(data.len() <= 3);
+        for w in data {
+            assert!(w["security"]["secret"].as_str().unwrap().contains("****"), "lists mask secrets");
+            seen.push(w["id"].as_str().unwrap().to_string());
+        }
+        pages += 1;
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+        assert!(pages < 10, "pagination must end");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, made);
+
+    // Filters, across pages too.
+    let mut outbound = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{BASE}?flow=outbound&limit=2&cursor={c}"),
+            None => format!("{BASE}?flow=outbound&limit=2"),
+        };
+        let r = api.call("GET", &path, k, None).await;
+        outbound.extend(r.body["data"].as_array().unwrap().iter().map(|w| {
+            assert_eq!(w["flow"], "outbound");
+            w["id"].as_str().unwrap().to_string()
+        }));
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let expected: Vec<_> = made.iter().step_by(2).cloned().collect();
+    assert_eq!(outbound, expected);
+    let inactive = api.call("GET", &format!("{BASE}?status=inactive"), k, None).await;
+    assert_eq!(inactive.body, json!({"data": [], "nextCursor": null}));
+}
+
+#[tokio::test]
+async fn stale_updates_get_409_and_lose_nothing() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let created = api.call("POST", BASE, k, Some(outbound_body("https://e.com/h"))).await;
+    let id = created.body["id"].as_str().unwrap();
+    let path = format!("{BASE}/{id}");
+
+    let mut h = HashMap::new();
+    h.insert("authorization".to_string(), format!("Bearer {key}"));
+    h.insert("if-match".to_string(), "\"1\"".to_string());
+    let first = api.send("PUT", &path, h.clone(), Some(json!({"name": "first"}).to_string())).await;
+    assert_eq!(first.status, 200);
+    // A second writer that also read version 1.
+    let second = api.send("PUT", &path, h.clone(), Some(json!({"name": "second"}).to_string())).await;
+    assert_eq!(second.status, 409, "{:?}", second.body);
+    assert_eq!(second.error_type(), "ERROR_CONFLICT");
+    // The same through a version echoed in the body.
+    let third = api.call("PUT", &path, k, Some(json!({"name": "third", "version": 1}))).await;
+    assert_eq!(third.status, 409);
+    assert_eq!(api.call("GET", &path, k, None).await.body["name"], "first");
+    // A stale delete is refused too.
+    let mut stale = h.clone();
+    stale.insert("if-match".into(), "1".into());
+    assert_eq!(api.send("DELETE", &path, stale, None).await.status, 409);
+    h.insert("if-match".into(), "2".into());
+    assert_eq!(api.send("DELETE", &path, h, None).await.status, 204);
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_own_webhooks() {
+    let api = TestApi::new().await;
+    let alice = api.key("alice").await;
+    let bob = api.key("bob").await;
+    let a = Some(alice.as_str());
+    let b = Some(bob.as_str());
+    let created = api.call("POST", BASE, a, Some(outbound_body("https://alice.example.com/h"))).await;
+    let id = created.body["id"].as_str().unwrap();
+    let path = format!("{BASE}/{id}");
+
+    for (method, p, body) in [
+        ("GET", path.clone(), None),
+        ("PUT", path.clone(), Some(json!({"name": "mine now"}))),
+        ("DELETE", path.clone(), None),
+        ("POST", format!("{path}/rotate-secret"), None),
+    ] {
+        let r = api.call(method, &p, b, body).await;
+        assert_eq!(r.status, 404, "{method} {p} as bob: {:?}", r.body);
+        assert_eq!(r.error_type(), "ERROR_RECORD_NOT_FOUND");
+    }
+    assert_eq!(api.call("GET", BASE, b, None).await.body["data"], json!([]));
+    let still = api.call("GET", &path, a, None).await;
+    assert_eq!((still.status, still.body["name"].as_str()), (200, Some("CRM sync")));
+}
+
+#[tokio::test]
+async fn missing_invalid_and_revoked_keys_get_401() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+
+    let none = api.call("GET", BASE, None, None).await;
+    assert_eq!((none.status, none.error_type()), (401, "ERROR_UNAUTHORIZED"));
+    assert_eq!(none.headers["www-authenticate"], "Bearer");
+    let wrong = api.call("GET", BASE, Some("hl_not-a-real-key"), None).await;
+    assert_eq!(wrong.status, 401);
+    let forged = format!("hl_{}", "A".repeat(43));
+    assert_eq!(api.call("GET", BASE, Some(&forged), None).await.status, 401);
+    let mut basic = HashMap::new();
+    basic.insert("authorization".to_string(), format!("Basic {key}"));
+    assert_eq!(api.send("GET", BASE, basic, None).await.status, 401);
+
+    assert_eq!(api.call("GET", BASE, Some(&key), None).await.status, 200);
+    let keys = hookline::store::ApiKeyStore::list_api_keys(&api.app.store, "acme").await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_ne!(keys[0].key_hash, key, "only the hash is stored");
+    hookline::store::ApiKeyStore::revoke_api_key(&api.app.store, "acme", &keys[0].key_id).await.unwrap();
+    let revoked = api.call("GET", BASE, Some(&key), None).await;
+    assert_eq!((revoked.status, revoked.error_type()), (401, "ERROR_UNAUTHORIZED"));
+}
+
+#[tokio::test]
+async fn secrets_are_shown_once_then_masked_and_rotation_overlaps() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let created = api.call("POST", BASE, k, Some(outbound_body("https://e.com/h"))).await;
+    let id = created.body["id"].as_str().unwrap();
+    let secret = created.body["security"]["secret"].as_str().unwrap().to_string();
+    let path = format!("{BASE}/{id}");
+
+    let read = api.call("GET", &path, k, None).await;
+    let masked = read.body["security"]["secret"].as_str().unwrap();
+    assert_eq!(masked, format!("whsec_****{}", &secret[secret.len() - 4..]));
+    let list = api.call("GET", BASE, k, None).await;
+    assert!(!list.body.to_string().contains(&secret[6..]), "list leaks the secret");
+
+    let rotated = api.call("POST", &format!("{path}/rotate-secret"), k, None).await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let new_secret = rotated.body["security"]["secret"].as_str().unwrap();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    assert!(rotated.body["security"]["previousSecretExpiresAt"].is_string());
+    let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id).await.unwrap().unwrap();
+    match stored.security {
+        hookline::model::Security::Hmac { secret: s, previous } => {
+            assert_eq!(s, new_secret);
+            assert_eq!(previous.len(), 1);
+            assert_eq!(previous[0].secret, secret, "the old secret keeps signing during the overlap");
+        }
+        other => panic!("{other:?}"),
+    }
+    let again = api.call("GET", &path, k, None).await;
+    assert!(!again.body.to_string().contains(&secret[6..]) && !again.body.to_string().contains(&new_secret[6..]));
+
+    let chosen = api
+        .call("POST", &format!("{path}/rotate-secret"), k, Some(json!({"secret": "my-chosen-secret-0123456789"})))
+        .await;
+    assert_eq!(chosen.body["security"]["secret"], "my-chosen-secret-0123456789");
+    let bad = api.call("POST", &format!("{path}/rotate-secret"), k, Some(json!({"secret": 5}))).await;
+    assert_eq!((bad.status, bad.error_field()), (400, Some("secret")));
+    let unknown = api.call("POST", &format!("{path}/rotate-secret"), k, Some(json!({"ttl": 5}))).await;
+    assert_eq!((unknown.status, unknown.error_field()), (400, Some("ttl")));
+
+    // Switching to basic auth: the password is never shown back.
+    let basic = api
+        .call("PUT", &path, k, Some(json!({"security": {"type": "basic", "username": "u", "password": "pw-123456"}})))
+        .await;
+    assert_eq!(basic.body["security"]["password"], "********");
+    let no_secret = api.call("POST", &format!("{path}/rotate-secret"), k, None).await;
+    assert_eq!((no_secret.status, no_secret.error_field()), (400, Some("security.type")));
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let r = api.call("GET", "/api/v1/nothing", k, None).await;
+    assert_eq!((r.status, r.error_type()), (404, "ERROR_RECORD_NOT_FOUND"));
+    let r = api.call("PATCH", BASE, k, None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "GET, POST");
+    let r = api.call("GET", &format!("{BASE}/not-an-id"), k, None).await;
+    assert_eq!(r.status, 404);
+    // A stage prefix in the path is tolerated.
+    assert_eq!(api.call("GET", &format!("/prod{BASE}"), k, None).await.status, 200);
+}
