@@ -29,7 +29,10 @@ ensure_moto() {
 # cargo-lambda from PyPI (it ships the binary and zig) into the same venv.
 ensure_cargo_lambda() {
   ensure_moto
-  if ! "$VENV/bin/cargo-lambda" --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then
+  # Captured first: `| grep -q` under pipefail fails when grep closes the pipe early.
+  local installed
+  installed="$("$VENV/bin/cargo-lambda" --version 2>/dev/null || true)"
+  if [[ "$installed" != *"$CARGO_LAMBDA_VERSION"* ]]; then
     log "installing cargo-lambda $CARGO_LAMBDA_VERSION into .venv (about 400 MB, once)"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
   fi

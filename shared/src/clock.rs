@@ -12,8 +12,10 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Milliseconds are as fine as any stored or shown time needs to be.
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        let now = OffsetDateTime::now_utc();
+        now.replace_millisecond(now.millisecond()).expect("a millisecond of a valid time is valid")
     }
 }
 
@@ -34,5 +36,15 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_time_is_whole_milliseconds() {
+        assert_eq!(SystemClock.now().nanosecond() % 1_000_000, 0);
     }
 }
