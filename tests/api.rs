@@ -13,15 +13,31 @@ async fn outbound_crud_round_trip() {
     let key = api.key("acme").await;
     let k = Some(key.as_str());
 
-    let created = api.call("POST", BASE, k, Some(outbound_body("https://crm.example.com/hook"))).await;
+    let created = api
+        .call(
+            "POST",
+            BASE,
+            k,
+            Some(outbound_body("https://crm.example.com/hook")),
+        )
+        .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("wh_"));
     assert_eq!(created.headers["location"], format!("{BASE}/{id}").as_str());
     assert_eq!(created.headers["etag"], "\"1\"");
-    let secret = created.body["security"]["secret"].as_str().unwrap().to_string();
-    assert!(secret.starts_with("whsec_") && secret.len() > 40, "create shows the generated secret once");
-    assert_eq!(created.body["events"], json!(["case:new", "case:status:closed"]));
+    let secret = created.body["security"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "create shows the generated secret once"
+    );
+    assert_eq!(
+        created.body["events"],
+        json!(["case:new", "case:status:closed"])
+    );
     assert_eq!(created.body["timeoutMs"], 15000);
     assert_eq!(created.body["status"], "active");
     assert_eq!(created.body["format"], "application/json");
@@ -32,7 +48,12 @@ async fn outbound_crud_round_trip() {
     assert_eq!(read.body["version"], 1);
 
     let updated = api
-        .call("PUT", &format!("{BASE}/{id}"), k, Some(json!({"status": "inactive", "events": ["agent:status"]})))
+        .call(
+            "PUT",
+            &format!("{BASE}/{id}"),
+            k,
+            Some(json!({"status": "inactive", "events": ["agent:status"]})),
+        )
         .await;
     assert_eq!(updated.status, 200, "{:?}", updated.body);
     assert_eq!(updated.body["status"], "inactive");
@@ -43,8 +64,18 @@ async fn outbound_crud_round_trip() {
 
     let deleted = api.call("DELETE", &format!("{BASE}/{id}"), k, None).await;
     assert_eq!(deleted.status, 204);
-    assert_eq!(api.call("GET", &format!("{BASE}/{id}"), k, None).await.status, 404);
-    assert_eq!(api.call("DELETE", &format!("{BASE}/{id}"), k, None).await.status, 404);
+    assert_eq!(
+        api.call("GET", &format!("{BASE}/{id}"), k, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call("DELETE", &format!("{BASE}/{id}"), k, None)
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -61,13 +92,22 @@ async fn inbound_crud_round_trip() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["id"].as_str().unwrap();
     assert_eq!(created.body["flow"], "inbound");
-    assert_eq!(created.body["url"], "http://127.0.0.1:8080/orders?email={{visitor.email}}");
+    assert_eq!(
+        created.body["url"],
+        "http://127.0.0.1:8080/orders?email={{visitor.email}}"
+    );
     assert_eq!(created.body["method"], "GET");
     assert_eq!(created.body["variables"], json!(["order.status"]));
-    assert_eq!(created.body["fallbackResponse"], json!({"order": {"status": "unknown"}}));
+    assert_eq!(
+        created.body["fallbackResponse"],
+        json!({"order": {"status": "unknown"}})
+    );
     assert_eq!(created.body["timeoutMs"], 2500);
     assert_eq!(created.body["format"], "application/xml");
-    assert_eq!(created.body["security"], json!({"type": "basic", "username": "bot", "password": "********"}));
+    assert_eq!(
+        created.body["security"],
+        json!({"type": "basic", "username": "bot", "password": "********"})
+    );
     assert!(created.body.get("events").is_none());
 
     let updated = api
@@ -79,21 +119,37 @@ async fn inbound_crud_round_trip() {
         )
         .await;
     assert_eq!(updated.status, 200, "{:?}", updated.body);
-    assert_eq!(updated.body["variables"], json!(["order.status", "order.items[0].sku", "custom_note"]));
+    assert_eq!(
+        updated.body["variables"],
+        json!(["order.status", "order.items[0].sku", "custom_note"])
+    );
     assert_eq!(updated.body["method"], "POST");
 
     // A read sent back unchanged (masked password included) keeps the stored credential.
     let read = api.call("GET", &format!("{BASE}/{id}"), k, None).await.body;
-    let echoed = api.call("PUT", &format!("{BASE}/{id}"), k, Some(read.clone())).await;
+    let echoed = api
+        .call("PUT", &format!("{BASE}/{id}"), k, Some(read.clone()))
+        .await;
     assert_eq!(echoed.status, 200, "{:?}", echoed.body);
     assert_eq!(echoed.body["version"], 3);
-    let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id).await.unwrap().unwrap();
+    let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         stored.security,
-        hookline::model::Security::Basic { username: "bot".into(), password: "s3cret-password".into() }
+        hookline::model::Security::Basic {
+            username: "bot".into(),
+            password: "s3cret-password".into()
+        }
     );
 
-    assert_eq!(api.call("DELETE", &format!("{BASE}/{id}"), k, None).await.status, 204);
+    assert_eq!(
+        api.call("DELETE", &format!("{BASE}/{id}"), k, None)
+            .await
+            .status,
+        204
+    );
 }
 
 #[tokio::test]
@@ -121,21 +177,53 @@ async fn validation_errors_name_the_field() {
         (with(out(), "status", json!("on")), "status"),
         (without(out(), "url"), "url"),
         (with(out(), "url", json!("crm.example.com/hook")), "url"),
-        (with(out(), "url", json!(format!("https://e.com/{}", "p".repeat(2100)))), "url"),
+        (
+            with(
+                out(),
+                "url",
+                json!(format!("https://e.com/{}", "p".repeat(2100))),
+            ),
+            "url",
+        ),
         (without(out(), "notificationEmail"), "notificationEmail"),
-        (with(out(), "notificationEmail", json!("ops at example")), "notificationEmail"),
+        (
+            with(out(), "notificationEmail", json!("ops at example")),
+            "notificationEmail",
+        ),
         (without(out(), "events"), "events"),
-        (with(out(), "events", json!(["case:new", "case:exploded"])), "events[1]"),
+        (
+            with(out(), "events", json!(["case:new", "case:exploded"])),
+            "events[1]",
+        ),
         (with(out(), "timeoutMs", json!(60000)), "timeoutMs"),
-        (with(out(), "fallbackResponse", json!({})), "fallbackResponse"),
+        (
+            with(out(), "fallbackResponse", json!({})),
+            "fallbackResponse",
+        ),
         (with(out(), "colour", json!("blue")), "colour"),
-        (with(out(), "security", json!({"type": "hmac", "secret": "tiny"})), "security.secret"),
-        (with(out(), "security", json!({"type": "bearer"})), "security.token"),
-        (with(out(), "security", json!({"type": "header", "name": "Host", "value": "x"})), "security.name"),
+        (
+            with(out(), "security", json!({"type": "hmac", "secret": "tiny"})),
+            "security.secret",
+        ),
+        (
+            with(out(), "security", json!({"type": "bearer"})),
+            "security.token",
+        ),
+        (
+            with(
+                out(),
+                "security",
+                json!({"type": "header", "name": "Host", "value": "x"}),
+            ),
+            "security.name",
+        ),
         (with(out(), "security", json!("hmac")), "security"),
         (without(inb(), "fallbackResponse"), "fallbackResponse"),
         (with(inb(), "events", json!(["case:new"])), "events"),
-        (with(inb(), "variables", json!(["ok", "bad..path"])), "variables[1]"),
+        (
+            with(inb(), "variables", json!(["ok", "bad..path"])),
+            "variables[1]",
+        ),
         (with(inb(), "method", json!("DELETE")), "method"),
         (with(inb(), "timeoutMs", json!(20000)), "timeoutMs"),
     ];
@@ -150,9 +238,13 @@ async fn validation_errors_name_the_field() {
     // Malformed JSON, a non-object, an empty body.
     let mut h = HashMap::new();
     h.insert("authorization".to_string(), format!("Bearer {key}"));
-    let r = api.send("POST", BASE, h.clone(), Some("{\"name\": ".into())).await;
+    let r = api
+        .send("POST", BASE, h.clone(), Some("{\"name\": ".into()))
+        .await;
     assert_eq!((r.status, r.error_field()), (400, Some("body")));
-    let r = api.send("POST", BASE, h.clone(), Some("[1,2]".into())).await;
+    let r = api
+        .send("POST", BASE, h.clone(), Some("[1,2]".into()))
+        .await;
     assert_eq!((r.status, r.error_field()), (400, Some("body")));
     let r = api.send("POST", BASE, h.clone(), None).await;
     assert_eq!((r.status, r.error_field()), (400, Some("body")));
@@ -164,7 +256,13 @@ async fn validation_errors_name_the_field() {
     assert_eq!(r.error_type(), "ERROR_PAYLOAD_TOO_LARGE");
 
     // Bad query parameters name themselves too.
-    for (q, field) in [("limit=0", "limit"), ("limit=101", "limit"), ("flow=up", "flow"), ("cursor=abc", "cursor"), ("sort=asc", "sort")] {
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("flow=up", "flow"),
+        ("cursor=abc", "cursor"),
+        ("sort=asc", "sort"),
+    ] {
         let r = api.call("GET", &format!("{BASE}?{q}"), k, None).await;
         assert_eq!((r.status, r.error_field()), (400, Some(field)), "{q}");
     }
@@ -181,7 +279,11 @@ async fn pagination_walks_every_webhook_once_in_creation_order() {
     let k = Some(key.as_str());
     let mut made = Vec::new();
     for i in 0..7 {
-        let mut body = if i % 2 == 0 { outbound_body("https://e.com/h") } else { inbound_body("https://e.com/i") };
+        let mut body = if i % 2 == 0 {
+            outbound_body("https://e.com/h")
+        } else {
+            inbound_body("https://e.com/i")
+        };
         body["name"] = json!(format!("hook {i}"));
         let r = api.call("POST", BASE, k, Some(body)).await;
         assert_eq!(r.status, 201);
@@ -200,7 +302,10 @@ async fn pagination_walks_every_webhook_once_in_creation_order() {
         let data = r.body["data"].as_array().unwrap();
         assert!(data.len() <= 3);
         for w in data {
-            assert!(w["security"]["secret"].as_str().unwrap().contains("****"), "lists mask secrets");
+            assert!(
+                w["security"]["secret"].as_str().unwrap().contains("****"),
+                "lists mask secrets"
+            );
             seen.push(w["id"].as_str().unwrap().to_string());
         }
         pages += 1;
@@ -233,7 +338,9 @@ async fn pagination_walks_every_webhook_once_in_creation_order() {
     }
     let expected: Vec<_> = made.iter().step_by(2).cloned().collect();
     assert_eq!(outbound, expected);
-    let inactive = api.call("GET", &format!("{BASE}?status=inactive"), k, None).await;
+    let inactive = api
+        .call("GET", &format!("{BASE}?status=inactive"), k, None)
+        .await;
     assert_eq!(inactive.body, json!({"data": [], "nextCursor": null}));
 }
 
@@ -242,21 +349,44 @@ async fn stale_updates_get_409_and_lose_nothing() {
     let api = TestApi::new().await;
     let key = api.key("acme").await;
     let k = Some(key.as_str());
-    let created = api.call("POST", BASE, k, Some(outbound_body("https://e.com/h"))).await;
+    let created = api
+        .call("POST", BASE, k, Some(outbound_body("https://e.com/h")))
+        .await;
     let id = created.body["id"].as_str().unwrap();
     let path = format!("{BASE}/{id}");
 
     let mut h = HashMap::new();
     h.insert("authorization".to_string(), format!("Bearer {key}"));
     h.insert("if-match".to_string(), "\"1\"".to_string());
-    let first = api.send("PUT", &path, h.clone(), Some(json!({"name": "first"}).to_string())).await;
+    let first = api
+        .send(
+            "PUT",
+            &path,
+            h.clone(),
+            Some(json!({"name": "first"}).to_string()),
+        )
+        .await;
     assert_eq!(first.status, 200);
     // A second writer that also read version 1.
-    let second = api.send("PUT", &path, h.clone(), Some(json!({"name": "second"}).to_string())).await;
+    let second = api
+        .send(
+            "PUT",
+            &path,
+            h.clone(),
+            Some(json!({"name": "second"}).to_string()),
+        )
+        .await;
     assert_eq!(second.status, 409, "{:?}", second.body);
     assert_eq!(second.error_type(), "ERROR_CONFLICT");
     // The same through a version echoed in the body.
-    let third = api.call("PUT", &path, k, Some(json!({"name": "third", "version": 1}))).await;
+    let third = api
+        .call(
+            "PUT",
+            &path,
+            k,
+            Some(json!({"name": "third", "version": 1})),
+        )
+        .await;
     assert_eq!(third.status, 409);
     assert_eq!(api.call("GET", &path, k, None).await.body["name"], "first");
     // A stale delete is refused too.
@@ -274,7 +404,14 @@ async fn tenants_see_only_their_own_webhooks() {
     let bob = api.key("bob").await;
     let a = Some(alice.as_str());
     let b = Some(bob.as_str());
-    let created = api.call("POST", BASE, a, Some(outbound_body("https://alice.example.com/h"))).await;
+    let created = api
+        .call(
+            "POST",
+            BASE,
+            a,
+            Some(outbound_body("https://alice.example.com/h")),
+        )
+        .await;
     let id = created.body["id"].as_str().unwrap();
     let path = format!("{BASE}/{id}");
 
@@ -290,7 +427,10 @@ async fn tenants_see_only_their_own_webhooks() {
     }
     assert_eq!(api.call("GET", BASE, b, None).await.body["data"], json!([]));
     let still = api.call("GET", &path, a, None).await;
-    assert_eq!((still.status, still.body["name"].as_str()), (200, Some("CRM sync")));
+    assert_eq!(
+        (still.status, still.body["name"].as_str()),
+        (200, Some("CRM sync"))
+    );
 }
 
 #[tokio::test]
@@ -299,7 +439,10 @@ async fn missing_invalid_and_revoked_keys_get_401() {
     let key = api.key("acme").await;
 
     let none = api.call("GET", BASE, None, None).await;
-    assert_eq!((none.status, none.error_type()), (401, "ERROR_UNAUTHORIZED"));
+    assert_eq!(
+        (none.status, none.error_type()),
+        (401, "ERROR_UNAUTHORIZED")
+    );
     assert_eq!(none.headers["www-authenticate"], "Bearer");
     let wrong = api.call("GET", BASE, Some("hl_not-a-real-key"), None).await;
     assert_eq!(wrong.status, 401);
@@ -310,12 +453,19 @@ async fn missing_invalid_and_revoked_keys_get_401() {
     assert_eq!(api.send("GET", BASE, basic, None).await.status, 401);
 
     assert_eq!(api.call("GET", BASE, Some(&key), None).await.status, 200);
-    let keys = hookline::store::ApiKeyStore::list_api_keys(&api.app.store, "acme").await.unwrap();
+    let keys = hookline::store::ApiKeyStore::list_api_keys(&api.app.store, "acme")
+        .await
+        .unwrap();
     assert_eq!(keys.len(), 1);
     assert_ne!(keys[0].key_hash, key, "only the hash is stored");
-    hookline::store::ApiKeyStore::revoke_api_key(&api.app.store, "acme", &keys[0].key_id).await.unwrap();
+    hookline::store::ApiKeyStore::revoke_api_key(&api.app.store, "acme", &keys[0].key_id)
+        .await
+        .unwrap();
     let revoked = api.call("GET", BASE, Some(&key), None).await;
-    assert_eq!((revoked.status, revoked.error_type()), (401, "ERROR_UNAUTHORIZED"));
+    assert_eq!(
+        (revoked.status, revoked.error_type()),
+        (401, "ERROR_UNAUTHORIZED")
+    );
 }
 
 #[tokio::test]
@@ -323,50 +473,104 @@ async fn secrets_are_shown_once_then_masked_and_rotation_overlaps() {
     let api = TestApi::new().await;
     let key = api.key("acme").await;
     let k = Some(key.as_str());
-    let created = api.call("POST", BASE, k, Some(outbound_body("https://e.com/h"))).await;
+    let created = api
+        .call("POST", BASE, k, Some(outbound_body("https://e.com/h")))
+        .await;
     let id = created.body["id"].as_str().unwrap();
-    let secret = created.body["security"]["secret"].as_str().unwrap().to_string();
+    let secret = created.body["security"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let path = format!("{BASE}/{id}");
 
     let read = api.call("GET", &path, k, None).await;
     let masked = read.body["security"]["secret"].as_str().unwrap();
     assert_eq!(masked, format!("whsec_****{}", &secret[secret.len() - 4..]));
     let list = api.call("GET", BASE, k, None).await;
-    assert!(!list.body.to_string().contains(&secret[6..]), "list leaks the secret");
+    assert!(
+        !list.body.to_string().contains(&secret[6..]),
+        "list leaks the secret"
+    );
 
-    let rotated = api.call("POST", &format!("{path}/rotate-secret"), k, None).await;
+    let rotated = api
+        .call("POST", &format!("{path}/rotate-secret"), k, None)
+        .await;
     assert_eq!(rotated.status, 200, "{:?}", rotated.body);
     let new_secret = rotated.body["security"]["secret"].as_str().unwrap();
     assert!(new_secret.starts_with("whsec_") && new_secret != secret);
     assert!(rotated.body["security"]["previousSecretExpiresAt"].is_string());
-    let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id).await.unwrap().unwrap();
+    let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id)
+        .await
+        .unwrap()
+        .unwrap();
     match stored.security {
-        hookline::model::Security::Hmac { secret: s, previous } => {
+        hookline::model::Security::Hmac {
+            secret: s,
+            previous,
+        } => {
             assert_eq!(s, new_secret);
             assert_eq!(previous.len(), 1);
-            assert_eq!(previous[0].secret, secret, "the old secret keeps signing during the overlap");
+            assert_eq!(
+                previous[0].secret, secret,
+                "the old secret keeps signing during the overlap"
+            );
         }
         other => panic!("{other:?}"),
     }
     let again = api.call("GET", &path, k, None).await;
-    assert!(!again.body.to_string().contains(&secret[6..]) && !again.body.to_string().contains(&new_secret[6..]));
+    assert!(
+        !again.body.to_string().contains(&secret[6..])
+            && !again.body.to_string().contains(&new_secret[6..])
+    );
 
     let chosen = api
-        .call("POST", &format!("{path}/rotate-secret"), k, Some(json!({"secret": "my-chosen-secret-0123456789"})))
+        .call(
+            "POST",
+            &format!("{path}/rotate-secret"),
+            k,
+            Some(json!({"secret": "my-chosen-secret-0123456789"})),
+        )
         .await;
-    assert_eq!(chosen.body["security"]["secret"], "my-chosen-secret-0123456789");
-    let bad = api.call("POST", &format!("{path}/rotate-secret"), k, Some(json!({"secret": 5}))).await;
+    assert_eq!(
+        chosen.body["security"]["secret"],
+        "my-chosen-secret-0123456789"
+    );
+    let bad = api
+        .call(
+            "POST",
+            &format!("{path}/rotate-secret"),
+            k,
+            Some(json!({"secret": 5})),
+        )
+        .await;
     assert_eq!((bad.status, bad.error_field()), (400, Some("secret")));
-    let unknown = api.call("POST", &format!("{path}/rotate-secret"), k, Some(json!({"ttl": 5}))).await;
+    let unknown = api
+        .call(
+            "POST",
+            &format!("{path}/rotate-secret"),
+            k,
+            Some(json!({"ttl": 5})),
+        )
+        .await;
     assert_eq!((unknown.status, unknown.error_field()), (400, Some("ttl")));
 
     // Switching to basic auth: the password is never shown back.
     let basic = api
-        .call("PUT", &path, k, Some(json!({"security": {"type": "basic", "username": "u", "password": "pw-123456"}})))
+        .call(
+            "PUT",
+            &path,
+            k,
+            Some(json!({"security": {"type": "basic", "username": "u", "password": "pw-123456"}})),
+        )
         .await;
     assert_eq!(basic.body["security"]["password"], "********");
-    let no_secret = api.call("POST", &format!("{path}/rotate-secret"), k, None).await;
-    assert_eq!((no_secret.status, no_secret.error_field()), (400, Some("security.type")));
+    let no_secret = api
+        .call("POST", &format!("{path}/rotate-secret"), k, None)
+        .await;
+    assert_eq!(
+        (no_secret.status, no_secret.error_field()),
+        (400, Some("security.type"))
+    );
 }
 
 #[tokio::test]
@@ -382,5 +586,125 @@ async fn unknown_paths_and_methods() {
     let r = api.call("GET", &format!("{BASE}/not-an-id"), k, None).await;
     assert_eq!(r.status, 404);
     // A stage prefix in the path is tolerated.
-    assert_eq!(api.call("GET", &format!("/prod{BASE}"), k, None).await.status, 200);
+    assert_eq!(
+        api.call("GET", &format!("/prod{BASE}"), k, None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn read_only_keys_read_but_get_403_on_writes() {
+    let api = TestApi::new().await;
+    let full = api.key("acme").await;
+    let read = api
+        .key_with_scope("acme", hookline::store::KeyScope::ReadOnly)
+        .await;
+    let created = api
+        .call(
+            "POST",
+            BASE,
+            Some(&full),
+            Some(outbound_body("https://e.com/h")),
+        )
+        .await;
+    let path = format!("{BASE}/{}", created.body["id"].as_str().unwrap());
+
+    assert_eq!(api.call("GET", BASE, Some(&read), None).await.status, 200);
+    assert_eq!(api.call("GET", &path, Some(&read), None).await.status, 200);
+    for (method, p, body) in [
+        (
+            "POST",
+            BASE.to_string(),
+            Some(outbound_body("https://e.com/h")),
+        ),
+        ("PUT", path.clone(), Some(json!({"name": "renamed"}))),
+        ("DELETE", path.clone(), None),
+        ("POST", format!("{path}/rotate-secret"), None),
+    ] {
+        let r = api.call(method, &p, Some(&read), body).await;
+        assert_eq!(
+            (r.status, r.error_type()),
+            (403, "ERROR_UNAUTHORIZED_ACCESS"),
+            "{method} {p}"
+        );
+    }
+    let after = api.call("GET", &path, Some(&full), None).await;
+    assert_eq!(
+        (after.body["name"].as_str(), after.body["version"].as_u64()),
+        (Some("CRM sync"), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn times_come_from_the_clock() {
+    use hookline::clock::ManualClock;
+    use std::sync::Arc;
+    use time::macros::datetime;
+
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-25 12:00 UTC)));
+    let api = TestApi::with(hookline_tests::fresh_store().await, clock.clone());
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let created = api
+        .call("POST", BASE, k, Some(outbound_body("https://e.com/h")))
+        .await;
+    assert_eq!(created.body["createdAt"], "2026-11-25T12:00:00Z");
+    let path = format!("{BASE}/{}", created.body["id"].as_str().unwrap());
+
+    clock.advance(time::Duration::minutes(90));
+    let rotated = api
+        .call("POST", &format!("{path}/rotate-secret"), k, None)
+        .await;
+    assert_eq!(rotated.body["updatedAt"], "2026-11-25T13:30:00Z");
+    assert_eq!(rotated.body["createdAt"], "2026-11-25T12:00:00Z");
+    assert_eq!(
+        rotated.body["security"]["previousSecretExpiresAt"],
+        "2026-11-26T13:30:00Z"
+    );
+
+    // Two days on, the old secret has expired and is dropped at the next rotation.
+    clock.advance(time::Duration::days(2));
+    api.call("POST", &format!("{path}/rotate-secret"), k, None)
+        .await;
+    let id = created.body["id"].as_str().unwrap();
+    let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id)
+        .await
+        .unwrap()
+        .unwrap();
+    let hookline::model::Security::Hmac { previous, .. } = stored.security else {
+        panic!()
+    };
+    assert_eq!(previous.len(), 1);
+    assert_eq!(previous[0].expires_at, datetime!(2026-11-28 13:30 UTC));
+}
+
+#[tokio::test]
+async fn the_handler_runs_the_same_over_the_in_memory_store() {
+    // The unit-test configuration (no network): the same API, the in-memory store.
+    let api = TestApi::with(
+        hookline::store::memory::MemoryStore::new(),
+        std::sync::Arc::new(hookline::clock::SystemClock),
+    );
+    let key = api.key("acme").await;
+    let created = api
+        .call(
+            "POST",
+            BASE,
+            Some(&key),
+            Some(inbound_body("https://e.com/i")),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let list = api
+        .call("GET", &format!("{BASE}?flow=inbound"), Some(&key), None)
+        .await;
+    assert_eq!(list.body["data"][0]["id"], created.body["id"]);
+    assert_eq!(
+        api.call("GET", BASE, Some(&api.key("other").await), None)
+            .await
+            .body["data"],
+        json!([])
+    );
 }

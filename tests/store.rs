@@ -1,35 +1,64 @@
-//! The DynamoDB store against moto's server: the subscription index follows every write, and
-//! stale writes are refused.
+//! The store contract: the subscription index follows every write, stale writes are refused,
+//! lists page and filter. Each scenario runs against the DynamoDB store (moto's server) and the
+//! in-memory store, so the unit tests' fake keeps DynamoDB's semantics.
 
 use hookline::model::{EventType, Status, Webhook, WebhookPatch, WebhookRules};
 use hookline::store::dynamo::DynamoStore;
+use hookline::store::memory::MemoryStore;
 use hookline::store::{ListFilter, StoreError, SubscriptionIndex, WebhookStore};
 use hookline_tests::{fresh_store, outbound_body};
 use serde_json::json;
 
 fn rules() -> WebhookRules {
-    WebhookRules { allow_plain_http: false }
+    WebhookRules {
+        allow_plain_http: false,
+    }
 }
 
 fn outbound(account: &str, events: &[&str]) -> Webhook {
     let mut body = outbound_body("https://e.com/h");
     body["events"] = json!(events);
     let now = time::OffsetDateTime::now_utc();
-    WebhookPatch::from_json(&body).unwrap().create(hookline::ids::new_webhook_id(now), account.into(), now, &rules()).unwrap()
+    WebhookPatch::from_json(&body)
+        .unwrap()
+        .create(
+            hookline::ids::new_webhook_id(now),
+            account.into(),
+            now,
+            &rules(),
+        )
+        .unwrap()
 }
 
 /// The keys of every item in the table: what a delete must leave behind is nothing.
 async fn all_keys(store: &DynamoStore) -> Vec<String> {
-    let out = store.client().scan().table_name(store.table()).send().await.unwrap();
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
     out.items()
         .iter()
-        .map(|item| format!("{} {}", item["pk"].as_s().unwrap(), item["sk"].as_s().unwrap()))
+        .map(|item| {
+            format!(
+                "{} {}",
+                item["pk"].as_s().unwrap(),
+                item["sk"].as_s().unwrap()
+            )
+        })
         .collect()
 }
 
-async fn ids_for(store: &DynamoStore, account: &str, event: EventType) -> Vec<String> {
-    let mut ids: Vec<String> =
-        store.active_webhooks_for(account, event).await.unwrap().into_iter().map(|w| w.id).collect();
+async fn ids_for<S: SubscriptionIndex>(store: &S, account: &str, event: EventType) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .active_webhooks_for(account, event)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
     ids.sort();
     ids
 }
@@ -37,71 +66,166 @@ async fn ids_for(store: &DynamoStore, account: &str, event: EventType) -> Vec<St
 #[tokio::test]
 async fn subscription_index_follows_creates_updates_and_deletes() {
     let store = fresh_store().await;
+    index_scenario(&store).await;
+    // Nothing is left behind: no orphaned index entry.
+    assert_eq!(all_keys(&store).await, Vec::<String>::new());
+    index_scenario(&MemoryStore::new()).await;
+}
+
+async fn index_scenario<S: WebhookStore + SubscriptionIndex>(store: &S) {
     let a = outbound("acme", &["case:new", "case:status:closed"]);
     let b = outbound("acme", &["case:new"]);
     let other = outbound("globex", &["case:new"]);
     for w in [&a, &b, &other] {
         store.create_webhook(w).await.unwrap();
     }
-    // 3 webhooks + 4 index entries.
-    assert_eq!(all_keys(&store).await.len(), 7);
-    assert_eq!(ids_for(&store, "acme", EventType::CaseNew).await, vec![a.id.clone(), b.id.clone()], "ids sort by creation");
-    assert_eq!(ids_for(&store, "acme", EventType::CaseStatusClosed).await, vec![a.id.clone()]);
-    assert_eq!(ids_for(&store, "acme", EventType::AgentStatus).await, Vec::<String>::new());
-    let found = store.active_webhooks_for("acme", EventType::CaseStatusClosed).await.unwrap();
+    assert_eq!(
+        ids_for(store, "acme", EventType::CaseNew).await,
+        vec![a.id.clone(), b.id.clone()],
+        "ids sort by creation"
+    );
+    assert_eq!(
+        ids_for(store, "acme", EventType::CaseStatusClosed).await,
+        vec![a.id.clone()]
+    );
+    assert_eq!(
+        ids_for(store, "acme", EventType::AgentStatus).await,
+        Vec::<String>::new()
+    );
+    let found = store
+        .active_webhooks_for("acme", EventType::CaseStatusClosed)
+        .await
+        .unwrap();
     assert_eq!(found, vec![a.clone()], "the index returns whole configs");
 
     // Change a's events: the closed entry goes, the agent entry comes.
     let now = time::OffsetDateTime::now_utc();
-    let a2 = WebhookPatch::from_json(&json!({"events": ["case:new", "agent:status"]})).unwrap().apply_to(&a, now, &rules()).unwrap();
+    let a2 = WebhookPatch::from_json(&json!({"events": ["case:new", "agent:status"]}))
+        .unwrap()
+        .apply_to(&a, now, &rules())
+        .unwrap();
     store.update_webhook(&a, &a2).await.unwrap();
-    assert!(ids_for(&store, "acme", EventType::CaseStatusClosed).await.is_empty());
-    assert_eq!(ids_for(&store, "acme", EventType::AgentStatus).await, vec![a.id.clone()]);
-    let found = store.active_webhooks_for("acme", EventType::CaseNew).await.unwrap();
+    assert!(ids_for(store, "acme", EventType::CaseStatusClosed)
+        .await
+        .is_empty());
+    assert_eq!(
+        ids_for(store, "acme", EventType::AgentStatus).await,
+        vec![a.id.clone()]
+    );
+    let found = store
+        .active_webhooks_for("acme", EventType::CaseNew)
+        .await
+        .unwrap();
     assert!(found.contains(&a2), "index entries carry the new version");
 
     // Deactivating removes all of a's entries; reactivating brings them back.
-    let a3 = WebhookPatch::from_json(&json!({"status": "inactive"})).unwrap().apply_to(&a2, now, &rules()).unwrap();
+    let a3 = WebhookPatch::from_json(&json!({"status": "inactive"}))
+        .unwrap()
+        .apply_to(&a2, now, &rules())
+        .unwrap();
     store.update_webhook(&a2, &a3).await.unwrap();
-    assert_eq!(ids_for(&store, "acme", EventType::CaseNew).await, vec![b.id.clone()]);
-    assert!(ids_for(&store, "acme", EventType::AgentStatus).await.is_empty());
-    let a4 = WebhookPatch::from_json(&json!({"status": "active"})).unwrap().apply_to(&a3, now, &rules()).unwrap();
+    assert_eq!(
+        ids_for(store, "acme", EventType::CaseNew).await,
+        vec![b.id.clone()]
+    );
+    assert!(ids_for(store, "acme", EventType::AgentStatus)
+        .await
+        .is_empty());
+    let a4 = WebhookPatch::from_json(&json!({"status": "active"}))
+        .unwrap()
+        .apply_to(&a3, now, &rules())
+        .unwrap();
     store.update_webhook(&a3, &a4).await.unwrap();
-    assert_eq!(ids_for(&store, "acme", EventType::AgentStatus).await, vec![a.id.clone()]);
+    assert_eq!(
+        ids_for(store, "acme", EventType::AgentStatus).await,
+        vec![a.id.clone()]
+    );
 
     // Deleting removes the webhook and every entry.
     store.delete_webhook(&a4).await.unwrap();
     store.delete_webhook(&b).await.unwrap();
     store.delete_webhook(&other).await.unwrap();
-    assert_eq!(all_keys(&store).await, Vec::<String>::new());
+    for event in EventType::ALL {
+        assert!(
+            ids_for(store, "acme", event).await.is_empty()
+                && ids_for(store, "globex", event).await.is_empty()
+        );
+    }
 }
 
 #[tokio::test]
 async fn stale_writes_are_refused_and_deleted_webhooks_are_not_found() {
-    let store = fresh_store().await;
+    stale_write_scenario(&fresh_store().await).await;
+    stale_write_scenario(&MemoryStore::new()).await;
+}
+
+async fn stale_write_scenario<S: WebhookStore + SubscriptionIndex>(store: &S) {
     let w = outbound("acme", &["case:new"]);
     store.create_webhook(&w).await.unwrap();
-    assert!(matches!(store.create_webhook(&w).await, Err(StoreError::Conflict)), "ids are never overwritten");
+    assert!(
+        matches!(store.create_webhook(&w).await, Err(StoreError::Conflict)),
+        "ids are never overwritten"
+    );
     let now = time::OffsetDateTime::now_utc();
-    let v2 = WebhookPatch::from_json(&json!({"name": "v2"})).unwrap().apply_to(&w, now, &rules()).unwrap();
+    let v2 = WebhookPatch::from_json(&json!({"name": "v2"}))
+        .unwrap()
+        .apply_to(&w, now, &rules())
+        .unwrap();
     store.update_webhook(&w, &v2).await.unwrap();
     // Another writer still holding version 1, with and without index changes.
-    let stale = WebhookPatch::from_json(&json!({"name": "stale"})).unwrap().apply_to(&w, now, &rules()).unwrap();
-    assert!(matches!(store.update_webhook(&w, &stale).await, Err(StoreError::Conflict)));
-    let stale_off = WebhookPatch::from_json(&json!({"status": "inactive"})).unwrap().apply_to(&w, now, &rules()).unwrap();
-    assert!(matches!(store.update_webhook(&w, &stale_off).await, Err(StoreError::Conflict)));
-    assert!(matches!(store.delete_webhook(&w).await, Err(StoreError::Conflict)));
-    assert_eq!(store.get_webhook("acme", &w.id).await.unwrap().unwrap().name, "v2");
-    assert_eq!(ids_for(&store, "acme", EventType::CaseNew).await, vec![w.id.clone()], "index untouched by refused writes");
+    let stale = WebhookPatch::from_json(&json!({"name": "stale"}))
+        .unwrap()
+        .apply_to(&w, now, &rules())
+        .unwrap();
+    assert!(matches!(
+        store.update_webhook(&w, &stale).await,
+        Err(StoreError::Conflict)
+    ));
+    let stale_off = WebhookPatch::from_json(&json!({"status": "inactive"}))
+        .unwrap()
+        .apply_to(&w, now, &rules())
+        .unwrap();
+    assert!(matches!(
+        store.update_webhook(&w, &stale_off).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store.delete_webhook(&w).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .get_webhook("acme", &w.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "v2"
+    );
+    assert_eq!(
+        ids_for(store, "acme", EventType::CaseNew).await,
+        vec![w.id.clone()],
+        "index untouched by refused writes"
+    );
 
     store.delete_webhook(&v2).await.unwrap();
-    let v3 = WebhookPatch::from_json(&json!({"name": "v3"})).unwrap().apply_to(&v2, now, &rules()).unwrap();
-    assert!(matches!(store.update_webhook(&v2, &v3).await, Err(StoreError::NotFound)));
+    let v3 = WebhookPatch::from_json(&json!({"name": "v3"}))
+        .unwrap()
+        .apply_to(&v2, now, &rules())
+        .unwrap();
+    assert!(matches!(
+        store.update_webhook(&v2, &v3).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 #[tokio::test]
 async fn lists_page_and_filter_per_account() {
-    let store = fresh_store().await;
+    list_scenario(&fresh_store().await).await;
+    list_scenario(&MemoryStore::new()).await;
+}
+
+async fn list_scenario<S: WebhookStore>(store: &S) {
     let mut acme = Vec::new();
     for i in 0..5 {
         let mut w = outbound("acme", &["case:new"]);
@@ -111,24 +235,62 @@ async fn lists_page_and_filter_per_account() {
         store.create_webhook(&w).await.unwrap();
         acme.push(w);
     }
-    store.create_webhook(&outbound("globex", &["case:new"])).await.unwrap();
+    store
+        .create_webhook(&outbound("globex", &["case:new"]))
+        .await
+        .unwrap();
 
-    let page = store.list_webhooks("acme", &ListFilter { limit: 2, ..Default::default() }).await.unwrap();
+    let page = store
+        .list_webhooks(
+            "acme",
+            &ListFilter {
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(page.items, acme[..2].to_vec());
     assert_eq!(page.next_after.as_deref(), Some(acme[1].id.as_str()));
     let rest = store
-        .list_webhooks("acme", &ListFilter { limit: 10, after: page.next_after.clone(), ..Default::default() })
+        .list_webhooks(
+            "acme",
+            &ListFilter {
+                limit: 10,
+                after: page.next_after.clone(),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(rest.items, acme[2..].to_vec());
     assert_eq!(rest.next_after, None);
 
     let active = store
-        .list_webhooks("acme", &ListFilter { limit: 10, status: Some(Status::Active), ..Default::default() })
+        .list_webhooks(
+            "acme",
+            &ListFilter {
+                limit: 10,
+                status: Some(Status::Active),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(active.items.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&acme[0].id, &acme[2].id, &acme[4].id]);
+    assert_eq!(
+        active.items.iter().map(|w| &w.id).collect::<Vec<_>>(),
+        vec![&acme[0].id, &acme[2].id, &acme[4].id]
+    );
     // Exactly a page's worth left: no cursor pointing at an empty page.
-    let exact = store.list_webhooks("acme", &ListFilter { limit: 5, ..Default::default() }).await.unwrap();
+    let exact = store
+        .list_webhooks(
+            "acme",
+            &ListFilter {
+                limit: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!((exact.items.len(), exact.next_after), (5, None));
 }

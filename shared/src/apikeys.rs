@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use crate::ids;
-use crate::store::{ApiKeyRecord, ApiKeyStore, StoreError};
+use crate::store::{ApiKeyRecord, ApiKeyStore, KeyScope, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiKeyError {
@@ -17,7 +17,9 @@ pub enum ApiKeyError {
 
 pub fn valid_account_id(account_id: &str) -> bool {
     (1..=64).contains(&account_id.len())
-        && account_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && account_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Creates a key for `account_id`; returns the key itself (to show once) and what was stored.
@@ -25,6 +27,7 @@ pub async fn issue<S: ApiKeyStore>(
     store: &S,
     account_id: &str,
     name: &str,
+    scope: KeyScope,
     now: OffsetDateTime,
 ) -> Result<(String, ApiKeyRecord), ApiKeyError> {
     if !valid_account_id(account_id) {
@@ -40,6 +43,7 @@ pub async fn issue<S: ApiKeyStore>(
         account_id: account_id.to_string(),
         key_hash: ids::hash_api_key(&key),
         name: name.to_string(),
+        scope,
         created_at: now,
     };
     store.create_api_key(&record).await?;

@@ -15,7 +15,8 @@ impl Clock for SystemClock {
     /// Milliseconds are as fine as any stored or shown time needs to be.
     fn now(&self) -> OffsetDateTime {
         let now = OffsetDateTime::now_utc();
-        now.replace_millisecond(now.millisecond()).expect("a millisecond of a valid time is valid")
+        now.replace_millisecond(now.millisecond())
+            .expect("a millisecond of a valid time is valid")
     }
 }
 

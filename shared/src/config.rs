@@ -28,7 +28,10 @@ pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
             "" => Ok(default),
             "true" | "1" | "yes" => Ok(true),
             "false" | "0" | "no" => Ok(false),
-            other => Err(ConfigError::Invalid { name, message: format!("expected true or false, got {other:?}") }),
+            other => Err(ConfigError::Invalid {
+                name,
+                message: format!("expected true or false, got {other:?}"),
+            }),
         },
     }
 }

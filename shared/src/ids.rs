@@ -35,7 +35,11 @@ pub fn ulid(at: OffsetDateTime) -> String {
     });
     let (millis, random) = {
         let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-        let next = if millis <= last.0 && last.1 < (1 << 80) - 1 { (last.0, last.1 + 1) } else { (millis, fresh) };
+        let next = if millis <= last.0 && last.1 < (1 << 80) - 1 {
+            (last.0, last.1 + 1)
+        } else {
+            (millis, fresh)
+        };
         *last = next;
         next
     };
@@ -74,7 +78,10 @@ pub fn new_hmac_secret() -> String {
 
 /// A new API key: `hl_` + base64url of 32 random bytes (256 bits of entropy).
 pub fn new_api_key() -> String {
-    format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+    format!(
+        "{API_KEY_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
 }
 
 /// What we store instead of an API key: its SHA-256, lowercase hex. A fast hash is right here
@@ -108,7 +115,10 @@ mod tests {
         // The time part of 2026-01-01T00:00:00Z (1767225600000 ms), as base32 of the millis.
         let millis = (datetime!(2026-01-01 0:00 UTC).unix_timestamp_nanos() / 1_000_000) as u128;
         assert_eq!(&encode_ulid(millis, 0)[..10], "01KDVDNA00");
-        assert_eq!(encode_ulid(millis, (1 << 80) - 1), "01KDVDNA00ZZZZZZZZZZZZZZZZ");
+        assert_eq!(
+            encode_ulid(millis, (1 << 80) - 1),
+            "01KDVDNA00ZZZZZZZZZZZZZZZZ"
+        );
     }
 
     #[test]
@@ -129,7 +139,9 @@ mod tests {
     #[test]
     fn secrets_and_keys_have_their_prefixes_and_entropy() {
         let s = new_hmac_secret();
-        let raw = STANDARD.decode(s.strip_prefix(SECRET_PREFIX).unwrap()).unwrap();
+        let raw = STANDARD
+            .decode(s.strip_prefix(SECRET_PREFIX).unwrap())
+            .unwrap();
         assert_eq!(raw.len(), 32);
         assert_ne!(new_hmac_secret(), s);
         let k = new_api_key();

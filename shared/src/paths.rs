@@ -34,7 +34,9 @@ impl VariablePath {
         while !rest.is_empty() {
             if !first || !rest.starts_with('[') {
                 if !first {
-                    rest = rest.strip_prefix('.').ok_or(PathError("expected '.' between names"))?;
+                    rest = rest
+                        .strip_prefix('.')
+                        .ok_or(PathError("expected '.' between names"))?;
                 }
                 let end = rest.find(['.', '[']).unwrap_or(rest.len());
                 let key = &rest[..end];
@@ -51,7 +53,10 @@ impl VariablePath {
             while let Some(after) = rest.strip_prefix('[') {
                 let close = after.find(']').ok_or(PathError("has an unclosed '['"))?;
                 let digits = &after[..close];
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 9 {
+                if digits.is_empty()
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                    || digits.len() > 9
+                {
                     return Err(PathError("has an index that is not a number"));
                 }
                 segments.push(Segment::Index(digits.parse().expect("checked digits")));
@@ -86,8 +91,14 @@ mod tests {
             VariablePath::parse("orders[0].id").unwrap().0,
             vec![Key("orders".into()), Index(0), Key("id".into())]
         );
-        assert_eq!(VariablePath::parse("[1][2].x").unwrap().0, vec![Index(1), Index(2), Key("x".into())]);
-        assert_eq!(VariablePath::parse("premium_amount").unwrap().0, vec![Key("premium_amount".into())]);
+        assert_eq!(
+            VariablePath::parse("[1][2].x").unwrap().0,
+            vec![Index(1), Index(2), Key("x".into())]
+        );
+        assert_eq!(
+            VariablePath::parse("premium_amount").unwrap().0,
+            vec![Key("premium_amount".into())]
+        );
         for s in ["customer.name", "orders.order[1].id", "[0].id", "a-b:c.d"] {
             assert_eq!(VariablePath::parse(s).unwrap().to_string(), s);
         }
@@ -95,8 +106,13 @@ mod tests {
 
     #[test]
     fn refuses_malformed_paths() {
-        for bad in ["", "a..b", ".a", "a.", "a[", "a[x]", "a[]", "a]b", "a.[0]", "a\nb"] {
-            assert!(VariablePath::parse(bad).is_err(), "{bad:?} should be refused");
+        for bad in [
+            "", "a..b", ".a", "a.", "a[", "a[x]", "a[]", "a]b", "a.[0]", "a\nb",
+        ] {
+            assert!(
+                VariablePath::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
         assert!(VariablePath::parse(&"a".repeat(257)).is_err());
     }

@@ -8,8 +8,26 @@ pub fn init() {
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_string());
-    // The AWS SDK logs request bodies at trace level; keep it at warn whatever the level asked.
-    let filter = EnvFilter::new(format!("{filter},aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn"));
+    // The AWS SDK and the HTTP stack log request bodies (with webhook secrets in them) at debug
+    // and trace; they stay at warn whatever level is asked for.
+    let quiet = [
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_smithy_http_client",
+        "aws_smithy_types",
+        "aws_sdk_dynamodb",
+        "aws_sdk_sqs",
+        "aws_sdk_sesv2",
+        "aws_config",
+        "aws_runtime",
+        "hyper",
+        "hyper_util",
+        "h2",
+        "rustls",
+        "reqwest",
+    ];
+    let directives: Vec<String> = quiet.iter().map(|t| format!("{t}=warn")).collect();
+    let filter = EnvFilter::new(format!("{filter},{}", directives.join(",")));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use hookline::clock::SystemClock;
+use hookline::clock::{Clock, SystemClock};
 use hookline::model::WebhookRules;
 use hookline::store::dynamo::DynamoStore;
+use hookline::store::{ApiKeyStore, KeyScope, WebhookStore};
 use http::HeaderMap;
 use serde_json::{json, Value};
 use webhooks_api::App;
@@ -27,21 +28,33 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "hookline-tests"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "hookline-tests",
+        ))
         .load()
         .await
 }
 
 /// A store on a table of its own, so tests run in parallel without seeing each other.
 pub async fn fresh_store() -> DynamoStore {
-    let name = format!("hookline-test-{}", hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase());
+    let name = format!(
+        "hookline-test-{}",
+        hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase()
+    );
     let store = DynamoStore::from_sdk_config(&sdk_config().await, name);
-    store.create_table().await.expect("create the test table in the local stack");
+    store
+        .create_table()
+        .await
+        .expect("create the test table in the local stack");
     store
 }
 
-pub struct TestApi {
-    pub app: App<DynamoStore>,
+pub struct TestApi<S = DynamoStore> {
+    pub app: App<S>,
 }
 
 #[derive(Debug)]
@@ -62,27 +75,52 @@ impl TestResponse {
     }
 }
 
-impl TestApi {
+impl TestApi<DynamoStore> {
     /// The API over a fresh DynamoDB table in the local stack; plain-http URLs allowed as in
     /// local runs.
     pub async fn new() -> Self {
-        let rules = WebhookRules { allow_plain_http: true };
-        Self { app: App::new(fresh_store().await, Arc::new(SystemClock), rules) }
+        Self::with(fresh_store().await, Arc::new(SystemClock))
+    }
+}
+
+impl<S: WebhookStore + ApiKeyStore> TestApi<S> {
+    pub fn with(store: S, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            app: App::new(
+                store,
+                clock,
+                WebhookRules {
+                    allow_plain_http: true,
+                },
+            ),
+        }
     }
 
     pub async fn key(&self, account: &str) -> String {
-        let (key, _) = hookline::apikeys::issue(&self.app.store, account, "tests", time::OffsetDateTime::now_utc())
+        self.key_with_scope(account, KeyScope::Full).await
+    }
+
+    pub async fn key_with_scope(&self, account: &str, scope: KeyScope) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let (key, _) = hookline::apikeys::issue(&self.app.store, account, "tests", scope, now)
             .await
             .expect("issue an API key");
         key
     }
 
-    pub async fn call(&self, method: &str, path_and_query: &str, key: Option<&str>, body: Option<Value>) -> TestResponse {
+    pub async fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
         let mut headers = HashMap::new();
         if let Some(key) = key {
             headers.insert("authorization".to_string(), format!("Bearer {key}"));
         }
-        self.send(method, path_and_query, headers, body.map(|b| b.to_string())).await
+        self.send(method, path_and_query, headers, body.map(|b| b.to_string()))
+            .await
     }
 
     /// Sends an API Gateway HTTP API (payload 2.0) event, as API Gateway would.
@@ -93,7 +131,9 @@ impl TestApi {
         mut headers: HashMap<String, String>,
         body: Option<String>,
     ) -> TestResponse {
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         let mut params: HashMap<String, String> = HashMap::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -121,7 +161,8 @@ impl TestApi {
             "body": body,
             "isBase64Encoded": false
         });
-        let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event");
+        let request = lambda_http::request::from_str(&event.to_string())
+            .expect("a valid API Gateway v2 event");
         let response = self.app.handle(request).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -131,7 +172,11 @@ impl TestApi {
             lambda_http::Body::Binary(b) => serde_json::from_slice(&b).expect("JSON response body"),
             _ => Value::Null,
         };
-        TestResponse { status, headers, body }
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 }
 

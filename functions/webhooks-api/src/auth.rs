@@ -1,7 +1,7 @@
 //! `Authorization: Bearer <API key>` → the account the key belongs to.
 
 use hookline::ids::{hash_api_key, API_KEY_PREFIX};
-use hookline::store::ApiKeyStore;
+use hookline::store::{ApiKeyStore, KeyScope};
 use lambda_http::http::HeaderMap;
 
 use crate::error::ApiError;
@@ -11,14 +11,39 @@ use crate::error::ApiError;
 pub struct Caller {
     pub account_id: String,
     pub key_id: String,
+    pub scope: KeyScope,
 }
 
-pub async fn authenticate<S: ApiKeyStore>(store: &S, headers: &HeaderMap) -> Result<Caller, ApiError> {
+impl Caller {
+    /// Read-only keys may read; any other method is refused with 403.
+    pub fn may(&self, method: &lambda_http::http::Method) -> Result<(), ApiError> {
+        let reads = [
+            lambda_http::http::Method::GET,
+            lambda_http::http::Method::HEAD,
+        ];
+        if self.scope == KeyScope::ReadOnly && !reads.contains(method) {
+            return Err(ApiError::Forbidden("this API key is read-only"));
+        }
+        Ok(())
+    }
+}
+
+pub async fn authenticate<S: ApiKeyStore>(
+    store: &S,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
     const MISSING: &str = "send your API key as Authorization: Bearer <API key>";
     const INVALID: &str = "the API key is invalid or has been revoked";
-    let value = headers.get("authorization").ok_or(ApiError::Unauthorized(MISSING))?;
-    let value = value.to_str().map_err(|_| ApiError::Unauthorized(MISSING))?;
-    let (scheme, key) = value.trim().split_once(' ').ok_or(ApiError::Unauthorized(MISSING))?;
+    let value = headers
+        .get("authorization")
+        .ok_or(ApiError::Unauthorized(MISSING))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized(MISSING))?;
+    let (scheme, key) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(ApiError::Unauthorized(MISSING))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::Unauthorized(MISSING));
     }
@@ -32,5 +57,9 @@ pub async fn authenticate<S: ApiKeyStore>(store: &S, headers: &HeaderMap) -> Res
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .ok_or(ApiError::Unauthorized(INVALID))?;
-    Ok(Caller { account_id: record.account_id, key_id: record.key_id })
+    Ok(Caller {
+        account_id: record.account_id,
+        key_id: record.key_id,
+        scope: record.scope,
+    })
 }

@@ -11,9 +11,14 @@ use serde_json::json;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    InvalidInput { field: Option<String>, message: String },
+    InvalidInput {
+        field: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
     #[error("this path does not accept {0}")]
@@ -28,13 +33,17 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError::InvalidInput { field: Some(field.into()), message: message.into() }
+        ApiError::InvalidInput {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> u16 {
         match self {
             ApiError::InvalidInput { .. } => 400,
             ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(..) => 405,
             ApiError::Conflict(_) => 409,
@@ -47,6 +56,7 @@ impl ApiError {
         match self {
             ApiError::InvalidInput { .. } => "ERROR_INVALID_INPUT",
             ApiError::Unauthorized(_) => "ERROR_UNAUTHORIZED",
+            ApiError::Forbidden(_) => "ERROR_UNAUTHORIZED_ACCESS",
             ApiError::NotFound(_) => "ERROR_RECORD_NOT_FOUND",
             ApiError::MethodNotAllowed(..) => "ERROR_METHOD_NOT_ALLOWED",
             ApiError::Conflict(_) => "ERROR_CONFLICT",
@@ -69,19 +79,26 @@ impl ApiError {
             other => (other.to_string(), None),
         };
         let body = json!({"error": {"type": self.type_name(), "message": message, "field": field}});
-        let mut builder = Response::builder().status(self.status()).header("content-type", "application/json");
+        let mut builder = Response::builder()
+            .status(self.status())
+            .header("content-type", "application/json");
         match &self {
             ApiError::Unauthorized(_) => builder = builder.header("www-authenticate", "Bearer"),
             ApiError::MethodNotAllowed(_, allow) => builder = builder.header("allow", *allow),
             _ => {}
         }
-        builder.body(Body::Text(body.to_string())).expect("static headers are valid")
+        builder
+            .body(Body::Text(body.to_string()))
+            .expect("static headers are valid")
     }
 }
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        ApiError::InvalidInput { field: Some(e.field), message: e.message }
+        ApiError::InvalidInput {
+            field: Some(e.field),
+            message: e.message,
+        }
     }
 }
 
@@ -89,9 +106,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("no webhook with this id".into()),
-            StoreError::Conflict => {
-                ApiError::Conflict("the webhook was changed by another request; read it again and retry".into())
-            }
+            StoreError::Conflict => ApiError::Conflict(
+                "the webhook was changed by another request; read it again and retry".into(),
+            ),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -28,7 +28,11 @@ pub struct App<S> {
 
 impl<S: WebhookStore + ApiKeyStore> App<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, rules: WebhookRules) -> Self {
-        Self { store, clock, rules }
+        Self {
+            store,
+            clock,
+            rules,
+        }
     }
 
     /// Answers one request. Never fails: every error becomes its JSON error response.
@@ -67,6 +71,9 @@ impl<S: WebhookStore + ApiKeyStore> App<S> {
             Ok(caller) => caller,
             Err(e) => return ("auth", Err(e)),
         };
+        if let Err(e) = caller.may(&method) {
+            return ("auth", Err(e));
+        }
         match segments.as_slice() {
             ["webhook"] => (
                 "/webhook",
@@ -82,7 +89,10 @@ impl<S: WebhookStore + ApiKeyStore> App<S> {
                     Method::GET => webhooks::get(self, &caller, id).await,
                     Method::PUT => webhooks::update(self, &caller, id, &req).await,
                     Method::DELETE => webhooks::delete(self, &caller, id, &req).await,
-                    m => Err(ApiError::MethodNotAllowed(m.to_string(), "GET, PUT, DELETE")),
+                    m => Err(ApiError::MethodNotAllowed(
+                        m.to_string(),
+                        "GET, PUT, DELETE",
+                    )),
                 },
             ),
             ["webhook", id, "rotate-secret"] => (

@@ -15,7 +15,9 @@ async fn main() -> Result<(), Error> {
     hookline::telemetry::init();
     let config = ApiConfig::from_env()?;
     let store = DynamoStore::from_sdk_config(&aws_sdk_config().await, config.table_name);
-    let rules = WebhookRules { allow_plain_http: config.allow_plain_http };
+    let rules = WebhookRules {
+        allow_plain_http: config.allow_plain_http,
+    };
     let app = Arc::new(App::new(store, Arc::new(SystemClock), rules));
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();

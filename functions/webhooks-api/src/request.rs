@@ -32,7 +32,10 @@ pub fn query(req: &Request, known: &[&str]) -> Result<Vec<(String, String)>, Api
     let mut out = Vec::new();
     for (key, value) in params.iter() {
         if !known.contains(&key) {
-            return Err(ApiError::invalid(key, "is not a query parameter of this endpoint"));
+            return Err(ApiError::invalid(
+                key,
+                "is not a query parameter of this endpoint",
+            ));
         }
         out.push((key.to_string(), value.to_string()));
     }
@@ -41,7 +44,9 @@ pub fn query(req: &Request, known: &[&str]) -> Result<Vec<(String, String)>, Api
 
 /// `If-Match: 3`, `"3"` or `W/"3"` → 3.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get("if-match") else { return Ok(None) };
+    let Some(value) = headers.get("if-match") else {
+        return Ok(None);
+    };
     let text = value.to_str().unwrap_or("").trim();
     let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
     text.parse()
@@ -50,11 +55,18 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 }
 
 pub fn json(status: u16, body: &Value) -> ResponseBuilder {
-    ResponseBuilder { status, body: body.to_string(), headers: vec![("content-type", "application/json".into())] }
+    ResponseBuilder {
+        status,
+        body: body.to_string(),
+        headers: vec![("content-type", "application/json".into())],
+    }
 }
 
 pub fn no_content() -> Response<Body> {
-    Response::builder().status(204).body(Body::Empty).expect("a bare 204 is valid")
+    Response::builder()
+        .status(204)
+        .body(Body::Empty)
+        .expect("a bare 204 is valid")
 }
 
 pub struct ResponseBuilder {
@@ -74,6 +86,8 @@ impl ResponseBuilder {
         for (name, value) in self.headers {
             builder = builder.header(name, value);
         }
-        builder.body(Body::Text(self.body)).expect("headers we set are valid")
+        builder
+            .body(Body::Text(self.body))
+            .expect("headers we set are valid")
     }
 }

@@ -21,22 +21,34 @@ fn not_found() -> ApiError {
 }
 
 /// The caller's webhook, or 404: another account's webhook is indistinguishable from none.
-async fn load<S: WebhookStore>(app: &App<S>, caller: &Caller, id: &str) -> Result<Webhook, ApiError> {
+async fn load<S: WebhookStore>(
+    app: &App<S>,
+    caller: &Caller,
+    id: &str,
+) -> Result<Webhook, ApiError> {
     if !ids::is_webhook_id(id) {
         return Err(not_found());
     }
-    app.store.get_webhook(&caller.account_id, id).await?.ok_or_else(not_found)
+    app.store
+        .get_webhook(&caller.account_id, id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 fn webhook_response(status: u16, webhook: &Webhook, reveal_secret: bool) -> Response<Body> {
-    json(status, &webhook.to_view(reveal_secret)).header("etag", format!("\"{}\"", webhook.version)).build()
+    json(status, &webhook.to_view(reveal_secret))
+        .header("etag", format!("\"{}\"", webhook.version))
+        .build()
 }
 
 /// The precondition: `If-Match` or a `version` in the body; they must agree if both are sent.
 fn expected_version(req: &Request, body_version: Option<u64>) -> Result<Option<u64>, ApiError> {
     let header = if_match(req.headers())?;
     match (header, body_version) {
-        (Some(h), Some(b)) if h != b => Err(ApiError::invalid("version", "differs from the If-Match header")),
+        (Some(h), Some(b)) if h != b => Err(ApiError::invalid(
+            "version",
+            "differs from the If-Match header",
+        )),
         (h, b) => Ok(h.or(b)),
     }
 }
@@ -71,11 +83,14 @@ pub async fn create<S: WebhookStore + ApiKeyStore>(
         now,
         &app.rules,
     )?;
-    app.store.create_webhook(&webhook).await.map_err(|e| match e {
-        // A ULID collision (80 random bits in the same millisecond) is not the caller's conflict.
-        StoreError::Conflict => ApiError::Internal("webhook id collision".into()),
-        other => other.into(),
-    })?;
+    app.store
+        .create_webhook(&webhook)
+        .await
+        .map_err(|e| match e {
+            // A ULID collision (80 random bits in the same millisecond) is not the caller's conflict.
+            StoreError::Conflict => ApiError::Internal("webhook id collision".into()),
+            other => other.into(),
+        })?;
     tracing::info!(account_id = %caller.account_id, webhook_id = %webhook.id, "webhook created");
     Ok(json(201, &webhook.to_view(true))
         .header("etag", format!("\"{}\"", webhook.version))
@@ -83,22 +98,36 @@ pub async fn create<S: WebhookStore + ApiKeyStore>(
         .build())
 }
 
-pub async fn get<S: WebhookStore>(app: &App<S>, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
+pub async fn get<S: WebhookStore>(
+    app: &App<S>,
+    caller: &Caller,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
     let webhook = load(app, caller, id).await?;
     Ok(webhook_response(200, &webhook, false))
 }
 
-pub async fn list<S: WebhookStore>(app: &App<S>, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
-    let mut filter = ListFilter { limit: DEFAULT_PAGE, ..ListFilter::default() };
+pub async fn list<S: WebhookStore>(
+    app: &App<S>,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let mut filter = ListFilter {
+        limit: DEFAULT_PAGE,
+        ..ListFilter::default()
+    };
     for (key, value) in query(req, &["flow", "status", "limit", "cursor"])? {
         match key.as_str() {
             "flow" => {
-                filter.flow =
-                    Some(Flow::parse(&value).ok_or_else(|| ApiError::invalid("flow", "must be inbound or outbound"))?)
+                filter.flow = Some(
+                    Flow::parse(&value)
+                        .ok_or_else(|| ApiError::invalid("flow", "must be inbound or outbound"))?,
+                )
             }
             "status" => {
                 filter.status = Some(
-                    Status::parse(&value).ok_or_else(|| ApiError::invalid("status", "must be active or inactive"))?,
+                    Status::parse(&value)
+                        .ok_or_else(|| ApiError::invalid("status", "must be active or inactive"))?,
                 )
             }
             "limit" => {
@@ -106,7 +135,9 @@ pub async fn list<S: WebhookStore>(app: &App<S>, caller: &Caller, req: &Request)
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| ApiError::invalid("limit", format!("must be a number from 1 to {MAX_PAGE}")))?
+                    .ok_or_else(|| {
+                        ApiError::invalid("limit", format!("must be a number from 1 to {MAX_PAGE}"))
+                    })?
             }
             _ => filter.after = Some(decode_cursor(&value)?),
         }
@@ -144,7 +175,8 @@ pub async fn update<S: WebhookStore>(
     let next = patch.apply_to(&current, app.clock.now(), &app.rules)?;
     app.store.update_webhook(&current, &next).await?;
     // A secret the server just generated (security switched to hmac) is shown this once.
-    let reveal = secret_of(&next.security).is_some() && secret_of(&next.security) != secret_of(&current.security);
+    let reveal = secret_of(&next.security).is_some()
+        && secret_of(&next.security) != secret_of(&current.security);
     Ok(webhook_response(200, &next, reveal))
 }
 

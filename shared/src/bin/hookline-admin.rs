@@ -1,6 +1,6 @@
 //! Operator command: API keys, and the local stack's resources.
 //!
-//!   hookline-admin keys create --account ACCOUNT [--name NAME]
+//!   hookline-admin keys create --account ACCOUNT [--name NAME] [--scope full|read]
 //!   hookline-admin keys list --account ACCOUNT
 //!   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
 //!   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN]
@@ -15,11 +15,11 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use hookline::apikeys;
 use hookline::config::{aws_sdk_config, required};
 use hookline::store::dynamo::DynamoStore;
-use hookline::store::ApiKeyStore;
+use hookline::store::{ApiKeyStore, KeyScope};
 use time::format_description::well_known::Rfc3339;
 
 const USAGE: &str = "usage:
-  hookline-admin keys create --account ACCOUNT [--name NAME]
+  hookline-admin keys create --account ACCOUNT [--name NAME] [--scope full|read]
   hookline-admin keys list --account ACCOUNT
   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN]
@@ -30,7 +30,9 @@ fn options(args: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
         let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
         out.push((name.to_string(), value.clone()));
     }
@@ -38,7 +40,10 @@ fn options(args: &[String]) -> Result<Vec<(String, String)>, String> {
 }
 
 fn one(opts: &[(String, String)], name: &str) -> Option<String> {
-    opts.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    opts.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
 }
 
 fn need(opts: &[(String, String)], name: &str) -> Result<String, String> {
@@ -53,34 +58,59 @@ fn check_known(opts: &[(String, String)], known: &[&str]) -> Result<(), String> 
 }
 
 async fn run(args: Vec<String>) -> Result<(), String> {
-    let words: Vec<&str> = args.iter().take_while(|a| !a.starts_with("--")).map(String::as_str).collect();
+    let words: Vec<&str> = args
+        .iter()
+        .take_while(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
     let opts = options(&args[words.len()..])?;
     let sdk = aws_sdk_config().await;
     let table = required("HOOKLINE_TABLE_NAME").map_err(|e| e.to_string())?;
     let store = DynamoStore::from_sdk_config(&sdk, table);
     match words.as_slice() {
         ["keys", "create"] => {
-            check_known(&opts, &["account", "name"])?;
+            check_known(&opts, &["account", "name", "scope"])?;
             let account = need(&opts, "account")?;
             let name = one(&opts, "name").unwrap_or_else(|| "default".into());
+            let scope = match one(&opts, "scope") {
+                None => KeyScope::Full,
+                Some(s) => KeyScope::parse(&s).ok_or("--scope must be full or read")?,
+            };
             let now = time::OffsetDateTime::now_utc();
-            let (key, record) = apikeys::issue(&store, &account, &name, now).await.map_err(|e| e.to_string())?;
-            eprintln!("created {} for account {} (shown once; store it now)", record.key_id, record.account_id);
+            let (key, record) = apikeys::issue(&store, &account, &name, scope, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "created {} for account {} (shown once; store it now)",
+                record.key_id, record.account_id
+            );
             println!("{key}");
         }
         ["keys", "list"] => {
             check_known(&opts, &["account"])?;
             let account = need(&opts, "account")?;
-            let keys = store.list_api_keys(&account).await.map_err(|e| e.to_string())?;
+            let keys = store
+                .list_api_keys(&account)
+                .await
+                .map_err(|e| e.to_string())?;
             for k in keys {
                 let created = k.created_at.format(&Rfc3339).unwrap_or_default();
-                println!("{}\t{}\t{}", k.key_id, created, k.name);
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.key_id,
+                    created,
+                    k.scope.as_str(),
+                    k.name
+                );
             }
         }
         ["keys", "revoke"] => {
             check_known(&opts, &["account", "key-id"])?;
             let (account, key_id) = (need(&opts, "account")?, need(&opts, "key-id")?);
-            store.revoke_api_key(&account, &key_id).await.map_err(|e| e.to_string())?;
+            store
+                .revoke_api_key(&account, &key_id)
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!("revoked {key_id}");
         }
         ["init-local"] => {
@@ -94,12 +124,25 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             }
             if let Some(domain) = one(&opts, "ses-domain") {
                 let ses = aws_sdk_sesv2::Client::new(&sdk);
-                match ses.create_email_identity().email_identity(&domain).send().await {
+                match ses
+                    .create_email_identity()
+                    .email_identity(&domain)
+                    .send()
+                    .await
+                {
                     Ok(_) => eprintln!("SES identity {domain} ready"),
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_already_exists_exception()) =>
+                    {
                         eprintln!("SES identity {domain} ready")
                     }
-                    Err(e) => return Err(format!("SES identity {domain}: {}", aws_sdk_sesv2::error::DisplayErrorContext(e))),
+                    Err(e) => {
+                        return Err(format!(
+                            "SES identity {domain}: {}",
+                            aws_sdk_sesv2::error::DisplayErrorContext(e)
+                        ))
+                    }
                 }
             }
         }
@@ -110,7 +153,12 @@ async fn run(args: Vec<String>) -> Result<(), String> {
 
 /// A queue whose messages move to `NAME-dlq` after 5 failed receives (as in the SAM template).
 async fn create_queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
-    let err = |e: aws_sdk_sqs::error::SdkError<_, _>| format!("queue {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+    let err = |e: aws_sdk_sqs::error::SdkError<_, _>| {
+        format!(
+            "queue {name}: {}",
+            aws_sdk_sqs::error::DisplayErrorContext(e)
+        )
+    };
     let dlq_url = sqs
         .create_queue()
         .queue_name(format!("{name}-dlq"))
@@ -127,18 +175,29 @@ async fn create_queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| format!("queue {name}-dlq: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .map_err(|e| {
+            format!(
+                "queue {name}-dlq: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        })?
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .ok_or_else(|| format!("queue {name}-dlq has no ARN"))?;
-    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
     let out = sqs
         .create_queue()
         .queue_name(name)
         .attributes(QueueAttributeName::RedrivePolicy, redrive)
         .send()
         .await
-        .map_err(|e| format!("queue {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        .map_err(|e| {
+            format!(
+                "queue {name}: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        })?;
     Ok(out.queue_url().unwrap_or_default().to_string())
 }
 

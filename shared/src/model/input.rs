@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::security::{mask, Security};
-use super::{EventType, Flow, FlowConfig, Format, InboundConfig, Method, OutboundConfig, Status, Webhook};
+use super::{
+    EventType, Flow, FlowConfig, Format, InboundConfig, Method, OutboundConfig, Status, Webhook,
+};
 use crate::ids;
 use crate::paths::VariablePath;
 
@@ -22,7 +24,10 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -83,7 +88,9 @@ impl WebhookPatch {
     /// Reads a request body. Checks each field's type and its own value; checks that depend on
     /// other fields (the flow, the URL rules) happen in `create` / `apply_to`.
     pub fn from_json(body: &Value) -> Result<Self> {
-        let map = body.as_object().ok_or_else(|| ValidationError::new("body", "must be a JSON object"))?;
+        let map = body
+            .as_object()
+            .ok_or_else(|| ValidationError::new("body", "must be a JSON object"))?;
         let mut p = WebhookPatch::default();
         for (key, value) in map {
             match key.as_str() {
@@ -152,7 +159,10 @@ impl WebhookPatch {
             Flow::Outbound => (&INBOUND_ONLY[..], "inbound"),
         };
         match foreign.iter().find(|f| self.sent(f)) {
-            Some(f) => Err(ValidationError::new(*f, format!("only {owner} webhooks have this field"))),
+            Some(f) => Err(ValidationError::new(
+                *f,
+                format!("only {owner} webhooks have this field"),
+            )),
             None => Ok(()),
         }
     }
@@ -178,14 +188,25 @@ impl WebhookPatch {
         self.check_flow_fields(flow)?;
         let name = self.name.clone().ok_or_else(|| required("name"))?;
         let url = self.url.clone().ok_or_else(|| required("url"))?;
-        let notification_email = self.notification_email.clone().ok_or_else(|| required("notificationEmail"))?;
+        let notification_email = self
+            .notification_email
+            .clone()
+            .ok_or_else(|| required("notificationEmail"))?;
         validate_url(&url, flow, rules)?;
-        let security = resolve_security(self.security.clone().unwrap_or(SecurityInput::Hmac { secret: None }), None)?;
+        let security = resolve_security(
+            self.security
+                .clone()
+                .unwrap_or(SecurityInput::Hmac { secret: None }),
+            None,
+        )?;
         let config = match flow {
             Flow::Inbound => FlowConfig::Inbound(InboundConfig {
                 method: self.method.unwrap_or(Method::Get),
                 variables: self.variables.clone().unwrap_or_default(),
-                fallback_response: self.fallback_response.clone().ok_or_else(|| required("fallbackResponse"))?,
+                fallback_response: self
+                    .fallback_response
+                    .clone()
+                    .ok_or_else(|| required("fallbackResponse"))?,
                 timeout_ms: timeout(self.timeout_ms, INBOUND_TIMEOUT_MS)?,
             }),
             Flow::Outbound => FlowConfig::Outbound(OutboundConfig {
@@ -211,10 +232,18 @@ impl WebhookPatch {
 
     /// The webhook after a partial update: sent fields replace stored ones, the rest stay.
     /// The version is bumped; the store makes the write conditional on the old one.
-    pub fn apply_to(self, current: &Webhook, now: OffsetDateTime, rules: &WebhookRules) -> Result<Webhook> {
+    pub fn apply_to(
+        self,
+        current: &Webhook,
+        now: OffsetDateTime,
+        rules: &WebhookRules,
+    ) -> Result<Webhook> {
         if let Some(id) = &self.echoed_id {
             if id != &current.id {
-                return Err(ValidationError::new("id", "does not match the webhook in the path"));
+                return Err(ValidationError::new(
+                    "id",
+                    "does not match the webhook in the path",
+                ));
             }
         }
         if let Some(flow) = self.flow {
@@ -282,11 +311,19 @@ fn required(field: &str) -> ValidationError {
 }
 
 fn string<'a>(value: &'a Value, field: &str) -> Result<&'a str> {
-    value.as_str().ok_or_else(|| ValidationError::new(field, "must be a string"))
+    value
+        .as_str()
+        .ok_or_else(|| ValidationError::new(field, "must be a string"))
 }
 
-fn parse_enum<T>(value: &Value, field: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<T> {
-    parse(string(value, field)?).ok_or_else(|| ValidationError::new(field, format!("must be {expected}")))
+fn parse_enum<T>(
+    value: &Value,
+    field: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<T> {
+    parse(string(value, field)?)
+        .ok_or_else(|| ValidationError::new(field, format!("must be {expected}")))
 }
 
 fn parse_u32(value: &Value, field: &str) -> Result<u32> {
@@ -300,7 +337,10 @@ fn timeout(sent: Option<u32>, (min, default, max): (u32, u32, u32)) -> Result<u3
     match sent {
         None => Ok(default),
         Some(ms) if (min..=max).contains(&ms) => Ok(ms),
-        Some(_) => Err(ValidationError::new("timeoutMs", format!("must be between {min} and {max}"))),
+        Some(_) => Err(ValidationError::new(
+            "timeoutMs",
+            format!("must be between {min} and {max}"),
+        )),
     }
 }
 
@@ -308,10 +348,16 @@ fn parse_name(value: &Value) -> Result<String> {
     let name = string(value, "name")?.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > NAME_MAX_CHARS {
-        return Err(ValidationError::new("name", format!("must be 1 to {NAME_MAX_CHARS} characters")));
+        return Err(ValidationError::new(
+            "name",
+            format!("must be 1 to {NAME_MAX_CHARS} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ValidationError::new("name", "must not contain control characters"));
+        return Err(ValidationError::new(
+            "name",
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -340,15 +386,21 @@ fn parse_email(value: &Value) -> Result<String> {
 }
 
 fn parse_variables(value: &Value) -> Result<Vec<String>> {
-    let items = value.as_array().ok_or_else(|| ValidationError::new("variables", "must be an array of strings"))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| ValidationError::new("variables", "must be an array of strings"))?;
     if items.len() > VARIABLES_MAX {
-        return Err(ValidationError::new("variables", format!("must have at most {VARIABLES_MAX} entries")));
+        return Err(ValidationError::new(
+            "variables",
+            format!("must have at most {VARIABLES_MAX} entries"),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let field = format!("variables[{i}]");
         let path = string(item, &field)?;
-        VariablePath::parse(path).map_err(|e| ValidationError::new(&field, format!("is not a variable path: {e}")))?;
+        VariablePath::parse(path)
+            .map_err(|e| ValidationError::new(&field, format!("is not a variable path: {e}")))?;
         if out.iter().any(|p| p == path) {
             return Err(ValidationError::new(field, "is listed twice"));
         }
@@ -358,17 +410,27 @@ fn parse_variables(value: &Value) -> Result<Vec<String>> {
 }
 
 fn parse_fallback(value: &Value) -> Result<Value> {
-    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > FALLBACK_MAX_BYTES {
-        return Err(ValidationError::new("fallbackResponse", "must be at most 64 KiB of JSON"));
+        return Err(ValidationError::new(
+            "fallbackResponse",
+            "must be at most 64 KiB of JSON",
+        ));
     }
     Ok(value.clone())
 }
 
 fn parse_events(value: &Value) -> Result<Vec<EventType>> {
-    let items = value.as_array().ok_or_else(|| ValidationError::new("events", "must be an array of event names"))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| ValidationError::new("events", "must be an array of event names"))?;
     if items.is_empty() {
-        return Err(ValidationError::new("events", "must name at least one event"));
+        return Err(ValidationError::new(
+            "events",
+            "must name at least one event",
+        ));
     }
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -391,25 +453,38 @@ pub fn validate_url(url: &str, flow: Flow, rules: &WebhookRules) -> Result<()> {
     const FIELD: &str = "url";
     const MARK: &str = "hooklineplaceholder";
     if url.is_empty() || url.len() > URL_MAX_LEN {
-        return Err(ValidationError::new(FIELD, format!("must be 1 to {URL_MAX_LEN} bytes")));
+        return Err(ValidationError::new(
+            FIELD,
+            format!("must be 1 to {URL_MAX_LEN} bytes"),
+        ));
     }
     let mut concrete = String::with_capacity(url.len());
     let mut rest = url;
     while let Some(start) = rest.find("{{") {
         if flow == Flow::Outbound {
-            return Err(ValidationError::new(FIELD, "placeholders ({{...}}) are only for inbound webhooks"));
+            return Err(ValidationError::new(
+                FIELD,
+                "placeholders ({{...}}) are only for inbound webhooks",
+            ));
         }
-        let end = rest[start..].find("}}").ok_or_else(|| ValidationError::new(FIELD, "has an unclosed {{"))?;
+        let end = rest[start..]
+            .find("}}")
+            .ok_or_else(|| ValidationError::new(FIELD, "has an unclosed {{"))?;
         let name = rest[start + 2..start + end].trim();
-        VariablePath::parse(name)
-            .map_err(|e| ValidationError::new(FIELD, format!("placeholder {{{{{name}}}}} is not a variable path: {e}")))?;
+        VariablePath::parse(name).map_err(|e| {
+            ValidationError::new(
+                FIELD,
+                format!("placeholder {{{{{name}}}}} is not a variable path: {e}"),
+            )
+        })?;
         concrete.push_str(&rest[..start]);
         concrete.push_str(MARK);
         rest = &rest[start + end + 2..];
     }
     concrete.push_str(rest);
-    let parsed = url::Url::parse(&concrete)
-        .map_err(|e| ValidationError::new(FIELD, format!("must be an absolute http(s) URL ({e})")))?;
+    let parsed = url::Url::parse(&concrete).map_err(|e| {
+        ValidationError::new(FIELD, format!("must be an absolute http(s) URL ({e})"))
+    })?;
     match parsed.scheme() {
         "https" => {}
         "http" if rules.allow_plain_http => {}
@@ -421,17 +496,28 @@ pub fn validate_url(url: &str, flow: Flow, rules: &WebhookRules) -> Result<()> {
         return Err(ValidationError::new(FIELD, "must name a host"));
     }
     if host.contains(MARK) {
-        return Err(ValidationError::new(FIELD, "placeholders are not allowed in the host"));
+        return Err(ValidationError::new(
+            FIELD,
+            "placeholders are not allowed in the host",
+        ));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(ValidationError::new(FIELD, "must not carry credentials; use security instead"));
+        return Err(ValidationError::new(
+            FIELD,
+            "must not carry credentials; use security instead",
+        ));
     }
     Ok(())
 }
 
 fn parse_security(value: &Value) -> Result<SecurityInput> {
-    let map = value.as_object().ok_or_else(|| ValidationError::new("security", "must be an object with a type"))?;
-    let kind = string(map.get("type").ok_or_else(|| required("security.type"))?, "security.type")?;
+    let map = value
+        .as_object()
+        .ok_or_else(|| ValidationError::new("security", "must be an object with a type"))?;
+    let kind = string(
+        map.get("type").ok_or_else(|| required("security.type"))?,
+        "security.type",
+    )?;
     let allowed: &[&str] = match kind {
         "none" => &[],
         "hmac" => &["secret", "previousSecretExpiresAt"],
@@ -445,8 +531,14 @@ fn parse_security(value: &Value) -> Result<SecurityInput> {
             ))
         }
     };
-    if let Some(k) = map.keys().find(|k| k.as_str() != "type" && !allowed.contains(&k.as_str())) {
-        return Err(ValidationError::new(format!("security.{k}"), format!("is not a field of {kind} security")));
+    if let Some(k) = map
+        .keys()
+        .find(|k| k.as_str() != "type" && !allowed.contains(&k.as_str()))
+    {
+        return Err(ValidationError::new(
+            format!("security.{k}"),
+            format!("is not a field of {kind} security"),
+        ));
     }
     let field = |name: &str| -> Result<String> {
         let path = format!("security.{name}");
@@ -463,7 +555,11 @@ fn parse_security(value: &Value) -> Result<SecurityInput> {
         },
         "basic" => {
             let username = field("username")?;
-            if username.is_empty() || username.len() > 128 || username.contains(':') || has_control(&username) {
+            if username.is_empty()
+                || username.len() > 128
+                || username.contains(':')
+                || has_control(&username)
+            {
                 return Err(ValidationError::new(
                     "security.username",
                     "must be 1 to 128 bytes, without ':' or control characters",
@@ -477,7 +573,10 @@ fn parse_security(value: &Value) -> Result<SecurityInput> {
             let token = field("token")?;
             check_credential(&token, "security.token", 4096)?;
             if token.contains(' ') {
-                return Err(ValidationError::new("security.token", "must not contain spaces"));
+                return Err(ValidationError::new(
+                    "security.token",
+                    "must not contain spaces",
+                ));
             }
             SecurityInput::Bearer { token }
         }
@@ -498,7 +597,10 @@ fn has_control(s: &str) -> bool {
 /// A credential that travels in a header: printable ASCII (spaces allowed), bounded.
 fn check_credential(value: &str, field: &str, max: usize) -> Result<()> {
     if value.is_empty() || value.len() > max || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err(ValidationError::new(field, format!("must be 1 to {max} printable ASCII characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be 1 to {max} printable ASCII characters"),
+        ));
     }
     Ok(())
 }
@@ -522,10 +624,16 @@ fn check_header_name(name: &str) -> Result<()> {
     const FIELD: &str = "security.name";
     let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || name.len() > 128 || !name.bytes().all(is_tchar) {
-        return Err(ValidationError::new(FIELD, "must be an HTTP header name (letters, digits, '-')"));
+        return Err(ValidationError::new(
+            FIELD,
+            "must be an HTTP header name (letters, digits, '-')",
+        ));
     }
     if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(ValidationError::new(FIELD, format!("{name} is set by Hookline and cannot be replaced")));
+        return Err(ValidationError::new(
+            FIELD,
+            format!("{name} is set by Hookline and cannot be replaced"),
+        ));
     }
     Ok(())
 }
@@ -562,31 +670,50 @@ fn keep_or_take(sent: String, stored: Option<&str>, field: &str) -> Result<Strin
         }
     }
     if sent.contains("****") {
-        return Err(ValidationError::new(field, "is a masked value; send the credential itself"));
+        return Err(ValidationError::new(
+            field,
+            "is a masked value; send the credential itself",
+        ));
     }
     Ok(sent)
 }
 
 /// The stored security from what was sent and what is stored now.
-pub(crate) fn resolve_security(input: SecurityInput, current: Option<&Security>) -> Result<Security> {
+pub(crate) fn resolve_security(
+    input: SecurityInput,
+    current: Option<&Security>,
+) -> Result<Security> {
     Ok(match input {
         SecurityInput::None => Security::None,
         SecurityInput::Hmac { secret } => match (secret, current) {
-            (None, Some(Security::Hmac { secret, previous })) => {
-                Security::Hmac { secret: secret.clone(), previous: previous.clone() }
-            }
-            (None, _) => Security::Hmac { secret: ids::new_hmac_secret(), previous: vec![] },
+            (None, Some(Security::Hmac { secret, previous })) => Security::Hmac {
+                secret: secret.clone(),
+                previous: previous.clone(),
+            },
+            (None, _) => Security::Hmac {
+                secret: ids::new_hmac_secret(),
+                previous: vec![],
+            },
             (Some(sent), Some(Security::Hmac { secret, previous }))
                 if sent == *secret || sent == mask(secret) =>
             {
-                Security::Hmac { secret: secret.clone(), previous: previous.clone() }
+                Security::Hmac {
+                    secret: secret.clone(),
+                    previous: previous.clone(),
+                }
             }
             (Some(sent), _) => {
                 if sent.contains("****") {
-                    return Err(ValidationError::new("security.secret", "is a masked value; send the secret itself"));
+                    return Err(ValidationError::new(
+                        "security.secret",
+                        "is a masked value; send the secret itself",
+                    ));
                 }
                 check_hmac_secret(&sent)?;
-                Security::Hmac { secret: sent, previous: vec![] }
+                Security::Hmac {
+                    secret: sent,
+                    previous: vec![],
+                }
             }
         },
         SecurityInput::Basic { username, password } => {
@@ -594,21 +721,29 @@ pub(crate) fn resolve_security(input: SecurityInput, current: Option<&Security>)
                 Some(Security::Basic { password, .. }) => Some(password.as_str()),
                 _ => None,
             };
-            Security::Basic { username, password: keep_or_take(password, stored, "security.password")? }
+            Security::Basic {
+                username,
+                password: keep_or_take(password, stored, "security.password")?,
+            }
         }
         SecurityInput::Bearer { token } => {
             let stored = match current {
                 Some(Security::Bearer { token }) => Some(token.as_str()),
                 _ => None,
             };
-            Security::Bearer { token: keep_or_take(token, stored, "security.token")? }
+            Security::Bearer {
+                token: keep_or_take(token, stored, "security.token")?,
+            }
         }
         SecurityInput::Header { name, value } => {
             let stored = match current {
                 Some(Security::Header { value, .. }) => Some(value.as_str()),
                 _ => None,
             };
-            Security::Header { name, value: keep_or_take(value, stored, "security.value")? }
+            Security::Header {
+                name,
+                value: keep_or_take(value, stored, "security.value")?,
+            }
         }
     })
 }
@@ -646,12 +781,22 @@ impl Webhook {
             }
             None => ids::new_hmac_secret(),
         };
-        let mut kept: Vec<_> = previous.iter().filter(|p| p.expires_at > now).cloned().collect();
-        kept.push(super::PreviousSecret { secret: secret.clone(), expires_at: now + SECRET_OVERLAP });
+        let mut kept: Vec<_> = previous
+            .iter()
+            .filter(|p| p.expires_at > now)
+            .cloned()
+            .collect();
+        kept.push(super::PreviousSecret {
+            secret: secret.clone(),
+            expires_at: now + SECRET_OVERLAP,
+        });
         let excess = kept.len().saturating_sub(MAX_PREVIOUS_SECRETS);
         kept.drain(..excess);
         let mut next = self.clone();
-        next.security = Security::Hmac { secret: new_secret, previous: kept };
+        next.security = Security::Hmac {
+            secret: new_secret,
+            previous: kept,
+        };
         next.updated_at = now;
         next.version = self.version + 1;
         Ok(next)

@@ -4,9 +4,9 @@
 //! the API shows one, and it masks every credential.
 
 mod input;
+mod security;
 #[cfg(test)]
 mod tests;
-mod security;
 
 pub use input::{reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules};
 pub use security::{mask, PreviousSecret, Security};
@@ -237,7 +237,9 @@ impl Webhook {
             self.security.masked_view()
         };
         let mut view = serde_json::to_value(self).expect("a webhook always serialises");
-        let map = view.as_object_mut().expect("a webhook serialises to an object");
+        let map = view
+            .as_object_mut()
+            .expect("a webhook serialises to an object");
         map.remove("accountId");
         map.insert("security".into(), security);
         view

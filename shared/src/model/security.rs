@@ -41,7 +41,11 @@ pub enum Security {
 pub fn mask(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     if chars.len() >= 24 {
-        let prefix = if secret.starts_with(crate::ids::SECRET_PREFIX) { crate::ids::SECRET_PREFIX } else { "" };
+        let prefix = if secret.starts_with(crate::ids::SECRET_PREFIX) {
+            crate::ids::SECRET_PREFIX
+        } else {
+            ""
+        };
         let tail: String = chars[chars.len() - 4..].iter().collect();
         format!("{prefix}****{tail}")
     } else {
@@ -104,7 +108,10 @@ mod tests {
 
     #[test]
     fn masks_keep_only_the_tail_of_long_secrets() {
-        assert_eq!(mask("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAwxyz"), "whsec_****wxyz");
+        assert_eq!(
+            mask("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAwxyz"),
+            "whsec_****wxyz"
+        );
         assert_eq!(mask("hunter2"), "********");
         assert_eq!(mask("0123456789012345678901234567"), "****4567");
     }
@@ -112,14 +119,30 @@ mod tests {
     #[test]
     fn views_never_carry_credentials() {
         let all = [
-            Security::Hmac { secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=".into(), previous: vec![] },
-            Security::Basic { username: "u".into(), password: "p4ssw0rd-secret".into() },
-            Security::Bearer { token: "tok-very-secret-value-123456".into() },
-            Security::Header { name: "X-Api-Key".into(), value: "header-secret".into() },
+            Security::Hmac {
+                secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=".into(),
+                previous: vec![],
+            },
+            Security::Basic {
+                username: "u".into(),
+                password: "p4ssw0rd-secret".into(),
+            },
+            Security::Bearer {
+                token: "tok-very-secret-value-123456".into(),
+            },
+            Security::Header {
+                name: "X-Api-Key".into(),
+                value: "header-secret".into(),
+            },
         ];
         for s in all {
             let text = s.masked_view().to_string();
-            for secret in ["c2VjcmV0c2VjcmV0", "p4ssw0rd", "tok-very-secret", "header-secret"] {
+            for secret in [
+                "c2VjcmV0c2VjcmV0",
+                "p4ssw0rd",
+                "tok-very-secret",
+                "header-secret",
+            ] {
                 assert!(!text.contains(secret), "{text} leaks {secret}");
             }
         }

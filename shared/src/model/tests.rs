@@ -6,7 +6,9 @@ use super::*;
 const NOW: time::OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 
 fn rules() -> WebhookRules {
-    WebhookRules { allow_plain_http: false }
+    WebhookRules {
+        allow_plain_http: false,
+    }
 }
 
 fn create(body: Value) -> Result<Webhook, ValidationError> {
@@ -39,12 +41,17 @@ fn outbound_defaults_are_secure_and_documented() {
     assert_eq!(w.format, Format::Json);
     assert_eq!(w.status, Status::Active);
     assert_eq!(w.version, 1);
-    assert_eq!(w.config, FlowConfig::Outbound(OutboundConfig {
-        events: vec![EventType::CaseNew, EventType::CaseStatusClosed],
-        timeout_ms: 15_000,
-    }));
+    assert_eq!(
+        w.config,
+        FlowConfig::Outbound(OutboundConfig {
+            events: vec![EventType::CaseNew, EventType::CaseStatusClosed],
+            timeout_ms: 15_000,
+        })
+    );
     match &w.security {
-        Security::Hmac { secret, previous } => assert!(secret.starts_with("whsec_") && previous.is_empty()),
+        Security::Hmac { secret, previous } => {
+            assert!(secret.starts_with("whsec_") && previous.is_empty())
+        }
         other => panic!("default security should be a generated HMAC secret, got {other:?}"),
     }
 }
@@ -85,38 +92,137 @@ fn bad_values_name_their_field() {
         (with(outbound(), "status", json!("paused")), "status"),
         (with(outbound(), "url", json!("ftp://example.com")), "url"),
         (with(outbound(), "url", json!("http://example.com")), "url"),
-        (with(outbound(), "url", json!("https://user:pw@example.com")), "url"),
+        (
+            with(outbound(), "url", json!("https://user:pw@example.com")),
+            "url",
+        ),
         (with(outbound(), "url", json!("not a url")), "url"),
-        (with(outbound(), "url", json!(format!("https://e.com/{}", "a".repeat(2048)))), "url"),
+        (
+            with(
+                outbound(),
+                "url",
+                json!(format!("https://e.com/{}", "a".repeat(2048))),
+            ),
+            "url",
+        ),
         (with(outbound(), "url", json!("https://e.com/{{x}}")), "url"),
-        (with(outbound(), "notificationEmail", json!("not-an-email")), "notificationEmail"),
-        (with(outbound(), "notificationEmail", json!("a@b")), "notificationEmail"),
+        (
+            with(outbound(), "notificationEmail", json!("not-an-email")),
+            "notificationEmail",
+        ),
+        (
+            with(outbound(), "notificationEmail", json!("a@b")),
+            "notificationEmail",
+        ),
         (with(outbound(), "events", json!([])), "events"),
-        (with(outbound(), "events", json!(["case:new", "case:deleted"])), "events[1]"),
+        (
+            with(outbound(), "events", json!(["case:new", "case:deleted"])),
+            "events[1]",
+        ),
         (with(outbound(), "events", json!("case:new")), "events"),
         (with(outbound(), "timeoutMs", json!(999)), "timeoutMs"),
         (with(outbound(), "timeoutMs", json!(30_001)), "timeoutMs"),
         (with(outbound(), "timeoutMs", json!("5000")), "timeoutMs"),
         (with(outbound(), "surprise", json!(1)), "surprise"),
         (with(outbound(), "id", json!("wh_x")), "id"),
-        (with(outbound(), "security", json!({"type": "magic"})), "security.type"),
-        (with(outbound(), "security", json!({"secret": "x"})), "security.type"),
-        (with(outbound(), "security", json!({"type": "hmac", "secret": "short"})), "security.secret"),
-        (with(outbound(), "security", json!({"type": "hmac", "secret": "whsec_AAAA"})), "security.secret"),
-        (with(outbound(), "security", json!({"type": "hmac", "extra": 1})), "security.extra"),
-        (with(outbound(), "security", json!({"type": "basic", "username": "u"})), "security.password"),
-        (with(outbound(), "security", json!({"type": "basic", "username": "a:b", "password": "p"})), "security.username"),
-        (with(outbound(), "security", json!({"type": "bearer", "token": "a\nb"})), "security.token"),
-        (with(outbound(), "security", json!({"type": "header", "name": "Content-Type", "value": "x"})), "security.name"),
-        (with(outbound(), "security", json!({"type": "header", "name": "bad name", "value": "x"})), "security.name"),
-        (with(outbound(), "security", json!({"type": "bearer", "token": "********"})), "security.token"),
+        (
+            with(outbound(), "security", json!({"type": "magic"})),
+            "security.type",
+        ),
+        (
+            with(outbound(), "security", json!({"secret": "x"})),
+            "security.type",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "hmac", "secret": "short"}),
+            ),
+            "security.secret",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "hmac", "secret": "whsec_AAAA"}),
+            ),
+            "security.secret",
+        ),
+        (
+            with(outbound(), "security", json!({"type": "hmac", "extra": 1})),
+            "security.extra",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "basic", "username": "u"}),
+            ),
+            "security.password",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "basic", "username": "a:b", "password": "p"}),
+            ),
+            "security.username",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "bearer", "token": "a\nb"}),
+            ),
+            "security.token",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "header", "name": "Content-Type", "value": "x"}),
+            ),
+            "security.name",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "header", "name": "bad name", "value": "x"}),
+            ),
+            "security.name",
+        ),
+        (
+            with(
+                outbound(),
+                "security",
+                json!({"type": "bearer", "token": "********"}),
+            ),
+            "security.token",
+        ),
         (with(inbound(), "timeoutMs", json!(99)), "timeoutMs"),
         (with(inbound(), "method", json!("PUT")), "method"),
-        (with(inbound(), "variables", json!(["ok", "a..b"])), "variables[1]"),
-        (with(inbound(), "variables", json!(["a", "a"])), "variables[1]"),
-        (with(inbound(), "fallbackResponse", json!("x".repeat(70_000))), "fallbackResponse"),
-        (with(inbound(), "url", json!("https://{{tenant}}.example.com/")), "url"),
-        (with(inbound(), "url", json!("https://e.com/{{a..b}}")), "url"),
+        (
+            with(inbound(), "variables", json!(["ok", "a..b"])),
+            "variables[1]",
+        ),
+        (
+            with(inbound(), "variables", json!(["a", "a"])),
+            "variables[1]",
+        ),
+        (
+            with(inbound(), "fallbackResponse", json!("x".repeat(70_000))),
+            "fallbackResponse",
+        ),
+        (
+            with(inbound(), "url", json!("https://{{tenant}}.example.com/")),
+            "url",
+        ),
+        (
+            with(inbound(), "url", json!("https://e.com/{{a..b}}")),
+            "url",
+        ),
         (with(inbound(), "url", json!("https://e.com/{{open")), "url"),
     ];
     for (body, field) in cases {
@@ -127,17 +233,31 @@ fn bad_values_name_their_field() {
 
 #[test]
 fn fields_of_the_other_flow_are_refused_not_dropped() {
-    assert_eq!(field_of(with(outbound(), "fallbackResponse", json!({}))), "fallbackResponse");
-    assert_eq!(field_of(with(outbound(), "variables", json!([]))), "variables");
+    assert_eq!(
+        field_of(with(outbound(), "fallbackResponse", json!({}))),
+        "fallbackResponse"
+    );
+    assert_eq!(
+        field_of(with(outbound(), "variables", json!([]))),
+        "variables"
+    );
     assert_eq!(field_of(with(outbound(), "method", json!("GET"))), "method");
-    assert_eq!(field_of(with(inbound(), "events", json!(["case:new"]))), "events");
+    assert_eq!(
+        field_of(with(inbound(), "events", json!(["case:new"]))),
+        "events"
+    );
 }
 
 #[test]
 fn plain_http_only_where_the_deployment_allows_it() {
     let body = with(outbound(), "url", json!("http://127.0.0.1:8080/hook"));
-    let local = WebhookRules { allow_plain_http: true };
-    assert!(WebhookPatch::from_json(&body).unwrap().create("wh_1".into(), "a".into(), NOW, &local).is_ok());
+    let local = WebhookRules {
+        allow_plain_http: true,
+    };
+    assert!(WebhookPatch::from_json(&body)
+        .unwrap()
+        .create("wh_1".into(), "a".into(), NOW, &local)
+        .is_ok());
     assert_eq!(field_of(body), "url");
 }
 
@@ -145,7 +265,8 @@ fn plain_http_only_where_the_deployment_allows_it() {
 fn partial_update_keeps_what_was_not_sent_and_bumps_the_version() {
     let w = create(outbound()).unwrap();
     let later = NOW + time::Duration::minutes(5);
-    let patch = WebhookPatch::from_json(&json!({"status": "inactive", "events": ["agent:status"]})).unwrap();
+    let patch = WebhookPatch::from_json(&json!({"status": "inactive", "events": ["agent:status"]}))
+        .unwrap();
     let next = patch.apply_to(&w, later, &rules()).unwrap();
     assert_eq!(next.status, Status::Inactive);
     assert_eq!(next.events(), &[EventType::AgentStatus]);
@@ -154,13 +275,22 @@ fn partial_update_keeps_what_was_not_sent_and_bumps_the_version() {
     assert_eq!(next.version, 2);
     assert_eq!(next.created_at, NOW);
     assert_eq!(next.updated_at, later);
-    assert!(next.indexed_events().is_empty(), "inactive webhooks are not indexed");
+    assert!(
+        next.indexed_events().is_empty(),
+        "inactive webhooks are not indexed"
+    );
 }
 
 #[test]
 fn update_refuses_flow_change_and_foreign_fields() {
     let w = create(outbound()).unwrap();
-    let apply = |body: Value| WebhookPatch::from_json(&body).unwrap().apply_to(&w, NOW, &rules()).unwrap_err().field;
+    let apply = |body: Value| {
+        WebhookPatch::from_json(&body)
+            .unwrap()
+            .apply_to(&w, NOW, &rules())
+            .unwrap_err()
+            .field
+    };
     assert_eq!(apply(json!({"flow": "inbound"})), "flow");
     assert_eq!(apply(json!({"fallbackResponse": {}})), "fallbackResponse");
     assert_eq!(apply(json!({"id": "wh_other"})), "id");
@@ -180,35 +310,65 @@ fn a_read_sent_back_as_an_update_changes_nothing_but_the_version() {
     let patch = WebhookPatch::from_json(&view).unwrap();
     assert_eq!(patch.echoed_version, Some(1));
     let next = patch.apply_to(&w, NOW, &rules()).unwrap();
-    assert_eq!(next.security, w.security, "the masked password must keep the stored one");
+    assert_eq!(
+        next.security, w.security,
+        "the masked password must keep the stored one"
+    );
     assert_eq!(Webhook { version: 1, ..next }, w);
 
     let hmac = create(outbound()).unwrap();
-    let next = WebhookPatch::from_json(&hmac.to_view(false)).unwrap().apply_to(&hmac, NOW, &rules()).unwrap();
-    assert_eq!(next.security, hmac.security, "the masked HMAC secret must keep the stored one");
+    let next = WebhookPatch::from_json(&hmac.to_view(false))
+        .unwrap()
+        .apply_to(&hmac, NOW, &rules())
+        .unwrap();
+    assert_eq!(
+        next.security, hmac.security,
+        "the masked HMAC secret must keep the stored one"
+    );
 }
 
 #[test]
 fn security_changes() {
     let w = create(outbound()).unwrap();
-    let apply = |body: Value| WebhookPatch::from_json(&body).unwrap().apply_to(&w, NOW, &rules()).unwrap();
+    let apply = |body: Value| {
+        WebhookPatch::from_json(&body)
+            .unwrap()
+            .apply_to(&w, NOW, &rules())
+            .unwrap()
+    };
     let chosen = "my-own-secret-0123456789";
     assert_eq!(
         apply(json!({"security": {"type": "hmac", "secret": chosen}})).security,
-        Security::Hmac { secret: chosen.into(), previous: vec![] }
+        Security::Hmac {
+            secret: chosen.into(),
+            previous: vec![]
+        }
     );
-    assert_eq!(apply(json!({"security": {"type": "hmac"}})).security, w.security, "omitted secret keeps the stored one");
-    assert_eq!(apply(json!({"security": {"type": "none"}})).security, Security::None);
     assert_eq!(
-        apply(json!({"security": {"type": "header", "name": "X-Api-Key", "value": "k-123"}})).security,
-        Security::Header { name: "X-Api-Key".into(), value: "k-123".into() }
+        apply(json!({"security": {"type": "hmac"}})).security,
+        w.security,
+        "omitted secret keeps the stored one"
+    );
+    assert_eq!(
+        apply(json!({"security": {"type": "none"}})).security,
+        Security::None
+    );
+    assert_eq!(
+        apply(json!({"security": {"type": "header", "name": "X-Api-Key", "value": "k-123"}}))
+            .security,
+        Security::Header {
+            name: "X-Api-Key".into(),
+            value: "k-123".into()
+        }
     );
 }
 
 #[test]
 fn views_mask_credentials_and_hide_the_account() {
     let w = create(outbound()).unwrap();
-    let Security::Hmac { secret, .. } = &w.security else { panic!() };
+    let Security::Hmac { secret, .. } = &w.security else {
+        panic!()
+    };
     let masked = w.to_view(false);
     assert!(masked.get("accountId").is_none());
     assert!(!masked.to_string().contains(&secret[6..20]));
@@ -230,27 +390,58 @@ fn stored_form_round_trips() {
 #[test]
 fn rotation_keeps_the_old_secret_signing_for_a_day() {
     let w = create(outbound()).unwrap();
-    let Security::Hmac { secret: old, .. } = w.security.clone() else { panic!() };
+    let Security::Hmac { secret: old, .. } = w.security.clone() else {
+        panic!()
+    };
     let next = w.rotated(None, NOW).unwrap();
-    let Security::Hmac { secret, previous } = &next.security else { panic!() };
+    let Security::Hmac { secret, previous } = &next.security else {
+        panic!()
+    };
     assert_ne!(secret, &old);
-    assert_eq!(previous, &vec![PreviousSecret { secret: old.clone(), expires_at: NOW + time::Duration::hours(24) }]);
+    assert_eq!(
+        previous,
+        &vec![PreviousSecret {
+            secret: old.clone(),
+            expires_at: NOW + time::Duration::hours(24)
+        }]
+    );
     assert_eq!(next.version, w.version + 1);
-    assert_eq!(next.to_view(false)["security"]["previousSecretExpiresAt"], "2026-11-26T12:00:00Z");
+    assert_eq!(
+        next.to_view(false)["security"]["previousSecretExpiresAt"],
+        "2026-11-26T12:00:00Z"
+    );
 
     // Expired secrets are dropped; at most three are kept.
     let mut cur = next;
     for hour in 1..=5 {
-        cur = cur.rotated(None, NOW + time::Duration::hours(hour)).unwrap();
+        cur = cur
+            .rotated(None, NOW + time::Duration::hours(hour))
+            .unwrap();
     }
-    let Security::Hmac { previous, .. } = &cur.security else { panic!() };
+    let Security::Hmac { previous, .. } = &cur.security else {
+        panic!()
+    };
     assert_eq!(previous.len(), 3);
-    let much_later = cur.rotated(Some("chosen-secret-0123456789".into()), NOW + time::Duration::days(3)).unwrap();
-    let Security::Hmac { secret, previous } = &much_later.security else { panic!() };
+    let much_later = cur
+        .rotated(
+            Some("chosen-secret-0123456789".into()),
+            NOW + time::Duration::days(3),
+        )
+        .unwrap();
+    let Security::Hmac { secret, previous } = &much_later.security else {
+        panic!()
+    };
     assert_eq!(secret, "chosen-secret-0123456789");
-    assert_eq!(previous.len(), 1, "only the secret just replaced still signs");
+    assert_eq!(
+        previous.len(),
+        1,
+        "only the secret just replaced still signs"
+    );
 
     let none = create(with(outbound(), "security", json!({"type": "none"}))).unwrap();
     assert_eq!(none.rotated(None, NOW).unwrap_err().field, "security.type");
-    assert_eq!(w.rotated(Some("short".into()), NOW).unwrap_err().field, "security.secret");
+    assert_eq!(
+        w.rotated(Some("short".into()), NOW).unwrap_err().field,
+        "security.secret"
+    );
 }

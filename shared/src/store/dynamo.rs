@@ -82,12 +82,16 @@ fn time_attr(t: OffsetDateTime) -> AttributeValue {
 }
 
 fn parse_time(item: &Item, name: &str) -> StoreResult<OffsetDateTime> {
-    OffsetDateTime::parse(get_s(item, name)?, &Rfc3339).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+    OffsetDateTime::parse(get_s(item, name)?, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
@@ -129,7 +133,8 @@ impl DynamoStore {
     }
 
     fn parse_webhook(item: &Item) -> StoreResult<Webhook> {
-        serde_json::from_str(get_s(item, "doc")?).map_err(|e| StoreError::Corrupt(format!("webhook doc: {e}")))
+        serde_json::from_str(get_s(item, "doc")?)
+            .map_err(|e| StoreError::Corrupt(format!("webhook doc: {e}")))
     }
 
     fn put(&self, item: Item, condition: &str, values: Option<Item>) -> TransactWriteItem {
@@ -171,11 +176,19 @@ impl DynamoStore {
     /// Runs a transaction; a failed condition becomes `Conflict`.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(e))
-                    if e.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                    if e.cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
                 {
                     Err(StoreError::Conflict)
                 }
@@ -196,9 +209,18 @@ impl DynamoStore {
     /// Creates the table if it does not exist (local runs and tests; deployed stacks get it
     /// from the SAM template), with TTL on `expiresAt`.
     pub async fn create_table(&self) -> StoreResult<()> {
-        let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-        let attr =
-            |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
         let created = self
             .client
             .create_table()
@@ -212,7 +234,13 @@ impl DynamoStore {
             .await;
         match created {
             Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                return Ok(())
+            }
             Err(err) => return Err(backend(err)),
         }
         self.client
@@ -288,8 +316,15 @@ impl WebhookStore for DynamoStore {
                 })
         } else {
             let mut items = vec![self.put(Self::webhook_item(next), condition, Some(values))];
-            for gone in current.indexed_events().iter().filter(|e| !next.indexed_events().contains(e)) {
-                items.push(self.delete(subscription_pk(&current.account_id, *gone), webhook_sk(&current.id)));
+            for gone in current
+                .indexed_events()
+                .iter()
+                .filter(|e| !next.indexed_events().contains(e))
+            {
+                items.push(self.delete(
+                    subscription_pk(&current.account_id, *gone),
+                    webhook_sk(&current.id),
+                ));
             }
             items.extend(self.put_subscriptions(next));
             self.transact(items).await
@@ -329,7 +364,10 @@ impl WebhookStore for DynamoStore {
                 .expect("table and key are set");
             let mut items = vec![TransactWriteItem::builder().delete(main).build()];
             for event in current.indexed_events() {
-                items.push(self.delete(subscription_pk(&current.account_id, *event), webhook_sk(&current.id)));
+                items.push(self.delete(
+                    subscription_pk(&current.account_id, *event),
+                    webhook_sk(&current.id),
+                ));
             }
             self.transact(items).await
         };
@@ -339,7 +377,11 @@ impl WebhookStore for DynamoStore {
         }
     }
 
-    async fn list_webhooks(&self, account_id: &str, filter: &ListFilter) -> StoreResult<Page<Webhook>> {
+    async fn list_webhooks(
+        &self,
+        account_id: &str,
+        filter: &ListFilter,
+    ) -> StoreResult<Page<Webhook>> {
         // Ids are ULIDs (0-9, A-Z), so "WH#~" sorts after every webhook of the account.
         let low = webhook_sk(filter.after.as_deref().unwrap_or(""));
         let mut names = HashMap::new();
@@ -395,13 +437,21 @@ impl WebhookStore for DynamoStore {
         }
         let more = items.len() > filter.limit || start_key.is_some();
         items.truncate(filter.limit);
-        let next_after = if more { items.last().map(|w| w.id.clone()).or(filter.after.clone()) } else { None };
+        let next_after = if more {
+            items.last().map(|w| w.id.clone()).or(filter.after.clone())
+        } else {
+            None
+        };
         Ok(Page { items, next_after })
     }
 }
 
 impl SubscriptionIndex for DynamoStore {
-    async fn active_webhooks_for(&self, account_id: &str, event: EventType) -> StoreResult<Vec<Webhook>> {
+    async fn active_webhooks_for(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> StoreResult<Vec<Webhook>> {
         let mut webhooks = Vec::new();
         let mut start_key: Option<Item> = None;
         for _ in 0..MAX_QUERY_PAGES {
@@ -437,6 +487,8 @@ impl DynamoStore {
                 None => get_s(item, "keyHash")?.to_string(),
             },
             name: get_s(item, "name")?.to_string(),
+            scope: KeyScope::parse(get_s(item, "scope")?)
+                .ok_or_else(|| StoreError::Corrupt("API key with an unknown scope".into()))?,
             created_at: parse_time(item, "createdAt")?,
         })
     }
@@ -453,13 +505,25 @@ impl ApiKeyStore for DynamoStore {
                 ("accountId".into(), s(&record.account_id)),
                 ("keyHash".into(), s(&record.key_hash)),
                 ("name".into(), s(&record.name)),
+                ("scope".into(), s(record.scope.as_str())),
                 ("createdAt".into(), time_attr(record.created_at)),
             ])
         };
         let condition = "attribute_not_exists(pk)";
         self.transact(vec![
-            self.put(common(api_key_pk(&record.key_hash), "APIKEY".into()), condition, None),
-            self.put(common(account_pk(&record.account_id), format!("KEY#{}", record.key_id)), condition, None),
+            self.put(
+                common(api_key_pk(&record.key_hash), "APIKEY".into()),
+                condition,
+                None,
+            ),
+            self.put(
+                common(
+                    account_pk(&record.account_id),
+                    format!("KEY#{}", record.key_id),
+                ),
+                condition,
+                None,
+            ),
         ])
         .await
     }
@@ -474,7 +538,9 @@ impl ApiKeyStore for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        out.item().map(|item| Self::parse_key(item, Some(key_hash))).transpose()
+        out.item()
+            .map(|item| Self::parse_key(item, Some(key_hash)))
+            .transpose()
     }
 
     async fn list_api_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {

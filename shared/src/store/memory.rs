@@ -29,7 +29,12 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn get_webhook(&self, account_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
-        Ok(self.webhooks.lock().unwrap().get(&(account_id.to_string(), id.to_string())).cloned())
+        Ok(self
+            .webhooks
+            .lock()
+            .unwrap()
+            .get(&(account_id.to_string(), id.to_string()))
+            .cloned())
     }
 
     async fn update_webhook(&self, current: &Webhook, next: &Webhook) -> StoreResult<()> {
@@ -57,25 +62,39 @@ impl WebhookStore for MemoryStore {
         }
     }
 
-    async fn list_webhooks(&self, account_id: &str, filter: &ListFilter) -> StoreResult<Page<Webhook>> {
+    async fn list_webhooks(
+        &self,
+        account_id: &str,
+        filter: &ListFilter,
+    ) -> StoreResult<Page<Webhook>> {
         let map = self.webhooks.lock().unwrap();
         let mut items: Vec<Webhook> = map
             .iter()
             .filter(|((acct, id), w)| {
-                acct == account_id && filter.after.as_ref().is_none_or(|after| id > after) && filter.matches(w)
+                acct == account_id
+                    && filter.after.as_ref().is_none_or(|after| id > after)
+                    && filter.matches(w)
             })
             .map(|(_, w)| w.clone())
             .take(filter.limit + 1)
             .collect();
         let more = items.len() > filter.limit;
         items.truncate(filter.limit);
-        let next_after = if more { items.last().map(|w| w.id.clone()) } else { None };
+        let next_after = if more {
+            items.last().map(|w| w.id.clone())
+        } else {
+            None
+        };
         Ok(Page { items, next_after })
     }
 }
 
 impl SubscriptionIndex for MemoryStore {
-    async fn active_webhooks_for(&self, account_id: &str, event: EventType) -> StoreResult<Vec<Webhook>> {
+    async fn active_webhooks_for(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> StoreResult<Vec<Webhook>> {
         let map = self.webhooks.lock().unwrap();
         Ok(map
             .values()
@@ -101,7 +120,11 @@ impl ApiKeyStore for MemoryStore {
 
     async fn list_api_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
         let keys = self.keys.lock().unwrap();
-        let mut list: Vec<_> = keys.values().filter(|k| k.account_id == account_id).cloned().collect();
+        let mut list: Vec<_> = keys
+            .values()
+            .filter(|k| k.account_id == account_id)
+            .cloned()
+            .collect();
         list.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         Ok(list)
     }

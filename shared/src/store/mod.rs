@@ -55,10 +55,18 @@ impl ListFilter {
 pub trait WebhookStore: Send + Sync {
     /// Fails with `Conflict` if the id exists.
     fn create_webhook(&self, webhook: &Webhook) -> impl Future<Output = StoreResult<()>> + Send;
-    fn get_webhook(&self, account_id: &str, id: &str) -> impl Future<Output = StoreResult<Option<Webhook>>> + Send;
+    fn get_webhook(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Webhook>>> + Send;
     /// Replaces `current` with `next` if the stored version is still `current.version`
     /// (else `Conflict`, or `NotFound` if it was deleted).
-    fn update_webhook(&self, current: &Webhook, next: &Webhook) -> impl Future<Output = StoreResult<()>> + Send;
+    fn update_webhook(
+        &self,
+        current: &Webhook,
+        next: &Webhook,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Deletes the webhook and all its index entries if the stored version is `current.version`.
     fn delete_webhook(&self, current: &Webhook) -> impl Future<Output = StoreResult<()>> + Send;
     /// An account's webhooks in id (creation) order.
@@ -78,6 +86,30 @@ pub trait SubscriptionIndex: Send + Sync {
     ) -> impl Future<Output = StoreResult<Vec<Webhook>>> + Send;
 }
 
+/// What a key may do: everything, or only read (for dashboards and audits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope {
+    Full,
+    ReadOnly,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Full => "full",
+            KeyScope::ReadOnly => "read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "full" => Some(KeyScope::Full),
+            "read" => Some(KeyScope::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
 /// An API key as stored: never the key itself, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
@@ -85,13 +117,25 @@ pub struct ApiKeyRecord {
     pub account_id: String,
     pub key_hash: String,
     pub name: String,
+    pub scope: KeyScope,
     pub created_at: OffsetDateTime,
 }
 
 pub trait ApiKeyStore: Send + Sync {
-    fn create_api_key(&self, record: &ApiKeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
-    fn find_api_key(&self, key_hash: &str) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
-    fn list_api_keys(&self, account_id: &str) -> impl Future<Output = StoreResult<Vec<ApiKeyRecord>>> + Send;
+    fn create_api_key(&self, record: &ApiKeyRecord)
+        -> impl Future<Output = StoreResult<()>> + Send;
+    fn find_api_key(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
+    fn list_api_keys(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<ApiKeyRecord>>> + Send;
     /// Fails with `NotFound` if the account has no such key.
-    fn revoke_api_key(&self, account_id: &str, key_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    fn revoke_api_key(
+        &self,
+        account_id: &str,
+        key_id: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
