@@ -70,6 +70,14 @@ start_moto() {
   fi
 }
 
+# Stops a background process if it still runs, and reaps it. Never fails (safe in traps).
+stop_pid() {
+  if [ -n "${1:-}" ]; then
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+  fi
+}
+
 # Credentials and region for the local stack; the SDK reads AWS_ENDPOINT_URL itself.
 local_aws_env() {
   export AWS_ENDPOINT_URL="http://127.0.0.1:$1"

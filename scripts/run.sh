@@ -21,9 +21,9 @@ MOTO_PID=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  [ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null
-  [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null
-  wait 2>/dev/null || true
+  # Either may have exited already (Ctrl-C reaches the whole process group): not an error.
+  stop_pid "${WATCH_PID:-}"
+  stop_pid "$MOTO_PID"
   log "stopped"
   exit "$status"
 }

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_moto
 port="$(free_port)"
 MOTO_PID=""
-trap '[ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
+trap 'stop_pid "$MOTO_PID"' EXIT
 start_moto "$port"
 export HOOKLINE_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
 cd "$ROOT"

@@ -571,6 +571,16 @@ async fn secrets_are_shown_once_then_masked_and_rotation_overlaps() {
         (no_secret.status, no_secret.error_field()),
         (400, Some("security.type"))
     );
+
+    // Back to HMAC by PUT: a secret is generated but, as everywhere but create and rotate, masked.
+    let back = api
+        .call("PUT", &path, k, Some(json!({"security": {"type": "hmac"}})))
+        .await;
+    assert_eq!(back.status, 200);
+    assert!(back.body["security"]["secret"]
+        .as_str()
+        .unwrap()
+        .contains("****"));
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hookline::ids;
-use hookline::model::{reject_unknown, Flow, Security, Status, Webhook, WebhookPatch};
+use hookline::model::{reject_unknown, Flow, Status, Webhook, WebhookPatch};
 use hookline::store::{ApiKeyStore, ListFilter, StoreError, WebhookStore};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -60,13 +60,6 @@ fn check_version(current: &Webhook, expected: Option<u64>) -> Result<(), ApiErro
             current.version
         ))),
         _ => Ok(()),
-    }
-}
-
-fn secret_of(security: &Security) -> Option<&str> {
-    match security {
-        Security::Hmac { secret, .. } => Some(secret),
-        _ => None,
     }
 }
 
@@ -174,10 +167,8 @@ pub async fn update<S: WebhookStore>(
     check_version(&current, expected_version(req, patch.echoed_version)?)?;
     let next = patch.apply_to(&current, app.clock.now(), &app.rules)?;
     app.store.update_webhook(&current, &next).await?;
-    // A secret the server just generated (security switched to hmac) is shown this once.
-    let reveal = secret_of(&next.security).is_some()
-        && secret_of(&next.security) != secret_of(&current.security);
-    Ok(webhook_response(200, &next, reveal))
+    // Secrets are shown in full only by create and rotate-secret.
+    Ok(webhook_response(200, &next, false))
 }
 
 pub async fn delete<S: WebhookStore>(

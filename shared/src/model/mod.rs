@@ -240,7 +240,7 @@ impl Webhook {
         let map = view
             .as_object_mut()
             .expect("a webhook serialises to an object");
-        map.remove("accountId");
+        map.shift_remove("accountId");
         map.insert("security".into(), security);
         view
     }

@@ -377,6 +377,31 @@ fn views_mask_credentials_and_hide_the_account() {
     assert_eq!(masked["flow"], "outbound");
     assert_eq!(masked["events"], json!(["case:new", "case:status:closed"]));
     assert_eq!(masked["createdAt"], "2026-11-25T12:00:00Z");
+    let keys: Vec<&str> = masked
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "name",
+            "format",
+            "status",
+            "url",
+            "notificationEmail",
+            "security",
+            "flow",
+            "events",
+            "timeoutMs",
+            "createdAt",
+            "updatedAt",
+            "version"
+        ],
+        "bodies keep the model's field order"
+    );
 }
 
 #[test]
