@@ -16,6 +16,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
     ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
@@ -68,6 +70,24 @@ where
     R: std::fmt::Debug,
 {
     StoreError::Backend(DisplayErrorContext(&err).to_string())
+}
+
+/// The outcome of a single conditional write: a failed condition is `Conflict`.
+fn conditional<T, E, R>(
+    sent: Result<T, SdkError<E, R>>,
+    failed_condition: fn(&E) -> bool,
+) -> StoreResult<()>
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(failed_condition) => {
+            Err(StoreError::Conflict)
+        }
+        Err(err) => Err(backend(err)),
+    }
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
@@ -264,19 +284,15 @@ impl WebhookStore for DynamoStore {
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
         let condition = "attribute_not_exists(pk)";
         if webhook.indexed_events().is_empty() {
-            return self
+            let sent = self
                 .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(Self::webhook_item(webhook)))
                 .condition_expression(condition)
                 .send()
-                .await
-                .map(|_| ())
-                .map_err(|err| match err.as_service_error() {
-                    Some(e) if e.is_conditional_check_failed_exception() => StoreError::Conflict,
-                    _ => backend(err),
-                });
+                .await;
+            return conditional(sent, PutItemError::is_conditional_check_failed_exception);
         }
         let mut items = vec![self.put(Self::webhook_item(webhook), condition, None)];
         items.extend(self.put_subscriptions(webhook));
@@ -301,19 +317,16 @@ impl WebhookStore for DynamoStore {
         let condition = "version = :expected";
         let values = HashMap::from([(":expected".to_string(), n(current.version))]);
         let result = if current.indexed_events().is_empty() && next.indexed_events().is_empty() {
-            self.client
+            let sent = self
+                .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(Self::webhook_item(next)))
                 .condition_expression(condition)
                 .set_expression_attribute_values(Some(values))
                 .send()
-                .await
-                .map(|_| ())
-                .map_err(|err| match err.as_service_error() {
-                    Some(e) if e.is_conditional_check_failed_exception() => StoreError::Conflict,
-                    _ => backend(err),
-                })
+                .await;
+            conditional(sent, PutItemError::is_conditional_check_failed_exception)
         } else {
             let mut items = vec![self.put(Self::webhook_item(next), condition, Some(values))];
             for gone in current
@@ -339,7 +352,8 @@ impl WebhookStore for DynamoStore {
         let condition = "version = :expected";
         let values = HashMap::from([(":expected".to_string(), n(current.version))]);
         let result = if current.indexed_events().is_empty() {
-            self.client
+            let sent = self
+                .client
                 .delete_item()
                 .table_name(&self.table)
                 .key("pk", s(account_pk(&current.account_id)))
@@ -347,12 +361,8 @@ impl WebhookStore for DynamoStore {
                 .condition_expression(condition)
                 .set_expression_attribute_values(Some(values))
                 .send()
-                .await
-                .map(|_| ())
-                .map_err(|err| match err.as_service_error() {
-                    Some(e) if e.is_conditional_check_failed_exception() => StoreError::Conflict,
-                    _ => backend(err),
-                })
+                .await;
+            conditional(sent, DeleteItemError::is_conditional_check_failed_exception)
         } else {
             let main = Delete::builder()
                 .table_name(&self.table)
