@@ -4,8 +4,11 @@
 pub mod apikeys;
 pub mod clock;
 pub mod config;
+pub mod formats;
 pub mod ids;
 pub mod model;
 pub mod paths;
+pub mod render;
+pub mod signing;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,165 @@
+//! Request signatures: the product's `x-acquire-signature` and Standard Webhooks'
+//! `webhook-id` / `webhook-timestamp` / `webhook-signature`.
+//!
+//! - `x-acquire-signature`: lowercase hex HMAC-SHA256 of the exact body bytes, keyed by the
+//!   secret string as the user sees it (what the product's documented verifier does).
+//! - `webhook-signature`: `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`, keyed by the
+//!   base64-decoded part after `whsec_` (or the raw bytes of a user-chosen secret).
+//!
+//! During a rotation overlap every valid secret signs: `webhook-signature` carries the
+//! signatures space-separated (as the spec says) and `x-acquire-signature` comma-separated,
+//! newest first, so a receiver holding either secret finds its match.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use time::OffsetDateTime;
+
+use crate::ids::{hex_lower, SECRET_PREFIX};
+use crate::model::Security;
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// The Standard Webhooks key of a secret: base64-decoded after `whsec_`, else its raw bytes.
+pub fn standard_key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix(SECRET_PREFIX)
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
+/// `x-acquire-signature` for one secret.
+pub fn acquire_signature(secret: &str, body: &[u8]) -> String {
+    hex_lower(&hmac(secret.as_bytes(), &[body]))
+}
+
+/// One `v1,...` Standard Webhooks signature.
+pub fn standard_signature(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let ts = timestamp.to_string();
+    let sig = hmac(
+        &standard_key(secret),
+        &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
+    );
+    format!("v1,{}", STANDARD.encode(sig))
+}
+
+/// The secrets that sign at `now`: the current one, then rotated-out ones not yet expired.
+pub fn signing_secrets(security: &Security, now: OffsetDateTime) -> Vec<&str> {
+    match security {
+        Security::Hmac { secret, previous } => std::iter::once(secret.as_str())
+            .chain(
+                previous
+                    .iter()
+                    .rev()
+                    .filter(|p| p.expires_at > now)
+                    .map(|p| p.secret.as_str()),
+            )
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The signature headers for a request, or none when the webhook does not use HMAC.
+pub fn signature_headers(
+    security: &Security,
+    msg_id: &str,
+    now: OffsetDateTime,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let secrets = signing_secrets(security, now);
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    let timestamp = now.unix_timestamp();
+    let acquire: Vec<String> = secrets.iter().map(|s| acquire_signature(s, body)).collect();
+    let standard: Vec<String> = secrets
+        .iter()
+        .map(|s| standard_signature(s, msg_id, timestamp, body))
+        .collect();
+    vec![
+        ("x-acquire-signature", acquire.join(", ")),
+        ("webhook-id", msg_id.to_string()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", standard.join(" ")),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PreviousSecret;
+    use time::macros::datetime;
+
+    #[test]
+    fn standard_webhooks_published_test_vector() {
+        let sig = standard_signature(
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            br#"{"email":"test@example.com","username":"test_user"}"#,
+        );
+        assert_eq!(sig, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+    }
+
+    #[test]
+    fn acquire_signature_is_rfc_4231_hmac_sha256_in_hex() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            acquire_signature("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn every_valid_secret_signs_during_rotation() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let security = Security::Hmac {
+            secret: "new-secret-0123456789".into(),
+            previous: vec![
+                PreviousSecret {
+                    secret: "expired-secret-012345".into(),
+                    expires_at: now,
+                },
+                PreviousSecret {
+                    secret: "old-secret-0123456789".into(),
+                    expires_at: now + time::Duration::hours(3),
+                },
+            ],
+        };
+        assert_eq!(
+            signing_secrets(&security, now),
+            vec!["new-secret-0123456789", "old-secret-0123456789"]
+        );
+        let headers = signature_headers(&security, "msg_1", now, b"{}");
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let acquire: Vec<String> = get("x-acquire-signature")
+            .split(", ")
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            acquire,
+            vec![
+                acquire_signature("new-secret-0123456789", b"{}"),
+                acquire_signature("old-secret-0123456789", b"{}")
+            ]
+        );
+        assert_eq!(get("webhook-signature").split(' ').count(), 2);
+        assert_eq!(get("webhook-timestamp"), now.unix_timestamp().to_string());
+        assert!(signature_headers(&Security::None, "msg_1", now, b"{}").is_empty());
+    }
+}
