@@ -1,6 +1,8 @@
 //! Test harness: the local AWS stack (moto's server, started by `make test`) through the real
 //! SDK clients, and API Gateway HTTP API (v2) events fed to the real handler.
 
+pub mod upstream;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

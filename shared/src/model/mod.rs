@@ -3,11 +3,13 @@
 //! `Webhook` is the stored form and holds credentials in full; `Webhook::to_view` is the only way
 //! the API shows one, and it masks every credential.
 
+mod attempt;
 mod input;
 mod security;
 #[cfg(test)]
 mod tests;
 
+pub use attempt::Attempt;
 pub use input::{reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules};
 pub use security::{mask, PreviousSecret, Security};
 

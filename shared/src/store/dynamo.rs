@@ -6,6 +6,8 @@
 //! | subscription entry  | `ACCT#{account}#EVT#{event}` | `WH#{id}`    | `version`, `doc`: a copy, so one Query returns whole configs |
 //! | API key (lookup)    | `APIKEY#{sha256}`          | `APIKEY`       | `accountId`, `keyId`, `name`, `createdAt` |
 //! | API key (by account)| `ACCT#{account}`           | `KEY#{keyId}`  | `keyHash`, `name`, `createdAt` |
+//! | e-mail notice claim | `NOTICE#{account}#{id}`    | `{kind}`       | `expiresAt` (TTL)              |
+//! | activity log entry  | `LOG#{account}#{id}`       | `{entryId}`    | `doc`, `expiresAt` (TTL)       |
 //!
 //! Subscription entries exist only for active outbound webhooks, one per subscribed event, so
 //! the delivery function finds "active webhooks of this account for this event" with a single
@@ -604,5 +606,101 @@ impl ApiKeyStore for DynamoStore {
             Err(StoreError::Conflict) => Err(StoreError::NotFound),
             other => other,
         }
+    }
+}
+
+fn epoch(t: OffsetDateTime) -> AttributeValue {
+    n(t.unix_timestamp())
+}
+
+impl NoticeGate for DynamoStore {
+    async fn claim_notice(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<bool> {
+        // TTL deletion lags by up to days, so the condition reads the expiry itself.
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("NOTICE#{account_id}#{webhook_id}")))
+            .item("sk", s(kind))
+            .item(TTL_ATTRIBUTE, epoch(now + window))
+            .condition_expression("attribute_not_exists(pk) OR #exp <= :now")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", epoch(now))
+            .send()
+            .await;
+        match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl ActivityLog for DynamoStore {
+    async fn record_activity(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        entry: &ActivityEntry,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let doc = serde_json::to_string(entry).expect("an activity entry always serialises");
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("LOG#{account_id}#{webhook_id}")))
+            .item("sk", s(&entry.id))
+            .item("doc", s(doc))
+            .item(TTL_ATTRIBUTE, epoch(expires_at))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_activity(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Page<ActivityEntry>> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(format!("LOG#{account_id}#{webhook_id}")))
+            .scan_index_forward(false)
+            .limit(limit as i32 + 1);
+        query = match before {
+            Some(b) => query
+                .key_condition_expression("pk = :pk AND sk < :before")
+                .expression_attribute_values(":before", s(b)),
+            None => query.key_condition_expression("pk = :pk"),
+        };
+        let out = query.send().await.map_err(backend)?;
+        let mut items = out
+            .items()
+            .iter()
+            .map(|item| {
+                serde_json::from_str(get_s(item, "doc")?)
+                    .map_err(|e| StoreError::Corrupt(format!("activity doc: {e}")))
+            })
+            .collect::<StoreResult<Vec<ActivityEntry>>>()?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_after = if more {
+            items.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_after })
     }
 }

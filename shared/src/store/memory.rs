@@ -140,3 +140,88 @@ impl ApiKeyStore for MemoryStore {
         Ok(())
     }
 }
+
+/// Notice claims and activity, in memory.
+#[derive(Default)]
+pub struct MemoryLog {
+    claims: Mutex<BTreeMap<(String, String, String), OffsetDateTime>>,
+    activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
+}
+
+impl MemoryLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl NoticeGate for MemoryLog {
+    async fn claim_notice(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<bool> {
+        let mut claims = self.claims.lock().unwrap();
+        let key = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            kind.to_string(),
+        );
+        match claims.get(&key) {
+            Some(until) if *until > now => Ok(false),
+            _ => {
+                claims.insert(key, now + window);
+                Ok(true)
+            }
+        }
+    }
+}
+
+impl ActivityLog for MemoryLog {
+    async fn record_activity(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        entry: &ActivityEntry,
+        _expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut log = self.activity.lock().unwrap();
+        log.entry((account_id.to_string(), webhook_id.to_string()))
+            .or_default()
+            .push(entry.clone());
+        Ok(())
+    }
+
+    async fn list_activity(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Page<ActivityEntry>> {
+        let log = self.activity.lock().unwrap();
+        let mut entries: Vec<ActivityEntry> = log
+            .get(&(account_id.to_string(), webhook_id.to_string()))
+            .map(|v| {
+                v.iter()
+                    .filter(|e| before.is_none_or(|b| e.id.as_str() < b))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        entries.sort_by(|a, b| b.id.cmp(&a.id));
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let next_after = if more {
+            entries.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: entries,
+            next_after,
+        })
+    }
+}

@@ -139,3 +139,53 @@ pub trait ApiKeyStore: Send + Sync {
         key_id: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
+
+/// At most one failure e-mail of a kind per webhook per window, whichever Lambda instance asks:
+/// the first caller in a window wins the claim.
+pub trait NoticeGate: Send + Sync {
+    /// `true` if no claim of `kind` for this webhook is live at `now`; then this one is recorded
+    /// until `now + window`.
+    fn claim_notice(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// What happened on an inbound call (a resolution or a test), for the webhook's log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityEntry {
+    pub id: String,
+    /// `resolve` or `test`.
+    pub kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `webhook` or `fallback`.
+    pub source: String,
+    pub attempts: Vec<crate::model::Attempt>,
+    pub duration_ms: u64,
+    pub missing_placeholders: Vec<String>,
+}
+
+/// The per-webhook log of inbound calls, newest first, kept until a TTL.
+pub trait ActivityLog: Send + Sync {
+    fn record_activity(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        entry: &ActivityEntry,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Entries older than the entry id `before` (exclusive), newest first.
+    fn list_activity(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Page<ActivityEntry>>> + Send;
+}

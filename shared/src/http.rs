@@ -1,0 +1,191 @@
+//! The HTTP client every call to a customer's URL goes through (resolve, test, delivery):
+//! a per-request timeout, no redirects followed, response bodies read only up to a cap.
+
+use std::future::Future;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+pub const USER_AGENT: &str = concat!("Hookline-Webhooks/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The whole exchange, connect to last body byte.
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    /// At most the cap the caller asked for.
+    pub body: Vec<u8>,
+    /// The receiver sent more than the cap; the rest was not read.
+    pub truncated: bool,
+}
+
+impl HttpResponse {
+    /// `Retry-After` as a wait from `now`: delay-seconds or an HTTP date.
+    pub fn retry_after(&self, now: OffsetDateTime) -> Option<Duration> {
+        let value = self.headers.get("retry-after")?.to_str().ok()?.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        let at =
+            OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+        Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("timed out")]
+    Timeout,
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("request failed: {0}")]
+    Other(String),
+}
+
+pub trait HttpClient: Send + Sync {
+    /// Sends `request`, reading at most `max_body` bytes of the answer.
+    fn send(
+        &self,
+        request: HttpRequest,
+        max_body: usize,
+    ) -> impl Future<Output = Result<HttpResponse, HttpError>> + Send;
+}
+
+/// reqwest with rustls: connection pooling across calls of one Lambda instance.
+#[derive(Clone, Debug)]
+pub struct ReqwestClient {
+    client: reqwest::Client,
+}
+
+impl ReqwestClient {
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(USER_AGENT)
+            .build()
+            .expect("a client with these settings always builds");
+        Self { client }
+    }
+}
+
+impl Default for ReqwestClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn classify(err: reqwest::Error) -> HttpError {
+    if err.is_timeout() {
+        HttpError::Timeout
+    } else if err.is_connect() {
+        // The source chain says why (refused, DNS, TLS) without the URL, which may hold variables.
+        let mut cause = String::new();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            cause = s.to_string();
+            source = s.source();
+        }
+        HttpError::Connect(if cause.is_empty() {
+            "no connection".into()
+        } else {
+            cause
+        })
+    } else if err.is_builder() {
+        HttpError::Invalid(err.without_url().to_string())
+    } else {
+        HttpError::Other(err.without_url().to_string())
+    }
+}
+
+impl HttpClient for ReqwestClient {
+    async fn send(&self, request: HttpRequest, max_body: usize) -> Result<HttpResponse, HttpError> {
+        let method = match request.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+        };
+        let mut builder = self
+            .client
+            .request(method, &request.url)
+            .timeout(request.timeout);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if request.method == HttpMethod::Post {
+            builder = builder.body(request.body);
+        }
+        let mut response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            let room = max_body - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+            truncated,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn with_retry_after(value: &str) -> HttpResponse {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("retry-after", value.parse().unwrap());
+        HttpResponse {
+            status: 429,
+            headers,
+            body: vec![],
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = datetime!(2015-10-21 07:27:30 UTC);
+        assert_eq!(
+            with_retry_after("120").retry_after(now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            with_retry_after("Wed, 21 Oct 2015 07:28:00 GMT").retry_after(now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            with_retry_after("Wed, 21 Oct 2015 07:00:00 GMT").retry_after(now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(with_retry_after("soon").retry_after(now), None);
+    }
+}

@@ -1,0 +1,211 @@
+//! A scripted HTTP/1.1 server on 127.0.0.1 (port 0): the customer's URL in tests. It answers
+//! each request with the next scripted reply (the last one repeats) and records what arrived.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Status, extra headers, body, after a delay.
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        delay: Duration,
+    },
+    /// Accept the request and never answer.
+    Hang,
+}
+
+impl Reply {
+    pub fn status(status: u16, body: &str) -> Self {
+        Reply::Respond {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn json(body: &str) -> Self {
+        Self::status(200, body).with_header("content-type", "application/json")
+    }
+
+    pub fn with_header(self, name: &str, value: &str) -> Self {
+        match self {
+            Reply::Respond {
+                status,
+                mut headers,
+                body,
+                delay,
+            } => {
+                headers.push((name.into(), value.into()));
+                Reply::Respond {
+                    status,
+                    headers,
+                    body,
+                    delay,
+                }
+            }
+            hang => hang,
+        }
+    }
+
+    pub fn after(self, wait: Duration) -> Self {
+        match self {
+            Reply::Respond {
+                status,
+                headers,
+                body,
+                ..
+            } => Reply::Respond {
+                status,
+                headers,
+                body,
+                delay: wait,
+            },
+            hang => hang,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    /// Path and query, as sent (still percent-encoded).
+    pub target: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct Upstream {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Upstream {
+    pub async fn start(replies: Vec<Reply>) -> Self {
+        assert!(!replies.is_empty());
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        let task = tokio::spawn(async move {
+            let mut n = 0usize;
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let reply = replies[n.min(replies.len() - 1)].clone();
+                n += 1;
+                tokio::spawn(serve(stream, reply, log.clone()));
+            }
+        });
+        Self {
+            url,
+            received,
+            task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn calls(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+/// A URL on 127.0.0.1 where nothing listens: connections are refused.
+pub async fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+async fn serve(mut stream: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Received>>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_string();
+    let target = request_line.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    log.lock().unwrap().push(Received {
+        method,
+        target,
+        headers,
+        body,
+    });
+    match reply {
+        Reply::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+        Reply::Respond {
+            status,
+            headers,
+            body,
+            delay,
+        } => {
+            tokio::time::sleep(delay).await;
+            let mut out = format!(
+                "HTTP/1.1 {status} Status\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
+            for (k, v) in headers {
+                out.push_str(&format!("{k}: {v}\r\n"));
+            }
+            out.push_str("\r\n");
+            let _ = stream.write_all(out.as_bytes()).await;
+            let _ = stream.write_all(&body).await;
+            let _ = stream.shutdown().await;
+        }
+    }
+}
