@@ -414,3 +414,71 @@ async fn test_calls_once_and_discovers_nested_variables() {
     );
     assert!(r.mailer.sent().is_empty(), "tests send no failure e-mail");
 }
+
+#[tokio::test]
+async fn two_failures_in_a_row_send_one_e_mail_through_the_local_ses() {
+    let store = hookline_tests::fresh_store().await;
+    let r = Resolver {
+        http: ReqwestClient::new(),
+        mailer: hookline_tests::ses_mailer().await,
+        store: store.clone(),
+        clock: Arc::new(SystemClock),
+        settings: fast(),
+    };
+    let to = hookline_tests::unique_email();
+    let up = Upstream::start(vec![Reply::status(500, "down")]).await;
+    let url = format!(
+        "{}/orders?email={{{{visitor.email}}}}&api_key=sk_live_123",
+        up.url
+    );
+    let w = webhook(
+        &url,
+        json!({"security": {"type": "none"}, "notificationEmail": to}),
+    );
+
+    for _ in 0..2 {
+        let res = r
+            .resolve(&w, &json!({"visitor.email": "visitor@customer.com"}))
+            .await;
+        assert_eq!(res.source, Source::Fallback);
+    }
+    assert_eq!(up.calls(), 6);
+    let sent = hookline_tests::emails_to(&to).await;
+    assert_eq!(
+        sent.len(),
+        1,
+        "two failures within 15 minutes: one e-mail, got {sent:?}"
+    );
+    let mail = &sent[0];
+    assert_eq!(
+        mail.source,
+        format!("notifications@{}", hookline_tests::SENDER_DOMAIN)
+    );
+    assert!(mail.subject.contains("Order lookup"), "{}", mail.subject);
+    assert!(mail.body.contains(&w.id), "{}", mail.body);
+    assert_eq!(
+        mail.body.matches("HTTP 500").count(),
+        3,
+        "each try's outcome: {}",
+        mail.body
+    );
+    assert!(
+        mail.body.contains("api_key=****"),
+        "credentials in the URL are masked: {}",
+        mail.body
+    );
+    assert!(
+        !mail.body.contains("sk_live_123") && !mail.body.contains("visitor@customer.com"),
+        "{}",
+        mail.body
+    );
+
+    // Both resolutions are in the webhook's log, newest first, in DynamoDB.
+    let log = store.list_activity("acme", &w.id, 10, None).await.unwrap();
+    assert_eq!(log.items.len(), 2);
+    assert!(log.items[0].id > log.items[1].id);
+    assert!(log
+        .items
+        .iter()
+        .all(|e| e.source == "fallback" && e.attempts.len() == 3));
+}

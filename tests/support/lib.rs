@@ -193,3 +193,72 @@ pub fn inbound_body(url: &str) -> Value {
     json!({"name": "Order lookup", "flow": "inbound", "url": url, "notificationEmail": "ops@example.com",
            "method": "GET", "variables": ["order.status"], "fallbackResponse": {"order": {"status": "unknown"}}})
 }
+
+/// The sender domain tests verify in the local SES.
+pub const SENDER_DOMAIN: &str = "hookline.test";
+
+/// A mailer on the local SES, its sender domain verified.
+pub async fn ses_mailer() -> hookline::notify::SesMailer {
+    let client = aws_sdk_sesv2::Client::new(&sdk_config().await);
+    match client
+        .create_email_identity()
+        .email_identity(SENDER_DOMAIN)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) => {}
+        Err(e) => panic!("verify {SENDER_DOMAIN} in the local SES: {e:?}"),
+    }
+    hookline::notify::SesMailer::new(client, format!("notifications@{SENDER_DOMAIN}"))
+}
+
+/// A sent e-mail as the local SES recorded it.
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    pub source: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// What the local SES sent to `to` (addresses are unique per test: SES state is shared).
+pub async fn emails_to(to: &str) -> Vec<SentEmail> {
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
+        .await
+        .expect("moto's data endpoint")
+        .json()
+        .await
+        .expect("moto's data is JSON");
+    let messages = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    messages
+        .iter()
+        .map(|m| SentEmail {
+            source: m["source"].as_str().unwrap_or_default().to_string(),
+            to: m["destinations"]["ToAddresses"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            subject: m["subject"].as_str().unwrap_or_default().to_string(),
+            body: m["body"].as_str().unwrap_or_default().to_string(),
+        })
+        .filter(|e| e.to.iter().any(|t| t == to))
+        .collect()
+}
+
+/// An address no other test uses.
+pub fn unique_email() -> String {
+    format!(
+        "ops+{}@example.com",
+        hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase()
+    )
+}
