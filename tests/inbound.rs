@@ -11,18 +11,18 @@ use hookline::http::ReqwestClient;
 use hookline::inbound::{Resolver, ResolverSettings, Source};
 use hookline::model::{Webhook, WebhookPatch, WebhookRules};
 use hookline::notify::RecordingMailer;
-use hookline::store::memory::MemoryLog;
+use hookline::store::memory::MemoryStore;
 use hookline::store::ActivityLog;
 use hookline_tests::upstream::{refused_url, Reply, Upstream};
 use serde_json::{json, Value};
 
-type TestResolver = Resolver<ReqwestClient, RecordingMailer, MemoryLog>;
+type TestResolver = Resolver<ReqwestClient, RecordingMailer, MemoryStore>;
 
 fn resolver(settings: ResolverSettings) -> TestResolver {
     Resolver {
         http: ReqwestClient::new(),
         mailer: RecordingMailer::default(),
-        store: MemoryLog::new(),
+        store: MemoryStore::new(),
         clock: Arc::new(SystemClock),
         settings,
     }

@@ -52,12 +52,39 @@ pub async fn aws_sdk_config() -> SdkConfig {
         .await
 }
 
-/// Settings of the management API function.
+/// Milliseconds in `min..=max`; absent means `default`.
+pub fn millis(
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    let ms = match std::env::var(name) {
+        Err(_) => default,
+        Ok(v) if v.trim().is_empty() => default,
+        Ok(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            message: format!("expected milliseconds, got {v:?}"),
+        })?,
+    };
+    if !(min..=max).contains(&ms) {
+        return Err(ConfigError::Invalid {
+            name,
+            message: format!("must be {min} to {max} ms"),
+        });
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// Settings of the HTTP functions (management API, inbound resolver).
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     pub table_name: String,
     /// Plain-http webhook URLs (local runs only).
     pub allow_plain_http: bool,
+    /// Bounds a whole inbound resolution; must stay below API Gateway's 29 s with room for the
+    /// log write and the e-mail.
+    pub resolve_deadline: Duration,
 }
 
 impl ApiConfig {
@@ -65,6 +92,7 @@ impl ApiConfig {
         Ok(Self {
             table_name: required("HOOKLINE_TABLE_NAME")?,
             allow_plain_http: flag("HOOKLINE_ALLOW_PLAIN_HTTP", false)?,
+            resolve_deadline: millis("HOOKLINE_RESOLVE_DEADLINE_MS", 8_000, 500, 25_000)?,
         })
     }
 }

@@ -67,6 +67,16 @@ pub fn is_webhook_id(s: &str) -> bool {
     s.strip_prefix("wh_").is_some_and(is_ulid)
 }
 
+/// The id of one inbound call (a resolution or a test): its log entry's id and the
+/// `webhook-id` it is signed with. One prefix for both kinds, so ids sort by time alone.
+pub fn new_inbound_call_id(at: OffsetDateTime) -> String {
+    format!("inb_{}", ulid(at))
+}
+
+pub fn is_activity_id(s: &str) -> bool {
+    s.strip_prefix("inb_").is_some_and(is_ulid)
+}
+
 pub fn new_api_key_id(at: OffsetDateTime) -> String {
     format!("key_{}", ulid(at))
 }

@@ -287,7 +287,7 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
         let FlowConfig::Inbound(config) = &webhook.config else {
             unreachable!("callers resolve inbound webhooks only");
         };
-        let msg_id = format!("res_{}", ids::ulid(self.clock.now()));
+        let msg_id = ids::new_inbound_call_id(self.clock.now());
         let (base, missing) = prepare(webhook, config, variables);
         let (data, attempts) = if webhook.status == Status::Inactive {
             (None, Vec::new())
@@ -336,7 +336,7 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
         let FlowConfig::Inbound(config) = &webhook.config else {
             unreachable!("callers test inbound webhooks only");
         };
-        let msg_id = format!("tst_{}", ids::ulid(self.clock.now()));
+        let msg_id = ids::new_inbound_call_id(self.clock.now());
         let (base, missing) = prepare(webhook, config, variables);
         let (data, mut attempts) = self.call(webhook, &base, &msg_id, 1).await;
         let attempt = attempts.pop().unwrap_or(Attempt {

@@ -1,6 +1,7 @@
 //! Hookline's shared crate: the webhook model and its validation, storage, and the wiring every
 //! function needs (configuration, AWS clients, logging).
 
+pub mod api;
 pub mod apikeys;
 pub mod clock;
 pub mod config;

@@ -77,3 +77,13 @@ impl Mailer for RecordingMailer {
         Ok(())
     }
 }
+
+/// For functions that must never send e-mail (and get no SES permission): refuses.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMail;
+
+impl Mailer for NoMail {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        Err(MailError("this function does not send e-mail".into()))
+    }
+}

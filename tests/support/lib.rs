@@ -9,9 +9,11 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use hookline::clock::{Clock, SystemClock};
+use hookline::http::ReqwestClient;
+use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
 use hookline::store::dynamo::DynamoStore;
-use hookline::store::{ApiKeyStore, KeyScope, WebhookStore};
+use hookline::store::KeyScope;
 use http::HeaderMap;
 use serde_json::{json, Value};
 use webhooks_api::App;
@@ -56,7 +58,7 @@ pub async fn fresh_store() -> DynamoStore {
 }
 
 pub struct TestApi<S = DynamoStore> {
-    pub app: App<S>,
+    pub app: App<S, ReqwestClient>,
 }
 
 #[derive(Debug)]
@@ -85,15 +87,18 @@ impl TestApi<DynamoStore> {
     }
 }
 
-impl<S: WebhookStore + ApiKeyStore> TestApi<S> {
+impl<S: webhooks_api::Store> TestApi<S> {
     pub fn with(store: S, clock: Arc<dyn Clock>) -> Self {
+        let rules = WebhookRules {
+            allow_plain_http: true,
+        };
         Self {
             app: App::new(
                 store,
+                ReqwestClient::new(),
                 clock,
-                WebhookRules {
-                    allow_plain_http: true,
-                },
+                rules,
+                ResolverSettings::default(),
             ),
         }
     }
@@ -130,55 +135,73 @@ impl<S: WebhookStore + ApiKeyStore> TestApi<S> {
         &self,
         method: &str,
         path_and_query: &str,
-        mut headers: HashMap<String, String>,
+        headers: HashMap<String, String>,
         body: Option<String>,
     ) -> TestResponse {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let mut params: HashMap<String, String> = HashMap::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            params.insert(k.to_string(), v.to_string());
-        }
-        headers.insert("host".into(), "api.example.com".into());
-        if body.is_some() {
-            headers.insert("content-type".into(), "application/json".into());
-        }
-        let event = json!({
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": query,
-            "headers": headers,
-            "queryStringParameters": if params.is_empty() { Value::Null } else { json!(params) },
-            "requestContext": {
-                "accountId": "123456789012", "apiId": "local", "domainName": "api.example.com",
-                "domainPrefix": "api",
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                         "sourceIp": "127.0.0.1", "userAgent": "hookline-tests"},
-                "requestId": "test-request", "routeKey": "$default", "stage": "$default",
-                "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 1_795_608_000_000u64
-            },
-            "body": body,
-            "isBase64Encoded": false
-        });
-        let request = lambda_http::request::from_str(&event.to_string())
-            .expect("a valid API Gateway v2 event");
-        let response = self.app.handle(request).await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = match response.into_body() {
-            lambda_http::Body::Empty => Value::Null,
-            lambda_http::Body::Text(t) => serde_json::from_str(&t).expect("JSON response body"),
-            lambda_http::Body::Binary(b) => serde_json::from_slice(&b).expect("JSON response body"),
-            _ => Value::Null,
-        };
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        let request = api_gateway_request(method, path_and_query, headers, body);
+        read_response(self.app.handle(request).await)
+    }
+}
+
+/// Headers with `Authorization: Bearer <key>`.
+pub fn bearer(key: &str) -> HashMap<String, String> {
+    HashMap::from([("authorization".to_string(), format!("Bearer {key}"))])
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, parsed by lambda_http as in Lambda.
+pub fn api_gateway_request(
+    method: &str,
+    path_and_query: &str,
+    mut headers: HashMap<String, String>,
+    body: Option<String>,
+) -> lambda_http::Request {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut params: HashMap<String, String> = HashMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        params.insert(k.to_string(), v.to_string());
+    }
+    headers.insert("host".into(), "api.example.com".into());
+    if body.is_some() {
+        headers.insert("content-type".into(), "application/json".into());
+    }
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": if params.is_empty() { Value::Null } else { json!(params) },
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "hookline-tests"},
+            "requestId": "test-request", "routeKey": "$default", "stage": "$default",
+            "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 1_795_608_000_000u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+/// Status, headers and JSON body of a handler's response.
+pub fn read_response(response: lambda_http::Response<lambda_http::Body>) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.into_body() {
+        lambda_http::Body::Empty => Value::Null,
+        lambda_http::Body::Text(t) => serde_json::from_str(&t).expect("JSON response body"),
+        lambda_http::Body::Binary(b) => serde_json::from_slice(&b).expect("JSON response body"),
+        _ => Value::Null,
+    };
+    TestResponse {
+        status,
+        headers,
+        body,
     }
 }
 

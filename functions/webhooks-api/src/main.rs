@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use hookline::clock::SystemClock;
 use hookline::config::{aws_sdk_config, ApiConfig};
+use hookline::http::ReqwestClient;
+use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
 use hookline::store::dynamo::DynamoStore;
 use lambda_http::{service_fn, Error, Request};
@@ -18,7 +20,17 @@ async fn main() -> Result<(), Error> {
     let rules = WebhookRules {
         allow_plain_http: config.allow_plain_http,
     };
-    let app = Arc::new(App::new(store, Arc::new(SystemClock), rules));
+    let settings = ResolverSettings {
+        deadline: config.resolve_deadline,
+        ..ResolverSettings::default()
+    };
+    let app = Arc::new(App::new(
+        store,
+        ReqwestClient::new(),
+        Arc::new(SystemClock),
+        rules,
+        settings,
+    ));
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.handle(req).await) }

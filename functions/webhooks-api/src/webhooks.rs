@@ -1,39 +1,21 @@
 //! `/api/v1/webhook` endpoints.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use hookline::ids;
 use hookline::model::{reject_unknown, Flow, Status, Webhook, WebhookPatch};
-use hookline::store::{ApiKeyStore, ListFilter, StoreError, WebhookStore};
+use hookline::store::{ListFilter, StoreError};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::request::{if_match, json, json_body, no_content, query};
-use crate::App;
+use hookline::api::request::{
+    decode_cursor, encode_cursor, if_match, json, json_body, no_content, page_limit, query,
+};
+use hookline::api::{load_webhook, ApiError, Caller};
+use hookline::http::HttpClient;
+
+use crate::{App, Store};
 
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
-
-fn not_found() -> ApiError {
-    ApiError::NotFound("no webhook with this id".into())
-}
-
-/// The caller's webhook, or 404: another account's webhook is indistinguishable from none.
-async fn load<S: WebhookStore>(
-    app: &App<S>,
-    caller: &Caller,
-    id: &str,
-) -> Result<Webhook, ApiError> {
-    if !ids::is_webhook_id(id) {
-        return Err(not_found());
-    }
-    app.store
-        .get_webhook(&caller.account_id, id)
-        .await?
-        .ok_or_else(not_found)
-}
 
 fn webhook_response(status: u16, webhook: &Webhook, reveal_secret: bool) -> Response<Body> {
     json(status, &webhook.to_view(reveal_secret))
@@ -63,8 +45,8 @@ fn check_version(current: &Webhook, expected: Option<u64>) -> Result<(), ApiErro
     }
 }
 
-pub async fn create<S: WebhookStore + ApiKeyStore>(
-    app: &App<S>,
+pub async fn create<S: Store, H: HttpClient>(
+    app: &App<S, H>,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
@@ -91,17 +73,17 @@ pub async fn create<S: WebhookStore + ApiKeyStore>(
         .build())
 }
 
-pub async fn get<S: WebhookStore>(
-    app: &App<S>,
+pub async fn get<S: Store, H: HttpClient>(
+    app: &App<S, H>,
     caller: &Caller,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let webhook = load(app, caller, id).await?;
+    let webhook = load_webhook(&app.store, caller, id).await?;
     Ok(webhook_response(200, &webhook, false))
 }
 
-pub async fn list<S: WebhookStore>(
-    app: &App<S>,
+pub async fn list<S: Store, H: HttpClient>(
+    app: &App<S, H>,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
@@ -123,16 +105,8 @@ pub async fn list<S: WebhookStore>(
                         .ok_or_else(|| ApiError::invalid("status", "must be active or inactive"))?,
                 )
             }
-            "limit" => {
-                filter.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::invalid("limit", format!("must be a number from 1 to {MAX_PAGE}"))
-                    })?
-            }
-            _ => filter.after = Some(decode_cursor(&value)?),
+            "limit" => filter.limit = page_limit(Some(&value), DEFAULT_PAGE, MAX_PAGE)?,
+            _ => filter.after = Some(decode_cursor(&value, ids::is_webhook_id)?),
         }
     }
     let page = app.store.list_webhooks(&caller.account_id, &filter).await?;
@@ -141,27 +115,13 @@ pub async fn list<S: WebhookStore>(
     Ok(json(200, &json!({"data": data, "nextCursor": next})).build())
 }
 
-/// Cursors are opaque to clients; inside, the id of the last webhook of the previous page.
-fn encode_cursor(after_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(after_id)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| ids::is_webhook_id(id))
-        .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from a previous page"))
-}
-
-pub async fn update<S: WebhookStore>(
-    app: &App<S>,
+pub async fn update<S: Store, H: HttpClient>(
+    app: &App<S, H>,
     caller: &Caller,
     id: &str,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let current = load(app, caller, id).await?;
+    let current = load_webhook(&app.store, caller, id).await?;
     let body = json_body(req)?.ok_or_else(|| ApiError::invalid("body", "is required"))?;
     let patch = WebhookPatch::from_json(&body)?;
     check_version(&current, expected_version(req, patch.echoed_version)?)?;
@@ -171,26 +131,26 @@ pub async fn update<S: WebhookStore>(
     Ok(webhook_response(200, &next, false))
 }
 
-pub async fn delete<S: WebhookStore>(
-    app: &App<S>,
+pub async fn delete<S: Store, H: HttpClient>(
+    app: &App<S, H>,
     caller: &Caller,
     id: &str,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let current = load(app, caller, id).await?;
+    let current = load_webhook(&app.store, caller, id).await?;
     check_version(&current, if_match(req.headers())?)?;
     app.store.delete_webhook(&current).await?;
     tracing::info!(account_id = %caller.account_id, webhook_id = %current.id, "webhook deleted");
     Ok(no_content())
 }
 
-pub async fn rotate_secret<S: WebhookStore>(
-    app: &App<S>,
+pub async fn rotate_secret<S: Store, H: HttpClient>(
+    app: &App<S, H>,
     caller: &Caller,
     id: &str,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let current = load(app, caller, id).await?;
+    let current = load_webhook(&app.store, caller, id).await?;
     check_version(&current, if_match(req.headers())?)?;
     let sent = match json_body(req)? {
         None => None,

@@ -1,14 +1,20 @@
 //! In-memory store for unit tests: the same conditional semantics as DynamoDB, no network.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::*;
 
+/// Every store trait, in memory. Clones share their state, like clients of one table.
+#[derive(Clone, Default)]
+pub struct MemoryStore(Arc<State>);
+
 #[derive(Default)]
-pub struct MemoryStore {
+struct State {
     webhooks: Mutex<BTreeMap<(String, String), Webhook>>,
     keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
+    claims: Mutex<BTreeMap<(String, String, String), OffsetDateTime>>,
+    activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
 }
 
 impl MemoryStore {
@@ -19,7 +25,7 @@ impl MemoryStore {
 
 impl WebhookStore for MemoryStore {
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        let mut map = self.webhooks.lock().unwrap();
+        let mut map = self.0.webhooks.lock().unwrap();
         let key = (webhook.account_id.clone(), webhook.id.clone());
         if map.contains_key(&key) {
             return Err(StoreError::Conflict);
@@ -30,6 +36,7 @@ impl WebhookStore for MemoryStore {
 
     async fn get_webhook(&self, account_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
         Ok(self
+            .0
             .webhooks
             .lock()
             .unwrap()
@@ -38,7 +45,7 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn update_webhook(&self, current: &Webhook, next: &Webhook) -> StoreResult<()> {
-        let mut map = self.webhooks.lock().unwrap();
+        let mut map = self.0.webhooks.lock().unwrap();
         let stored = map
             .get_mut(&(current.account_id.clone(), current.id.clone()))
             .ok_or(StoreError::NotFound)?;
@@ -50,7 +57,7 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn delete_webhook(&self, current: &Webhook) -> StoreResult<()> {
-        let mut map = self.webhooks.lock().unwrap();
+        let mut map = self.0.webhooks.lock().unwrap();
         let key = (current.account_id.clone(), current.id.clone());
         match map.get(&key) {
             None => Err(StoreError::NotFound),
@@ -67,7 +74,7 @@ impl WebhookStore for MemoryStore {
         account_id: &str,
         filter: &ListFilter,
     ) -> StoreResult<Page<Webhook>> {
-        let map = self.webhooks.lock().unwrap();
+        let map = self.0.webhooks.lock().unwrap();
         let mut items: Vec<Webhook> = map
             .iter()
             .filter(|((acct, id), w)| {
@@ -95,7 +102,7 @@ impl SubscriptionIndex for MemoryStore {
         account_id: &str,
         event: EventType,
     ) -> StoreResult<Vec<Webhook>> {
-        let map = self.webhooks.lock().unwrap();
+        let map = self.0.webhooks.lock().unwrap();
         Ok(map
             .values()
             .filter(|w| w.account_id == account_id && w.indexed_events().contains(&event))
@@ -106,7 +113,7 @@ impl SubscriptionIndex for MemoryStore {
 
 impl ApiKeyStore for MemoryStore {
     async fn create_api_key(&self, record: &ApiKeyRecord) -> StoreResult<()> {
-        let mut keys = self.keys.lock().unwrap();
+        let mut keys = self.0.keys.lock().unwrap();
         if keys.contains_key(&record.key_hash) {
             return Err(StoreError::Conflict);
         }
@@ -115,11 +122,11 @@ impl ApiKeyStore for MemoryStore {
     }
 
     async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        Ok(self.keys.lock().unwrap().get(key_hash).cloned())
+        Ok(self.0.keys.lock().unwrap().get(key_hash).cloned())
     }
 
     async fn list_api_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
-        let keys = self.keys.lock().unwrap();
+        let keys = self.0.keys.lock().unwrap();
         let mut list: Vec<_> = keys
             .values()
             .filter(|k| k.account_id == account_id)
@@ -130,7 +137,7 @@ impl ApiKeyStore for MemoryStore {
     }
 
     async fn revoke_api_key(&self, account_id: &str, key_id: &str) -> StoreResult<()> {
-        let mut keys = self.keys.lock().unwrap();
+        let mut keys = self.0.keys.lock().unwrap();
         let hash = keys
             .values()
             .find(|k| k.account_id == account_id && k.key_id == key_id)
@@ -141,20 +148,7 @@ impl ApiKeyStore for MemoryStore {
     }
 }
 
-/// Notice claims and activity, in memory.
-#[derive(Default)]
-pub struct MemoryLog {
-    claims: Mutex<BTreeMap<(String, String, String), OffsetDateTime>>,
-    activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
-}
-
-impl MemoryLog {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-impl NoticeGate for MemoryLog {
+impl NoticeGate for MemoryStore {
     async fn claim_notice(
         &self,
         account_id: &str,
@@ -163,7 +157,7 @@ impl NoticeGate for MemoryLog {
         now: OffsetDateTime,
         window: time::Duration,
     ) -> StoreResult<bool> {
-        let mut claims = self.claims.lock().unwrap();
+        let mut claims = self.0.claims.lock().unwrap();
         let key = (
             account_id.to_string(),
             webhook_id.to_string(),
@@ -179,7 +173,7 @@ impl NoticeGate for MemoryLog {
     }
 }
 
-impl ActivityLog for MemoryLog {
+impl ActivityLog for MemoryStore {
     async fn record_activity(
         &self,
         account_id: &str,
@@ -187,7 +181,7 @@ impl ActivityLog for MemoryLog {
         entry: &ActivityEntry,
         _expires_at: OffsetDateTime,
     ) -> StoreResult<()> {
-        let mut log = self.activity.lock().unwrap();
+        let mut log = self.0.activity.lock().unwrap();
         log.entry((account_id.to_string(), webhook_id.to_string()))
             .or_default()
             .push(entry.clone());
@@ -201,7 +195,7 @@ impl ActivityLog for MemoryLog {
         limit: usize,
         before: Option<&str>,
     ) -> StoreResult<Page<ActivityEntry>> {
-        let log = self.activity.lock().unwrap();
+        let log = self.0.activity.lock().unwrap();
         let mut entries: Vec<ActivityEntry> = log
             .get(&(account_id.to_string(), webhook_id.to_string()))
             .map(|v| {

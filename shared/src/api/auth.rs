@@ -1,10 +1,10 @@
 //! `Authorization: Bearer <API key>` → the account the key belongs to.
 
-use hookline::ids::{hash_api_key, API_KEY_PREFIX};
-use hookline::store::{ApiKeyStore, KeyScope};
+use crate::ids::{hash_api_key, API_KEY_PREFIX};
+use crate::store::{ApiKeyStore, KeyScope};
 use lambda_http::http::HeaderMap;
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 
 /// The caller, as established by its API key. Every store access is scoped by `account_id`.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 //! Every error answers `{"error":{"type","message","field"}}`. Server errors are logged in full
 //! and answered with an opaque message: no storage or SDK detail reaches a client.
 
-use hookline::model::ValidationError;
-use hookline::store::StoreError;
+use crate::model::ValidationError;
+use crate::store::StoreError;
 use lambda_http::{Body, Response};
 use serde_json::json;
 

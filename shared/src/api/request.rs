@@ -4,8 +4,8 @@ use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
-use crate::error::ApiError;
-use crate::MAX_BODY_BYTES;
+use crate::api::ApiError;
+use crate::api::MAX_BODY_BYTES;
 
 /// The JSON body, or `None` when empty. Over 256 KiB is a 413 before any parsing.
 pub fn json_body(req: &Request) -> Result<Option<Value>, ApiError> {
@@ -90,4 +90,53 @@ impl ResponseBuilder {
             .body(Body::Text(self.body))
             .expect("headers we set are valid")
     }
+}
+
+/// `{"variables": {...}}` (the body of resolve and test): the variables object, or an empty one
+/// when the body is empty.
+pub fn variables_body(req: &Request) -> Result<Value, ApiError> {
+    match json_body(req)? {
+        None => Ok(Value::Object(Default::default())),
+        Some(Value::Object(map)) => {
+            crate::model::reject_unknown(&map, &["variables"])?;
+            match map.get("variables") {
+                None | Some(Value::Null) => Ok(Value::Object(Default::default())),
+                Some(v @ Value::Object(_)) => Ok(v.clone()),
+                Some(_) => Err(ApiError::invalid(
+                    "variables",
+                    "must be an object of names to values",
+                )),
+            }
+        }
+        Some(_) => Err(ApiError::invalid("body", "must be a JSON object")),
+    }
+}
+
+/// `limit` from the query: 1 to `max`, `default` when absent.
+pub fn page_limit(value: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", format!("must be a number from 1 to {max}"))),
+    }
+}
+
+/// Cursors are opaque to clients; inside, the id of the last item of the previous page.
+pub fn encode_cursor(last_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_id)
+}
+
+/// The id inside a cursor, if it is one `valid` accepts.
+pub fn decode_cursor(cursor: &str, valid: fn(&str) -> bool) -> Result<String, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| valid(id))
+        .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from a previous page"))
 }

@@ -1,0 +1,63 @@
+//! `POST /api/v1/webhook/{id}/resolve`: a chat asks for live data through an inbound webhook.
+//! Same API-key auth and account scoping as the management API; the answer is always a 200 with
+//! the webhook's data or the fallback, by the deadline.
+
+use hookline::api::request::{json, variables_body};
+use hookline::api::{api_segments, authenticate, load_webhook, serve, ApiError};
+use hookline::http::HttpClient;
+use hookline::inbound::Resolver;
+use hookline::model::Flow;
+use hookline::notify::Mailer;
+use hookline::store::{ActivityLog, ApiKeyStore, NoticeGate, WebhookStore};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub struct ResolverApp<S, H, M> {
+    pub store: S,
+    pub resolver: Resolver<H, M, S>,
+}
+
+impl<S, H, M> ResolverApp<S, H, M>
+where
+    S: WebhookStore + ApiKeyStore + NoticeGate + ActivityLog,
+    H: HttpClient,
+    M: Mailer,
+{
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        serve(req, |req| self.route(req)).await
+    }
+
+    async fn route(&self, req: Request) -> (&'static str, Result<Response<Body>, ApiError>) {
+        const ROUTE: &str = "/webhook/{id}/resolve";
+        let Some(segments) = api_segments(req.uri().path()) else {
+            return ("unknown", Err(ApiError::NotFound("no such path".into())));
+        };
+        let ["webhook", id, "resolve"] = segments.as_slice() else {
+            return ("unknown", Err(ApiError::NotFound("no such path".into())));
+        };
+        if req.method() != Method::POST {
+            return (
+                ROUTE,
+                Err(ApiError::MethodNotAllowed(req.method().to_string(), "POST")),
+            );
+        }
+        (ROUTE, self.resolve(id, &req).await)
+    }
+
+    /// Resolving reads configuration and calls out; read-only keys may do it (chatbots need
+    /// no write access).
+    async fn resolve(&self, id: &str, req: &Request) -> Result<Response<Body>, ApiError> {
+        let caller = authenticate(&self.store, req.headers()).await?;
+        let webhook = load_webhook(&self.store, &caller, id).await?;
+        if webhook.flow() != Flow::Inbound {
+            return Err(ApiError::invalid("flow", "only inbound webhooks resolve"));
+        }
+        let variables = variables_body(req)?;
+        let resolution = self.resolver.resolve(&webhook, &variables).await;
+        Ok(json(
+            200,
+            &serde_json::to_value(resolution).expect("resolutions serialise"),
+        )
+        .build())
+    }
+}

@@ -1,0 +1,231 @@
+//! The inbound endpoints end to end: resolve (inbound-resolver function), test and logs
+//! (management API), over DynamoDB in moto, against upstreams on 127.0.0.1.
+
+use std::sync::Arc;
+
+use hookline::clock::SystemClock;
+use hookline::http::ReqwestClient;
+use hookline::inbound::{Resolver, ResolverSettings};
+use hookline::notify::SesMailer;
+use hookline::store::dynamo::DynamoStore;
+use hookline_tests::upstream::{Reply, Upstream};
+use hookline_tests::{
+    api_gateway_request, bearer, inbound_body, outbound_body, read_response, TestApi, TestResponse,
+};
+use inbound_resolver::ResolverApp;
+use serde_json::{json, Value};
+
+const BASE: &str = "/api/v1/webhook";
+
+struct Stack {
+    api: TestApi,
+    resolver: ResolverApp<DynamoStore, ReqwestClient, SesMailer>,
+}
+
+impl Stack {
+    /// Both functions over one table, as deployed.
+    async fn new() -> Self {
+        let api = TestApi::new().await;
+        let store = api.app.store.clone();
+        let resolver = Resolver {
+            http: ReqwestClient::new(),
+            mailer: hookline_tests::ses_mailer().await,
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            settings: ResolverSettings::default(),
+        };
+        Self {
+            api,
+            resolver: ResolverApp { store, resolver },
+        }
+    }
+
+    async fn resolve(&self, key: Option<&str>, id: &str, body: Option<Value>) -> TestResponse {
+        let headers = key.map(bearer).unwrap_or_default();
+        let req = api_gateway_request(
+            "POST",
+            &format!("{BASE}/{id}/resolve"),
+            headers,
+            body.map(|b| b.to_string()),
+        );
+        read_response(self.resolver.handle(req).await)
+    }
+
+    async fn create(&self, key: &str, body: Value) -> String {
+        let r = self.api.call("POST", BASE, Some(key), Some(body)).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn resolve_answers_with_the_webhook_data_and_its_variables() {
+    let stack = Stack::new().await;
+    let key = stack.api.key("acme").await;
+    let up = Upstream::start(vec![Reply::json(r#"{"order": {"status": "shipped"}}"#)]).await;
+    let mut body = inbound_body(&format!("{}/orders?email={{{{visitor.email}}}}", up.url));
+    body["security"] = json!({"type": "none"});
+    let id = stack.create(&key, body).await;
+
+    let r = stack
+        .resolve(
+            Some(&key),
+            &id,
+            Some(json!({"variables": {"visitor": {"email": "a b@c.d"}}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["source"], "webhook");
+    assert_eq!(r.body["data"], json!({"order": {"status": "shipped"}}));
+    assert_eq!(r.body["variables"], json!({"order.status": "shipped"}));
+    assert_eq!(r.body["missingPlaceholders"], json!([]));
+    assert_eq!(r.body["attempts"][0]["status"], 200);
+    assert!(r.body["attempts"][0]["durationMs"].is_u64());
+    assert_eq!(up.received()[0].target, "/orders?email=a%20b%40c.d");
+
+    // A read-only key may resolve (chatbots need no write access).
+    let read_only = stack
+        .api
+        .key_with_scope("acme", hookline::store::KeyScope::ReadOnly)
+        .await;
+    assert_eq!(stack.resolve(Some(&read_only), &id, None).await.status, 200);
+}
+
+#[tokio::test]
+async fn resolve_refuses_what_it_should() {
+    let stack = Stack::new().await;
+    let alice = stack.api.key("alice").await;
+    let bob = stack.api.key("bob").await;
+    let up = Upstream::start(vec![Reply::json("{}")]).await;
+    let id = stack.create(&alice, inbound_body(&up.url)).await;
+    let outbound = stack.create(&alice, outbound_body("https://e.com/h")).await;
+
+    let r = stack.resolve(Some(&bob), &id, None).await;
+    assert_eq!(
+        (r.status, r.error_type()),
+        (404, "ERROR_RECORD_NOT_FOUND"),
+        "another account's webhook"
+    );
+    assert_eq!(stack.resolve(None, &id, None).await.status, 401);
+    let r = stack.resolve(Some(&alice), &outbound, None).await;
+    assert_eq!((r.status, r.error_field()), (400, Some("flow")));
+    let r = stack
+        .resolve(Some(&alice), &id, Some(json!({"variables": ["a"]})))
+        .await;
+    assert_eq!((r.status, r.error_field()), (400, Some("variables")));
+    let r = stack
+        .resolve(Some(&alice), &id, Some(json!({"vars": {}})))
+        .await;
+    assert_eq!((r.status, r.error_field()), (400, Some("vars")));
+    assert_eq!(up.calls(), 0, "no refused request reached the upstream");
+
+    let get = api_gateway_request("GET", &format!("{BASE}/{id}/resolve"), bearer(&alice), None);
+    assert_eq!(read_response(stack.resolver.handle(get).await).status, 405);
+}
+
+#[tokio::test]
+async fn test_endpoint_discovers_variables_and_logs_list_newest_first() {
+    let stack = Stack::new().await;
+    let key = stack.api.key("acme").await;
+    let other = stack.api.key("globex").await;
+    let up = Upstream::start(vec![
+        Reply::json(r#"{"customer": {"name": "Ada", "orders": [{"id": 7, "lines": [{"sku": "A1", "qty": 2}]}]}}"#),
+        Reply::status(500, ""),
+    ])
+    .await;
+    let mut body = inbound_body(&format!("{}/customers/{{{{visitor.email}}}}", up.url));
+    body["security"] = json!({"type": "none"});
+    let id = stack.create(&key, body).await;
+    let path = format!("{BASE}/{id}");
+
+    let t = stack
+        .api
+        .call(
+            "POST",
+            &format!("{path}/test"),
+            Some(&key),
+            Some(json!({"variables": {"visitor.email": "ada@e.com"}})),
+        )
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    assert_eq!(t.body["ok"], true);
+    assert_eq!(
+        t.body["discoveredVariables"],
+        json!([
+            "customer.name",
+            "customer.orders[0].id",
+            "customer.orders[0].lines[0].sku",
+            "customer.orders[0].lines[0].qty"
+        ])
+    );
+    assert_eq!(up.received()[0].target, "/customers/ada%40e.com");
+
+    // The user saves the discovered variables they want, plus a custom one.
+    let saved = stack
+        .api
+        .call(
+            "PUT",
+            &path,
+            Some(&key),
+            Some(json!({"variables": ["customer.name", "customer.orders[0].id", "loyalty_tier"]})),
+        )
+        .await;
+    assert_eq!(saved.status, 200);
+
+    // Then chats resolve (the upstream now fails: fallback).
+    for _ in 0..2 {
+        let r = stack.resolve(Some(&key), &id, None).await;
+        assert_eq!(r.body["source"], "fallback");
+        assert_eq!(
+            r.body["variables"],
+            json!({"customer.name": null, "customer.orders[0].id": null, "loyalty_tier": null})
+        );
+    }
+
+    let logs = stack
+        .api
+        .call("GET", &format!("{path}/logs?limit=2"), Some(&key), None)
+        .await;
+    assert_eq!(logs.status, 200, "{:?}", logs.body);
+    let page = logs.body["data"].as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(
+        (page[0]["kind"].as_str(), page[0]["source"].as_str()),
+        (Some("resolve"), Some("fallback"))
+    );
+    assert_eq!(page[0]["attempts"].as_array().unwrap().len(), 3);
+    let cursor = logs.body["nextCursor"]
+        .as_str()
+        .expect("a third entry follows");
+    let rest = stack
+        .api
+        .call(
+            "GET",
+            &format!("{path}/logs?cursor={cursor}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    let rest = rest.body["data"].as_array().unwrap().clone();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(
+        (rest[0]["kind"].as_str(), rest[0]["source"].as_str()),
+        (Some("test"), Some("webhook"))
+    );
+
+    for p in [format!("{path}/logs"), format!("{path}/test")] {
+        let method = if p.ends_with("test") { "POST" } else { "GET" };
+        let r = stack.api.call(method, &p, Some(&other), None).await;
+        assert_eq!(r.status, 404, "{method} {p} as another account");
+    }
+    let r = stack
+        .api
+        .call(
+            "GET",
+            &format!("{path}/logs?cursor=bogus"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.error_field()), (400, Some("cursor")));
+}
