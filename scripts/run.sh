@@ -53,6 +53,8 @@ AWS_ACCESS_KEY_ID=test
 AWS_SECRET_ACCESS_KEY=test
 HOOKLINE_TABLE_NAME=$TABLE
 HOOKLINE_ALLOW_PLAIN_HTTP=true
+HOOKLINE_SENDER_EMAIL=notifications@hookline.local
+HOOKLINE_RESOLVE_DEADLINE_MS=8000
 HOOKLINE_LOG_LEVEL=info
 ENV
 
@@ -71,6 +73,10 @@ cat <<MSG
       -H 'content-type: application/json' $API \\
       -d '{"name":"CRM sync","flow":"outbound","url":"https://example.com/hooks",
            "notificationEmail":"ops@example.com","events":["case:new","case:status:closed"]}'
+
+  Inbound webhooks resolve at (POST, same key):
+    http://127.0.0.1:$LAMBDA_PORT/lambda-url/inbound-resolver/api/v1/webhook/<id>/resolve
+  Failure e-mails land in the local SES: curl -s http://127.0.0.1:$MOTO_PORT/moto-api/data.json
 
   Another key:  make api-key ACCOUNT=<account id>
   Stop:         Ctrl-C
