@@ -447,14 +447,14 @@ impl WebhookStore for DynamoStore {
                 break;
             }
         }
-        let more = items.len() > filter.limit || start_key.is_some();
-        items.truncate(filter.limit);
-        let next_after = if more {
-            items.last().map(|w| w.id.clone()).or(filter.after.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_after })
+        let stopped_early = start_key.is_some();
+        Ok(Page::cut(
+            items,
+            filter.limit,
+            stopped_early,
+            filter.after.as_deref(),
+            |w: &Webhook| &w.id,
+        ))
     }
 }
 
@@ -686,7 +686,7 @@ impl ActivityLog for DynamoStore {
             None => query.key_condition_expression("pk = :pk"),
         };
         let out = query.send().await.map_err(backend)?;
-        let mut items = out
+        let items = out
             .items()
             .iter()
             .map(|item| {
@@ -694,13 +694,12 @@ impl ActivityLog for DynamoStore {
                     .map_err(|e| StoreError::Corrupt(format!("activity doc: {e}")))
             })
             .collect::<StoreResult<Vec<ActivityEntry>>>()?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_after = if more {
-            items.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_after })
+        Ok(Page::cut(
+            items,
+            limit,
+            false,
+            before,
+            |e: &ActivityEntry| &e.id,
+        ))
     }
 }

@@ -75,7 +75,7 @@ impl WebhookStore for MemoryStore {
         filter: &ListFilter,
     ) -> StoreResult<Page<Webhook>> {
         let map = self.0.webhooks.lock().unwrap();
-        let mut items: Vec<Webhook> = map
+        let items: Vec<Webhook> = map
             .iter()
             .filter(|((acct, id), w)| {
                 acct == account_id
@@ -85,14 +85,13 @@ impl WebhookStore for MemoryStore {
             .map(|(_, w)| w.clone())
             .take(filter.limit + 1)
             .collect();
-        let more = items.len() > filter.limit;
-        items.truncate(filter.limit);
-        let next_after = if more {
-            items.last().map(|w| w.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_after })
+        Ok(Page::cut(
+            items,
+            filter.limit,
+            false,
+            filter.after.as_deref(),
+            |w: &Webhook| &w.id,
+        ))
     }
 }
 
@@ -206,16 +205,12 @@ impl ActivityLog for MemoryStore {
             })
             .unwrap_or_default();
         entries.sort_by(|a, b| b.id.cmp(&a.id));
-        let more = entries.len() > limit;
-        entries.truncate(limit);
-        let next_after = if more {
-            entries.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok(Page {
-            items: entries,
-            next_after,
-        })
+        Ok(Page::cut(
+            entries,
+            limit,
+            false,
+            before,
+            |e: &ActivityEntry| &e.id,
+        ))
     }
 }

@@ -35,6 +35,31 @@ pub struct Page<T> {
     pub next_after: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from up to `limit` items plus, if more follow, at least one extra (fetch
+    /// `limit + 1` to know). `more` forces a cursor even without an extra item (a store that
+    /// stopped reading early); `after` is where the page started, the cursor if it came out empty.
+    pub fn cut(
+        mut items: Vec<T>,
+        limit: usize,
+        more: bool,
+        after: Option<&str>,
+        id: fn(&T) -> &str,
+    ) -> Self {
+        let more = more || items.len() > limit;
+        items.truncate(limit);
+        let next_after = if more {
+            items
+                .last()
+                .map(|item| id(item).to_string())
+                .or_else(|| after.map(String::from))
+        } else {
+            None
+        };
+        Page { items, next_after }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub flow: Option<Flow>,
