@@ -718,3 +718,111 @@ async fn the_handler_runs_the_same_over_the_in_memory_store() {
         json!([])
     );
 }
+
+/// Everything on a local SQS queue, received (and deleted) in order of arrival.
+async fn drain(url: &str) -> Vec<Value> {
+    let client = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
+    let mut bodies = Vec::new();
+    loop {
+        let out = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        for m in out.messages() {
+            bodies.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn published_events_reach_the_events_queue() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    let event = json!({"event": "case:status:closed", "occurredAt": "2026-11-25T10:00:00Z",
+                       "data": {"caseId": "72", "status": "closed", "contact": {"id": "5", "fields": {"name": "Jhon"}}}});
+    let r = api.call("POST", "/api/v1/events", k, Some(event)).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("evt_"));
+
+    // An id sent is kept; sending it again is accepted (and delivers nothing new downstream).
+    let mine = json!({"id": "evt_crm-42", "event": "agent:status", "data": {"agentId": "a1", "status": "available"}});
+    for _ in 0..2 {
+        let r = api
+            .call("POST", "/api/v1/events", k, Some(mine.clone()))
+            .await;
+        assert_eq!((r.status, r.body["id"].as_str()), (202, Some("evt_crm-42")));
+    }
+
+    let queued = drain(api.events_queue_url.as_deref().unwrap()).await;
+    assert_eq!(queued.len(), 3);
+    assert_eq!(queued[0]["id"], id.as_str());
+    assert_eq!(
+        queued[0]["accountId"], "acme",
+        "the account comes from the API key"
+    );
+    assert_eq!(queued[0]["event"], "case:status:closed");
+    assert_eq!(queued[0]["occurredAt"], "2026-11-25T10:00:00Z");
+    assert_eq!(queued[0]["data"]["contact"]["fields"]["name"], "Jhon");
+    assert_eq!(queued[1]["id"], "evt_crm-42");
+}
+
+#[tokio::test]
+async fn bad_events_are_refused_by_field_and_never_queued() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let k = Some(key.as_str());
+    for (body, field) in [
+        (
+            json!({"event": "case:status", "data": {"caseId": "1"}}),
+            "event",
+        ),
+        (json!({"event": "case:new", "data": {}}), "data.caseId"),
+        (
+            json!({"event": "case:new", "data": {"caseId": "1"}, "accountId": "globex"}),
+            "accountId",
+        ),
+        (
+            json!({"event": "case:new", "data": {"caseId": "1"}, "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let r = api
+            .call("POST", "/api/v1/events", k, Some(body.clone()))
+            .await;
+        assert_eq!((r.status, r.error_field()), (400, Some(field)), "{body}");
+    }
+    let read_only = api
+        .key_with_scope("acme", hookline::store::KeyScope::ReadOnly)
+        .await;
+    let ok = json!({"event": "case:new", "data": {"caseId": "1"}});
+    assert_eq!(
+        api.call("POST", "/api/v1/events", Some(&read_only), Some(ok.clone()))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.call("POST", "/api/v1/events", None, Some(ok))
+            .await
+            .status,
+        401
+    );
+    assert!(drain(api.events_queue_url.as_deref().unwrap())
+        .await
+        .is_empty());
+}

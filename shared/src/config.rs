@@ -87,6 +87,11 @@ pub struct ApiConfig {
     pub resolve_deadline: Duration,
 }
 
+/// The queue `POST /api/v1/events` publishes to (management API only).
+pub fn events_queue_url() -> Result<String, ConfigError> {
+    required("HOOKLINE_EVENTS_QUEUE_URL")
+}
+
 impl ApiConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {

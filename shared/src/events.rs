@@ -29,14 +29,23 @@ pub struct Event {
 }
 
 fn is_event_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Event {
     /// An event from a `POST /api/v1/events` body, for the caller's account. `id` is kept when
     /// sent (it is the idempotency key), else made; `occurredAt` defaults to now.
-    pub fn from_publish(body: &Value, account_id: &str, now: OffsetDateTime) -> Result<Event, ValidationError> {
-        let map = body.as_object().ok_or_else(|| ValidationError::new("body", "must be a JSON object"))?;
+    pub fn from_publish(
+        body: &Value,
+        account_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Event, ValidationError> {
+        let map = body
+            .as_object()
+            .ok_or_else(|| ValidationError::new("body", "must be a JSON object"))?;
         reject_unknown(map, &["id", "event", "accountId", "occurredAt", "data"])?;
         let string = |field: &str| -> Result<Option<&str>, ValidationError> {
             match map.get(field) {
@@ -47,12 +56,20 @@ impl Event {
         };
         let id = match string("id")? {
             Some(id) if is_event_id(id) => id.to_string(),
-            Some(_) => return Err(ValidationError::new("id", "must be 1 to 64 letters, digits, '_' or '-'")),
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "id",
+                    "must be 1 to 64 letters, digits, '_' or '-'",
+                ))
+            }
             None => format!("evt_{}", ids::ulid(now)),
         };
         if let Some(sent) = string("accountId")? {
             if sent != account_id {
-                return Err(ValidationError::new("accountId", "differs from the API key's account (leave it out)"));
+                return Err(ValidationError::new(
+                    "accountId",
+                    "differs from the API key's account (leave it out)",
+                ));
             }
         }
         let name = string("event")?.ok_or_else(|| ValidationError::new("event", "is required"))?;
@@ -65,21 +82,41 @@ impl Event {
             Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| ValidationError::new("occurredAt", "must be an RFC 3339 time"))?,
         };
-        let data = map.get("data").ok_or_else(|| ValidationError::new("data", "is required"))?;
+        let data = map
+            .get("data")
+            .ok_or_else(|| ValidationError::new("data", "is required"))?;
         check_data(event, data)?;
-        Ok(Event { id, event, account_id: account_id.to_string(), occurred_at, data: data.clone() })
+        Ok(Event {
+            id,
+            event,
+            account_id: account_id.to_string(),
+            occurred_at,
+            data: data.clone(),
+        })
     }
 }
 
 /// The fields receivers rely on, per event kind; other fields pass through as sent.
 fn check_data(event: EventType, data: &Value) -> Result<(), ValidationError> {
-    let map = data.as_object().ok_or_else(|| ValidationError::new("data", "must be an object"))?;
-    if serde_json::to_vec(data).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_DATA_BYTES {
-        return Err(ValidationError::new("data", "must be at most 64 KiB of JSON"));
+    let map = data
+        .as_object()
+        .ok_or_else(|| ValidationError::new("data", "must be an object"))?;
+    if serde_json::to_vec(data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+        > MAX_DATA_BYTES
+    {
+        return Err(ValidationError::new(
+            "data",
+            "must be at most 64 KiB of JSON",
+        ));
     }
     let text = |field: &str| match map.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
-        Some(_) => Err(ValidationError::new(format!("data.{field}"), "must be a non-empty string")),
+        Some(_) => Err(ValidationError::new(
+            format!("data.{field}"),
+            "must be a non-empty string",
+        )),
         None => Err(ValidationError::new(format!("data.{field}"), "is required")),
     };
     match event {
@@ -87,7 +124,10 @@ fn check_data(event: EventType, data: &Value) -> Result<(), ValidationError> {
             text("agentId")?;
             let status = text("status")?;
             if !["available", "unavailable"].contains(&status) {
-                return Err(ValidationError::new("data.status", "must be available or unavailable"));
+                return Err(ValidationError::new(
+                    "data.status",
+                    "must be available or unavailable",
+                ));
             }
         }
         case_event => {
@@ -96,15 +136,31 @@ fn check_data(event: EventType, data: &Value) -> Result<(), ValidationError> {
             let expected = case_event.as_str().strip_prefix("case:status:");
             match (expected, map.get("status")) {
                 (Some(want), Some(Value::String(got))) if got != want => {
-                    return Err(ValidationError::new("data.status", format!("must be {want} for {}", case_event.as_str())))
+                    return Err(ValidationError::new(
+                        "data.status",
+                        format!("must be {want} for {}", case_event.as_str()),
+                    ))
                 }
-                (_, Some(v)) if !v.is_string() => return Err(ValidationError::new("data.status", "must be a string")),
+                (_, Some(v)) if !v.is_string() => {
+                    return Err(ValidationError::new("data.status", "must be a string"))
+                }
                 _ => {}
             }
-            for (field, check) in [("contact", Value::is_object as fn(&Value) -> bool), ("fields", Value::is_object), ("messages", Value::is_array)] {
+            for (field, check) in [
+                ("contact", Value::is_object as fn(&Value) -> bool),
+                ("fields", Value::is_object),
+                ("messages", Value::is_array),
+            ] {
                 if map.get(field).is_some_and(|v| !check(v)) {
-                    let kind = if field == "messages" { "an array" } else { "an object" };
-                    return Err(ValidationError::new(format!("data.{field}"), format!("must be {kind}")));
+                    let kind = if field == "messages" {
+                        "an array"
+                    } else {
+                        "an object"
+                    };
+                    return Err(ValidationError::new(
+                        format!("data.{field}"),
+                        format!("must be {kind}"),
+                    ));
                 }
             }
         }
@@ -131,9 +187,15 @@ mod tests {
             "messages": [{"id": "323", "channel": "chat", "message": "This thread has been reactivated."}]}}))
         .unwrap();
         assert!(e.id.starts_with("evt_"));
-        assert_eq!((e.event, e.account_id.as_str(), e.occurred_at), (EventType::CaseStatusClosed, "acme", NOW));
+        assert_eq!(
+            (e.event, e.account_id.as_str(), e.occurred_at),
+            (EventType::CaseStatusClosed, "acme", NOW)
+        );
         let kept = publish(json!({"id": "evt_custom-1", "event": "case:new", "occurredAt": "2026-11-24T08:00:00Z", "data": {"caseId": "1"}})).unwrap();
-        assert_eq!((kept.id.as_str(), kept.occurred_at), ("evt_custom-1", datetime!(2026-11-24 8:00 UTC)));
+        assert_eq!(
+            (kept.id.as_str(), kept.occurred_at),
+            ("evt_custom-1", datetime!(2026-11-24 8:00 UTC))
+        );
         assert!(publish(json!({"event": "agent:status", "data": {"agentId": "a1", "status": "available", "channels": {"chat": true}}})).is_ok());
     }
 
@@ -141,33 +203,75 @@ mod tests {
     fn bad_events_name_the_field() {
         let cases = [
             (json!({"data": {"caseId": "1"}}), "event"),
-            (json!({"event": "case:status", "data": {"caseId": "1"}}), "event"),
+            (
+                json!({"event": "case:status", "data": {"caseId": "1"}}),
+                "event",
+            ),
             (json!({"event": "case:new"}), "data"),
             (json!({"event": "case:new", "data": []}), "data"),
             (json!({"event": "case:new", "data": {}}), "data.caseId"),
-            (json!({"event": "case:new", "data": {"caseId": 72}}), "data.caseId"),
-            (json!({"event": "case:status:closed", "data": {"caseId": "1", "status": "active"}}), "data.status"),
-            (json!({"event": "case:new", "data": {"caseId": "1", "messages": {}}}), "data.messages"),
-            (json!({"event": "case:new", "data": {"caseId": "1", "contact": "x"}}), "data.contact"),
-            (json!({"event": "agent:status", "data": {"agentId": "a", "status": "busy"}}), "data.status"),
-            (json!({"event": "agent:status", "data": {"status": "available"}}), "data.agentId"),
-            (json!({"event": "case:new", "data": {"caseId": "1"}, "accountId": "globex"}), "accountId"),
-            (json!({"event": "case:new", "data": {"caseId": "1"}, "id": "no spaces"}), "id"),
-            (json!({"event": "case:new", "data": {"caseId": "1"}, "occurredAt": "yesterday"}), "occurredAt"),
-            (json!({"event": "case:new", "data": {"caseId": "1"}, "extra": 1}), "extra"),
-            (json!({"event": "case:new", "data": {"caseId": "1", "blob": "x".repeat(70_000)}}), "data"),
+            (
+                json!({"event": "case:new", "data": {"caseId": 72}}),
+                "data.caseId",
+            ),
+            (
+                json!({"event": "case:status:closed", "data": {"caseId": "1", "status": "active"}}),
+                "data.status",
+            ),
+            (
+                json!({"event": "case:new", "data": {"caseId": "1", "messages": {}}}),
+                "data.messages",
+            ),
+            (
+                json!({"event": "case:new", "data": {"caseId": "1", "contact": "x"}}),
+                "data.contact",
+            ),
+            (
+                json!({"event": "agent:status", "data": {"agentId": "a", "status": "busy"}}),
+                "data.status",
+            ),
+            (
+                json!({"event": "agent:status", "data": {"status": "available"}}),
+                "data.agentId",
+            ),
+            (
+                json!({"event": "case:new", "data": {"caseId": "1"}, "accountId": "globex"}),
+                "accountId",
+            ),
+            (
+                json!({"event": "case:new", "data": {"caseId": "1"}, "id": "no spaces"}),
+                "id",
+            ),
+            (
+                json!({"event": "case:new", "data": {"caseId": "1"}, "occurredAt": "yesterday"}),
+                "occurredAt",
+            ),
+            (
+                json!({"event": "case:new", "data": {"caseId": "1"}, "extra": 1}),
+                "extra",
+            ),
+            (
+                json!({"event": "case:new", "data": {"caseId": "1", "blob": "x".repeat(70_000)}}),
+                "data",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(publish(body.clone()).unwrap_err().field, field, "{body}");
         }
-        assert!(publish(json!({"event": "case:new", "data": {"caseId": "1"}, "accountId": "acme"})).is_ok());
+        assert!(publish(
+            json!({"event": "case:new", "data": {"caseId": "1"}, "accountId": "acme"})
+        )
+        .is_ok());
     }
 
     #[test]
     fn the_envelope_round_trips() {
         let e = publish(json!({"event": "case:new", "data": {"caseId": "1"}})).unwrap();
         let text = serde_json::to_string(&e).unwrap();
-        assert!(text.contains("\"accountId\":\"acme\"") && text.contains("\"occurredAt\":\"2026-11-25T12:00:00Z\""));
+        assert!(
+            text.contains("\"accountId\":\"acme\"")
+                && text.contains("\"occurredAt\":\"2026-11-25T12:00:00Z\"")
+        );
         assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
     }
 }

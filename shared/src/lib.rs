@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod model;
 pub mod notify;
 pub mod paths;
+pub mod queue;
 pub mod render;
 pub mod signing;
 pub mod store;

@@ -12,6 +12,7 @@ use hookline::clock::{Clock, SystemClock};
 use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
+use hookline::queue::{EventQueue, MemoryEventQueue, SqsEventQueue};
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::KeyScope;
 use http::HeaderMap;
@@ -57,8 +58,10 @@ pub async fn fresh_store() -> DynamoStore {
     store
 }
 
-pub struct TestApi<S = DynamoStore> {
-    pub app: App<S, ReqwestClient>,
+pub struct TestApi<S = DynamoStore, Q = SqsEventQueue> {
+    pub app: App<S, ReqwestClient, Q>,
+    /// The events queue in the local stack, for tests that read published events back.
+    pub events_queue_url: Option<String>,
 }
 
 #[derive(Debug)]
@@ -79,27 +82,44 @@ impl TestResponse {
     }
 }
 
-impl TestApi<DynamoStore> {
-    /// The API over a fresh DynamoDB table in the local stack; plain-http URLs allowed as in
-    /// local runs.
+impl TestApi<DynamoStore, SqsEventQueue> {
+    /// The API over a fresh DynamoDB table and a fresh events queue in the local stack;
+    /// plain-http URLs allowed as in local runs.
     pub async fn new() -> Self {
-        Self::with(fresh_store().await, Arc::new(SystemClock))
+        let (client, url) = fresh_queue("events").await;
+        let mut api = Self::with_parts(
+            fresh_store().await,
+            SqsEventQueue::new(client, &url),
+            Arc::new(SystemClock),
+        );
+        api.events_queue_url = Some(url);
+        api
     }
 }
 
-impl<S: webhooks_api::Store> TestApi<S> {
+impl<S: webhooks_api::Store> TestApi<S, MemoryEventQueue> {
+    /// The API with published events kept in memory.
     pub fn with(store: S, clock: Arc<dyn Clock>) -> Self {
+        Self::with_parts(store, MemoryEventQueue::default(), clock)
+    }
+}
+
+impl<S: webhooks_api::Store, Q: EventQueue> TestApi<S, Q> {
+    pub fn with_parts(store: S, events: Q, clock: Arc<dyn Clock>) -> Self {
         let rules = WebhookRules {
             allow_plain_http: true,
         };
+        let app = App::new(
+            store,
+            events,
+            ReqwestClient::new(),
+            clock,
+            rules,
+            ResolverSettings::default(),
+        );
         Self {
-            app: App::new(
-                store,
-                ReqwestClient::new(),
-                clock,
-                rules,
-                ResolverSettings::default(),
-            ),
+            app,
+            events_queue_url: None,
         }
     }
 
@@ -284,4 +304,20 @@ pub fn unique_email() -> String {
         "ops+{}@example.com",
         hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase()
     )
+}
+
+/// A fresh SQS queue in the local stack: the client and the queue URL.
+pub async fn fresh_queue(prefix: &str) -> (aws_sdk_sqs::Client, String) {
+    let client = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let name = format!(
+        "{prefix}-{}",
+        hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase()
+    );
+    let out = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create a queue in the local stack");
+    (client, out.queue_url().expect("a queue URL").to_string())
 }

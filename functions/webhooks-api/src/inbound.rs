@@ -7,6 +7,7 @@ use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::http::HttpClient;
 use hookline::ids;
 use hookline::model::Flow;
+use hookline::queue::EventQueue;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -14,8 +15,8 @@ use crate::{App, Store};
 
 /// `POST /webhook/{id}/test`: one call with the sample variables; the answer and every variable
 /// path found in it, for the console's "Available Variables".
-pub async fn test<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn test<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     id: &str,
     req: &Request,
@@ -34,8 +35,8 @@ pub async fn test<S: Store, H: HttpClient>(
 }
 
 /// `GET /webhook/{id}/logs`: resolutions and tests, newest first, in pages.
-pub async fn logs<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn logs<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     id: &str,
     req: &Request,

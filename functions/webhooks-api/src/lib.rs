@@ -2,6 +2,7 @@
 //! DynamoDB, the HTTP client and the Lambda runtime; tests call `App::handle` with API
 //! Gateway-shaped requests.
 
+mod events;
 mod inbound;
 mod webhooks;
 
@@ -13,6 +14,7 @@ use hookline::http::HttpClient;
 use hookline::inbound::{Resolver, ResolverSettings};
 use hookline::model::WebhookRules;
 use hookline::notify::NoMail;
+use hookline::queue::EventQueue;
 use hookline::store::{ActivityLog, ApiKeyStore, NoticeGate, WebhookStore};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -21,17 +23,20 @@ use lambda_http::{Body, Request, Response};
 pub trait Store: WebhookStore + ApiKeyStore + ActivityLog + NoticeGate + Clone {}
 impl<T: WebhookStore + ApiKeyStore + ActivityLog + NoticeGate + Clone> Store for T {}
 
-pub struct App<S, H> {
+pub struct App<S, H, Q> {
     pub store: S,
+    /// Where published events go (the events queue).
+    pub events: Q,
     pub clock: Arc<dyn Clock>,
     pub rules: WebhookRules,
     /// Calls inbound webhooks for "Test"; it never sends e-mail from here.
     pub inbound: Resolver<H, NoMail, S>,
 }
 
-impl<S: Store, H: HttpClient> App<S, H> {
+impl<S: Store, H: HttpClient, Q: EventQueue> App<S, H, Q> {
     pub fn new(
         store: S,
+        events: Q,
         http: H,
         clock: Arc<dyn Clock>,
         rules: WebhookRules,
@@ -46,6 +51,7 @@ impl<S: Store, H: HttpClient> App<S, H> {
         };
         Self {
             store,
+            events,
             clock,
             rules,
             inbound,
@@ -108,6 +114,13 @@ impl<S: Store, H: HttpClient> App<S, H> {
                 match method {
                     Method::GET => inbound::logs(self, &caller, id, &req).await,
                     _ => not_allowed("GET"),
+                },
+            ),
+            ["events"] => (
+                "/events",
+                match method {
+                    Method::POST => events::publish(self, &caller, &req).await,
+                    _ => not_allowed("POST"),
                 },
             ),
             _ => ("unknown", Err(ApiError::NotFound("no such path".into()))),

@@ -4,10 +4,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use hookline::clock::SystemClock;
-use hookline::config::{aws_sdk_config, ApiConfig};
+use hookline::config::{aws_sdk_config, events_queue_url, ApiConfig};
 use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
+use hookline::queue::SqsEventQueue;
 use hookline::store::dynamo::DynamoStore;
 use lambda_http::{service_fn, Error, Request};
 use webhooks_api::App;
@@ -16,7 +17,9 @@ use webhooks_api::App;
 async fn main() -> Result<(), Error> {
     hookline::telemetry::init();
     let config = ApiConfig::from_env()?;
-    let store = DynamoStore::from_sdk_config(&aws_sdk_config().await, config.table_name);
+    let sdk = aws_sdk_config().await;
+    let store = DynamoStore::from_sdk_config(&sdk, config.table_name);
+    let events = SqsEventQueue::new(aws_sdk_sqs::Client::new(&sdk), events_queue_url()?);
     let rules = WebhookRules {
         allow_plain_http: config.allow_plain_http,
     };
@@ -26,6 +29,7 @@ async fn main() -> Result<(), Error> {
     };
     let app = Arc::new(App::new(
         store,
+        events,
         ReqwestClient::new(),
         Arc::new(SystemClock),
         rules,

@@ -11,6 +11,7 @@ use hookline::api::request::{
 };
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::http::HttpClient;
+use hookline::queue::EventQueue;
 
 use crate::{App, Store};
 
@@ -45,8 +46,8 @@ fn check_version(current: &Webhook, expected: Option<u64>) -> Result<(), ApiErro
     }
 }
 
-pub async fn create<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn create<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
@@ -73,8 +74,8 @@ pub async fn create<S: Store, H: HttpClient>(
         .build())
 }
 
-pub async fn get<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn get<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
@@ -82,8 +83,8 @@ pub async fn get<S: Store, H: HttpClient>(
     Ok(webhook_response(200, &webhook, false))
 }
 
-pub async fn list<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn list<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
@@ -115,8 +116,8 @@ pub async fn list<S: Store, H: HttpClient>(
     Ok(json(200, &json!({"data": data, "nextCursor": next})).build())
 }
 
-pub async fn update<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn update<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     id: &str,
     req: &Request,
@@ -131,8 +132,8 @@ pub async fn update<S: Store, H: HttpClient>(
     Ok(webhook_response(200, &next, false))
 }
 
-pub async fn delete<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn delete<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     id: &str,
     req: &Request,
@@ -144,8 +145,8 @@ pub async fn delete<S: Store, H: HttpClient>(
     Ok(no_content())
 }
 
-pub async fn rotate_secret<S: Store, H: HttpClient>(
-    app: &App<S, H>,
+pub async fn rotate_secret<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
     caller: &Caller,
     id: &str,
     req: &Request,

@@ -1,0 +1,28 @@
+//! `POST /api/v1/events`: integrations (and local demos) publish case and agent events.
+
+use hookline::api::request::{json, json_body};
+use hookline::api::{ApiError, Caller};
+use hookline::events::Event;
+use hookline::http::HttpClient;
+use hookline::queue::EventQueue;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::{App, Store};
+
+/// Checks the event and puts it on the events queue: 202 with its id. Publishing an id again is
+/// no error: deliveries are keyed by event and webhook, so it delivers nothing new.
+pub async fn publish<S: Store, H: HttpClient, Q: EventQueue>(
+    app: &App<S, H, Q>,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let body = json_body(req)?.ok_or_else(|| ApiError::invalid("body", "is required"))?;
+    let event = Event::from_publish(&body, &caller.account_id, app.clock.now())?;
+    app.events
+        .publish(&event)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tracing::info!(account_id = %caller.account_id, event_id = %event.id, event = event.event.as_str(), "event published");
+    Ok(json(202, &json!({"id": event.id})).build())
+}
