@@ -87,6 +87,65 @@ pub struct ApiConfig {
     pub resolve_deadline: Duration,
 }
 
+/// Settings of the outbound delivery function.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    pub table_name: String,
+    /// Where failed deliveries wait for their next attempt.
+    pub deliveries_queue_url: String,
+    /// The waits between attempts.
+    pub retry_schedule: Vec<Duration>,
+}
+
+impl DeliveryConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required("HOOKLINE_TABLE_NAME")?,
+            deliveries_queue_url: required("HOOKLINE_DELIVERIES_QUEUE_URL")?,
+            retry_schedule: match std::env::var("HOOKLINE_RETRY_SCHEDULE") {
+                Ok(v) if !v.trim().is_empty() => {
+                    parse_schedule(&v).map_err(|message| ConfigError::Invalid {
+                        name: "HOOKLINE_RETRY_SCHEDULE",
+                        message,
+                    })?
+                }
+                _ => crate::outbound::default_schedule(),
+            },
+        })
+    }
+}
+
+/// `5s,5m,30m,2h,...`: the waits between attempts, each 1 s to 24 h, at most 20 of them.
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    let waits = text
+        .split(',')
+        .map(|part| {
+            let part = part.trim();
+            let (number, unit) = part.split_at(
+                part.find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(part.len()),
+            );
+            let n: u64 = number
+                .parse()
+                .map_err(|_| format!("{part:?} is not like 30s, 5m or 2h"))?;
+            let secs = match unit {
+                "s" => n,
+                "m" => n * 60,
+                "h" => n * 3600,
+                _ => return Err(format!("{part:?} is not like 30s, 5m or 2h")),
+            };
+            if !(1..=86_400).contains(&secs) {
+                return Err(format!("{part:?} must be 1 s to 24 h"));
+            }
+            Ok(Duration::from_secs(secs))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if waits.len() > 20 {
+        return Err("at most 20 retries".into());
+    }
+    Ok(waits)
+}
+
 /// The queue `POST /api/v1/events` publishes to (management API only).
 pub fn events_queue_url() -> Result<String, ConfigError> {
     required("HOOKLINE_EVENTS_QUEUE_URL")

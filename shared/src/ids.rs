@@ -47,7 +47,7 @@ pub fn ulid(at: OffsetDateTime) -> String {
 }
 
 /// The 26-character text of a ULID from its 48-bit time and 80-bit random parts.
-fn encode_ulid(millis: u128, random: u128) -> String {
+pub fn encode_ulid(millis: u128, random: u128) -> String {
     let value = (millis << 80) | random;
     (0..26)
         .map(|i| CROCKFORD[((value >> (125 - 5 * i)) & 0x1f) as usize] as char)

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -18,7 +16,7 @@ use crate::ids;
 use crate::model::{Attempt, FlowConfig, InboundConfig, Method, Security, Status, Webhook};
 use crate::notify::{Email, Mailer};
 use crate::render::render_url;
-use crate::signing::signature_headers;
+use crate::signing::{credential_headers, signature_headers};
 use crate::store::{ActivityEntry, ActivityLog, NoticeGate};
 
 pub const MAX_TRIES: usize = 3;
@@ -122,20 +120,7 @@ pub fn prepare(
             )
         }
     };
-    match &webhook.security {
-        Security::Basic { username, password } => headers.push((
-            "authorization".into(),
-            format!(
-                "Basic {}",
-                STANDARD.encode(format!("{username}:{password}"))
-            ),
-        )),
-        Security::Bearer { token } => {
-            headers.push(("authorization".into(), format!("Bearer {token}")))
-        }
-        Security::Header { name, value } => headers.push((name.clone(), value.clone())),
-        Security::None | Security::Hmac { .. } => {}
-    }
+    headers.extend(credential_headers(&webhook.security));
     let timeout = Duration::from_millis(config.timeout_ms.into());
     (
         HttpRequest {
@@ -260,6 +245,7 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
                 error,
                 duration_ms: millis(started.elapsed()),
                 response_body: None,
+                manual: false,
             });
             let retry_after = match verdict {
                 Verdict::Valid(value) => return (Some(value), attempts),
@@ -345,6 +331,7 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
             error: Some("the deadline passed before the call".into()),
             duration_ms: 0,
             response_body: None,
+            manual: false,
         });
         let entry = ActivityEntry {
             id: msg_id,

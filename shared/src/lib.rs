@@ -12,6 +12,7 @@ pub mod ids;
 pub mod inbound;
 pub mod model;
 pub mod notify;
+pub mod outbound;
 pub mod paths;
 pub mod queue;
 pub mod render;

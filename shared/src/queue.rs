@@ -55,3 +55,119 @@ impl EventQueue for MemoryEventQueue {
         Ok(())
     }
 }
+
+/// "Attempt this delivery again at `due_at`": one message per scheduled retry on the
+/// deliveries queue.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryMessage {
+    pub account_id: String,
+    pub webhook_id: String,
+    pub delivery_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: time::OffsetDateTime,
+}
+
+/// SQS delays a message 15 minutes at most.
+pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// And hides a received one 12 hours at most.
+pub const MAX_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(12 * 60 * 60);
+
+pub trait RetryQueue: Send + Sync {
+    /// Sends `message`, visible after `delay` (at most `MAX_DELAY`).
+    fn schedule(
+        &self,
+        message: &RetryMessage,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Hides a received message for `delay` more (at most `MAX_VISIBILITY`): how a wait longer
+    /// than SQS's delay limit continues without sending again.
+    fn postpone(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct SqsRetryQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsRetryQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+impl RetryQueue for SqsRetryQueue {
+    async fn schedule(
+        &self,
+        message: &RetryMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).expect("retry messages always serialise");
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    async fn postpone(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(delay.min(MAX_VISIBILITY).as_secs() as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// Keeps scheduled retries and postponements; for unit tests.
+#[derive(Debug, Default)]
+pub struct MemoryRetryQueue {
+    pub scheduled: Mutex<Vec<(RetryMessage, std::time::Duration)>>,
+    pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
+}
+
+impl RetryQueue for MemoryRetryQueue {
+    async fn schedule(
+        &self,
+        message: &RetryMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        self.scheduled
+            .lock()
+            .unwrap()
+            .push((message.clone(), delay.min(MAX_DELAY)));
+        Ok(())
+    }
+
+    async fn postpone(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        self.postponed
+            .lock()
+            .unwrap()
+            .push((receipt_handle.to_string(), delay.min(MAX_VISIBILITY)));
+        Ok(())
+    }
+}

@@ -93,6 +93,23 @@ pub fn signature_headers(
     ]
 }
 
+/// The headers of basic, bearer and custom-header security (HMAC signs instead; see
+/// `signature_headers`).
+pub fn credential_headers(security: &Security) -> Vec<(String, String)> {
+    match security {
+        Security::Basic { username, password } => vec![(
+            "authorization".into(),
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{username}:{password}"))
+            ),
+        )],
+        Security::Bearer { token } => vec![("authorization".into(), format!("Bearer {token}"))],
+        Security::Header { name, value } => vec![(name.clone(), value.clone())],
+        Security::None | Security::Hmac { .. } => vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,4 +16,7 @@ pub struct Attempt {
     /// The start of the answer's body (delivery logs keep up to 16 KiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body: Option<String>,
+    /// A resend the user asked for; it does not move the retry schedule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
 }

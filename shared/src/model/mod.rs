@@ -4,12 +4,14 @@
 //! the API shows one, and it masks every credential.
 
 mod attempt;
+mod delivery;
 mod input;
 mod security;
 #[cfg(test)]
 mod tests;
 
 pub use attempt::Attempt;
+pub use delivery::{delivery_id, is_delivery_id, Delivery, DeliveryStatus};
 pub use input::{reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules};
 pub use security::{mask, PreviousSecret, Security};
 

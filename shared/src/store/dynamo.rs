@@ -8,6 +8,8 @@
 //! | API key (by account)| `ACCT#{account}`           | `KEY#{keyId}`  | `keyHash`, `name`, `createdAt` |
 //! | e-mail notice claim | `NOTICE#{account}#{id}`    | `{kind}`       | `expiresAt` (TTL)              |
 //! | activity log entry  | `LOG#{account}#{id}`       | `{entryId}`    | `doc`, `expiresAt` (TTL)       |
+//! | delivery            | `DLV#{account}#{id}`       | `{deliveryId}` | `status`, `event`, `attempts` (JSON strings), `nextAttemptAt`/`leaseUntil` (epoch ms), `leaseToken`, `expiresAt` |
+//! | webhook health      | `HEALTH#{account}`         | `{id}`         | `consecutiveFailures`, `failingSince`, `expiresAt` |
 //!
 //! Subscription entries exist only for active outbound webhooks, one per subscribed event, so
 //! the delivery function finds "active webhooks of this account for this event" with a single
@@ -29,6 +31,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::*;
+use crate::model::{Attempt, Delivery, DeliveryStatus};
 
 /// The attribute DynamoDB's TTL reads (epoch seconds) on items that expire (logs, e-mail locks).
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
@@ -701,5 +704,335 @@ impl ActivityLog for DynamoStore {
             before,
             |e: &ActivityEntry| &e.id,
         ))
+    }
+}
+
+fn epoch_ms(t: OffsetDateTime) -> AttributeValue {
+    n(t.unix_timestamp_nanos() / 1_000_000)
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i128> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn from_ms(ms: i128) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn delivery_pk(account_id: &str, webhook_id: &str) -> String {
+    format!("DLV#{account_id}#{webhook_id}")
+}
+
+impl DynamoStore {
+    fn parse_delivery(item: &Item) -> StoreResult<Delivery> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("delivery {what}: {e}"))
+        };
+        let attempts = match item.get("attempts") {
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| {
+                    let text = v.as_s().map_err(|_| {
+                        StoreError::Corrupt("delivery attempt is not a string".into())
+                    })?;
+                    serde_json::from_str::<Attempt>(text).map_err(|e| corrupt("attempt", &e))
+                })
+                .collect::<StoreResult<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
+        Ok(Delivery {
+            id: get_s(item, "sk")?.to_string(),
+            account_id: get_s(item, "accountId")?.to_string(),
+            webhook_id: get_s(item, "webhookId")?.to_string(),
+            event: serde_json::from_str(get_s(item, "event")?).map_err(|e| corrupt("event", &e))?,
+            status: DeliveryStatus::parse(get_s(item, "status")?)
+                .ok_or_else(|| StoreError::Corrupt("delivery status".into()))?,
+            attempts,
+            next_attempt_at: get_n(item, "nextAttemptAt").map(from_ms).transpose()?,
+            created_at: parse_time(item, "createdAt")?,
+        })
+    }
+
+    async fn current_delivery(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> StoreResult<Claim> {
+        Ok(Claim::Busy(
+            self.get_delivery(account_id, webhook_id, delivery_id)
+                .await?,
+        ))
+    }
+}
+
+impl DeliveryStore for DynamoStore {
+    async fn claim_delivery(
+        &self,
+        delivery: &Delivery,
+        lease: &Lease,
+        now: OffsetDateTime,
+    ) -> StoreResult<Claim> {
+        let event = serde_json::to_string(&delivery.event).expect("events always serialise");
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                s(delivery_pk(&delivery.account_id, &delivery.webhook_id)),
+            )
+            .item("sk", s(&delivery.id))
+            .item("accountId", s(&delivery.account_id))
+            .item("webhookId", s(&delivery.webhook_id))
+            .item("event", s(event))
+            .item("status", s(DeliveryStatus::Pending.as_str()))
+            .item("attempts", AttributeValue::L(vec![]))
+            .item("createdAt", time_attr(delivery.created_at))
+            .item("leaseToken", s(&lease.token))
+            .item("leaseUntil", epoch_ms(lease.until))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
+            Ok(()) => Ok(Claim::Claimed(delivery.clone())),
+            Err(StoreError::Conflict) => {
+                self.claim_existing(
+                    &delivery.account_id,
+                    &delivery.webhook_id,
+                    &delivery.id,
+                    lease,
+                    now,
+                    false,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn claim_existing(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+        lease: &Lease,
+        now: OffsetDateTime,
+        manual: bool,
+    ) -> StoreResult<Claim> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let unleased = "(attribute_not_exists(leaseUntil) OR leaseUntil <= :now)";
+        let condition = if manual {
+            format!("attribute_exists(pk) AND {unleased}")
+        } else {
+            format!(
+                "attribute_exists(pk) AND {unleased} AND #status = :pending \
+                 AND (attribute_not_exists(nextAttemptAt) OR nextAttemptAt <= :now)"
+            )
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(delivery_pk(account_id, webhook_id)))
+            .key("sk", s(delivery_id))
+            .update_expression("SET leaseToken = :lease, leaseUntil = :until")
+            .condition_expression(condition)
+            .expression_attribute_values(":lease", s(&lease.token))
+            .expression_attribute_values(":until", epoch_ms(lease.until))
+            .expression_attribute_values(":now", epoch_ms(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if !manual {
+            update = update
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()));
+        }
+        match update.send().await {
+            Ok(out) => match out.attributes() {
+                Some(item) => Ok(Claim::Claimed(Self::parse_delivery(item)?)),
+                None => Err(StoreError::Corrupt(
+                    "claimed delivery came back empty".into(),
+                )),
+            },
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+            {
+                self.current_delivery(account_id, webhook_id, delivery_id)
+                    .await
+            }
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: &Delivery,
+        lease: &str,
+        attempt: &Attempt,
+        status: DeliveryStatus,
+        next_attempt_at: Option<OffsetDateTime>,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let attempt = serde_json::to_string(attempt).expect("attempts always serialise");
+        let (set_next, remove_next) = match next_attempt_at {
+            Some(_) => (", nextAttemptAt = :next", ""),
+            None => ("", ", nextAttemptAt"),
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(delivery_pk(&delivery.account_id, &delivery.webhook_id)))
+            .key("sk", s(&delivery.id))
+            .update_expression(format!(
+                "SET attempts = list_append(attempts, :attempt), #status = :status, #exp = :exp{set_next} \
+                 REMOVE leaseToken, leaseUntil{remove_next}"
+            ))
+            .condition_expression("leaseToken = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":attempt", AttributeValue::L(vec![s(attempt)]))
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":exp", epoch(expires_at))
+            .expression_attribute_values(":lease", s(lease));
+        if let Some(next) = next_attempt_at {
+            update = update.expression_attribute_values(":next", epoch_ms(next));
+        }
+        conditional(
+            update.send().await,
+            UpdateItemError::is_conditional_check_failed_exception,
+        )
+    }
+
+    async fn get_delivery(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> StoreResult<Option<Delivery>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(delivery_pk(account_id, webhook_id)))
+            .key("sk", s(delivery_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item().map(Self::parse_delivery).transpose()
+    }
+
+    async fn list_deliveries(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Page<Delivery>> {
+        let mut items = Vec::new();
+        let mut start_key: Option<Item> = None;
+        for _ in 0..MAX_QUERY_PAGES {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(delivery_pk(account_id, webhook_id)))
+                .scan_index_forward(false)
+                .limit(limit as i32 + 1)
+                .set_exclusive_start_key(start_key.take());
+            query = match before {
+                Some(b) => query
+                    .key_condition_expression("pk = :pk AND sk < :before")
+                    .expression_attribute_values(":before", s(b)),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            if let Some(status) = status {
+                query = query
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status.as_str()));
+            }
+            let out = query.send().await.map_err(backend)?;
+            for item in out.items() {
+                items.push(Self::parse_delivery(item)?);
+            }
+            start_key = out.last_evaluated_key().cloned();
+            if items.len() > limit || start_key.is_none() {
+                break;
+            }
+        }
+        Ok(Page::cut(
+            items,
+            limit,
+            start_key.is_some(),
+            before,
+            |d: &Delivery| &d.id,
+        ))
+    }
+}
+
+impl HealthStore for DynamoStore {
+    async fn record_failure(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Health> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("HEALTH#{account_id}")))
+            .key("sk", s(webhook_id))
+            // A streak nobody ends (the webhook deleted) expires on its own.
+            .update_expression("ADD consecutiveFailures :one SET failingSince = if_not_exists(failingSince, :at), #exp = :exp")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":at", epoch_ms(at))
+            .expression_attribute_values(":exp", epoch(at + time::Duration::days(30)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(backend)?;
+        let item = out
+            .attributes()
+            .ok_or_else(|| StoreError::Corrupt("health came back empty".into()))?;
+        Ok(Health {
+            consecutive_failures: get_n(item, "consecutiveFailures")
+                .unwrap_or(0)
+                .clamp(0, u32::MAX as i128) as u32,
+            failing_since: get_n(item, "failingSince").map(from_ms).transpose()?,
+        })
+    }
+
+    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<()> {
+        let key = |b: aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder| {
+            b.key("pk", s(format!("HEALTH#{account_id}")))
+                .key("sk", s(webhook_id))
+        };
+        let out = key(self.client.get_item().table_name(&self.table))
+            .send()
+            .await
+            .map_err(backend)?;
+        if out.item().is_none() {
+            return Ok(());
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("HEALTH#{account_id}")))
+            .key("sk", s(webhook_id))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }

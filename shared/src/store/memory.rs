@@ -4,6 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::model::{Attempt, Delivery, DeliveryStatus};
+
+/// A delivery and the lease holding it, if any.
+type Leased = (Delivery, Option<Lease>);
 
 /// Every store trait, in memory. Clones share their state, like clients of one table.
 #[derive(Clone, Default)]
@@ -15,6 +19,9 @@ struct State {
     keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
     claims: Mutex<BTreeMap<(String, String, String), OffsetDateTime>>,
     activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
+    /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
+    deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
+    health: Mutex<BTreeMap<(String, String), Health>>,
 }
 
 impl MemoryStore {
@@ -212,5 +219,154 @@ impl ActivityLog for MemoryStore {
             before,
             |e: &ActivityEntry| &e.id,
         ))
+    }
+}
+
+/// The claim rule both stores follow: unleased (or lease ended), and pending and due unless the
+/// resend is manual.
+fn claimable(entry: &Leased, now: OffsetDateTime, manual: bool) -> bool {
+    let (delivery, lease) = entry;
+    let unleased = lease.as_ref().is_none_or(|l| l.until <= now);
+    let due = delivery.status == DeliveryStatus::Pending
+        && delivery.next_attempt_at.is_none_or(|t| t <= now);
+    unleased && (manual || due)
+}
+
+impl DeliveryStore for MemoryStore {
+    async fn claim_delivery(
+        &self,
+        delivery: &Delivery,
+        lease: &Lease,
+        now: OffsetDateTime,
+    ) -> StoreResult<Claim> {
+        let key = (
+            delivery.account_id.clone(),
+            delivery.webhook_id.clone(),
+            delivery.id.clone(),
+        );
+        if let std::collections::btree_map::Entry::Vacant(slot) =
+            self.0.deliveries.lock().unwrap().entry(key.clone())
+        {
+            slot.insert((delivery.clone(), Some(lease.clone())));
+            return Ok(Claim::Claimed(delivery.clone()));
+        }
+        self.claim_existing(&key.0, &key.1, &key.2, lease, now, false)
+            .await
+    }
+
+    async fn claim_existing(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+        lease: &Lease,
+        now: OffsetDateTime,
+        manual: bool,
+    ) -> StoreResult<Claim> {
+        let mut map = self.0.deliveries.lock().unwrap();
+        let key = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            delivery_id.to_string(),
+        );
+        match map.get_mut(&key) {
+            None => Ok(Claim::Busy(None)),
+            Some(entry) if claimable(entry, now, manual) => {
+                entry.1 = Some(lease.clone());
+                Ok(Claim::Claimed(entry.0.clone()))
+            }
+            Some(entry) => Ok(Claim::Busy(Some(entry.0.clone()))),
+        }
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: &Delivery,
+        lease: &str,
+        attempt: &Attempt,
+        status: DeliveryStatus,
+        next_attempt_at: Option<OffsetDateTime>,
+        _expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut map = self.0.deliveries.lock().unwrap();
+        let key = (
+            delivery.account_id.clone(),
+            delivery.webhook_id.clone(),
+            delivery.id.clone(),
+        );
+        let entry = map.get_mut(&key).ok_or(StoreError::NotFound)?;
+        if entry.1.as_ref().map(|l| l.token.as_str()) != Some(lease) {
+            return Err(StoreError::Conflict);
+        }
+        entry.0.attempts.push(attempt.clone());
+        entry.0.status = status;
+        entry.0.next_attempt_at = next_attempt_at;
+        entry.1 = None;
+        Ok(())
+    }
+
+    async fn get_delivery(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> StoreResult<Option<Delivery>> {
+        let map = self.0.deliveries.lock().unwrap();
+        let key = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            delivery_id.to_string(),
+        );
+        Ok(map.get(&key).map(|(d, _)| d.clone()))
+    }
+
+    async fn list_deliveries(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Page<Delivery>> {
+        let map = self.0.deliveries.lock().unwrap();
+        let items: Vec<Delivery> = map
+            .iter()
+            .rev()
+            .filter(|((a, w, id), (d, _))| {
+                a == account_id
+                    && w == webhook_id
+                    && before.is_none_or(|b| id.as_str() < b)
+                    && status.is_none_or(|s| d.status == s)
+            })
+            .map(|(_, (d, _))| d.clone())
+            .take(limit + 1)
+            .collect();
+        Ok(Page::cut(items, limit, false, before, |d: &Delivery| &d.id))
+    }
+}
+
+impl HealthStore for MemoryStore {
+    async fn record_failure(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Health> {
+        let mut map = self.0.health.lock().unwrap();
+        let health = map
+            .entry((account_id.to_string(), webhook_id.to_string()))
+            .or_default();
+        health.consecutive_failures += 1;
+        health.failing_since.get_or_insert(at);
+        Ok(*health)
+    }
+
+    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<()> {
+        self.0
+            .health
+            .lock()
+            .unwrap()
+            .remove(&(account_id.to_string(), webhook_id.to_string()));
+        Ok(())
     }
 }

@@ -214,3 +214,92 @@ pub trait ActivityLog: Send + Sync {
         before: Option<&str>,
     ) -> impl Future<Output = StoreResult<Page<ActivityEntry>>> + Send;
 }
+
+/// A claim on a delivery: whoever holds the token may attempt it until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub token: String,
+    pub until: OffsetDateTime,
+}
+
+/// The result of trying to claim a delivery for an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// It is ours until the lease ends: attempt it, then `record_attempt`.
+    Claimed(crate::model::Delivery),
+    /// Someone holds it, it is not due, or it is finished; the current record, when one exists.
+    Busy(Option<crate::model::Delivery>),
+}
+
+/// Deliveries and their attempts. Every state change is conditional on holding the delivery's
+/// lease, so two copies of one SQS message never both send.
+pub trait DeliveryStore: Send + Sync {
+    /// Creates `delivery` (pending, no attempts) claimed by `lease`, unless
+    /// it exists; then claims the existing one if it is pending, due and unleased.
+    fn claim_delivery(
+        &self,
+        delivery: &crate::model::Delivery,
+        lease: &Lease,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<Claim>> + Send;
+    /// Claims an existing delivery for another attempt: pending and due, or any status when
+    /// `manual` (a resend the user asked for); unleased either way.
+    fn claim_existing(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+        lease: &Lease,
+        now: OffsetDateTime,
+        manual: bool,
+    ) -> impl Future<Output = StoreResult<Claim>> + Send;
+    /// Appends `attempt`, sets the status and next attempt time, and releases the lease;
+    /// `Conflict` when the lease was lost.
+    fn record_attempt(
+        &self,
+        delivery: &crate::model::Delivery,
+        lease: &str,
+        attempt: &crate::model::Attempt,
+        status: crate::model::DeliveryStatus,
+        next_attempt_at: Option<OffsetDateTime>,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn get_delivery(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<crate::model::Delivery>>> + Send;
+    /// A webhook's deliveries, newest event first, optionally of one status, before `before`.
+    fn list_deliveries(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        status: Option<crate::model::DeliveryStatus>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Page<crate::model::Delivery>>> + Send;
+}
+
+/// A webhook's failure streak: consecutive failed attempts and since when, reset by any success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Health {
+    pub consecutive_failures: u32,
+    pub failing_since: Option<OffsetDateTime>,
+}
+
+pub trait HealthStore: Send + Sync {
+    /// Counts a failed attempt; returns the streak after it.
+    fn record_failure(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<Health>> + Send;
+    /// Ends a streak after a success. Reads first (cheap) and writes only when there is one.
+    fn record_success(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}

@@ -1,0 +1,43 @@
+//! Lambda entry point of outbound delivery: configuration and clients, then `handle_batch`.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use hookline::clock::SystemClock;
+use hookline::config::{aws_sdk_config, required, DeliveryConfig};
+use hookline::http::ReqwestClient;
+use hookline::notify::SesMailer;
+use hookline::outbound::{Deliverer, DeliverySettings};
+use hookline::queue::SqsRetryQueue;
+use hookline::store::dynamo::DynamoStore;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    hookline::telemetry::init();
+    let config = DeliveryConfig::from_env()?;
+    let sdk = aws_sdk_config().await;
+    let deliverer = Arc::new(Deliverer {
+        store: DynamoStore::from_sdk_config(&sdk, config.table_name),
+        http: ReqwestClient::new(),
+        mailer: SesMailer::new(
+            aws_sdk_sesv2::Client::new(&sdk),
+            required("HOOKLINE_SENDER_EMAIL")?,
+        ),
+        retries: SqsRetryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.deliveries_queue_url),
+        clock: Arc::new(SystemClock),
+        settings: DeliverySettings {
+            schedule: config.retry_schedule,
+            ..DeliverySettings::default()
+        },
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let deliverer = deliverer.clone();
+        async move {
+            Ok::<SqsBatchResponse, Error>(
+                outbound_delivery::handle_batch(&deliverer, event.payload).await,
+            )
+        }
+    }))
+    .await
+}

@@ -1,0 +1,624 @@
+//! Outbound delivery: every active webhook subscribed to an event gets a signed POST; failures
+//! retry on a schedule of days through the deliveries queue; nothing is lost and no success is
+//! sent twice as far as at-least-once queues allow.
+//!
+//! Per delivery that succeeds at once: 2 DynamoDB writes (the claim, the outcome) and one
+//! eventually consistent read (the webhook's failure streak), and no SQS request beyond the
+//! event's own. Each failed attempt adds one SQS message (the retry) and one write (the streak).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::events::Event;
+use crate::formats;
+use crate::http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
+use crate::ids;
+use crate::model::{delivery_id, Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
+use crate::notify::{Email, Mailer};
+use crate::queue::{QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_VISIBILITY};
+use crate::signing::{credential_headers, signature_headers};
+use crate::store::{
+    Claim, DeliveryStore, HealthStore, Lease, NoticeGate, StoreError, SubscriptionIndex,
+    WebhookStore,
+};
+
+/// Everything the deliverer needs from storage.
+pub trait DeliveryBackend:
+    WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate
+{
+}
+impl<T: WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate> DeliveryBackend
+    for T
+{
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    /// The waits after each failed attempt; retries end when it runs out.
+    pub schedule: Vec<Duration>,
+    /// Deliveries attempted at once by one invocation.
+    pub concurrency: usize,
+    /// How much of a receiver's answer is kept in the log.
+    pub response_cap: usize,
+    /// The early "failing" e-mail goes out after this many failed attempts in a row.
+    pub warn_after: u32,
+    /// A webhook failing this long without a success is set inactive.
+    pub disable_after: time::Duration,
+    pub notice_window: time::Duration,
+    pub retention: time::Duration,
+}
+
+/// The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h
+/// (ten attempts over about three days), each ±20%.
+pub fn default_schedule() -> Vec<Duration> {
+    [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect()
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            schedule: default_schedule(),
+            concurrency: 16,
+            response_cap: 16 * 1024,
+            warn_after: 4,
+            disable_after: time::Duration::days(5),
+            notice_window: time::Duration::minutes(15),
+            retention: time::Duration::days(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What became of a retry message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Handled (attempted, or nothing left to do): delete the message.
+    Done,
+    /// Not due yet: it was hidden until it is; keep the message.
+    Postponed,
+}
+
+/// The body receivers get: `{"event": ..., "data": ...}` in the webhook's format.
+pub fn payload(webhook: &Webhook, event: &Event) -> Vec<u8> {
+    formats::encode(
+        webhook.format,
+        "webhook",
+        &json!({"event": event.event.as_str(), "data": event.data}),
+    )
+}
+
+/// ±20%, so retries of many deliveries spread out.
+fn jitter(base: Duration) -> Duration {
+    let r = u64::from_be_bytes(ids::random_bytes::<8>()) as f64 / u64::MAX as f64;
+    base.mul_f64(0.8 + 0.4 * r)
+}
+
+fn response_text(response: &HttpResponse) -> Option<String> {
+    (!response.body.is_empty()).then(|| String::from_utf8_lossy(&response.body).into_owned())
+}
+
+/// How one attempt went.
+struct Verdict {
+    status: Option<u16>,
+    error: Option<String>,
+    body: Option<String>,
+    success: bool,
+    /// 410: the receiver is gone for good.
+    gone: bool,
+    retry_after: Option<Duration>,
+}
+
+fn judge(result: Result<HttpResponse, HttpError>, now: OffsetDateTime) -> Verdict {
+    match result {
+        Err(e) => Verdict {
+            status: None,
+            error: Some(e.to_string()),
+            body: None,
+            success: false,
+            gone: false,
+            retry_after: None,
+        },
+        Ok(r) => {
+            let code = r.status;
+            let success = (200..300).contains(&code);
+            let error = match code {
+                _ if success => None,
+                300..=399 => Some(format!("HTTP {code}: redirects are not followed")),
+                _ => Some(format!("HTTP {code}")),
+            };
+            let retry_after = matches!(code, 429 | 502 | 503 | 504)
+                .then(|| r.retry_after(now))
+                .flatten();
+            Verdict {
+                status: Some(code),
+                error,
+                body: response_text(&r),
+                success,
+                gone: code == 410,
+                retry_after,
+            }
+        }
+    }
+}
+
+pub struct Deliverer<S, H, M, Q> {
+    pub store: S,
+    pub http: H,
+    pub mailer: M,
+    pub retries: Q,
+    pub clock: Arc<dyn Clock>,
+    pub settings: DeliverySettings,
+}
+
+impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H, M, Q> {
+    /// Fans an event out to the account's active webhooks subscribed to it, attempting each
+    /// delivery at once. An error means the event must be processed again (its deliveries that
+    /// went through are not repeated).
+    pub async fn handle_event(&self, event: &Event) -> Result<usize, DeliveryError> {
+        let webhooks = self
+            .store
+            .active_webhooks_for(&event.account_id, event.event)
+            .await?;
+        let count = webhooks.len();
+        let results: Vec<Result<(), DeliveryError>> = stream::iter(webhooks)
+            .map(|webhook| async move { self.deliver_new(&webhook, event).await })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(count)
+    }
+
+    async fn deliver_new(&self, webhook: &Webhook, event: &Event) -> Result<(), DeliveryError> {
+        let now = self.clock.now();
+        let delivery = Delivery {
+            id: delivery_id(event, &webhook.id),
+            account_id: webhook.account_id.clone(),
+            webhook_id: webhook.id.clone(),
+            event: event.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: None,
+            created_at: now,
+        };
+        let lease = self.lease(webhook, now);
+        match self.store.claim_delivery(&delivery, &lease, now).await? {
+            Claim::Claimed(d) => self
+                .attempt(webhook, d, &lease.token, false)
+                .await
+                .map(|_| ()),
+            // A pending delivery with a retry time: make sure a retry message exists (an earlier
+            // run may have stopped between recording the attempt and queueing the retry).
+            // A duplicate retry message is harmless: only the due, unleased delivery is claimed.
+            Claim::Busy(Some(d)) if d.status == DeliveryStatus::Pending => {
+                match d.next_attempt_at {
+                    Some(due) => self.schedule(&d, due).await,
+                    None => Ok(()),
+                }
+            }
+            Claim::Busy(_) => Ok(()),
+        }
+    }
+
+    fn timeout(webhook: &Webhook) -> Duration {
+        match &webhook.config {
+            FlowConfig::Outbound(c) => Duration::from_millis(c.timeout_ms.into()),
+            FlowConfig::Inbound(_) => Duration::from_secs(15),
+        }
+    }
+
+    /// A new claim, long enough to finish an attempt and record it; a crashed worker's claim
+    /// ends with it.
+    fn lease(&self, webhook: &Webhook, now: OffsetDateTime) -> Lease {
+        Lease {
+            token: format!("lease_{}", ids::ulid(now)),
+            until: now + Self::timeout(webhook) + Duration::from_secs(30),
+        }
+    }
+
+    /// A retry message from the deliveries queue.
+    pub async fn handle_retry(
+        &self,
+        message: &RetryMessage,
+        receipt_handle: &str,
+    ) -> Result<RetryOutcome, DeliveryError> {
+        let now = self.clock.now();
+        if message.due_at > now + Duration::from_secs(1) {
+            // SQS delays 15 minutes at most: longer waits continue by hiding the message again.
+            let wait = Duration::try_from(message.due_at - now)
+                .unwrap_or_default()
+                .min(MAX_VISIBILITY);
+            self.retries.postpone(receipt_handle, wait).await?;
+            return Ok(RetryOutcome::Postponed);
+        }
+        let Some(webhook) = self
+            .store
+            .get_webhook(&message.account_id, &message.webhook_id)
+            .await?
+        else {
+            tracing::info!(delivery_id = %message.delivery_id, "webhook deleted; retry dropped");
+            return Ok(RetryOutcome::Done);
+        };
+        let lease = self.lease(&webhook, now);
+        let claim = self
+            .store
+            .claim_existing(
+                &webhook.account_id,
+                &webhook.id,
+                &message.delivery_id,
+                &lease,
+                now,
+                false,
+            )
+            .await?;
+        let Claim::Claimed(delivery) = claim else {
+            return Ok(RetryOutcome::Done); // delivered, finished, not due, or being attempted
+        };
+        if webhook.status != Status::Active {
+            // Deliveries stop with the webhook; "recover" resends them once it is active again.
+            let attempt = Attempt {
+                at: now,
+                status: None,
+                error: Some("the webhook is inactive; delivery stopped".into()),
+                duration_ms: 0,
+                response_body: None,
+                manual: false,
+            };
+            let expires = now + self.settings.retention;
+            self.store
+                .record_attempt(
+                    &delivery,
+                    &lease.token,
+                    &attempt,
+                    DeliveryStatus::Failed,
+                    None,
+                    expires,
+                )
+                .await?;
+            return Ok(RetryOutcome::Done);
+        }
+        self.attempt(&webhook, delivery, &lease.token, false)
+            .await?;
+        Ok(RetryOutcome::Done)
+    }
+
+    /// A resend the user asked for: a new attempt now, whatever the status, same `webhook-id`.
+    /// `None` when another attempt of it is under way.
+    pub async fn resend(
+        &self,
+        webhook: &Webhook,
+        delivery_id: &str,
+    ) -> Result<Option<Attempt>, DeliveryError> {
+        let now = self.clock.now();
+        let lease = self.lease(webhook, now);
+        let claim = self
+            .store
+            .claim_existing(
+                &webhook.account_id,
+                &webhook.id,
+                delivery_id,
+                &lease,
+                now,
+                true,
+            )
+            .await?;
+        match claim {
+            Claim::Claimed(delivery) => self
+                .attempt(webhook, delivery, &lease.token, true)
+                .await
+                .map(Some),
+            Claim::Busy(_) => Ok(None),
+        }
+    }
+
+    async fn schedule(
+        &self,
+        delivery: &Delivery,
+        due: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
+        let message = RetryMessage {
+            account_id: delivery.account_id.clone(),
+            webhook_id: delivery.webhook_id.clone(),
+            delivery_id: delivery.id.clone(),
+            due_at: due,
+        };
+        let wait = Duration::try_from(due - self.clock.now()).unwrap_or_default();
+        self.retries.schedule(&message, wait.min(MAX_DELAY)).await?;
+        Ok(())
+    }
+
+    /// One signed POST, recorded; then the next step: done, a retry, or the end of retries.
+    async fn attempt(
+        &self,
+        webhook: &Webhook,
+        delivery: Delivery,
+        lease: &str,
+        manual: bool,
+    ) -> Result<Attempt, DeliveryError> {
+        let at = self.clock.now();
+        let body = payload(webhook, &delivery.event);
+        let mut headers = vec![(
+            "content-type".to_string(),
+            webhook.format.mime().to_string(),
+        )];
+        headers.extend(credential_headers(&webhook.security));
+        for (name, value) in signature_headers(&webhook.security, &delivery.id, at, &body) {
+            headers.push((name.to_string(), value));
+        }
+        let request = HttpRequest {
+            method: HttpMethod::Post,
+            url: webhook.url.clone(),
+            headers,
+            body,
+            timeout: Self::timeout(webhook),
+        };
+        let started = Instant::now();
+        let verdict = judge(
+            self.http.send(request, self.settings.response_cap).await,
+            at,
+        );
+        let attempt = Attempt {
+            at,
+            status: verdict.status,
+            error: verdict.error.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            response_body: verdict.body.clone(),
+            manual,
+        };
+
+        // Where the schedule stands: manual resends do not move it.
+        let scheduled_tries =
+            delivery.attempts.iter().filter(|a| !a.manual).count() + usize::from(!manual);
+        let (status, next) = if verdict.success {
+            (DeliveryStatus::Succeeded, None)
+        } else if verdict.gone {
+            (DeliveryStatus::Failed, None)
+        } else if manual {
+            (delivery.status, delivery.next_attempt_at) // the schedule goes on as it was
+        } else {
+            match self.settings.schedule.get(scheduled_tries - 1) {
+                Some(slot) => {
+                    let slot = jitter(*slot);
+                    // Retry-After may stretch the wait up to twice the slot, never shorten it.
+                    let wait = verdict
+                        .retry_after
+                        .map_or(slot, |ra| ra.clamp(slot, slot * 2));
+                    (DeliveryStatus::Pending, Some(at + wait))
+                }
+                None => (DeliveryStatus::Failed, None),
+            }
+        };
+        let expires = at + self.settings.retention;
+        match self
+            .store
+            .record_attempt(&delivery, lease, &attempt, status, next, expires)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                // Our lease ran out and another worker took the delivery over: it records.
+                tracing::warn!(delivery_id = %delivery.id, "lease lost before recording an attempt");
+                return Ok(attempt);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(
+            account_id = %webhook.account_id,
+            webhook_id = %webhook.id,
+            delivery_id = %delivery.id,
+            event = delivery.event.event.as_str(),
+            status = attempt.status,
+            outcome = status.as_str(),
+            duration_ms = attempt.duration_ms,
+            "delivery attempt"
+        );
+        if let (DeliveryStatus::Pending, Some(due), false) = (status, next, manual) {
+            self.schedule(&delivery, due).await?;
+        }
+        self.after_attempt(webhook, &delivery, &verdict, status, at)
+            .await;
+        Ok(attempt)
+    }
+
+    /// The webhook's failure streak, the e-mails, and disabling. Problems here are logged; they
+    /// never undo a recorded attempt.
+    async fn after_attempt(
+        &self,
+        webhook: &Webhook,
+        delivery: &Delivery,
+        verdict: &Verdict,
+        status: DeliveryStatus,
+        at: OffsetDateTime,
+    ) {
+        if verdict.success {
+            if let Err(e) = self
+                .store
+                .record_success(&webhook.account_id, &webhook.id)
+                .await
+            {
+                tracing::warn!(webhook_id = %webhook.id, error = %e, "could not reset the failure streak");
+            }
+            return;
+        }
+        if verdict.gone {
+            self.disable(webhook, "the receiver answered 410 Gone", at)
+                .await;
+            return;
+        }
+        match self
+            .store
+            .record_failure(&webhook.account_id, &webhook.id, at)
+            .await
+        {
+            Ok(health) => {
+                if health.consecutive_failures == self.settings.warn_after {
+                    let text = format!(
+                        "The last {} delivery attempts to your webhook \"{}\" ({}) failed. We keep retrying each \
+                         delivery for about three days; the latest failure was: {}.",
+                        health.consecutive_failures,
+                        webhook.name,
+                        webhook.id,
+                        verdict.error.as_deref().unwrap_or("unknown"),
+                    );
+                    self.notify(
+                        webhook,
+                        "outbound-failing",
+                        format!("Webhook \"{}\" is failing", webhook.name),
+                        text,
+                        at,
+                    )
+                    .await;
+                }
+                if health
+                    .failing_since
+                    .is_some_and(|since| at - since >= self.settings.disable_after)
+                {
+                    self.disable(webhook, "it failed continuously for 5 days", at)
+                        .await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(webhook_id = %webhook.id, error = %e, "could not count the failure")
+            }
+        }
+        if status == DeliveryStatus::Failed {
+            let text = format!(
+                "Delivery {} of event {} ({}) to your webhook \"{}\" ({}) failed {} times and will not be retried. \
+                 You can resend it, or recover all failed deliveries, from the API or the console.",
+                delivery.id,
+                delivery.event.id,
+                delivery.event.event.as_str(),
+                webhook.name,
+                webhook.id,
+                delivery.attempts.len() + 1,
+            );
+            self.notify(
+                webhook,
+                "outbound-exhausted",
+                format!("Webhook \"{}\": a delivery failed for good", webhook.name),
+                text,
+                at,
+            )
+            .await;
+        }
+    }
+
+    /// Sets the webhook inactive (retrying a concurrent edit a few times) and says why.
+    async fn disable(&self, webhook: &Webhook, why: &str, at: OffsetDateTime) {
+        for _ in 0..3 {
+            let current = match self
+                .store
+                .get_webhook(&webhook.account_id, &webhook.id)
+                .await
+            {
+                Ok(Some(w)) => w,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(webhook_id = %webhook.id, error = %e, "could not load the webhook to disable it");
+                    return;
+                }
+            };
+            if current.status == Status::Inactive {
+                return;
+            }
+            let mut next = current.clone();
+            next.status = Status::Inactive;
+            next.updated_at = at;
+            next.version = current.version + 1;
+            match self.store.update_webhook(&current, &next).await {
+                Ok(()) => {
+                    tracing::warn!(webhook_id = %webhook.id, why, "webhook disabled");
+                    let text = format!(
+                        "Your webhook \"{}\" ({}) was set inactive because {why}. No further events are sent to it. \
+                         Set it active again once the receiver is fixed, and recover the deliveries it missed.",
+                        webhook.name, webhook.id
+                    );
+                    self.notify(
+                        webhook,
+                        "outbound-disabled",
+                        format!("Webhook \"{}\" was disabled", webhook.name),
+                        text,
+                        at,
+                    )
+                    .await;
+                    return;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => {
+                    tracing::warn!(webhook_id = %webhook.id, error = %e, "could not disable the webhook");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An e-mail of `kind`, at most one per webhook per notice window.
+    async fn notify(
+        &self,
+        webhook: &Webhook,
+        kind: &str,
+        subject: String,
+        text: String,
+        at: OffsetDateTime,
+    ) {
+        match self
+            .store
+            .claim_notice(
+                &webhook.account_id,
+                &webhook.id,
+                kind,
+                at,
+                self.settings.notice_window,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(webhook_id = %webhook.id, error = %e, "could not claim the notice");
+                return;
+            }
+        }
+        let email = Email {
+            to: webhook.notification_email.clone(),
+            subject,
+            text,
+        };
+        if let Err(e) = self.mailer.send(&email).await {
+            tracing::warn!(webhook_id = %webhook.id, kind, error = %e, "notice e-mail not sent");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_spans_about_three_days_and_jitter_stays_within_a_fifth() {
+        let total: u64 = default_schedule().iter().map(Duration::as_secs).sum();
+        assert_eq!(total, 272_105); // 3 days, 3 h, 35 min, 5 s
+        for _ in 0..1000 {
+            let j = jitter(Duration::from_secs(100));
+            assert!(
+                j >= Duration::from_secs(80) && j <= Duration::from_secs(120),
+                "{j:?}"
+            );
+        }
+    }
+}

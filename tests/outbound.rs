@@ -1,0 +1,525 @@
+//! Outbound delivery against DynamoDB (moto) and real receivers on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use hookline::clock::ManualClock;
+use hookline::events::Event;
+use hookline::http::ReqwestClient;
+use hookline::model::{DeliveryStatus, Status, Webhook, WebhookPatch, WebhookRules};
+use hookline::notify::RecordingMailer;
+use hookline::outbound::{Deliverer, DeliverySettings, RetryOutcome};
+use hookline::queue::MemoryRetryQueue;
+use hookline::store::dynamo::DynamoStore;
+use hookline::store::{DeliveryStore, SubscriptionIndex, WebhookStore};
+use hookline_tests::upstream::{Reply, Upstream};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+type TestDeliverer = Deliverer<DynamoStore, ReqwestClient, RecordingMailer, MemoryRetryQueue>;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+async fn deliverer(settings: DeliverySettings) -> (TestDeliverer, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(
+        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+    ));
+    let d = Deliverer {
+        store: hookline_tests::fresh_store().await,
+        http: ReqwestClient::new(),
+        mailer: RecordingMailer::default(),
+        retries: MemoryRetryQueue::default(),
+        clock: clock.clone(),
+        settings,
+    };
+    (d, clock)
+}
+
+async fn add_webhook(store: &DynamoStore, account: &str, url: &str, extra: Value) -> Webhook {
+    let mut body = json!({"name": "CRM", "flow": "outbound", "url": url, "notificationEmail": "ops@example.com",
+                          "events": ["case:new", "case:status:closed"], "timeoutMs": 2000,
+                          "security": {"type": "hmac", "secret": SECRET}});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let now = OffsetDateTime::now_utc();
+    let w = WebhookPatch::from_json(&body)
+        .unwrap()
+        .create(
+            hookline::ids::new_webhook_id(now),
+            account.into(),
+            now,
+            &WebhookRules {
+                allow_plain_http: true,
+            },
+        )
+        .unwrap();
+    store.create_webhook(&w).await.unwrap();
+    w
+}
+
+fn event(account: &str, id: &str, name: &str) -> Event {
+    Event::from_publish(
+        &json!({"id": id, "event": name, "data": {"caseId": "72", "status": "closed", "contact": {"id": "5", "fields": {"name": "Jhon"}}}}),
+        account,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap()
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
+    let mut batch = SqsEvent::default();
+    batch.records = bodies
+        .iter()
+        .map(|(id, body)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(id.to_string());
+            m.receipt_handle = Some(format!("receipt-{id}"));
+            m.body = Some(body.clone());
+            m
+        })
+        .collect();
+    batch
+}
+
+/// Checks both signatures with the documented recipes (not the code under test).
+fn verify_signatures(got: &hookline_tests::upstream::Received) {
+    let (id, ts, sig) = (
+        got.header("webhook-id").unwrap(),
+        got.header("webhook-timestamp").unwrap(),
+        got.header("webhook-signature").unwrap(),
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&SECRET["whsec_".len()..])
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&got.body);
+    assert_eq!(
+        sig,
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        )
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&got.body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(got.header("x-acquire-signature"), Some(hex.as_str()));
+}
+
+#[tokio::test]
+async fn fans_out_to_subscribed_active_webhooks_of_the_account_only() {
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let receivers = [
+        Upstream::start(vec![Reply::status(200, "ok")]).await,
+        Upstream::start(vec![Reply::status(204, "")]).await,
+        Upstream::start(vec![Reply::status(200, "")]).await,
+    ];
+    let mut hooks = Vec::new();
+    for r in &receivers {
+        hooks.push(add_webhook(&d.store, "acme", &r.url, json!({})).await);
+    }
+    let others = Upstream::start(vec![Reply::status(200, "")]).await;
+    add_webhook(&d.store, "globex", &others.url, json!({})).await;
+    add_webhook(
+        &d.store,
+        "acme",
+        &others.url,
+        json!({"events": ["agent:status"]}),
+    )
+    .await;
+    add_webhook(&d.store, "acme", &others.url, json!({"status": "inactive"})).await;
+
+    let n = d
+        .handle_event(&event("acme", "evt_1", "case:status:closed"))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        others.calls(),
+        0,
+        "another account's, an unsubscribed and an inactive webhook get nothing"
+    );
+    for (r, w) in receivers.iter().zip(&hooks) {
+        assert_eq!(r.calls(), 1);
+        let got = &r.received()[0];
+        assert_eq!(got.method, "POST");
+        assert_eq!(got.header("content-type"), Some("application/json"));
+        assert!(got
+            .header("user-agent")
+            .unwrap()
+            .starts_with("Hookline-Webhooks/"));
+        let body: Value = serde_json::from_slice(&got.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"event": "case:status:closed", "data": {"caseId": "72", "status": "closed",
+                                "contact": {"id": "5", "fields": {"name": "Jhon"}}}})
+        );
+        verify_signatures(got);
+        let id = got.header("webhook-id").unwrap();
+        let delivery = d
+            .store
+            .get_delivery("acme", &w.id, id)
+            .await
+            .unwrap()
+            .expect("the delivery is logged");
+        assert_eq!(delivery.status, DeliveryStatus::Succeeded);
+        assert_eq!(delivery.attempts.len(), 1);
+    }
+    assert!(d.retries.scheduled.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failure_retries_later_with_the_same_webhook_id() {
+    let (d, clock) = deliverer(DeliverySettings::default()).await;
+    let r = Upstream::start(vec![
+        Reply::status(500, "down for maintenance"),
+        Reply::status(200, "ok"),
+    ])
+    .await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    d.handle_event(&event("acme", "evt_2", "case:new"))
+        .await
+        .unwrap();
+
+    let (message, delay) = d.retries.scheduled.lock().unwrap()[0].clone();
+    assert!(
+        (4..=6).contains(&delay.as_secs()),
+        "first retry after 5 s ± 20%: {delay:?}"
+    );
+    let pending = d
+        .store
+        .get_delivery("acme", &w.id, &message.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.status, DeliveryStatus::Pending);
+    assert_eq!(pending.attempts[0].status, Some(500));
+    assert_eq!(
+        pending.attempts[0].response_body.as_deref(),
+        Some("down for maintenance")
+    );
+
+    // Early: nothing is sent, the message is hidden until due.
+    assert_eq!(
+        d.handle_retry(&message, "r1").await.unwrap(),
+        RetryOutcome::Postponed
+    );
+    assert_eq!(r.calls(), 1);
+    clock.advance(time::Duration::seconds(7));
+    assert_eq!(
+        d.handle_retry(&message, "r2").await.unwrap(),
+        RetryOutcome::Done
+    );
+    assert_eq!(r.calls(), 2);
+    let got = r.received();
+    assert_eq!(
+        got[0].header("webhook-id"),
+        got[1].header("webhook-id"),
+        "the id is stable across retries"
+    );
+    assert_ne!(
+        got[0].header("webhook-timestamp"),
+        got[1].header("webhook-timestamp"),
+        "each try is signed anew"
+    );
+    verify_signatures(&got[1]);
+    let done = d
+        .store
+        .get_delivery("acme", &w.id, &message.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.status, done.attempts.len()),
+        (DeliveryStatus::Succeeded, 2)
+    );
+
+    // The same retry message again (SQS delivers at least once): nothing is sent.
+    assert_eq!(
+        d.handle_retry(&message, "r3").await.unwrap(),
+        RetryOutcome::Done
+    );
+    assert_eq!(r.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_sends_nothing_twice() {
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let r = Upstream::start(vec![Reply::status(200, "")]).await;
+    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let body = serde_json::to_string(&event("acme", "evt_3", "case:new")).unwrap();
+    let batch = sqs_event(&[("m1", body.clone())]);
+    for _ in 0..3 {
+        let response = outbound_delivery::handle_batch(&d, batch.clone()).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    // Published twice under one id, too.
+    outbound_delivery::handle_batch(&d, sqs_event(&[("m2", body)])).await;
+    assert_eq!(r.calls(), 1);
+}
+
+#[tokio::test]
+async fn partial_batch_failures_name_only_the_messages_to_keep() {
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let r = Upstream::start(vec![Reply::status(200, "")]).await;
+    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let good = serde_json::to_string(&event("acme", "evt_4", "case:new")).unwrap();
+    let future = json!({"accountId": "acme", "webhookId": "wh_x", "deliveryId": "dlv_x",
+                        "dueAt": "2099-01-01T00:00:00Z"})
+    .to_string();
+    let batch = sqs_event(&[
+        ("good", good),
+        ("poison", "{not json".into()),
+        ("early", future),
+        ("odd", "{\"id\": 1}".into()),
+    ]);
+    let response = outbound_delivery::handle_batch(&d, batch).await;
+    let mut kept: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["early", "odd", "poison"]);
+    assert_eq!(r.calls(), 1);
+    let postponed = d.retries.postponed.lock().unwrap().clone();
+    assert_eq!(postponed.len(), 1);
+    assert_eq!(postponed[0].0, "receipt-early");
+    assert_eq!(
+        postponed[0].1,
+        Duration::from_secs(12 * 3600),
+        "hidden for SQS's 12 h maximum, then again"
+    );
+}
+
+#[tokio::test]
+async fn gone_410_disables_the_webhook_at_once() {
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let r = Upstream::start(vec![Reply::status(410, "gone")]).await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    d.handle_event(&event("acme", "evt_5", "case:new"))
+        .await
+        .unwrap();
+    let now = d.store.get_webhook("acme", &w.id).await.unwrap().unwrap();
+    assert_eq!(now.status, Status::Inactive);
+    assert!(d
+        .store
+        .active_webhooks_for("acme", hookline::model::EventType::CaseNew)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        d.retries.scheduled.lock().unwrap().is_empty(),
+        "no retry after 410"
+    );
+    let sent = d.mailer.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].subject.contains("disabled") && sent[0].text.contains("410"),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_stretches_the_wait_within_twice_the_slot() {
+    let settings = DeliverySettings {
+        schedule: vec![Duration::from_secs(10), Duration::from_secs(10)],
+        ..DeliverySettings::default()
+    };
+    let (d, clock) = deliverer(settings).await;
+    let r = Upstream::start(vec![
+        Reply::status(503, "").with_header("retry-after", "15"),
+        Reply::status(429, "").with_header("retry-after", "3600"),
+    ])
+    .await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    d.handle_event(&event("acme", "evt_6", "case:new"))
+        .await
+        .unwrap();
+    let (message, _) = d.retries.scheduled.lock().unwrap()[0].clone();
+    let delivery = d
+        .store
+        .get_delivery("acme", &w.id, &message.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let wait = delivery.next_attempt_at.unwrap() - delivery.attempts[0].at;
+    assert_eq!(
+        wait,
+        time::Duration::seconds(15),
+        "Retry-After: 15 within [slot, 2 x slot] is honoured"
+    );
+
+    clock.advance(time::Duration::seconds(20));
+    d.handle_retry(&message, "r").await.unwrap();
+    let delivery = d
+        .store
+        .get_delivery("acme", &w.id, &message.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let wait = delivery.next_attempt_at.unwrap() - delivery.attempts[1].at;
+    assert!(
+        wait >= time::Duration::seconds(16) && wait <= time::Duration::seconds(24),
+        "an hour is clamped to 2 x slot: {wait}"
+    );
+}
+
+#[tokio::test]
+async fn xml_and_form_bodies() {
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let xml = Upstream::start(vec![Reply::status(200, "")]).await;
+    let form = Upstream::start(vec![Reply::status(200, "")]).await;
+    add_webhook(
+        &d.store,
+        "acme",
+        &xml.url,
+        json!({"format": "application/xml"}),
+    )
+    .await;
+    add_webhook(
+        &d.store,
+        "acme",
+        &form.url,
+        json!({"format": "application/x-www-form-urlencoded"}),
+    )
+    .await;
+    d.handle_event(&event("acme", "evt_7", "case:new"))
+        .await
+        .unwrap();
+    let x = &xml.received()[0];
+    assert_eq!(x.header("content-type"), Some("application/xml"));
+    assert_eq!(
+        String::from_utf8(x.body.clone()).unwrap(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><webhook><event>case:new</event><data><caseId>72</caseId>\
+         <status>closed</status><contact><id>5</id><fields><name>Jhon</name></fields></contact></data></webhook>"
+    );
+    verify_signatures(x);
+    let f = &form.received()[0];
+    assert_eq!(
+        f.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        String::from_utf8(f.body.clone()).unwrap(),
+        "event=case%3Anew&data%5BcaseId%5D=72&data%5Bstatus%5D=closed&data%5Bcontact%5D%5Bid%5D=5\
+         &data%5Bcontact%5D%5Bfields%5D%5Bname%5D=Jhon"
+    );
+}
+
+#[tokio::test]
+async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let d = Deliverer {
+        store: hookline_tests::fresh_store().await,
+        http: ReqwestClient::new(),
+        mailer: hookline_tests::ses_mailer().await,
+        retries: MemoryRetryQueue::default(),
+        clock: clock.clone(),
+        settings: DeliverySettings {
+            schedule: vec![Duration::from_secs(1)],
+            ..DeliverySettings::default()
+        },
+    };
+    let to = hookline_tests::unique_email();
+    let r = Upstream::start(vec![Reply::status(500, "")]).await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({"notificationEmail": to})).await;
+    d.handle_event(&event("acme", "evt_8", "case:new"))
+        .await
+        .unwrap();
+    let (message, _) = d.retries.scheduled.lock().unwrap()[0].clone();
+    clock.advance(time::Duration::seconds(5));
+    d.handle_retry(&message, "r").await.unwrap();
+    let delivery = d
+        .store
+        .get_delivery("acme", &w.id, &message.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (delivery.status, delivery.attempts.len()),
+        (DeliveryStatus::Failed, 2)
+    );
+    assert_eq!(
+        d.retries.scheduled.lock().unwrap().len(),
+        1,
+        "no retry after the last"
+    );
+    let sent = hookline_tests::emails_to(&to).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].subject.contains("failed for good"));
+    assert!(sent[0].body.contains(&delivery.id) && sent[0].body.contains("evt_8"));
+    assert!(!sent[0].body.contains(SECRET));
+}
+
+#[tokio::test]
+async fn four_failures_in_a_row_warn_once_and_a_success_resets_the_streak() {
+    let settings = DeliverySettings {
+        schedule: vec![Duration::from_secs(1); 6],
+        ..DeliverySettings::default()
+    };
+    let (d, _) = deliverer(settings).await;
+    let r = Upstream::start(vec![Reply::status(500, "")]).await;
+    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    for i in 0..5 {
+        d.handle_event(&event("acme", &format!("evt_f{i}"), "case:new"))
+            .await
+            .unwrap();
+    }
+    let warnings: Vec<_> = d
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|m| m.subject.contains("is failing"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one early warning after the 4th failure");
+    assert!(warnings[0].text.contains("The last 4 delivery attempts"));
+}
+
+#[tokio::test]
+async fn a_manual_resend_is_a_new_attempt_with_the_same_id() {
+    let (d, _) = deliverer(DeliverySettings {
+        schedule: vec![],
+        ..DeliverySettings::default()
+    })
+    .await;
+    let r = Upstream::start(vec![Reply::status(500, ""), Reply::status(200, "thanks")]).await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    d.handle_event(&event("acme", "evt_9", "case:new"))
+        .await
+        .unwrap();
+    let id = r.received()[0].header("webhook-id").unwrap().to_string();
+    assert_eq!(
+        d.store
+            .get_delivery("acme", &w.id, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeliveryStatus::Failed
+    );
+
+    let attempt = d.resend(&w, &id).await.unwrap().expect("claimed");
+    assert_eq!((attempt.status, attempt.manual), (Some(200), true));
+    assert_eq!(r.received()[1].header("webhook-id"), Some(id.as_str()));
+    let delivery = d
+        .store
+        .get_delivery("acme", &w.id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (delivery.status, delivery.attempts.len()),
+        (DeliveryStatus::Succeeded, 2)
+    );
+}
