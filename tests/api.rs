@@ -654,7 +654,7 @@ async fn times_come_from_the_clock() {
     use time::macros::datetime;
 
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-25 12:00 UTC)));
-    let api = TestApi::with(hookline_tests::fresh_store().await, clock.clone());
+    let api = TestApi::local(hookline_tests::fresh_store().await, clock.clone()).await;
     let key = api.key("acme").await;
     let k = Some(key.as_str());
     let created = api
@@ -693,10 +693,7 @@ async fn times_come_from_the_clock() {
 #[tokio::test]
 async fn the_handler_runs_the_same_over_the_in_memory_store() {
     // The unit-test configuration (no network): the same API, the in-memory store.
-    let api = TestApi::with(
-        hookline::store::memory::MemoryStore::new(),
-        std::sync::Arc::new(hookline::clock::SystemClock),
-    );
+    let api = TestApi::in_memory(std::sync::Arc::new(hookline::clock::SystemClock));
     let key = api.key("acme").await;
     let created = api
         .call(

@@ -12,12 +12,14 @@ use hookline::clock::{Clock, SystemClock};
 use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
-use hookline::queue::{EventQueue, MemoryEventQueue, SqsEventQueue};
+use hookline::outbound::DeliverySettings;
+use hookline::queue::{MemoryEventQueue, MemoryRetryQueue, SqsEventQueue, SqsRetryQueue};
 use hookline::store::dynamo::DynamoStore;
+use hookline::store::memory::MemoryStore;
 use hookline::store::KeyScope;
 use http::HeaderMap;
 use serde_json::{json, Value};
-use webhooks_api::App;
+use webhooks_api::{App, Parts, Platform};
 
 /// The local AWS endpoint. Integration tests fail (not skip) without it.
 pub fn endpoint() -> String {
@@ -58,12 +60,6 @@ pub async fn fresh_store() -> DynamoStore {
     store
 }
 
-pub struct TestApi<S = DynamoStore, Q = SqsEventQueue> {
-    pub app: App<S, ReqwestClient, Q>,
-    /// The events queue in the local stack, for tests that read published events back.
-    pub events_queue_url: Option<String>,
-}
-
 #[derive(Debug)]
 pub struct TestResponse {
     pub status: u16,
@@ -82,47 +78,100 @@ impl TestResponse {
     }
 }
 
-impl TestApi<DynamoStore, SqsEventQueue> {
-    /// The API over a fresh DynamoDB table and a fresh events queue in the local stack;
-    /// plain-http URLs allowed as in local runs.
-    pub async fn new() -> Self {
-        let (client, url) = fresh_queue("events").await;
-        let mut api = Self::with_parts(
-            fresh_store().await,
-            SqsEventQueue::new(client, &url),
-            Arc::new(SystemClock),
-        );
-        api.events_queue_url = Some(url);
-        api
-    }
+/// The local stack: DynamoDB and SQS in moto, the real network.
+pub struct LocalAws;
+
+impl Platform for LocalAws {
+    type Store = DynamoStore;
+    type Http = ReqwestClient;
+    type Events = SqsEventQueue;
+    type Retries = SqsRetryQueue;
 }
 
-impl<S: webhooks_api::Store> TestApi<S, MemoryEventQueue> {
-    /// The API with published events kept in memory.
-    pub fn with(store: S, clock: Arc<dyn Clock>) -> Self {
-        Self::with_parts(store, MemoryEventQueue::default(), clock)
-    }
+/// Storage and queues in memory, the real network.
+pub struct InMemory;
+
+impl Platform for InMemory {
+    type Store = MemoryStore;
+    type Http = ReqwestClient;
+    type Events = MemoryEventQueue;
+    type Retries = MemoryRetryQueue;
 }
 
-impl<S: webhooks_api::Store, Q: EventQueue> TestApi<S, Q> {
-    pub fn with_parts(store: S, events: Q, clock: Arc<dyn Clock>) -> Self {
-        let rules = WebhookRules {
+pub struct TestApi<P: Platform = LocalAws> {
+    pub app: App<P>,
+    /// The queues in the local stack, for tests that read them back.
+    pub events_queue_url: Option<String>,
+    pub deliveries_queue_url: Option<String>,
+}
+
+fn parts<P: Platform>(
+    store: P::Store,
+    events: P::Events,
+    retries: P::Retries,
+    http: P::Http,
+    clock: Arc<dyn Clock>,
+) -> Parts<P> {
+    Parts {
+        store,
+        events,
+        retries,
+        http,
+        clock,
+        rules: WebhookRules {
             allow_plain_http: true,
-        };
-        let app = App::new(
+        },
+        resolver: ResolverSettings::default(),
+        delivery: DeliverySettings::default(),
+    }
+}
+
+impl TestApi<LocalAws> {
+    /// The API over a fresh DynamoDB table and fresh queues in the local stack; plain-http URLs
+    /// allowed as in local runs.
+    pub async fn new() -> Self {
+        Self::local(fresh_store().await, Arc::new(SystemClock)).await
+    }
+
+    pub async fn local(store: DynamoStore, clock: Arc<dyn Clock>) -> Self {
+        let (sqs, events_url) = fresh_queue("events").await;
+        let (_, deliveries_url) = fresh_queue("deliveries").await;
+        let events = SqsEventQueue::new(sqs.clone(), &events_url);
+        let retries = SqsRetryQueue::new(sqs, &deliveries_url);
+        let app = App::new(parts::<LocalAws>(
             store,
             events,
+            retries,
             ReqwestClient::new(),
             clock,
-            rules,
-            ResolverSettings::default(),
-        );
+        ));
+        Self {
+            app,
+            events_queue_url: Some(events_url),
+            deliveries_queue_url: Some(deliveries_url),
+        }
+    }
+}
+
+impl TestApi<InMemory> {
+    /// The API over the in-memory store and queues (no local stack needed).
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Self {
+        let app = App::new(parts::<InMemory>(
+            MemoryStore::new(),
+            MemoryEventQueue::default(),
+            MemoryRetryQueue::default(),
+            ReqwestClient::new(),
+            clock,
+        ));
         Self {
             app,
             events_queue_url: None,
+            deliveries_queue_url: None,
         }
     }
+}
 
+impl<P: Platform> TestApi<P> {
     pub async fn key(&self, account: &str) -> String {
         self.key_with_scope(account, KeyScope::Full).await
     }

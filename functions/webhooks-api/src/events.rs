@@ -3,17 +3,16 @@
 use hookline::api::request::{json, json_body};
 use hookline::api::{ApiError, Caller};
 use hookline::events::Event;
-use hookline::http::HttpClient;
 use hookline::queue::EventQueue;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use crate::{App, Store};
+use crate::{App, Platform};
 
 /// Checks the event and puts it on the events queue: 202 with its id. Publishing an id again is
 /// no error: deliveries are keyed by event and webhook, so it delivers nothing new.
-pub async fn publish<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn publish<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {

@@ -4,19 +4,18 @@ use hookline::api::request::{
     decode_cursor, encode_cursor, json, page_limit, query, variables_body,
 };
 use hookline::api::{load_webhook, ApiError, Caller};
-use hookline::http::HttpClient;
 use hookline::ids;
 use hookline::model::Flow;
-use hookline::queue::EventQueue;
+use hookline::store::ActivityLog;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use crate::{App, Store};
+use crate::{App, Platform};
 
 /// `POST /webhook/{id}/test`: one call with the sample variables; the answer and every variable
 /// path found in it, for the console's "Available Variables".
-pub async fn test<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn test<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     id: &str,
     req: &Request,
@@ -35,8 +34,8 @@ pub async fn test<S: Store, H: HttpClient, Q: EventQueue>(
 }
 
 /// `GET /webhook/{id}/logs`: resolutions and tests, newest first, in pages.
-pub async fn logs<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn logs<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     id: &str,
     req: &Request,

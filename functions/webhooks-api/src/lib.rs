@@ -14,40 +14,77 @@ use hookline::http::HttpClient;
 use hookline::inbound::{Resolver, ResolverSettings};
 use hookline::model::WebhookRules;
 use hookline::notify::NoMail;
+use hookline::outbound::{Deliverer, DeliveryBackend, DeliverySettings};
 use hookline::queue::EventQueue;
-use hookline::store::{ActivityLog, ApiKeyStore, NoticeGate, WebhookStore};
+use hookline::queue::RetryQueue;
+use hookline::store::{ActivityLog, ApiKeyStore, WebhookStore};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 /// Everything the management API needs from storage.
-pub trait Store: WebhookStore + ApiKeyStore + ActivityLog + NoticeGate + Clone {}
-impl<T: WebhookStore + ApiKeyStore + ActivityLog + NoticeGate + Clone> Store for T {}
+pub trait Store: WebhookStore + ApiKeyStore + ActivityLog + DeliveryBackend + Clone {}
+impl<T: WebhookStore + ApiKeyStore + ActivityLog + DeliveryBackend + Clone> Store for T {}
 
-pub struct App<S, H, Q> {
-    pub store: S,
-    /// Where published events go (the events queue).
-    pub events: Q,
-    pub clock: Arc<dyn Clock>,
-    pub rules: WebhookRules,
-    /// Calls inbound webhooks for "Test"; it never sends e-mail from here.
-    pub inbound: Resolver<H, NoMail, S>,
+/// The implementations the API runs on: AWS in Lambda, the local stack or memory in tests.
+pub trait Platform: 'static {
+    type Store: Store;
+    type Http: HttpClient + Clone;
+    type Events: EventQueue;
+    type Retries: RetryQueue;
 }
 
-impl<S: Store, H: HttpClient, Q: EventQueue> App<S, H, Q> {
-    pub fn new(
-        store: S,
-        events: Q,
-        http: H,
-        clock: Arc<dyn Clock>,
-        rules: WebhookRules,
-        settings: ResolverSettings,
-    ) -> Self {
-        let inbound = Resolver {
+pub struct App<P: Platform> {
+    pub store: P::Store,
+    /// Where published events go (the events queue).
+    pub events: P::Events,
+    pub clock: Arc<dyn Clock>,
+    pub rules: WebhookRules,
+    /// Calls inbound webhooks for "Test".
+    pub inbound: Resolver<P::Http, NoMail, P::Store>,
+    /// Resends deliveries and sends outbound test events.
+    pub outbound: Deliverer<P::Store, P::Http, NoMail, P::Retries>,
+}
+
+/// The parts an `App` is made of.
+pub struct Parts<P: Platform> {
+    pub store: P::Store,
+    pub events: P::Events,
+    pub retries: P::Retries,
+    pub http: P::Http,
+    pub clock: Arc<dyn Clock>,
+    pub rules: WebhookRules,
+    pub resolver: ResolverSettings,
+    pub delivery: DeliverySettings,
+}
+
+impl<P: Platform> App<P> {
+    /// Neither caller sends e-mail from this function (`NoMail`): tests and manual resends do
+    /// not notify, so the management API needs no SES permission.
+    pub fn new(parts: Parts<P>) -> Self {
+        let Parts {
+            store,
+            events,
+            retries,
             http,
+            clock,
+            rules,
+            resolver,
+            delivery,
+        } = parts;
+        let inbound = Resolver {
+            http: http.clone(),
             mailer: NoMail,
             store: store.clone(),
             clock: clock.clone(),
-            settings,
+            settings: resolver,
+        };
+        let outbound = Deliverer {
+            store: store.clone(),
+            http,
+            mailer: NoMail,
+            retries,
+            clock: clock.clone(),
+            settings: delivery,
         };
         Self {
             store,
@@ -55,6 +92,7 @@ impl<S: Store, H: HttpClient, Q: EventQueue> App<S, H, Q> {
             clock,
             rules,
             inbound,
+            outbound,
         }
     }
 

@@ -4,37 +4,47 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use hookline::clock::SystemClock;
-use hookline::config::{aws_sdk_config, events_queue_url, ApiConfig};
+use hookline::config::{aws_sdk_config, events_queue_url, required, ApiConfig};
 use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
-use hookline::queue::SqsEventQueue;
+use hookline::outbound::DeliverySettings;
+use hookline::queue::{SqsEventQueue, SqsRetryQueue};
 use hookline::store::dynamo::DynamoStore;
 use lambda_http::{service_fn, Error, Request};
-use webhooks_api::App;
+use webhooks_api::{App, Parts, Platform};
+
+/// DynamoDB, SQS and the real network.
+struct Aws;
+
+impl Platform for Aws {
+    type Store = DynamoStore;
+    type Http = ReqwestClient;
+    type Events = SqsEventQueue;
+    type Retries = SqsRetryQueue;
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     hookline::telemetry::init();
     let config = ApiConfig::from_env()?;
     let sdk = aws_sdk_config().await;
-    let store = DynamoStore::from_sdk_config(&sdk, config.table_name);
-    let events = SqsEventQueue::new(aws_sdk_sqs::Client::new(&sdk), events_queue_url()?);
-    let rules = WebhookRules {
-        allow_plain_http: config.allow_plain_http,
-    };
-    let settings = ResolverSettings {
-        deadline: config.resolve_deadline,
-        ..ResolverSettings::default()
-    };
-    let app = Arc::new(App::new(
-        store,
-        events,
-        ReqwestClient::new(),
-        Arc::new(SystemClock),
-        rules,
-        settings,
-    ));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let app: Arc<App<Aws>> = Arc::new(App::new(Parts {
+        store: DynamoStore::from_sdk_config(&sdk, config.table_name),
+        events: SqsEventQueue::new(sqs.clone(), events_queue_url()?),
+        retries: SqsRetryQueue::new(sqs, required("HOOKLINE_DELIVERIES_QUEUE_URL")?),
+        http: ReqwestClient::new(),
+        clock: Arc::new(SystemClock),
+        rules: WebhookRules {
+            allow_plain_http: config.allow_plain_http,
+        },
+        resolver: ResolverSettings {
+            deadline: config.resolve_deadline,
+            ..ResolverSettings::default()
+        },
+        delivery: DeliverySettings::default(),
+    }));
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.handle(req).await) }

@@ -10,10 +10,9 @@ use hookline::api::request::{
     decode_cursor, encode_cursor, if_match, json, json_body, no_content, page_limit, query,
 };
 use hookline::api::{load_webhook, ApiError, Caller};
-use hookline::http::HttpClient;
-use hookline::queue::EventQueue;
+use hookline::store::WebhookStore;
 
-use crate::{App, Store};
+use crate::{App, Platform};
 
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
@@ -46,8 +45,8 @@ fn check_version(current: &Webhook, expected: Option<u64>) -> Result<(), ApiErro
     }
 }
 
-pub async fn create<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn create<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
@@ -74,8 +73,8 @@ pub async fn create<S: Store, H: HttpClient, Q: EventQueue>(
         .build())
 }
 
-pub async fn get<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn get<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
@@ -83,8 +82,8 @@ pub async fn get<S: Store, H: HttpClient, Q: EventQueue>(
     Ok(webhook_response(200, &webhook, false))
 }
 
-pub async fn list<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn list<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
@@ -116,8 +115,8 @@ pub async fn list<S: Store, H: HttpClient, Q: EventQueue>(
     Ok(json(200, &json!({"data": data, "nextCursor": next})).build())
 }
 
-pub async fn update<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn update<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     id: &str,
     req: &Request,
@@ -132,8 +131,8 @@ pub async fn update<S: Store, H: HttpClient, Q: EventQueue>(
     Ok(webhook_response(200, &next, false))
 }
 
-pub async fn delete<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn delete<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     id: &str,
     req: &Request,
@@ -145,8 +144,8 @@ pub async fn delete<S: Store, H: HttpClient, Q: EventQueue>(
     Ok(no_content())
 }
 
-pub async fn rotate_secret<S: Store, H: HttpClient, Q: EventQueue>(
-    app: &App<S, H, Q>,
+pub async fn rotate_secret<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
     id: &str,
     req: &Request,
