@@ -254,6 +254,10 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             tracing::info!(delivery_id = %message.delivery_id, "webhook deleted; retry dropped");
             return Ok(RetryOutcome::Done);
         };
+        if message.manual {
+            self.resend(&webhook, &message.delivery_id).await?;
+            return Ok(RetryOutcome::Done);
+        }
         let lease = self.lease(&webhook, now);
         let claim = self
             .store
@@ -336,28 +340,29 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             webhook_id: delivery.webhook_id.clone(),
             delivery_id: delivery.id.clone(),
             due_at: due,
+            manual: false,
         };
         let wait = Duration::try_from(due - self.clock.now()).unwrap_or_default();
         self.retries.schedule(&message, wait.min(MAX_DELAY)).await?;
         Ok(())
     }
 
-    /// One signed POST, recorded; then the next step: done, a retry, or the end of retries.
-    async fn attempt(
+    /// The signed POST of `event` to `webhook`, as delivery `delivery_id`, sent and judged.
+    async fn send(
         &self,
         webhook: &Webhook,
-        delivery: Delivery,
-        lease: &str,
+        event: &Event,
+        delivery_id: &str,
         manual: bool,
-    ) -> Result<Attempt, DeliveryError> {
+    ) -> (Attempt, Verdict) {
         let at = self.clock.now();
-        let body = payload(webhook, &delivery.event);
+        let body = payload(webhook, event);
         let mut headers = vec![(
             "content-type".to_string(),
             webhook.format.mime().to_string(),
         )];
         headers.extend(credential_headers(&webhook.security));
-        for (name, value) in signature_headers(&webhook.security, &delivery.id, at, &body) {
+        for (name, value) in signature_headers(&webhook.security, delivery_id, at, &body) {
             headers.push((name.to_string(), value));
         }
         let request = HttpRequest {
@@ -380,6 +385,55 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             response_body: verdict.body.clone(),
             manual,
         };
+        (attempt, verdict)
+    }
+
+    /// A signed test event, sent once and recorded nowhere: the console's "Test" of an outbound
+    /// webhook. Its data is a sample of the webhook's first event.
+    pub async fn send_test(&self, webhook: &Webhook) -> Attempt {
+        use crate::model::EventType;
+        let now = self.clock.now();
+        let kind = webhook
+            .events()
+            .first()
+            .copied()
+            .unwrap_or(EventType::CaseNew);
+        let data = match kind {
+            EventType::AgentStatus => {
+                json!({"agentId": "test", "status": "available", "channels": {"chat": true}})
+            }
+            case => json!({
+                "caseId": "test",
+                "status": case.as_str().strip_prefix("case:status:").unwrap_or("active"),
+                "fields": {},
+                "contact": {"id": "test", "fields": {"name": "Test Contact"}},
+                "messages": []
+            }),
+        };
+        let event = Event {
+            id: format!("evt_test_{}", ids::ulid(now)),
+            event: kind,
+            account_id: webhook.account_id.clone(),
+            occurred_at: now,
+            data,
+        };
+        self.send(webhook, &event, &delivery_id(&event, &webhook.id), true)
+            .await
+            .0
+    }
+
+    /// One signed POST, recorded; then the next step: done, a retry, or the end of retries.
+    async fn attempt(
+        &self,
+        webhook: &Webhook,
+        delivery: Delivery,
+        lease: &str,
+        manual: bool,
+    ) -> Result<Attempt, DeliveryError> {
+        let (attempt, verdict) = self
+            .send(webhook, &delivery.event, &delivery.id, manual)
+            .await;
+        let at = attempt.at;
 
         // Where the schedule stands: manual resends do not move it.
         let scheduled_tries =
@@ -430,8 +484,11 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         if let (DeliveryStatus::Pending, Some(due), false) = (status, next, manual) {
             self.schedule(&delivery, due).await?;
         }
-        self.after_attempt(webhook, &delivery, &verdict, status, at)
-            .await;
+        if !manual || verdict.success {
+            // A resend the user asked for does not count toward the webhook's failure streak.
+            self.after_attempt(webhook, &delivery, &verdict, status, at)
+                .await;
+        }
         Ok(attempt)
     }
 

@@ -66,6 +66,9 @@ pub struct RetryMessage {
     pub delivery_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub due_at: time::OffsetDateTime,
+    /// A resend the user asked for (recover): attempted whatever the delivery's status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
 }
 
 /// SQS delays a message 15 minutes at most.

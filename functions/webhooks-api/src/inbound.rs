@@ -1,4 +1,5 @@
-//! Inbound webhooks' "Test" (one call, variable discovery) and their resolution log.
+//! "Test" (inbound: one call and variable discovery; outbound: a signed test event) and the
+//! inbound resolution log.
 
 use hookline::api::request::{
     decode_cursor, encode_cursor, json, page_limit, query, variables_body,
@@ -21,8 +22,8 @@ pub async fn test<P: Platform>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let webhook = load_webhook(&app.store, caller, id).await?;
-    if webhook.flow() != Flow::Inbound {
-        return Err(ApiError::invalid("flow", "test is available for inbound webhooks; outbound test deliveries come with outbound delivery"));
+    if webhook.flow() == Flow::Outbound {
+        return crate::deliveries::test(app, &webhook).await;
     }
     let variables = variables_body(req)?;
     let outcome = app.inbound.test(&webhook, &variables).await;

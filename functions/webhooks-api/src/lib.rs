@@ -2,6 +2,7 @@
 //! DynamoDB, the HTTP client and the Lambda runtime; tests call `App::handle` with API
 //! Gateway-shaped requests.
 
+mod deliveries;
 mod events;
 mod inbound;
 mod webhooks;
@@ -152,6 +153,34 @@ impl<P: Platform> App<P> {
                 match method {
                     Method::GET => inbound::logs(self, &caller, id, &req).await,
                     _ => not_allowed("GET"),
+                },
+            ),
+            ["webhook", id, "deliveries"] => (
+                "/webhook/{id}/deliveries",
+                match method {
+                    Method::GET => deliveries::list(self, &caller, id, &req).await,
+                    _ => not_allowed("GET"),
+                },
+            ),
+            ["webhook", id, "deliveries", delivery_id] => (
+                "/webhook/{id}/deliveries/{deliveryId}",
+                match method {
+                    Method::GET => deliveries::get(self, &caller, id, delivery_id).await,
+                    _ => not_allowed("GET"),
+                },
+            ),
+            ["webhook", id, "deliveries", delivery_id, "retry"] => (
+                "/webhook/{id}/deliveries/{deliveryId}/retry",
+                match method {
+                    Method::POST => deliveries::retry(self, &caller, id, delivery_id).await,
+                    _ => not_allowed("POST"),
+                },
+            ),
+            ["webhook", id, "recover"] => (
+                "/webhook/{id}/recover",
+                match method {
+                    Method::POST => deliveries::recover(self, &caller, id, &req).await,
+                    _ => not_allowed("POST"),
                 },
             ),
             ["events"] => (

@@ -1,0 +1,230 @@
+//! An outbound webhook's delivery log, manual resends, bulk recovery and test events.
+
+use hookline::api::request::{decode_cursor, encode_cursor, json, json_body, page_limit, query};
+use hookline::api::{load_webhook, ApiError, Caller};
+use hookline::model::{is_delivery_id, Delivery, DeliveryStatus, Flow, Webhook};
+use hookline::queue::{RetryMessage, RetryQueue};
+use hookline::store::DeliveryStore;
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::{App, Platform};
+
+/// Most failed deliveries one recover call queues (call again with a later `since` for more).
+pub const MAX_RECOVER: usize = 1000;
+/// How far back recover reaches (deliveries are kept 30 days).
+pub const RECOVER_WINDOW: time::Duration = time::Duration::days(14);
+
+async fn load_outbound<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    id: &str,
+) -> Result<Webhook, ApiError> {
+    let webhook = load_webhook(&app.store, caller, id).await?;
+    if webhook.flow() != Flow::Outbound {
+        return Err(ApiError::invalid(
+            "flow",
+            "only outbound webhooks have deliveries",
+        ));
+    }
+    Ok(webhook)
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no delivery with this id".into())
+}
+
+/// A delivery in a list: the event named, attempts without response bodies.
+fn summary(d: &Delivery) -> Value {
+    let mut v = detail(d);
+    v["event"] = json!({"id": d.event.id, "event": d.event.event.as_str(), "occurredAt": v["event"]["occurredAt"]});
+    for attempt in v["attempts"].as_array_mut().into_iter().flatten() {
+        attempt.as_object_mut().map(|a| a.remove("responseBody"));
+    }
+    v
+}
+
+fn detail(d: &Delivery) -> Value {
+    let mut v = serde_json::to_value(d).expect("deliveries serialise");
+    let map = v.as_object_mut().expect("an object");
+    map.shift_remove("accountId");
+    map.insert("attemptCount".into(), json!(d.attempts.len()));
+    v
+}
+
+/// `GET /webhook/{id}/deliveries?status=&limit=&cursor=`: newest event first.
+pub async fn list<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    id: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let webhook = load_outbound(app, caller, id).await?;
+    let (mut status, mut limit, mut before) = (None, 20, None);
+    for (key, value) in query(req, &["status", "limit", "cursor"])? {
+        match key.as_str() {
+            "status" => {
+                status = Some(DeliveryStatus::parse(&value).ok_or_else(|| {
+                    ApiError::invalid("status", "must be pending, succeeded or failed")
+                })?)
+            }
+            "limit" => limit = page_limit(Some(&value), 20, 100)?,
+            _ => before = Some(decode_cursor(&value, is_delivery_id)?),
+        }
+    }
+    let page = app
+        .store
+        .list_deliveries(
+            &caller.account_id,
+            &webhook.id,
+            status,
+            limit,
+            before.as_deref(),
+        )
+        .await?;
+    let data: Vec<Value> = page.items.iter().map(summary).collect();
+    Ok(json(
+        200,
+        &json!({"data": data, "nextCursor": page.next_after.as_deref().map(encode_cursor)}),
+    )
+    .build())
+}
+
+/// `GET /webhook/{id}/deliveries/{deliveryId}`: the event and every attempt.
+pub async fn get<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    id: &str,
+    delivery_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let webhook = load_outbound(app, caller, id).await?;
+    if !is_delivery_id(delivery_id) {
+        return Err(not_found());
+    }
+    let delivery = app
+        .store
+        .get_delivery(&caller.account_id, &webhook.id, delivery_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(json(200, &detail(&delivery)).build())
+}
+
+/// `POST /webhook/{id}/deliveries/{deliveryId}/retry`: one new attempt now, same `webhook-id`.
+pub async fn retry<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    id: &str,
+    delivery_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let webhook = load_outbound(app, caller, id).await?;
+    if !is_delivery_id(delivery_id) {
+        return Err(not_found());
+    }
+    if app
+        .store
+        .get_delivery(&caller.account_id, &webhook.id, delivery_id)
+        .await?
+        .is_none()
+    {
+        return Err(not_found());
+    }
+    let attempt = app
+        .outbound
+        .resend(&webhook, delivery_id)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "an attempt of this delivery is under way; try again in a minute".into(),
+            )
+        })?;
+    let delivery = app
+        .store
+        .get_delivery(&caller.account_id, &webhook.id, delivery_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(json(
+        200,
+        &json!({"attempt": attempt, "delivery": detail(&delivery)}),
+    )
+    .build())
+}
+
+/// `POST /webhook/{id}/recover {"since": RFC 3339}`: every failed delivery of events since then
+/// is queued for one more attempt. 202 with how many.
+pub async fn recover<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    id: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let webhook = load_outbound(app, caller, id).await?;
+    let body = json_body(req)?.ok_or_else(|| ApiError::invalid("since", "is required"))?;
+    let map = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))?;
+    hookline::model::reject_unknown(map, &["since"])?;
+    let since = map
+        .get("since")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("since", "is required, an RFC 3339 time"))?;
+    let since = OffsetDateTime::parse(since, &Rfc3339)
+        .map_err(|_| ApiError::invalid("since", "must be an RFC 3339 time"))?;
+    let now = app.clock.now();
+    if since < now - RECOVER_WINDOW {
+        return Err(ApiError::invalid(
+            "since",
+            "must be within the last 14 days",
+        ));
+    }
+    let mut queued = 0;
+    let mut before: Option<String> = None;
+    'pages: loop {
+        let page = app
+            .store
+            .list_deliveries(
+                &caller.account_id,
+                &webhook.id,
+                Some(DeliveryStatus::Failed),
+                100,
+                before.as_deref(),
+            )
+            .await?;
+        for delivery in &page.items {
+            if delivery.event.occurred_at < since || queued == MAX_RECOVER {
+                break 'pages; // newest first: everything further is older
+            }
+            let message = RetryMessage {
+                account_id: caller.account_id.clone(),
+                webhook_id: webhook.id.clone(),
+                delivery_id: delivery.id.clone(),
+                due_at: now,
+                manual: true,
+            };
+            app.outbound
+                .retries
+                .schedule(&message, std::time::Duration::ZERO)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            queued += 1;
+        }
+        match page.next_after {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    tracing::info!(account_id = %caller.account_id, webhook_id = %webhook.id, queued, "recover queued");
+    Ok(json(202, &json!({"queued": queued})).build())
+}
+
+/// `POST /webhook/{id}/test` on an outbound webhook: one signed test event, recorded nowhere.
+pub async fn test<P: Platform>(
+    app: &App<P>,
+    webhook: &Webhook,
+) -> Result<Response<Body>, ApiError> {
+    let attempt = app.outbound.send_test(webhook).await;
+    let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
+    Ok(json(200, &json!({"ok": ok, "attempt": attempt})).build())
+}
