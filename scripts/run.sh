@@ -22,6 +22,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   # Either may have exited already (Ctrl-C reaches the whole process group): not an error.
+  stop_pid "${POLLER_PID:-}"
   stop_pid "${WATCH_PID:-}"
   stop_pid "$MOTO_PID"
   log "stopped"
@@ -36,8 +37,8 @@ local_aws_env "$MOTO_PORT"
 export HOOKLINE_TABLE_NAME="$TABLE"
 
 cd "$ROOT"
-log "building the operator command"
-cargo build --quiet --bin hookline-admin
+log "building the operator command and the local SQS event source"
+cargo build --quiet --bin hookline-admin --bin hookline-local-poller
 ADMIN="$ROOT/target/debug/hookline-admin"
 "$ADMIN" init-local --queue hookline-events --queue hookline-deliveries --ses-domain hookline.local
 "$ADMIN" keys create --account "$DEMO_ACCOUNT" --name "make run demo" >"$LOCAL/demo-api-key"
@@ -76,6 +77,11 @@ cat <<MSG
       -d '{"name":"CRM sync","flow":"outbound","url":"https://example.com/hooks",
            "notificationEmail":"ops@example.com","events":["case:new","case:status:closed"]}'
 
+  Publish an event; the local SQS event source hands it to outbound-delivery:
+    curl -s -X POST -H "Authorization: Bearer \$(cat .local/demo-api-key)" \\
+      http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhooks-api/api/v1/events \\
+      -d '{"event":"case:new","data":{"caseId":"72"}}'
+
   Inbound webhooks resolve at (POST, same key):
     http://127.0.0.1:$LAMBDA_PORT/lambda-url/inbound-resolver/api/v1/webhook/<id>/resolve
   Failure e-mails land in the local SES: curl -s http://127.0.0.1:$MOTO_PORT/moto-api/data.json
@@ -89,4 +95,10 @@ log "cargo lambda watch on 127.0.0.1:$LAMBDA_PORT"
 PATH="$VENV/bin:$PATH" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
   --env-file "$LOCAL/functions.env" &
 WATCH_PID=$!
+
+# Lambda's SQS event source mapping, locally: both queues feed outbound-delivery.
+QUEUES="http://127.0.0.1:$MOTO_PORT/123456789012"
+"$ROOT/target/debug/hookline-local-poller" --invoke "http://127.0.0.1:$LAMBDA_PORT" --function outbound-delivery \
+  --queue "$QUEUES/hookline-events" --queue "$QUEUES/hookline-deliveries" &
+POLLER_PID=$!
 wait "$WATCH_PID"

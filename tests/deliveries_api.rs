@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 const BASE: &str = "/api/v1/webhook";
 
 /// The delivery function over the API's table and deliveries queue.
-async fn delivery_function(api: &TestApi) -> Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsRetryQueue> {
+async fn delivery_function(
+    api: &TestApi,
+) -> Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsRetryQueue> {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     Deliverer {
         store: api.app.store.clone(),
@@ -26,15 +28,27 @@ async fn delivery_function(api: &TestApi) -> Deliverer<DynamoStore, ReqwestClien
         mailer: RecordingMailer::default(),
         retries: SqsRetryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap()),
         clock: Arc::new(SystemClock),
-        settings: DeliverySettings { schedule: vec![], ..DeliverySettings::default() },
+        settings: DeliverySettings {
+            schedule: vec![],
+            ..DeliverySettings::default()
+        },
     }
 }
 
 /// What the Lambda event source mapping does: receive a batch, hand it over, delete what the
 /// function did not list as failed.
-async fn pump(queue_url: &str, d: &Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsRetryQueue>) -> usize {
+async fn pump(
+    queue_url: &str,
+    d: &Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsRetryQueue>,
+) -> usize {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
-    let out = sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).send().await.unwrap();
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
     let mut batch = SqsEvent::default();
     batch.records = out
         .messages()
@@ -50,15 +64,29 @@ async fn pump(queue_url: &str, d: &Deliverer<DynamoStore, ReqwestClient, Recordi
     let n = batch.records.len();
     let response = outbound_delivery::handle_batch(d, batch).await;
     for m in out.messages() {
-        if !response.batch_item_failures.iter().any(|f| Some(f.item_identifier.as_str()) == m.message_id()) {
-            sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        if !response
+            .batch_item_failures
+            .iter()
+            .any(|f| Some(f.item_identifier.as_str()) == m.message_id())
+        {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
     n
 }
 
 fn event(account: &str, id: &str) -> Event {
-    Event::from_publish(&json!({"id": id, "event": "case:new", "data": {"caseId": id}}), account, time::OffsetDateTime::now_utc()).unwrap()
+    Event::from_publish(
+        &json!({"id": id, "event": "case:new", "data": {"caseId": id}}),
+        account,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -66,55 +94,146 @@ async fn the_log_shows_every_attempt_and_failed_deliveries_can_be_resent_and_rec
     let api = TestApi::new().await;
     let key = api.key("acme").await;
     let k = Some(key.as_str());
-    let receiver = Upstream::start(vec![Reply::status(500, "broken"), Reply::status(500, "broken"), Reply::status(200, "ok")]).await;
-    let created = api.call("POST", BASE, k, Some(outbound_body(&receiver.url))).await;
+    let receiver = Upstream::start(vec![
+        Reply::status(500, "broken"),
+        Reply::status(500, "broken"),
+        Reply::status(200, "ok"),
+    ])
+    .await;
+    let created = api
+        .call("POST", BASE, k, Some(outbound_body(&receiver.url)))
+        .await;
     let id = created.body["id"].as_str().unwrap().to_string();
     let d = delivery_function(&api).await;
     // With no retries configured, both deliveries fail for good at once.
     d.handle_event(&event("acme", "evt_a")).await.unwrap();
     d.handle_event(&event("acme", "evt_b")).await.unwrap();
 
-    let list = api.call("GET", &format!("{BASE}/{id}/deliveries?status=failed"), k, None).await;
+    let list = api
+        .call(
+            "GET",
+            &format!("{BASE}/{id}/deliveries?status=failed"),
+            k,
+            None,
+        )
+        .await;
     assert_eq!(list.status, 200, "{:?}", list.body);
     let data = list.body["data"].as_array().unwrap();
     assert_eq!(data.len(), 2);
     assert_eq!(data[0]["event"]["id"], "evt_b", "newest first");
     assert_eq!(data[0]["attempts"][0]["status"], 500);
-    assert!(data[0]["attempts"][0].get("responseBody").is_none(), "lists leave response bodies out");
+    assert!(
+        data[0]["attempts"][0].get("responseBody").is_none(),
+        "lists leave response bodies out"
+    );
     let first = data[1]["id"].as_str().unwrap().to_string();
 
-    let detail = api.call("GET", &format!("{BASE}/{id}/deliveries/{first}"), k, None).await;
+    let detail = api
+        .call("GET", &format!("{BASE}/{id}/deliveries/{first}"), k, None)
+        .await;
     assert_eq!(detail.body["attempts"][0]["responseBody"], "broken");
     assert_eq!(detail.body["event"]["data"], json!({"caseId": "evt_a"}));
 
     // A manual resend: a new attempt now, the same webhook-id.
-    let retried = api.call("POST", &format!("{BASE}/{id}/deliveries/{first}/retry"), k, None).await;
+    let retried = api
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/deliveries/{first}/retry"),
+            k,
+            None,
+        )
+        .await;
     assert_eq!(retried.status, 200, "{:?}", retried.body);
-    assert_eq!((retried.body["attempt"]["status"].as_u64(), retried.body["attempt"]["manual"].as_bool()), (Some(200), Some(true)));
+    assert_eq!(
+        (
+            retried.body["attempt"]["status"].as_u64(),
+            retried.body["attempt"]["manual"].as_bool()
+        ),
+        (Some(200), Some(true))
+    );
     assert_eq!(retried.body["delivery"]["status"], "succeeded");
     let got = receiver.received();
     assert_eq!(got[2].header("webhook-id"), Some(first.as_str()));
 
     // Recover: the remaining failed delivery goes through the deliveries queue to the function.
-    let since = (time::OffsetDateTime::now_utc() - time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap();
-    let recovered = api.call("POST", &format!("{BASE}/{id}/recover"), k, Some(json!({"since": since}))).await;
-    assert_eq!((recovered.status, recovered.body["queued"].as_u64()), (202, Some(1)));
-    assert_eq!(pump(api.deliveries_queue_url.as_deref().unwrap(), &d).await, 1);
+    let since = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let recovered = api
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/recover"),
+            k,
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(
+        (recovered.status, recovered.body["queued"].as_u64()),
+        (202, Some(1))
+    );
+    assert_eq!(
+        pump(api.deliveries_queue_url.as_deref().unwrap(), &d).await,
+        1
+    );
     assert_eq!(receiver.calls(), 4);
-    assert_eq!(receiver.received()[3].header("webhook-id"), data[0]["id"].as_str());
-    let after = api.call("GET", &format!("{BASE}/{id}/deliveries?status=succeeded"), k, None).await;
+    assert_eq!(
+        receiver.received()[3].header("webhook-id"),
+        data[0]["id"].as_str()
+    );
+    let after = api
+        .call(
+            "GET",
+            &format!("{BASE}/{id}/deliveries?status=succeeded"),
+            k,
+            None,
+        )
+        .await;
     assert_eq!(after.body["data"].as_array().unwrap().len(), 2);
-    assert!(d.mailer.sent().iter().all(|m| !m.subject.contains("is failing")), "resends send no failure e-mail");
+    assert!(
+        d.mailer
+            .sent()
+            .iter()
+            .all(|m| !m.subject.contains("is failing")),
+        "resends send no failure e-mail"
+    );
 
-    for (q, field) in [("status=lost", "status"), ("cursor=x", "cursor"), ("limit=0", "limit")] {
-        let r = api.call("GET", &format!("{BASE}/{id}/deliveries?{q}"), k, None).await;
+    for (q, field) in [
+        ("status=lost", "status"),
+        ("cursor=x", "cursor"),
+        ("limit=0", "limit"),
+    ] {
+        let r = api
+            .call("GET", &format!("{BASE}/{id}/deliveries?{q}"), k, None)
+            .await;
         assert_eq!((r.status, r.error_field()), (400, Some(field)));
     }
-    for body in [json!({}), json!({"since": "yesterday"}), json!({"since": "2020-01-01T00:00:00Z"}), json!({"since": since, "x": 1})] {
-        let r = api.call("POST", &format!("{BASE}/{id}/recover"), k, Some(body.clone())).await;
+    for body in [
+        json!({}),
+        json!({"since": "yesterday"}),
+        json!({"since": "2020-01-01T00:00:00Z"}),
+        json!({"since": since, "x": 1}),
+    ] {
+        let r = api
+            .call(
+                "POST",
+                &format!("{BASE}/{id}/recover"),
+                k,
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(r.status, 400, "{body}");
     }
-    assert_eq!(api.call("GET", &format!("{BASE}/{id}/deliveries/dlv_01ABCDEFGHJKMNPQRSTVWXYZ01"), k, None).await.status, 404);
+    assert_eq!(
+        api.call(
+            "GET",
+            &format!("{BASE}/{id}/deliveries/dlv_01ABCDEFGHJKMNPQRSTVWXYZ01"),
+            k,
+            None
+        )
+        .await
+        .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -126,16 +245,27 @@ async fn an_outbound_test_sends_one_signed_sample_event() {
     body["events"] = json!(["case:status:closed"]);
     let created = api.call("POST", BASE, Some(&key), Some(body)).await;
     let id = created.body["id"].as_str().unwrap();
-    let r = api.call("POST", &format!("{BASE}/{id}/test"), Some(&key), None).await;
+    let r = api
+        .call("POST", &format!("{BASE}/{id}/test"), Some(&key), None)
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!((r.body["ok"].as_bool(), r.body["attempt"]["status"].as_u64()), (Some(true), Some(200)));
+    assert_eq!(
+        (r.body["ok"].as_bool(), r.body["attempt"]["status"].as_u64()),
+        (Some(true), Some(200))
+    );
     let got = &receiver.received()[0];
     let sent: Value = serde_json::from_slice(&got.body).unwrap();
     assert_eq!(sent["event"], "case:status:closed");
     assert_eq!(sent["data"]["status"], "closed");
     assert!(got.header("webhook-signature").unwrap().starts_with("v1,"));
-    let list = api.call("GET", &format!("{BASE}/{id}/deliveries"), Some(&key), None).await;
-    assert_eq!(list.body["data"], json!([]), "test events are recorded nowhere");
+    let list = api
+        .call("GET", &format!("{BASE}/{id}/deliveries"), Some(&key), None)
+        .await;
+    assert_eq!(
+        list.body["data"],
+        json!([]),
+        "test events are recorded nowhere"
+    );
 }
 
 #[tokio::test]
@@ -144,21 +274,49 @@ async fn another_accounts_deliveries_are_404() {
     let alice = api.key("alice").await;
     let bob = api.key("bob").await;
     let receiver = Upstream::start(vec![Reply::status(500, "")]).await;
-    let created = api.call("POST", BASE, Some(&alice), Some(outbound_body(&receiver.url))).await;
+    let created = api
+        .call(
+            "POST",
+            BASE,
+            Some(&alice),
+            Some(outbound_body(&receiver.url)),
+        )
+        .await;
     let id = created.body["id"].as_str().unwrap().to_string();
     let d = delivery_function(&api).await;
     d.handle_event(&event("alice", "evt_x")).await.unwrap();
-    let delivery = receiver.received()[0].header("webhook-id").unwrap().to_string();
-    let since = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    let delivery = receiver.received()[0]
+        .header("webhook-id")
+        .unwrap()
+        .to_string();
+    let since = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     for (method, path, body) in [
         ("GET", format!("{BASE}/{id}/deliveries"), None),
         ("GET", format!("{BASE}/{id}/deliveries/{delivery}"), None),
-        ("POST", format!("{BASE}/{id}/deliveries/{delivery}/retry"), None),
-        ("POST", format!("{BASE}/{id}/recover"), Some(json!({"since": since}))),
+        (
+            "POST",
+            format!("{BASE}/{id}/deliveries/{delivery}/retry"),
+            None,
+        ),
+        (
+            "POST",
+            format!("{BASE}/{id}/recover"),
+            Some(json!({"since": since})),
+        ),
         ("POST", format!("{BASE}/{id}/test"), None),
     ] {
         let r = api.call(method, &path, Some(&bob), body).await;
-        assert_eq!(r.status, 404, "{method} {path} as another account: {:?}", r.body);
+        assert_eq!(
+            r.status, 404,
+            "{method} {path} as another account: {:?}",
+            r.body
+        );
     }
-    assert_eq!(receiver.calls(), 1, "nothing was sent for the other account");
+    assert_eq!(
+        receiver.calls(),
+        1,
+        "nothing was sent for the other account"
+    );
 }

@@ -523,3 +523,150 @@ async fn a_manual_resend_is_a_new_attempt_with_the_same_id() {
         (DeliveryStatus::Succeeded, 2)
     );
 }
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dlq_and_good_events_are_delivered_once() {
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let r = Upstream::start(vec![Reply::status(200, "")]).await;
+    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
+    let name = format!(
+        "events-{}",
+        hookline::ids::ulid(OffsetDateTime::now_utc()).to_lowercase()
+    );
+    let url = hookline::local::create_queue_with_dlq(&sqs, &name, 3)
+        .await
+        .unwrap();
+    let arn = hookline::local::queue_arn(&sqs, &url).await.unwrap();
+    let good = serde_json::to_string(&event("acme", "evt_ok", "case:new")).unwrap();
+    for body in ["{this is not an event", good.as_str()] {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    // The event source, with the visibility timeout at 0 so a kept message comes straight back.
+    let mut handed = 0;
+    for _ in 0..10 {
+        let (n, _) = hookline::local::pump_once(&sqs, &url, &arn, 0, Some(0), |event| async {
+            Ok(outbound_delivery::handle_batch(&d, event).await)
+        })
+        .await
+        .unwrap();
+        handed += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert!(
+        handed >= 4,
+        "the poison message was received 3 times, the good one once: {handed}"
+    );
+    assert_eq!(r.calls(), 1, "the good event was delivered exactly once");
+    let dlq_url = sqs
+        .get_queue_url()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let dead = sqs
+        .receive_message()
+        .queue_url(&dlq_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = dead.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies, vec!["{this is not an event"]);
+    let left = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.messages().is_empty(),
+        "nothing loops on the events queue"
+    );
+}
+
+#[tokio::test]
+async fn five_days_of_failures_disable_the_webhook() {
+    let settings = DeliverySettings {
+        schedule: vec![Duration::from_secs(3600); 9],
+        ..DeliverySettings::default()
+    };
+    let (d, clock) = deliverer(settings).await;
+    let r = Upstream::start(vec![Reply::status(500, "")]).await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    d.handle_event(&event("acme", "evt_d1", "case:new"))
+        .await
+        .unwrap();
+    clock.advance(time::Duration::days(4));
+    d.handle_event(&event("acme", "evt_d2", "case:new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        d.store
+            .get_webhook("acme", &w.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Active,
+        "4 days is not yet 5"
+    );
+    clock.advance(time::Duration::days(1));
+    d.handle_event(&event("acme", "evt_d3", "case:new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        d.store
+            .get_webhook("acme", &w.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Inactive
+    );
+    assert!(d
+        .mailer
+        .sent()
+        .iter()
+        .any(|m| m.subject.contains("disabled") && m.text.contains("5 days")));
+
+    // A success in between restarts the clock.
+    let (d, clock) = deliverer(DeliverySettings {
+        schedule: vec![Duration::from_secs(3600); 9],
+        ..DeliverySettings::default()
+    })
+    .await;
+    let r = Upstream::start(vec![
+        Reply::status(500, ""),
+        Reply::status(200, ""),
+        Reply::status(500, ""),
+    ])
+    .await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    for (i, days) in [(1, 0), (2, 3), (3, 3)] {
+        clock.advance(time::Duration::days(days));
+        d.handle_event(&event("acme", &format!("evt_s{i}"), "case:new"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        d.store
+            .get_webhook("acme", &w.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Active
+    );
+}

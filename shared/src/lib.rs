@@ -10,6 +10,7 @@ pub mod formats;
 pub mod http;
 pub mod ids;
 pub mod inbound;
+pub mod local;
 pub mod model;
 pub mod notify;
 pub mod outbound;

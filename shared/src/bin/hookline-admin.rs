@@ -11,7 +11,6 @@
 
 use std::process::ExitCode;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use hookline::apikeys;
 use hookline::config::{aws_sdk_config, required};
 use hookline::store::dynamo::DynamoStore;
@@ -119,7 +118,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             eprintln!("table {} ready", store.table());
             let sqs = aws_sdk_sqs::Client::new(&sdk);
             for (_, name) in opts.iter().filter(|(k, _)| k == "queue") {
-                let url = create_queue_with_dlq(&sqs, name).await?;
+                let url = hookline::local::create_queue_with_dlq(&sqs, name, 5)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 eprintln!("queue {name} ready: {url}");
             }
             if let Some(domain) = one(&opts, "ses-domain") {
@@ -149,56 +150,6 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         _ => return Err(USAGE.to_string()),
     }
     Ok(())
-}
-
-/// A queue whose messages move to `NAME-dlq` after 5 failed receives (as in the SAM template).
-async fn create_queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
-    let err = |e: aws_sdk_sqs::error::SdkError<_, _>| {
-        format!(
-            "queue {name}: {}",
-            aws_sdk_sqs::error::DisplayErrorContext(e)
-        )
-    };
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .send()
-        .await
-        .map_err(err)?
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "queue {name}-dlq: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or_else(|| format!("queue {name}-dlq has no ARN"))?;
-    let redrive =
-        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
-    let out = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "queue {name}: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?;
-    Ok(out.queue_url().unwrap_or_default().to_string())
 }
 
 #[tokio::main]

@@ -1,0 +1,133 @@
+//! What Lambda's SQS event source mapping does, for the local stack and tests: receive a batch,
+//! hand it to the function as a real SQS event, delete the messages the function did not list
+//! in `batchItemFailures`, and leave the rest to reappear (and, after the queue's
+//! maxReceiveCount, move to its dead-letter queue).
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+
+#[derive(Debug, thiserror::Error)]
+#[error("local event source: {0}")]
+pub struct PumpError(pub String);
+
+fn sqs_error(e: impl std::error::Error + 'static) -> PumpError {
+    PumpError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+}
+
+/// One receive from `queue_url` (waiting up to `wait_secs` for messages), handed to `invoke`.
+/// `visibility_secs` overrides the queue's visibility timeout for what is received. Returns how
+/// many messages were handed over and how many the function kept.
+pub async fn pump_once<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    queue_arn: &str,
+    wait_secs: i32,
+    visibility_secs: Option<i32>,
+    invoke: F,
+) -> Result<(usize, usize), PumpError>
+where
+    F: FnOnce(SqsEvent) -> Fut,
+    Fut: Future<Output = Result<SqsBatchResponse, PumpError>>,
+{
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .set_visibility_timeout(visibility_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(sqs_error)?;
+    if out.messages().is_empty() {
+        return Ok((0, 0));
+    }
+    let mut event = SqsEvent::default();
+    event.records = out
+        .messages()
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = m.message_id().map(String::from);
+            r.receipt_handle = m.receipt_handle().map(String::from);
+            r.body = m.body().map(String::from);
+            r.md5_of_body = m.md5_of_body().map(String::from);
+            r.attributes = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            r.event_source = Some("aws:sqs".into());
+            r.event_source_arn = Some(queue_arn.to_string());
+            r.aws_region = Some("us-east-1".into());
+            r
+        })
+        .collect();
+    let handed = event.records.len();
+    let response = invoke(event).await?;
+    let kept: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    for m in out.messages() {
+        if !kept.contains(&m.message_id().unwrap_or_default()) {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .map_err(sqs_error)?;
+        }
+    }
+    Ok((handed, kept.len()))
+}
+
+/// The queue's ARN (the event source the function sees).
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String, PumpError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(sqs_error)?;
+    out.attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| PumpError(format!("{queue_url} has no ARN")))
+}
+
+/// A queue whose messages move to `NAME-dlq` (kept 14 days) after `max_receives` receives that
+/// did not delete them, as the SAM template sets up. Returns the queue's URL.
+pub async fn create_queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+) -> Result<String, PumpError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(sqs_error)?;
+    let dlq_arn = queue_arn(sqs, dlq.queue_url().unwrap_or_default()).await?;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+            .to_string();
+    let out = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .map_err(sqs_error)?;
+    Ok(out.queue_url().unwrap_or_default().to_string())
+}
