@@ -160,3 +160,33 @@ impl ApiConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedules_parse_from_text() {
+        let default = crate::outbound::default_schedule();
+        assert_eq!(
+            parse_schedule("5s,5m,30m,2h,5h,10h,14h,20h,24h").unwrap(),
+            default
+        );
+        assert_eq!(
+            parse_schedule(" 1s , 90s ").unwrap(),
+            vec![Duration::from_secs(1), Duration::from_secs(90)]
+        );
+        for bad in [
+            "",
+            "5",
+            "5d",
+            "0s",
+            "25h",
+            "x",
+            "5s,,5m",
+            &vec!["1s"; 21].join(","),
+        ] {
+            assert!(parse_schedule(bad).is_err(), "{bad:?}");
+        }
+    }
+}
