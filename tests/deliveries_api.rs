@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use hookline::clock::SystemClock;
 use hookline::events::Event;
 use hookline::http::ReqwestClient;
@@ -35,49 +34,19 @@ async fn delivery_function(
     }
 }
 
-/// What the Lambda event source mapping does: receive a batch, hand it over, delete what the
-/// function did not list as failed.
+/// Lambda's event source mapping, once: the function handles one batch from the queue.
 async fn pump(
     queue_url: &str,
     d: &Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsRetryQueue>,
 ) -> usize {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
-    let out = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let mut batch = SqsEvent::default();
-    batch.records = out
-        .messages()
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = m.message_id().map(String::from);
-            r.receipt_handle = m.receipt_handle().map(String::from);
-            r.body = m.body().map(String::from);
-            r
-        })
-        .collect();
-    let n = batch.records.len();
-    let response = outbound_delivery::handle_batch(d, batch).await;
-    for m in out.messages() {
-        if !response
-            .batch_item_failures
-            .iter()
-            .any(|f| Some(f.item_identifier.as_str()) == m.message_id())
-        {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    n
+    let arn = hookline::local::queue_arn(&sqs, queue_url).await.unwrap();
+    let (handed, _) = hookline::local::pump_once(&sqs, queue_url, &arn, 0, None, |batch| async {
+        Ok(outbound_delivery::handle_batch(d, batch).await)
+    })
+    .await
+    .unwrap();
+    handed
 }
 
 fn event(account: &str, id: &str) -> Event {

@@ -4,8 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use base64::Engine;
-use hmac::{KeyInit, Mac};
 use hookline::clock::ManualClock;
 use hookline::events::Event;
 use hookline::http::ReqwestClient;
@@ -85,35 +83,8 @@ fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
     batch
 }
 
-/// Checks both signatures with the documented recipes (not the code under test).
 fn verify_signatures(got: &hookline_tests::upstream::Received) {
-    let (id, ts, sig) = (
-        got.header("webhook-id").unwrap(),
-        got.header("webhook-timestamp").unwrap(),
-        got.header("webhook-signature").unwrap(),
-    );
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(&SECRET["whsec_".len()..])
-        .unwrap();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{id}.{ts}.").as_bytes());
-    mac.update(&got.body);
-    assert_eq!(
-        sig,
-        format!(
-            "v1,{}",
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-        )
-    );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&got.body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(got.header("x-acquire-signature"), Some(hex.as_str()));
+    hookline_tests::upstream::verify_signatures(got, SECRET);
 }
 
 #[tokio::test]

@@ -12,6 +12,10 @@ use crate::events::Event;
 #[error("queue error: {0}")]
 pub struct QueueError(pub String);
 
+fn sqs_error(e: impl std::error::Error + 'static) -> QueueError {
+    QueueError(DisplayErrorContext(e).to_string())
+}
+
 pub trait EventQueue: Send + Sync {
     fn publish(&self, event: &Event) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
@@ -40,7 +44,7 @@ impl EventQueue for SqsEventQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            .map_err(sqs_error)?;
         Ok(())
     }
 }
@@ -121,7 +125,7 @@ impl RetryQueue for SqsRetryQueue {
             .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
             .send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            .map_err(sqs_error)?;
         Ok(())
     }
 
@@ -137,7 +141,7 @@ impl RetryQueue for SqsRetryQueue {
             .visibility_timeout(delay.min(MAX_VISIBILITY).as_secs() as i32)
             .send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            .map_err(sqs_error)?;
         Ok(())
     }
 }

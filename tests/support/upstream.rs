@@ -209,3 +209,32 @@ async fn serve(mut stream: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Received>
         }
     }
 }
+
+/// Checks a request's HMAC signatures with the documented recipes, written here independently
+/// of the code under test: Standard Webhooks' `webhook-signature` and the product's
+/// `x-acquire-signature`.
+pub fn verify_signatures(got: &Received, secret: &str) {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let id = got.header("webhook-id").expect("webhook-id");
+    let ts = got.header("webhook-timestamp").expect("webhook-timestamp");
+    let key = match secret.strip_prefix("whsec_") {
+        Some(encoded) => b64.decode(encoded).unwrap(),
+        None => secret.as_bytes().to_vec(),
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&got.body);
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    assert_eq!(got.header("webhook-signature"), Some(expected.as_str()));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&got.body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(got.header("x-acquire-signature"), Some(hex.as_str()));
+}

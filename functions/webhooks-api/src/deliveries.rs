@@ -36,6 +36,25 @@ fn not_found() -> ApiError {
     ApiError::NotFound("no delivery with this id".into())
 }
 
+/// The caller's outbound webhook and one of its deliveries, or 404.
+async fn load_delivery<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    id: &str,
+    delivery_id: &str,
+) -> Result<(Webhook, Delivery), ApiError> {
+    let webhook = load_outbound(app, caller, id).await?;
+    if !is_delivery_id(delivery_id) {
+        return Err(not_found());
+    }
+    let delivery = app
+        .store
+        .get_delivery(&caller.account_id, &webhook.id, delivery_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((webhook, delivery))
+}
+
 /// A delivery in a list: the event named, attempts without response bodies.
 fn summary(d: &Delivery) -> Value {
     let mut v = detail(d);
@@ -99,15 +118,7 @@ pub async fn get<P: Platform>(
     id: &str,
     delivery_id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let webhook = load_outbound(app, caller, id).await?;
-    if !is_delivery_id(delivery_id) {
-        return Err(not_found());
-    }
-    let delivery = app
-        .store
-        .get_delivery(&caller.account_id, &webhook.id, delivery_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let (_, delivery) = load_delivery(app, caller, id, delivery_id).await?;
     Ok(json(200, &detail(&delivery)).build())
 }
 
@@ -118,18 +129,7 @@ pub async fn retry<P: Platform>(
     id: &str,
     delivery_id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let webhook = load_outbound(app, caller, id).await?;
-    if !is_delivery_id(delivery_id) {
-        return Err(not_found());
-    }
-    if app
-        .store
-        .get_delivery(&caller.account_id, &webhook.id, delivery_id)
-        .await?
-        .is_none()
-    {
-        return Err(not_found());
-    }
+    let (webhook, _) = load_delivery(app, caller, id, delivery_id).await?;
     let attempt = app
         .outbound
         .resend(&webhook, delivery_id)
