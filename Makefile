@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`. See README.md.
-.PHONY: run test api-key
+.PHONY: run test api-key lint-infra package deploy-build
 
 run:
 	@bash scripts/run.sh
@@ -10,3 +10,15 @@ test:
 # A new API key for ACCOUNT against the running local stack (`make run`).
 api-key:
 	@bash scripts/api-key.sh "$(ACCOUNT)"
+
+# The SAM template through cfn-lint and `sam validate --lint` (offline; CI runs it).
+lint-infra:
+	@bash scripts/lint-infra.sh
+
+# Release builds of the functions for Lambda (ARCH=arm64 or x86_64), with their sizes.
+package:
+	@bash scripts/package.sh "$(or $(ARCH),arm64)"
+
+# `sam build` of infra/template.yaml, as the Deploy section of the README runs it.
+deploy-build:
+	@bash -c 'source scripts/lib.sh && ensure_deploy_tools && ensure_cargo_lambda && cd "$$ROOT" && PATH="$$VENV/bin:$$PATH" sam build -t infra/template.yaml'

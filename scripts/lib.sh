@@ -26,6 +26,23 @@ ensure_moto() {
   fi
 }
 
+# The SAM CLI and cfn-lint, pinned, in a venv of their own (.venv-deploy).
+ensure_deploy_tools() {
+  local venv="$ROOT/.venv-deploy" stamp="$ROOT/.venv-deploy/.installed" pins="$ROOT/scripts/requirements-deploy.txt"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating the deploy tools venv in .venv-deploy"
+    python3 -m venv "$venv"
+  fi
+  if [ ! -f "$stamp" ] || ! cmp -s "$pins" "$stamp"; then
+    log "installing the SAM CLI and cfn-lint into .venv-deploy (pinned)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+    cp "$pins" "$stamp"
+  fi
+  # No telemetry from a closed network, and no prompt for the Rust build method.
+  export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
+  export PATH="$venv/bin:$PATH"
+}
+
 # cargo-lambda from PyPI (it ships the binary and zig) into the same venv.
 ensure_cargo_lambda() {
   ensure_moto
