@@ -641,3 +641,94 @@ async fn five_days_of_failures_disable_the_webhook() {
         Status::Active
     );
 }
+
+/// Records the name of every DynamoDB operation the SDK sends.
+#[derive(Debug, Clone, Default)]
+struct OperationLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl aws_sdk_dynamodb::config::Intercept for OperationLog {
+    fn name(&self) -> &'static str {
+        "operation-log"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_sdk_dynamodb::operation::*;
+        let input = context.input();
+        let name = if input.downcast_ref::<query::QueryInput>().is_some() {
+            "Query"
+        } else if input.downcast_ref::<put_item::PutItemInput>().is_some() {
+            "PutItem"
+        } else if input
+            .downcast_ref::<update_item::UpdateItemInput>()
+            .is_some()
+        {
+            "UpdateItem"
+        } else if input.downcast_ref::<get_item::GetItemInput>().is_some() {
+            "GetItem"
+        } else if input
+            .downcast_ref::<delete_item::DeleteItemInput>()
+            .is_some()
+        {
+            "DeleteItem"
+        } else if input
+            .downcast_ref::<transact_write_items::TransactWriteItemsInput>()
+            .is_some()
+        {
+            "TransactWriteItems"
+        } else {
+            "other"
+        };
+        self.0.lock().unwrap().push(name.to_string());
+        Ok(())
+    }
+}
+
+impl OperationLog {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_calls_per_delivery_are_counted() {
+    let plain = hookline_tests::fresh_store().await;
+    let log = OperationLog::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&hookline_tests::sdk_config().await)
+        .interceptor(log.clone())
+        .build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), plain.table());
+    let (mut d, _) = deliverer(DeliverySettings::default()).await;
+    d.store = store;
+    let ok = Upstream::start(vec![Reply::status(200, "")]).await;
+    add_webhook(&d.store, "acme", &ok.url, json!({})).await;
+    log.take();
+
+    d.handle_event(&event("acme", "evt_cost1", "case:new"))
+        .await
+        .unwrap();
+    let mut ops = log.take();
+    ops.sort();
+    // One Query for the fan-out; per delivery a claim (PutItem), the outcome (UpdateItem) and
+    // the streak check (GetItem, a read): 2 writes.
+    assert_eq!(ops, vec!["GetItem", "PutItem", "Query", "UpdateItem"]);
+
+    let failing = Upstream::start(vec![Reply::status(500, "")]).await;
+    let other = add_webhook(&d.store, "globex", &failing.url, json!({})).await;
+    log.take();
+    d.handle_event(&event("globex", "evt_cost2", "case:new"))
+        .await
+        .unwrap();
+    let mut ops = log.take();
+    ops.sort();
+    // A failed attempt: claim, outcome, and the streak count (UpdateItem): 3 writes, no read.
+    assert_eq!(
+        ops,
+        vec!["PutItem", "Query", "UpdateItem", "UpdateItem"],
+        "webhook {}",
+        other.id
+    );
+}

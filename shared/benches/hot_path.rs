@@ -30,11 +30,16 @@ fn median_ns(iterations: u32, mut op: impl FnMut()) -> f64 {
 
 fn main() {
     let now = OffsetDateTime::now_utc();
-    let rules = WebhookRules { allow_plain_http: false };
+    let rules = WebhookRules {
+        allow_plain_http: false,
+    };
     let body = json!({"name": "CRM sync", "flow": "outbound", "url": "https://crm.example.com/hooks/acquire",
                       "notificationEmail": "ops@example.com", "events": ["case:new", "case:status:closed"],
                       "security": {"type": "hmac", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
-    let webhook = WebhookPatch::from_json(&body).unwrap().create("wh_1".into(), "acme".into(), now, &rules).unwrap();
+    let webhook = WebhookPatch::from_json(&body)
+        .unwrap()
+        .create("wh_1".into(), "acme".into(), now, &rules)
+        .unwrap();
     let event = json!({"event": "case:status:closed", "data": {"caseId": "72", "status": "closed", "fields": {},
         "contact": {"id": "5", "fields": {"name": "Jhon", "email": "jhon@example.com", "phone": "+15555550100",
                                           "city": "Austin", "state": "TX", "countryId": "US", "ip": "203.0.113.7"}},
@@ -44,27 +49,56 @@ fn main() {
     let answer = serde_json::to_vec(&json!({"customer": {"name": "Ada", "tier": "gold"},
         "orders": (0..10).map(|i| json!({"id": i, "status": "shipped", "items": [{"sku": "A1", "qty": 2}]})).collect::<Vec<_>>()}))
         .unwrap();
-    let paths: Vec<String> = vec!["customer.name".into(), "orders[3].status".into(), "orders[9].items[0].sku".into()];
+    let paths: Vec<String> = vec![
+        "customer.name".into(),
+        "orders[3].status".into(),
+        "orders[9].items[0].sku".into(),
+    ];
     let vars = json!({"visitor": {"email": "ada@example.com"}, "case.id": "72", "q": "a&b=c d"});
 
     let results = [
-        ("validate a webhook body", median_ns(20_000, || {
-            black_box(WebhookPatch::from_json(black_box(&body)).unwrap().create("wh_1".into(), "acme".into(), now, &rules).unwrap());
-        })),
-        ("render an inbound URL", median_ns(200_000, || {
-            black_box(render_url(black_box("https://shop.example.com/orders/{{case.id}}?email={{visitor.email}}&q={{q}}"), &vars));
-        })),
-        ("encode + sign a delivery (JSON)", median_ns(20_000, || {
-            let payload = formats::encode(Format::Json, "webhook", black_box(&event));
-            black_box(signature_headers(&webhook.security, "dlv_01J", now, &payload));
-        })),
-        ("encode a delivery (XML)", median_ns(20_000, || {
-            black_box(formats::encode(Format::Xml, "webhook", black_box(&event)));
-        })),
-        ("decode an answer + extract variables", median_ns(20_000, || {
-            let value = formats::decode(Format::Json, black_box(&answer)).unwrap();
-            black_box(formats::variables(&value, &paths));
-        })),
+        (
+            "validate a webhook body",
+            median_ns(20_000, || {
+                black_box(
+                    WebhookPatch::from_json(black_box(&body))
+                        .unwrap()
+                        .create("wh_1".into(), "acme".into(), now, &rules)
+                        .unwrap(),
+                );
+            }),
+        ),
+        (
+            "render an inbound URL",
+            median_ns(200_000, || {
+                black_box(render_url(black_box("https://shop.example.com/orders/{{case.id}}?email={{visitor.email}}&q={{q}}"), &vars));
+            }),
+        ),
+        (
+            "encode + sign a delivery (JSON)",
+            median_ns(20_000, || {
+                let payload = formats::encode(Format::Json, "webhook", black_box(&event));
+                black_box(signature_headers(
+                    &webhook.security,
+                    "dlv_01J",
+                    now,
+                    &payload,
+                ));
+            }),
+        ),
+        (
+            "encode a delivery (XML)",
+            median_ns(20_000, || {
+                black_box(formats::encode(Format::Xml, "webhook", black_box(&event)));
+            }),
+        ),
+        (
+            "decode an answer + extract variables",
+            median_ns(20_000, || {
+                let value = formats::decode(Format::Json, black_box(&answer)).unwrap();
+                black_box(formats::variables(&value, &paths));
+            }),
+        ),
     ];
     println!("{:<40} {:>12}", "operation", "ns/op");
     for (name, ns) in results {
