@@ -23,7 +23,7 @@ async fn delivery_function(
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     Deliverer {
         store: api.app.store.clone(),
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
         retries: SqsRetryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap()),
         clock: Arc::new(SystemClock),

@@ -18,7 +18,7 @@ type TestResolver = Resolver<ReqwestClient, RecordingMailer, MemoryStore>;
 
 fn resolver(settings: ResolverSettings) -> TestResolver {
     Resolver {
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
         store: MemoryStore::new(),
         clock: Arc::new(SystemClock),
@@ -394,7 +394,7 @@ async fn test_calls_once_and_discovers_nested_variables() {
 async fn two_failures_in_a_row_send_one_e_mail_through_the_local_ses() {
     let store = hookline_tests::fresh_store().await;
     let r = Resolver {
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: hookline_tests::ses_mailer().await,
         store: store.clone(),
         clock: Arc::new(SystemClock),
@@ -456,4 +456,76 @@ async fn two_failures_in_a_row_send_one_e_mail_through_the_local_ses() {
         .items
         .iter()
         .all(|e| e.source == "fallback" && e.attempts.len() == 3));
+}
+
+#[tokio::test]
+async fn internal_addresses_are_refused_before_anything_is_sent() {
+    use hookline::egress::EgressPolicy;
+    let up = Upstream::start(vec![Reply::json("{}")]).await;
+    let port = up.url.rsplit(':').next().unwrap().to_string();
+    // A deployment's policy: public addresses only.
+    let r = Resolver {
+        http: ReqwestClient::new(EgressPolicy::public_only()),
+        ..resolver(fast())
+    };
+    for (url, why) in [
+        (
+            format!("http://127.0.0.1:{port}/"),
+            "127.0.0.1 is a loopback address",
+        ),
+        (
+            format!("http://localhost:{port}/"),
+            "localhost is a loopback address",
+        ),
+        (
+            format!("http://[::ffff:127.0.0.1]:{port}/"),
+            "127.0.0.1 is a loopback address",
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "169.254.169.254 is a link-local address",
+        ),
+        (
+            "http://10.0.0.7/".to_string(),
+            "10.0.0.7 is a private address",
+        ),
+    ] {
+        let res = r.resolve(&webhook(&url, none()), &json!({})).await;
+        assert_eq!(res.source, Source::Fallback, "{url}");
+        assert_eq!(
+            res.attempts.len(),
+            1,
+            "{url}: a refusal ends the tries at once"
+        );
+        let error = res.attempts[0].error.clone().unwrap();
+        assert!(
+            error.starts_with("refused: ") && error.contains(why),
+            "{url}: {error}"
+        );
+    }
+    assert_eq!(up.calls(), 0, "nothing reached the internal address");
+
+    // The local stack's allow-list opens 127.0.0.1 and nothing else.
+    let local = Resolver {
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        ..resolver(fast())
+    };
+    assert_eq!(
+        local
+            .resolve(&webhook(&up.url, none()), &json!({}))
+            .await
+            .source,
+        Source::Webhook
+    );
+    let res = local
+        .resolve(
+            &webhook(&format!("http://127.0.0.2:{port}/"), none()),
+            &json!({}),
+        )
+        .await;
+    assert!(res.attempts[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("loopback"));
 }

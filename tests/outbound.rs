@@ -27,7 +27,7 @@ async fn deliverer(settings: DeliverySettings) -> (TestDeliverer, Arc<ManualCloc
     ));
     let d = Deliverer {
         store: hookline_tests::fresh_store().await,
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: clock.clone(),
@@ -393,7 +393,7 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
     let d = Deliverer {
         store: hookline_tests::fresh_store().await,
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: hookline_tests::ses_mailer().await,
         retries: MemoryRetryQueue::default(),
         clock: clock.clone(),
@@ -730,5 +730,33 @@ async fn dynamodb_calls_per_delivery_are_counted() {
         vec!["PutItem", "Query", "UpdateItem", "UpdateItem"],
         "webhook {}",
         other.id
+    );
+}
+
+#[tokio::test]
+async fn deliveries_to_internal_addresses_are_refused_and_retried_later() {
+    let (mut d, _) = deliverer(DeliverySettings::default()).await;
+    d.http = ReqwestClient::new(hookline::egress::EgressPolicy::public_only());
+    let r = Upstream::start(vec![Reply::status(200, "")]).await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    d.handle_event(&event("acme", "evt_ssrf", "case:new"))
+        .await
+        .unwrap();
+    assert_eq!(r.calls(), 0);
+    let (message, _) = d.retries.scheduled.lock().unwrap()[0].clone();
+    let delivery = d
+        .store
+        .get_delivery("acme", &w.id, &message.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        delivery.status,
+        DeliveryStatus::Pending,
+        "DNS can change; the schedule goes on"
+    );
+    assert_eq!(
+        delivery.attempts[0].error.as_deref(),
+        Some("refused: 127.0.0.1 is a loopback address")
     );
 }

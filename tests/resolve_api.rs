@@ -28,7 +28,7 @@ impl Stack {
         let api = TestApi::new().await;
         let store = api.app.store.clone();
         let resolver = Resolver {
-            http: ReqwestClient::new(),
+            http: ReqwestClient::new(hookline_tests::local_egress()),
             mailer: hookline_tests::ses_mailer().await,
             store: store.clone(),
             clock: Arc::new(SystemClock),

@@ -87,6 +87,16 @@ pub struct ApiConfig {
     pub resolve_deadline: Duration,
 }
 
+/// Where outbound calls may go beyond public addresses: `HOOKLINE_EGRESS_ALLOW_CIDRS`, a comma-
+/// separated CIDR list (the local stack sets `127.0.0.1/32`); empty means public addresses only.
+pub fn egress_policy() -> Result<crate::egress::EgressPolicy, ConfigError> {
+    let list = std::env::var("HOOKLINE_EGRESS_ALLOW_CIDRS").unwrap_or_default();
+    crate::egress::EgressPolicy::from_list(&list).map_err(|message| ConfigError::Invalid {
+        name: "HOOKLINE_EGRESS_ALLOW_CIDRS",
+        message,
+    })
+}
+
 /// Settings of the outbound delivery function.
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {

@@ -1,8 +1,13 @@
 //! The HTTP client every call to a customer's URL goes through (resolve, test, delivery):
-//! a per-request timeout, no redirects followed, response bodies read only up to a cap.
+//! a per-request timeout, no redirects followed, response bodies read only up to a cap, and the
+//! egress policy (the SSRF guard) applied to every address it connects to.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::egress::EgressPolicy;
 
 use time::OffsetDateTime;
 
@@ -53,6 +58,9 @@ pub enum HttpError {
     Timeout,
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The egress policy forbids the address (SSRF guard); nothing was sent.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("request failed: {0}")]
@@ -68,32 +76,102 @@ pub trait HttpClient: Send + Sync {
     ) -> impl Future<Output = Result<HttpResponse, HttpError>> + Send;
 }
 
+/// A host the egress policy does not let us reach.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} is {why}")]
+struct EgressRefused {
+    host: String,
+    why: &'static str,
+}
+
+/// DNS resolution that keeps only the addresses the policy allows. reqwest connects to exactly
+/// the addresses this returns, so the address checked is the address used: a name cannot
+/// resolve to a public address for the check and a private one for the connection.
+struct GuardedResolver {
+    policy: Arc<EgressPolicy>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut why = "not resolvable";
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| match policy.refusal(addr.ip()) {
+                    None => true,
+                    Some(reason) => {
+                        why = reason;
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                return Err(Box::new(EgressRefused { host, why })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// reqwest with rustls: connection pooling across calls of one Lambda instance.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ReqwestClient {
     client: reqwest::Client,
+    policy: Arc<EgressPolicy>,
+}
+
+impl std::fmt::Debug for ReqwestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReqwestClient")
+            .field("policy", &self.policy)
+            .finish()
+    }
 }
 
 impl ReqwestClient {
-    pub fn new() -> Self {
+    pub fn new(policy: EgressPolicy) -> Self {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(USER_AGENT)
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
             .build()
             .expect("a client with these settings always builds");
-        Self { client }
+        Self { client, policy }
     }
-}
 
-impl Default for ReqwestClient {
-    fn default() -> Self {
-        Self::new()
+    /// IP literals never reach the resolver: they are checked here.
+    fn check_literal(&self, url: &str) -> Result<(), HttpError> {
+        let parsed = url::Url::parse(url).map_err(|e| HttpError::Invalid(e.to_string()))?;
+        let ip: Option<IpAddr> = match parsed.host() {
+            Some(url::Host::Ipv4(v4)) => Some(v4.into()),
+            Some(url::Host::Ipv6(v6)) => Some(v6.into()),
+            _ => None,
+        };
+        match ip.and_then(|ip| self.policy.refusal(ip).map(|why| (ip, why))) {
+            Some((ip, why)) => Err(HttpError::Refused(format!("{ip} is {why}"))),
+            None => Ok(()),
+        }
     }
 }
 
 fn classify(err: reqwest::Error) -> HttpError {
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<EgressRefused>() {
+            return HttpError::Refused(refused.to_string());
+        }
+        source = s.source();
+    }
     if err.is_timeout() {
         HttpError::Timeout
     } else if err.is_connect() {
@@ -118,6 +196,7 @@ fn classify(err: reqwest::Error) -> HttpError {
 
 impl HttpClient for ReqwestClient {
     async fn send(&self, request: HttpRequest, max_body: usize) -> Result<HttpResponse, HttpError> {
+        self.check_literal(&request.url)?;
         let method = match request.method {
             HttpMethod::Get => reqwest::Method::GET,
             HttpMethod::Post => reqwest::Method::POST,

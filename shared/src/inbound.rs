@@ -156,6 +156,8 @@ fn judge(
 ) -> (Option<u16>, Option<String>, Verdict) {
     let response = match result {
         Ok(r) => r,
+        // An address the egress policy forbids stays forbidden for the seconds a chat waits.
+        Err(e @ HttpError::Refused(_)) => return (None, Some(e.to_string()), Verdict::Stop),
         Err(e) => return (None, Some(e.to_string()), Verdict::Retry(None)),
     };
     let status = Some(response.status);

@@ -5,6 +5,7 @@ pub mod api;
 pub mod apikeys;
 pub mod clock;
 pub mod config;
+pub mod egress;
 pub mod events;
 pub mod formats;
 pub mod http;

@@ -142,7 +142,7 @@ impl TestApi<LocalAws> {
             store,
             events,
             retries,
-            ReqwestClient::new(),
+            ReqwestClient::new(local_egress()),
             clock,
         ));
         Self {
@@ -160,7 +160,7 @@ impl TestApi<InMemory> {
             MemoryStore::new(),
             MemoryEventQueue::default(),
             MemoryRetryQueue::default(),
-            ReqwestClient::new(),
+            ReqwestClient::new(local_egress()),
             clock,
         ));
         Self {
@@ -369,4 +369,10 @@ pub async fn fresh_queue(prefix: &str) -> (aws_sdk_sqs::Client, String) {
         .await
         .expect("create a queue in the local stack");
     (client, out.queue_url().expect("a queue URL").to_string())
+}
+
+/// The egress policy of the local stack: public addresses, and 127.0.0.1 where the tests'
+/// receivers listen (not the rest of 127/8, nor ::1).
+pub fn local_egress() -> hookline::egress::EgressPolicy {
+    hookline::egress::EgressPolicy::from_list("127.0.0.1/32").expect("a valid CIDR")
 }

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_sdk_config().await;
     let store = DynamoStore::from_sdk_config(&sdk, config.table_name);
     let resolver = Resolver {
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline::config::egress_policy()?),
         mailer: SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), sender),
         store: store.clone(),
         clock: Arc::new(SystemClock),

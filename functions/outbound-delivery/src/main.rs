@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_sdk_config().await;
     let deliverer = Arc::new(Deliverer {
         store: DynamoStore::from_sdk_config(&sdk, config.table_name),
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline::config::egress_policy()?),
         mailer: SesMailer::new(
             aws_sdk_sesv2::Client::new(&sdk),
             required("HOOKLINE_SENDER_EMAIL")?,

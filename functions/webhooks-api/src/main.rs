@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
         store: DynamoStore::from_sdk_config(&sdk, config.table_name),
         events: SqsEventQueue::new(sqs.clone(), events_queue_url()?),
         retries: SqsRetryQueue::new(sqs, required("HOOKLINE_DELIVERIES_QUEUE_URL")?),
-        http: ReqwestClient::new(),
+        http: ReqwestClient::new(hookline::config::egress_policy()?),
         clock: Arc::new(SystemClock),
         rules: WebhookRules {
             allow_plain_http: config.allow_plain_http,
