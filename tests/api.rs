@@ -181,6 +181,15 @@ async fn validation_errors_name_the_field() {
             with(
                 out(),
                 "url",
+                json!("http://169.254.169.254/latest/meta-data/"),
+            ),
+            "url",
+        ),
+        (with(out(), "url", json!("https://10.0.0.7/hook")), "url"),
+        (
+            with(
+                out(),
+                "url",
                 json!(format!("https://e.com/{}", "p".repeat(2100))),
             ),
             "url",

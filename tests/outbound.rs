@@ -52,6 +52,7 @@ async fn add_webhook(store: &DynamoStore, account: &str, url: &str, extra: Value
             now,
             &WebhookRules {
                 allow_plain_http: true,
+                egress: hookline_tests::local_egress(),
             },
         )
         .unwrap();

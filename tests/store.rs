@@ -12,6 +12,7 @@ use serde_json::json;
 fn rules() -> WebhookRules {
     WebhookRules {
         allow_plain_http: false,
+        ..Default::default()
     }
 }
 

@@ -32,6 +32,7 @@ fn main() {
     let now = OffsetDateTime::now_utc();
     let rules = WebhookRules {
         allow_plain_http: false,
+        ..Default::default()
     };
     let body = json!({"name": "CRM sync", "flow": "outbound", "url": "https://crm.example.com/hooks/acquire",
                       "notificationEmail": "ops@example.com", "events": ["case:new", "case:status:closed"],

@@ -120,6 +120,7 @@ fn parts<P: Platform>(
         clock,
         rules: WebhookRules {
             allow_plain_http: true,
+            egress: local_egress(),
         },
         resolver: ResolverSettings::default(),
         delivery: DeliverySettings::default(),

@@ -38,6 +38,7 @@ async fn main() -> Result<(), Error> {
         clock: Arc::new(SystemClock),
         rules: WebhookRules {
             allow_plain_http: config.allow_plain_http,
+            egress: hookline::config::egress_policy()?,
         },
         resolver: ResolverSettings {
             deadline: config.resolve_deadline,

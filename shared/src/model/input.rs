@@ -34,10 +34,13 @@ impl ValidationError {
 type Result<T> = std::result::Result<T, ValidationError>;
 
 /// Deployment-level rules for webhooks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct WebhookRules {
     /// Plain `http://` URLs: for local runs only; deployed stacks require https.
     pub allow_plain_http: bool,
+    /// Where calls may go; a URL naming a refused IP address (or localhost) is refused when it
+    /// is saved, not only when it is called.
+    pub egress: crate::egress::EgressPolicy,
 }
 
 pub const NAME_MAX_CHARS: usize = 200;
@@ -499,6 +502,20 @@ pub fn validate_url(url: &str, flow: Flow, rules: &WebhookRules) -> Result<()> {
         return Err(ValidationError::new(
             FIELD,
             "placeholders are not allowed in the host",
+        ));
+    }
+    let literal: Option<std::net::IpAddr> = match parsed.host() {
+        Some(url::Host::Ipv4(v4)) => Some(v4.into()),
+        Some(url::Host::Ipv6(v6)) => Some(v6.into()),
+        Some(url::Host::Domain(d)) if d == "localhost" || d.ends_with(".localhost") => {
+            Some([127, 0, 0, 1].into())
+        }
+        _ => None,
+    };
+    if let Some(why) = literal.and_then(|ip| rules.egress.refusal(ip)) {
+        return Err(ValidationError::new(
+            FIELD,
+            format!("names {why}; Hookline does not call internal addresses"),
         ));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {

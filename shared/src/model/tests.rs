@@ -8,6 +8,7 @@ const NOW: time::OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 fn rules() -> WebhookRules {
     WebhookRules {
         allow_plain_http: false,
+        ..Default::default()
     }
 }
 
@@ -250,9 +251,10 @@ fn fields_of_the_other_flow_are_refused_not_dropped() {
 
 #[test]
 fn plain_http_only_where_the_deployment_allows_it() {
-    let body = with(outbound(), "url", json!("http://127.0.0.1:8080/hook"));
+    let body = with(outbound(), "url", json!("http://crm.example.com:8080/hook"));
     let local = WebhookRules {
         allow_plain_http: true,
+        ..Default::default()
     };
     assert!(WebhookPatch::from_json(&body)
         .unwrap()
@@ -469,4 +471,40 @@ fn rotation_keeps_the_old_secret_signing_for_a_day() {
         w.rotated(Some("short".into()), NOW).unwrap_err().field,
         "security.secret"
     );
+}
+
+#[test]
+fn urls_naming_internal_addresses_are_refused_when_saved() {
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/hook",
+        "https://localhost/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:192.168.0.1]/hook",
+        "https://api.localhost/x",
+    ] {
+        let err = create(with(outbound(), "url", json!(url))).unwrap_err();
+        assert_eq!(err.field, "url", "{url}");
+        assert!(
+            err.message.contains("internal addresses"),
+            "{url}: {}",
+            err.message
+        );
+    }
+    // Names are checked when called (they may resolve anywhere); public literals pass.
+    assert!(create(with(outbound(), "url", json!("https://8.8.8.8/hook"))).is_ok());
+    let local = WebhookRules {
+        allow_plain_http: true,
+        egress: crate::egress::EgressPolicy::from_list("127.0.0.1/32").unwrap(),
+    };
+    let body = with(outbound(), "url", json!("http://127.0.0.1:8080/hook"));
+    assert!(WebhookPatch::from_json(&body)
+        .unwrap()
+        .create("wh_1".into(), "a".into(), NOW, &local)
+        .is_ok());
+    let body = with(outbound(), "url", json!("http://127.0.0.2:8080/hook"));
+    assert!(WebhookPatch::from_json(&body)
+        .unwrap()
+        .create("wh_1".into(), "a".into(), NOW, &local)
+        .is_err());
 }
