@@ -57,6 +57,16 @@ impl Cidr {
     }
 }
 
+/// The IP address a URL names literally (`http://10.0.0.7/`, `http://[::1]/`): it reaches no
+/// resolver, so it must be checked on its own.
+pub fn literal_ip(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(v4.into()),
+        url::Host::Ipv6(v6) => Some(v6.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
 /// The deployment's egress rules: everything public, plus the allowed blocks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EgressPolicy {

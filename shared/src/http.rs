@@ -3,7 +3,7 @@
 //! egress policy (the SSRF guard) applied to every address it connects to.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,11 +152,7 @@ impl ReqwestClient {
     /// IP literals never reach the resolver: they are checked here.
     fn check_literal(&self, url: &str) -> Result<(), HttpError> {
         let parsed = url::Url::parse(url).map_err(|e| HttpError::Invalid(e.to_string()))?;
-        let ip: Option<IpAddr> = match parsed.host() {
-            Some(url::Host::Ipv4(v4)) => Some(v4.into()),
-            Some(url::Host::Ipv6(v6)) => Some(v6.into()),
-            _ => None,
-        };
+        let ip = crate::egress::literal_ip(&parsed);
         match ip.and_then(|ip| self.policy.refusal(ip).map(|why| (ip, why))) {
             Some((ip, why)) => Err(HttpError::Refused(format!("{ip} is {why}"))),
             None => Ok(()),

@@ -504,14 +504,10 @@ pub fn validate_url(url: &str, flow: Flow, rules: &WebhookRules) -> Result<()> {
             "placeholders are not allowed in the host",
         ));
     }
-    let literal: Option<std::net::IpAddr> = match parsed.host() {
-        Some(url::Host::Ipv4(v4)) => Some(v4.into()),
-        Some(url::Host::Ipv6(v6)) => Some(v6.into()),
-        Some(url::Host::Domain(d)) if d == "localhost" || d.ends_with(".localhost") => {
-            Some([127, 0, 0, 1].into())
-        }
-        _ => None,
-    };
+    // `localhost` names loopback whatever a resolver says: judged as 127.0.0.1 when saved.
+    let localhost = host == "localhost" || host.ends_with(".localhost");
+    let literal = crate::egress::literal_ip(&parsed)
+        .or(localhost.then_some(std::net::Ipv4Addr::LOCALHOST.into()));
     if let Some(why) = literal.and_then(|ip| rules.egress.refusal(ip)) {
         return Err(ValidationError::new(
             FIELD,
