@@ -832,3 +832,58 @@ async fn bad_events_are_refused_by_field_and_never_queued() {
         .await
         .is_empty());
 }
+
+#[tokio::test]
+async fn an_account_has_at_most_its_quota_of_webhooks() {
+    let mut api = TestApi::new().await;
+    api.app.rules.max_per_account = 2;
+    let key = api.key("acme").await;
+    let other = api.key("globex").await;
+    let k = Some(key.as_str());
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = api
+            .call("POST", BASE, k, Some(outbound_body("https://e.com/h")))
+            .await;
+        assert_eq!(r.status, 201);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let full = api
+        .call("POST", BASE, k, Some(outbound_body("https://e.com/h")))
+        .await;
+    assert_eq!(
+        (full.status, full.error_type()),
+        (409, "ERROR_CONFLICT"),
+        "{:?}",
+        full.body
+    );
+    assert!(full.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("maximum of 2 webhooks"));
+    // Quotas are per account.
+    assert_eq!(
+        api.call(
+            "POST",
+            BASE,
+            Some(&other),
+            Some(outbound_body("https://e.com/h"))
+        )
+        .await
+        .status,
+        201
+    );
+    // Deleting one makes room again.
+    assert_eq!(
+        api.call("DELETE", &format!("{BASE}/{}", ids[0]), k, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        api.call("POST", BASE, k, Some(outbound_body("https://e.com/h")))
+            .await
+            .status,
+        201
+    );
+}

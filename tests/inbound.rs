@@ -46,6 +46,7 @@ fn webhook(url: &str, extra: Value) -> Webhook {
             &WebhookRules {
                 allow_plain_http: true,
                 egress: hookline_tests::local_egress(),
+                ..Default::default()
             },
         )
         .unwrap()

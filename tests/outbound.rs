@@ -53,6 +53,7 @@ async fn add_webhook(store: &DynamoStore, account: &str, url: &str, extra: Value
             &WebhookRules {
                 allow_plain_http: true,
                 egress: hookline_tests::local_egress(),
+                ..Default::default()
             },
         )
         .unwrap();

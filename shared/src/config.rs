@@ -85,6 +85,8 @@ pub struct ApiConfig {
     /// Bounds a whole inbound resolution; must stay below API Gateway's 29 s with room for the
     /// log write and the e-mail.
     pub resolve_deadline: Duration,
+    /// Most webhooks one account may have.
+    pub max_webhooks_per_account: usize,
 }
 
 /// Where outbound calls may go beyond public addresses: `HOOKLINE_EGRESS_ALLOW_CIDRS`, a comma-
@@ -167,6 +169,18 @@ impl ApiConfig {
             table_name: required("HOOKLINE_TABLE_NAME")?,
             allow_plain_http: flag("HOOKLINE_ALLOW_PLAIN_HTTP", false)?,
             resolve_deadline: millis("HOOKLINE_RESOLVE_DEADLINE_MS", 8_000, 500, 25_000)?,
+            max_webhooks_per_account: match std::env::var("HOOKLINE_MAX_WEBHOOKS_PER_ACCOUNT") {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or(ConfigError::Invalid {
+                        name: "HOOKLINE_MAX_WEBHOOKS_PER_ACCOUNT",
+                        message: format!("expected 1 to 10000, got {v:?}"),
+                    })?,
+                _ => crate::model::DEFAULT_MAX_PER_ACCOUNT,
+            },
         })
     }
 }

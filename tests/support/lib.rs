@@ -121,6 +121,7 @@ fn parts<P: Platform>(
         rules: WebhookRules {
             allow_plain_http: true,
             egress: local_egress(),
+            ..Default::default()
         },
         resolver: ResolverSettings::default(),
         delivery: DeliverySettings::default(),

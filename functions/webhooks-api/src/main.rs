@@ -37,6 +37,7 @@ async fn main() -> Result<(), Error> {
         http: ReqwestClient::new(hookline::config::egress_policy()?),
         clock: Arc::new(SystemClock),
         rules: WebhookRules {
+            max_per_account: config.max_webhooks_per_account,
             allow_plain_http: config.allow_plain_http,
             egress: hookline::config::egress_policy()?,
         },

@@ -52,6 +52,14 @@ pub async fn create<P: Platform>(
 ) -> Result<Response<Body>, ApiError> {
     let body = json_body(req)?.ok_or_else(|| ApiError::invalid("body", "is required"))?;
     let now = app.clock.now();
+    // Checked before the body is, so a full account learns why at once. Concurrent creates can
+    // overshoot by a few; the quota bounds cost and abuse, it is not an exact invariant.
+    let max = app.rules.max_per_account;
+    if app.store.count_webhooks(&caller.account_id).await? >= max {
+        return Err(ApiError::Conflict(format!(
+            "this account has its maximum of {max} webhooks; delete one first"
+        )));
+    }
     let webhook = WebhookPatch::from_json(&body)?.create(
         ids::new_webhook_id(now),
         caller.account_id.clone(),

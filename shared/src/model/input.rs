@@ -34,8 +34,10 @@ impl ValidationError {
 type Result<T> = std::result::Result<T, ValidationError>;
 
 /// Deployment-level rules for webhooks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct WebhookRules {
+    /// Most webhooks one account may have.
+    pub max_per_account: usize,
     /// Plain `http://` URLs: for local runs only; deployed stacks require https.
     pub allow_plain_http: bool,
     /// Where calls may go; a URL naming a refused IP address (or localhost) is refused when it
@@ -43,6 +45,17 @@ pub struct WebhookRules {
     pub egress: crate::egress::EgressPolicy,
 }
 
+impl Default for WebhookRules {
+    fn default() -> Self {
+        Self {
+            max_per_account: DEFAULT_MAX_PER_ACCOUNT,
+            allow_plain_http: false,
+            egress: Default::default(),
+        }
+    }
+}
+
+pub const DEFAULT_MAX_PER_ACCOUNT: usize = 100;
 pub const NAME_MAX_CHARS: usize = 200;
 pub const URL_MAX_LEN: usize = 2048;
 pub const EMAIL_MAX_LEN: usize = 254;

@@ -12,7 +12,10 @@ mod tests;
 
 pub use attempt::Attempt;
 pub use delivery::{delivery_id, is_delivery_id, Delivery, DeliveryStatus};
-pub use input::{reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules};
+pub use input::{
+    reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules,
+    DEFAULT_MAX_PER_ACCOUNT,
+};
 pub use security::{mask, PreviousSecret, Security};
 
 use serde::{Deserialize, Serialize};

@@ -496,6 +496,7 @@ fn urls_naming_internal_addresses_are_refused_when_saved() {
     let local = WebhookRules {
         allow_plain_http: true,
         egress: crate::egress::EgressPolicy::from_list("127.0.0.1/32").unwrap(),
+        ..Default::default()
     };
     let body = with(outbound(), "url", json!("http://127.0.0.1:8080/hook"));
     assert!(WebhookPatch::from_json(&body)

@@ -392,6 +392,32 @@ impl WebhookStore for DynamoStore {
         }
     }
 
+    async fn count_webhooks(&self, account_id: &str) -> StoreResult<usize> {
+        let mut count = 0usize;
+        let mut start_key: Option<Item> = None;
+        for _ in 0..MAX_QUERY_PAGES {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(account_pk(account_id)))
+                .expression_attribute_values(":prefix", s("WH#"))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            count += out.count().max(0) as usize;
+            start_key = out.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(count)
+    }
+
     async fn list_webhooks(
         &self,
         account_id: &str,

@@ -76,6 +76,17 @@ impl WebhookStore for MemoryStore {
         }
     }
 
+    async fn count_webhooks(&self, account_id: &str) -> StoreResult<usize> {
+        Ok(self
+            .0
+            .webhooks
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(acct, _)| acct == account_id)
+            .count())
+    }
+
     async fn list_webhooks(
         &self,
         account_id: &str,

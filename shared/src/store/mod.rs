@@ -94,6 +94,8 @@ pub trait WebhookStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Deletes the webhook and all its index entries if the stored version is `current.version`.
     fn delete_webhook(&self, current: &Webhook) -> impl Future<Output = StoreResult<()>> + Send;
+    /// How many webhooks the account has (for its quota).
+    fn count_webhooks(&self, account_id: &str) -> impl Future<Output = StoreResult<usize>> + Send;
     /// An account's webhooks in id (creation) order.
     fn list_webhooks(
         &self,
