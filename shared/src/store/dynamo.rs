@@ -222,6 +222,28 @@ impl DynamoStore {
         }
     }
 
+    /// Every page of a query, at most `MAX_QUERY_PAGES`; `query` builds it afresh for each page.
+    async fn all_pages(
+        &self,
+        query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> StoreResult<Vec<aws_sdk_dynamodb::operation::query::QueryOutput>> {
+        let mut pages = Vec::new();
+        let mut start_key: Option<Item> = None;
+        for _ in 0..MAX_QUERY_PAGES {
+            let out = query()
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            start_key = out.last_evaluated_key().cloned();
+            pages.push(out);
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(pages)
+    }
+
     /// After a failed condition on an existing webhook: was it changed, or deleted?
     async fn conflict_or_gone(&self, current: &Webhook) -> StoreError {
         match self.get_webhook(&current.account_id, &current.id).await {
@@ -393,29 +415,19 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn count_webhooks(&self, account_id: &str) -> StoreResult<usize> {
-        let mut count = 0usize;
-        let mut start_key: Option<Item> = None;
-        for _ in 0..MAX_QUERY_PAGES {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(account_pk(account_id)))
-                .expression_attribute_values(":prefix", s("WH#"))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            count += out.count().max(0) as usize;
-            start_key = out.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                break;
-            }
-        }
-        Ok(count)
+        let pages = self
+            .all_pages(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":pk", s(account_pk(account_id)))
+                    .expression_attribute_values(":prefix", s("WH#"))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .consistent_read(true)
+            })
+            .await?;
+        Ok(pages.iter().map(|p| p.count().max(0) as usize).sum())
     }
 
     async fn list_webhooks(
@@ -493,28 +505,20 @@ impl SubscriptionIndex for DynamoStore {
         account_id: &str,
         event: EventType,
     ) -> StoreResult<Vec<Webhook>> {
-        let mut webhooks = Vec::new();
-        let mut start_key: Option<Item> = None;
-        for _ in 0..MAX_QUERY_PAGES {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(subscription_pk(account_id, event)))
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items() {
-                webhooks.push(Self::parse_webhook(item)?);
-            }
-            start_key = out.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                break;
-            }
-        }
-        Ok(webhooks)
+        let pages = self
+            .all_pages(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(subscription_pk(account_id, event)))
+            })
+            .await?;
+        pages
+            .iter()
+            .flat_map(|p| p.items())
+            .map(Self::parse_webhook)
+            .collect()
     }
 }
 
@@ -585,30 +589,22 @@ impl ApiKeyStore for DynamoStore {
     }
 
     async fn list_api_keys(&self, account_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
-        let mut keys = Vec::new();
-        let mut start_key: Option<Item> = None;
-        for _ in 0..MAX_QUERY_PAGES {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(account_pk(account_id)))
-                .expression_attribute_values(":prefix", s("KEY#"))
-                .set_exclusive_start_key(start_key.take())
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items() {
-                keys.push(Self::parse_key(item, None)?);
-            }
-            start_key = out.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                break;
-            }
-        }
-        Ok(keys)
+        let pages = self
+            .all_pages(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":pk", s(account_pk(account_id)))
+                    .expression_attribute_values(":prefix", s("KEY#"))
+                    .consistent_read(true)
+            })
+            .await?;
+        pages
+            .iter()
+            .flat_map(|p| p.items())
+            .map(|item| Self::parse_key(item, None))
+            .collect()
     }
 
     async fn revoke_api_key(&self, account_id: &str, key_id: &str) -> StoreResult<()> {
