@@ -3,16 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use hookline::clock::ManualClock;
 use hookline::events::Event;
 use hookline::http::ReqwestClient;
-use hookline::model::{DeliveryStatus, Status, Webhook, WebhookPatch, WebhookRules};
+use hookline::model::{DeliveryStatus, Status, Webhook};
 use hookline::notify::RecordingMailer;
 use hookline::outbound::{Deliverer, DeliverySettings, RetryOutcome};
 use hookline::queue::MemoryRetryQueue;
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::{DeliveryStore, SubscriptionIndex, WebhookStore};
+use hookline_tests::sqs_batch;
 use hookline_tests::upstream::{Reply, Upstream};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -43,22 +43,7 @@ async fn add_webhook(store: &DynamoStore, account: &str, url: &str, extra: Value
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let now = OffsetDateTime::now_utc();
-    let w = WebhookPatch::from_json(&body)
-        .unwrap()
-        .create(
-            hookline::ids::new_webhook_id(now),
-            account.into(),
-            now,
-            &WebhookRules {
-                allow_plain_http: true,
-                egress: hookline_tests::local_egress(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    store.create_webhook(&w).await.unwrap();
-    w
+    hookline_tests::add_outbound_webhook(store, account, &body).await
 }
 
 fn event(account: &str, id: &str, name: &str) -> Event {
@@ -68,21 +53,6 @@ fn event(account: &str, id: &str, name: &str) -> Event {
         OffsetDateTime::now_utc(),
     )
     .unwrap()
-}
-
-fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
-    let mut batch = SqsEvent::default();
-    batch.records = bodies
-        .iter()
-        .map(|(id, body)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(id.to_string());
-            m.receipt_handle = Some(format!("receipt-{id}"));
-            m.body = Some(body.clone());
-            m
-        })
-        .collect();
-    batch
 }
 
 fn verify_signatures(got: &hookline_tests::upstream::Received) {
@@ -231,13 +201,13 @@ async fn a_redelivered_batch_sends_nothing_twice() {
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
     add_webhook(&d.store, "acme", &r.url, json!({})).await;
     let body = serde_json::to_string(&event("acme", "evt_3", "case:new")).unwrap();
-    let batch = sqs_event(&[("m1", body.clone())]);
+    let batch = sqs_batch(&[("m1", body.clone())]);
     for _ in 0..3 {
         let response = outbound_delivery::handle_batch(&d, batch.clone()).await;
         assert!(response.batch_item_failures.is_empty());
     }
     // Published twice under one id, too.
-    outbound_delivery::handle_batch(&d, sqs_event(&[("m2", body)])).await;
+    outbound_delivery::handle_batch(&d, sqs_batch(&[("m2", body)])).await;
     assert_eq!(r.calls(), 1);
 }
 
@@ -250,7 +220,7 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
     let future = json!({"accountId": "acme", "webhookId": "wh_x", "deliveryId": "dlv_x",
                         "dueAt": "2099-01-01T00:00:00Z"})
     .to_string();
-    let batch = sqs_event(&[
+    let batch = sqs_batch(&[
         ("good", good),
         ("poison", "{not json".into()),
         ("early", future),

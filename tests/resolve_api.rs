@@ -1,62 +1,10 @@
 //! The inbound endpoints end to end: resolve (inbound-resolver function), test and logs
 //! (management API), over DynamoDB in moto, against upstreams on 127.0.0.1.
 
-use std::sync::Arc;
-
-use hookline::clock::SystemClock;
-use hookline::http::ReqwestClient;
-use hookline::inbound::{Resolver, ResolverSettings};
-use hookline::notify::SesMailer;
-use hookline::store::dynamo::DynamoStore;
+use hookline_tests::stack::{Stack, BASE};
 use hookline_tests::upstream::{Reply, Upstream};
-use hookline_tests::{
-    api_gateway_request, bearer, inbound_body, outbound_body, read_response, TestApi, TestResponse,
-};
-use inbound_resolver::ResolverApp;
+use hookline_tests::{api_gateway_request, bearer, inbound_body, outbound_body, read_response};
 use serde_json::{json, Value};
-
-const BASE: &str = "/api/v1/webhook";
-
-struct Stack {
-    api: TestApi,
-    resolver: ResolverApp<DynamoStore, ReqwestClient, SesMailer>,
-}
-
-impl Stack {
-    /// Both functions over one table, as deployed.
-    async fn new() -> Self {
-        let api = TestApi::new().await;
-        let store = api.app.store.clone();
-        let resolver = Resolver {
-            http: ReqwestClient::new(hookline_tests::local_egress()),
-            mailer: hookline_tests::ses_mailer().await,
-            store: store.clone(),
-            clock: Arc::new(SystemClock),
-            settings: ResolverSettings::default(),
-        };
-        Self {
-            api,
-            resolver: ResolverApp { store, resolver },
-        }
-    }
-
-    async fn resolve(&self, key: Option<&str>, id: &str, body: Option<Value>) -> TestResponse {
-        let headers = key.map(bearer).unwrap_or_default();
-        let req = api_gateway_request(
-            "POST",
-            &format!("{BASE}/{id}/resolve"),
-            headers,
-            body.map(|b| b.to_string()),
-        );
-        read_response(self.resolver.handle(req).await)
-    }
-
-    async fn create(&self, key: &str, body: Value) -> String {
-        let r = self.api.call("POST", BASE, Some(key), Some(body)).await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-        r.body["id"].as_str().unwrap().to_string()
-    }
-}
 
 #[tokio::test]
 async fn resolve_answers_with_the_webhook_data_and_its_variables() {

@@ -41,15 +41,18 @@ pub fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
 /// timeouts so no AWS call can hang a function.
 pub async fn aws_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(12))
-                .build(),
-        )
+        .timeout_config(sdk_timeouts())
         .load()
         .await
+}
+
+/// Bounds on every AWS call: connect 2 s, each try 5 s, the call with its retries 12 s.
+pub fn sdk_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(12))
+        .build()
 }
 
 /// Milliseconds in `min..=max`; absent means `default`.

@@ -162,22 +162,19 @@ impl ReqwestClient {
 
 fn classify(err: reqwest::Error) -> HttpError {
     let mut source = std::error::Error::source(&err);
+    // The deepest cause says why (refused, reset, DNS, TLS) without the URL, which may hold
+    // variables.
+    let mut cause = String::new();
     while let Some(s) = source {
         if let Some(refused) = s.downcast_ref::<EgressRefused>() {
             return HttpError::Refused(refused.to_string());
         }
+        cause = s.to_string();
         source = s.source();
     }
     if err.is_timeout() {
         HttpError::Timeout
     } else if err.is_connect() {
-        // The source chain says why (refused, DNS, TLS) without the URL, which may hold variables.
-        let mut cause = String::new();
-        let mut source = std::error::Error::source(&err);
-        while let Some(s) = source {
-            cause = s.to_string();
-            source = s.source();
-        }
         HttpError::Connect(if cause.is_empty() {
             "no connection".into()
         } else {
@@ -185,8 +182,10 @@ fn classify(err: reqwest::Error) -> HttpError {
         })
     } else if err.is_builder() {
         HttpError::Invalid(err.without_url().to_string())
-    } else {
+    } else if cause.is_empty() {
         HttpError::Other(err.without_url().to_string())
+    } else {
+        HttpError::Other(format!("{}: {cause}", err.without_url()))
     }
 }
 

@@ -82,6 +82,8 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error("delivery {0} is being attempted by another worker")]
+    InFlight(String),
 }
 
 /// What became of a retry message.
@@ -208,7 +210,10 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             Claim::Busy(Some(d)) if d.status == DeliveryStatus::Pending => {
                 match d.next_attempt_at {
                     Some(due) => self.schedule(&d, due).await,
-                    None => Ok(()),
+                    // Another worker holds its first attempt. Keep the event until that attempt
+                    // is recorded: should the worker die first, the event's next receive
+                    // (after the lease ended) claims the delivery and sends it.
+                    None => Err(DeliveryError::InFlight(d.id)),
                 }
             }
             Claim::Busy(_) => Ok(()),

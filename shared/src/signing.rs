@@ -68,29 +68,30 @@ pub fn signing_secrets(security: &Security, now: OffsetDateTime) -> Vec<&str> {
     }
 }
 
-/// The signature headers for a request, or none when the webhook does not use HMAC.
+/// `webhook-id` (stable across retries: receivers drop repeats by it) and `webhook-timestamp`
+/// on every request, whatever the security; with HMAC, the signatures too.
 pub fn signature_headers(
     security: &Security,
     msg_id: &str,
     now: OffsetDateTime,
     body: &[u8],
 ) -> Vec<(&'static str, String)> {
-    let secrets = signing_secrets(security, now);
-    if secrets.is_empty() {
-        return Vec::new();
-    }
     let timestamp = now.unix_timestamp();
-    let acquire: Vec<String> = secrets.iter().map(|s| acquire_signature(s, body)).collect();
-    let standard: Vec<String> = secrets
-        .iter()
-        .map(|s| standard_signature(s, msg_id, timestamp, body))
-        .collect();
-    vec![
-        ("x-acquire-signature", acquire.join(", ")),
+    let mut headers = vec![
         ("webhook-id", msg_id.to_string()),
         ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", standard.join(" ")),
-    ]
+    ];
+    let secrets = signing_secrets(security, now);
+    if !secrets.is_empty() {
+        let acquire: Vec<String> = secrets.iter().map(|s| acquire_signature(s, body)).collect();
+        let standard: Vec<String> = secrets
+            .iter()
+            .map(|s| standard_signature(s, msg_id, timestamp, body))
+            .collect();
+        headers.push(("x-acquire-signature", acquire.join(", ")));
+        headers.push(("webhook-signature", standard.join(" ")));
+    }
+    headers
 }
 
 /// The headers of basic, bearer and custom-header security (HMAC signs instead; see
@@ -177,6 +178,11 @@ mod tests {
         );
         assert_eq!(get("webhook-signature").split(' ').count(), 2);
         assert_eq!(get("webhook-timestamp"), now.unix_timestamp().to_string());
-        assert!(signature_headers(&Security::None, "msg_1", now, b"{}").is_empty());
+        // Without HMAC: the id and time only, so receivers can still drop repeats.
+        let unsigned: Vec<&str> = signature_headers(&Security::None, "msg_1", now, b"{}")
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(unsigned, vec!["webhook-id", "webhook-timestamp"]);
     }
 }

@@ -1,6 +1,8 @@
 //! Test harness: the local AWS stack (moto's server, started by `make test`) through the real
 //! SDK clients, and API Gateway HTTP API (v2) events fed to the real handler.
 
+pub mod link;
+pub mod stack;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -32,8 +34,21 @@ pub fn endpoint() -> String {
 }
 
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_at(&endpoint()).await
+}
+
+/// The SDK as a deployed function sets it up (with its timeouts), pointed at `endpoint`.
+pub async fn function_sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config_at(endpoint)
+        .await
+        .into_builder()
+        .timeout_config(hookline::config::sdk_timeouts())
+        .build()
+}
+
+async fn sdk_config_at(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
             "test",
@@ -48,16 +63,20 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// A store on a table of its own, so tests run in parallel without seeing each other.
 pub async fn fresh_store() -> DynamoStore {
-    let name = format!(
-        "hookline-test-{}",
-        hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase()
-    );
-    let store = DynamoStore::from_sdk_config(&sdk_config().await, name);
+    let store = DynamoStore::from_sdk_config(&sdk_config().await, fresh_table_name());
     store
         .create_table()
         .await
         .expect("create the test table in the local stack");
     store
+}
+
+/// A table name no other test uses.
+pub fn fresh_table_name() -> String {
+    format!(
+        "hookline-test-{}",
+        hookline::ids::ulid(time::OffsetDateTime::now_utc()).to_lowercase()
+    )
 }
 
 #[derive(Debug)]
@@ -280,6 +299,48 @@ pub fn read_response(response: lambda_http::Response<lambda_http::Body>) -> Test
 pub fn outbound_body(url: &str) -> Value {
     json!({"name": "CRM sync", "flow": "outbound", "url": url, "notificationEmail": "ops@example.com",
            "events": ["case:new", "case:status:closed"]})
+}
+
+/// Saves the outbound webhook `body` describes for `account`, as the API would (local rules).
+pub async fn add_outbound_webhook(
+    store: &DynamoStore,
+    account: &str,
+    body: &Value,
+) -> hookline::model::Webhook {
+    use hookline::store::WebhookStore;
+    let now = time::OffsetDateTime::now_utc();
+    let webhook = hookline::model::WebhookPatch::from_json(body)
+        .expect("a valid webhook body")
+        .create(
+            hookline::ids::new_webhook_id(now),
+            account.into(),
+            now,
+            &WebhookRules {
+                allow_plain_http: true,
+                egress: local_egress(),
+                ..Default::default()
+            },
+        )
+        .expect("a valid webhook");
+    store.create_webhook(&webhook).await.expect("saved");
+    webhook
+}
+
+/// An SQS event as Lambda hands it over: one record per `(message id, body)`.
+pub fn sqs_batch(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let mut batch = SqsEvent::default();
+    batch.records = bodies
+        .iter()
+        .map(|(id, body)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(id.to_string());
+            m.receipt_handle = Some(format!("receipt-{id}"));
+            m.body = Some(body.clone());
+            m
+        })
+        .collect();
+    batch
 }
 
 /// A valid inbound webhook body to start from.

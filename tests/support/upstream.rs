@@ -1,6 +1,9 @@
 //! A scripted HTTP/1.1 server on 127.0.0.1 (port 0): the customer's URL in tests. It answers
-//! each request with the next scripted reply (the last one repeats) and records what arrived.
+//! each request with the next scripted reply (the last one repeats), or with whatever a script
+//! function decides for that request, and records what arrived. Replies include the ways real
+//! receivers misbehave: hanging, dripping a byte at a time, resetting, sending a gigabyte.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +21,12 @@ pub enum Reply {
     },
     /// Accept the request and never answer.
     Hang,
+    /// Status line and headers at once, then a `len`-byte body one byte every `every`.
+    Drip { len: usize, every: Duration },
+    /// Read the request, then reset the connection (RST, no answer).
+    Reset,
+    /// `200` with a `len`-byte body, written as fast as the client reads it.
+    Huge { len: u64 },
 }
 
 impl Reply {
@@ -91,9 +100,14 @@ impl Received {
     }
 }
 
+/// Decides the reply to each request.
+pub type Script = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
+
 pub struct Upstream {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// Body bytes written to clients (what a client that stops reading early was spared).
+    body_bytes_sent: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -104,30 +118,45 @@ impl Drop for Upstream {
 }
 
 impl Upstream {
+    /// Answers the n-th request with `replies[n]`, the last one repeating.
     pub async fn start(replies: Vec<Reply>) -> Self {
         assert!(!replies.is_empty());
+        let next = AtomicUsize::new(0);
+        Self::scripted(move |_| {
+            let n = next.fetch_add(1, Ordering::SeqCst);
+            replies[n.min(replies.len() - 1)].clone()
+        })
+        .await
+    }
+
+    /// Answers each request with what `script` returns for it.
+    pub async fn scripted(script: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Self {
+        let script: Script = Arc::new(script);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
-        let log = received.clone();
+        let body_bytes_sent = Arc::new(AtomicU64::new(0));
+        let (log, sent) = (received.clone(), body_bytes_sent.clone());
         let task = tokio::spawn(async move {
-            let mut n = 0usize;
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let reply = replies[n.min(replies.len() - 1)].clone();
-                n += 1;
-                tokio::spawn(serve(stream, reply, log.clone()));
+                tokio::spawn(serve(stream, script.clone(), log.clone(), sent.clone()));
             }
         });
         Self {
             url,
             received,
+            body_bytes_sent,
             task,
         }
+    }
+
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.body_bytes_sent.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -147,7 +176,12 @@ pub async fn refused_url() -> String {
     format!("http://{addr}")
 }
 
-async fn serve(mut stream: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Received>>>) {
+async fn serve(
+    mut stream: TcpStream,
+    script: Script,
+    log: Arc<Mutex<Vec<Received>>>,
+    sent: Arc<AtomicU64>,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -159,8 +193,8 @@ async fn serve(mut stream: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Received>
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
+    let head_text = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head_text.split("\r\n");
     let mut request_line = lines.next().unwrap_or_default().split(' ');
     let method = request_line.next().unwrap_or_default().to_string();
     let target = request_line.next().unwrap_or_default().to_string();
@@ -180,14 +214,21 @@ async fn serve(mut stream: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Received>
             Ok(n) => body.extend_from_slice(&chunk[..n]),
         }
     }
-    log.lock().unwrap().push(Received {
+    let received = Received {
         method,
         target,
         headers,
         body,
-    });
+    };
+    let reply = script(&received);
+    log.lock().unwrap().push(received);
     match reply {
         Reply::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+        Reply::Reset => {
+            // SO_LINGER 0: closing sends RST instead of FIN.
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
         Reply::Respond {
             status,
             headers,
@@ -195,19 +236,51 @@ async fn serve(mut stream: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Received>
             delay,
         } => {
             tokio::time::sleep(delay).await;
-            let mut out = format!(
-                "HTTP/1.1 {status} Status\r\ncontent-length: {}\r\nconnection: close\r\n",
-                body.len()
-            );
-            for (k, v) in headers {
-                out.push_str(&format!("{k}: {v}\r\n"));
+            let _ = stream
+                .write_all(head(status, body.len() as u64, &headers).as_bytes())
+                .await;
+            if stream.write_all(&body).await.is_ok() {
+                sent.fetch_add(body.len() as u64, Ordering::SeqCst);
             }
-            out.push_str("\r\n");
-            let _ = stream.write_all(out.as_bytes()).await;
-            let _ = stream.write_all(&body).await;
             let _ = stream.shutdown().await;
         }
+        Reply::Drip { len, every } => {
+            let _ = stream
+                .write_all(head(200, len as u64, &[]).as_bytes())
+                .await;
+            for _ in 0..len {
+                tokio::time::sleep(every).await;
+                if stream.write_all(b" ").await.is_err() {
+                    return;
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Reply::Huge { len } => {
+            let _ = stream.write_all(head(200, len, &[]).as_bytes()).await;
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                if stream.write_all(&chunk[..n]).await.is_err() {
+                    return; // the client hung up: it stopped reading
+                }
+                sent.fetch_add(n as u64, Ordering::SeqCst);
+                left -= n as u64;
+            }
+        }
     }
+}
+
+fn head(status: u16, content_length: u64, headers: &[(String, String)]) -> String {
+    let mut out = format!(
+        "HTTP/1.1 {status} Status\r\ncontent-length: {content_length}\r\nconnection: close\r\n"
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out
 }
 
 /// Checks a request's HMAC signatures with the documented recipes, written here independently

@@ -846,7 +846,10 @@ impl DeliveryStore for DynamoStore {
         manual: bool,
     ) -> StoreResult<Claim> {
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-        let unleased = "(attribute_not_exists(leaseUntil) OR leaseUntil <= :now)";
+        // Our own lease counts as free: a claim write whose answer was lost (and which the SDK
+        // then retried into a failed condition) must still be ours, or nobody would send it.
+        let unleased =
+            "(attribute_not_exists(leaseUntil) OR leaseUntil <= :now OR leaseToken = :lease)";
         let condition = if manual {
             format!("attribute_exists(pk) AND {unleased}")
         } else {

@@ -235,9 +235,12 @@ impl ActivityLog for MemoryStore {
 
 /// The claim rule both stores follow: unleased (or lease ended), and pending and due unless the
 /// resend is manual.
-fn claimable(entry: &Leased, now: OffsetDateTime, manual: bool) -> bool {
+fn claimable(entry: &Leased, claimant: &Lease, now: OffsetDateTime, manual: bool) -> bool {
     let (delivery, lease) = entry;
-    let unleased = lease.as_ref().is_none_or(|l| l.until <= now);
+    // Free, expired, or already ours (see `DeliveryStore::claim_existing`).
+    let unleased = lease
+        .as_ref()
+        .is_none_or(|l| l.until <= now || l.token == claimant.token);
     let due = delivery.status == DeliveryStatus::Pending
         && delivery.next_attempt_at.is_none_or(|t| t <= now);
     unleased && (manual || due)
@@ -282,7 +285,7 @@ impl DeliveryStore for MemoryStore {
         );
         match map.get_mut(&key) {
             None => Ok(Claim::Busy(None)),
-            Some(entry) if claimable(entry, now, manual) => {
+            Some(entry) if claimable(entry, lease, now, manual) => {
                 entry.1 = Some(lease.clone());
                 Ok(Claim::Claimed(entry.0.clone()))
             }

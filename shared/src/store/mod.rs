@@ -245,7 +245,8 @@ pub trait DeliveryStore: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Claim>> + Send;
     /// Claims an existing delivery for another attempt: pending and due, or any status when
-    /// `manual` (a resend the user asked for); unleased either way.
+    /// `manual` (a resend the user asked for); unleased either way, where a lease with this
+    /// same token counts as unleased (it is this claimant's own earlier write).
     fn claim_existing(
         &self,
         account_id: &str,

@@ -1,0 +1,631 @@
+//! Faults against the local stack: receivers that misbehave in every way we know of, the AWS
+//! endpoint going away in the middle of a batch, two copies of one event at once, concurrent
+//! writers, and a burst of events with failing receivers. Nothing may be lost, nothing that
+//! succeeded may be sent twice, and no call may run past its bounds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookline::clock::{ManualClock, SystemClock};
+use hookline::events::Event;
+use hookline::http::ReqwestClient;
+use hookline::inbound::{Resolver, ResolverSettings, Source};
+use hookline::model::{delivery_id, DeliveryStatus, Webhook, WebhookPatch, WebhookRules};
+use hookline::notify::RecordingMailer;
+use hookline::outbound::{Deliverer, DeliverySettings};
+use hookline::queue::{MemoryRetryQueue, SqsRetryQueue};
+use hookline::store::dynamo::DynamoStore;
+use hookline::store::memory::MemoryStore;
+use hookline::store::DeliveryStore;
+use hookline_tests::link::Link;
+use hookline_tests::upstream::{Received, Reply, Upstream};
+use hookline_tests::{add_outbound_webhook, fresh_queue, sqs_batch, TestApi};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+fn outbound(url: &str, timeout_ms: u32) -> Value {
+    json!({"name": "CRM", "flow": "outbound", "url": url, "notificationEmail": "ops@example.com",
+           "events": ["case:new"], "timeoutMs": timeout_ms, "security": {"type": "none"}})
+}
+
+fn event(account: &str, id: &str) -> Event {
+    Event::from_publish(
+        &json!({"id": id, "event": "case:new", "data": {"caseId": id}}),
+        account,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap()
+}
+
+fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+    ))
+}
+
+/// The ways a receiver can misbehave, each with what the attempt must record. `inward` is a
+/// server the redirect points at: following it would be an SSRF.
+fn misbehaviours(inward: &str) -> Vec<(&'static str, Reply)> {
+    vec![
+        ("hangs", Reply::Hang),
+        (
+            "drips one byte every 50 ms",
+            Reply::Drip {
+                len: 10_000,
+                every: Duration::from_millis(50),
+            },
+        ),
+        ("resets the connection", Reply::Reset),
+        ("sends 1 GB", Reply::Huge { len: 1 << 30 }),
+        (
+            "redirects to an internal address",
+            Reply::status(302, "").with_header("location", &format!("{inward}/latest/meta-data/")),
+        ),
+    ]
+}
+
+/// What a client that stopped reading at its cap may still have been sent: the cap plus what
+/// the sockets' buffers on both sides hold (a few MB on loopback), far below 1 GB.
+const SPARED_BELOW: u64 = 64 << 20;
+
+#[tokio::test]
+async fn misbehaving_receivers_cost_one_bounded_recorded_attempt_each() {
+    let store = hookline_tests::fresh_store().await;
+    let d = Deliverer {
+        store: store.clone(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        retries: MemoryRetryQueue::default(),
+        clock: Arc::new(SystemClock),
+        settings: DeliverySettings::default(),
+    };
+    let inward = Upstream::start(vec![Reply::status(200, "secret metadata")]).await;
+    let timeout = Duration::from_millis(1000);
+    let cases =
+        futures::future::join_all(misbehaviours(&inward.url).into_iter().map(|(name, reply)| {
+            let (d, store) = (&d, &store);
+            async move {
+                // An account each, so each event reaches its own receiver only.
+                let account = name.replace(' ', "-");
+                let receiver = Upstream::start(vec![reply]).await;
+                let webhook =
+                    add_outbound_webhook(store, &account, &outbound(&receiver.url, 1000)).await;
+                let event = event(&account, "evt_fault");
+                let started = Instant::now();
+                d.handle_event(&event).await.expect("the event is handled");
+                let took = started.elapsed();
+                let delivery = store
+                    .get_delivery(&account, &webhook.id, &delivery_id(&event, &webhook.id))
+                    .await
+                    .unwrap()
+                    .expect("the delivery is recorded");
+                (
+                    name,
+                    took,
+                    delivery,
+                    receiver.calls(),
+                    receiver.body_bytes_sent(),
+                )
+            }
+        }))
+        .await;
+
+    for (name, took, delivery, calls, sent) in cases {
+        assert_eq!(calls, 1, "{name}: one request");
+        assert!(
+            took < timeout + Duration::from_secs(2),
+            "{name}: the attempt took {took:?}, its timeout is {timeout:?}"
+        );
+        assert_eq!(delivery.attempts.len(), 1, "{name}: one attempt recorded");
+        let attempt = &delivery.attempts[0];
+        let error = attempt.error.as_deref().unwrap_or_default();
+        match name {
+            "sends 1 GB" => {
+                // A 200 is a success, however long the answer: it is read up to the cap only.
+                assert_eq!(delivery.status, DeliveryStatus::Succeeded, "{name}");
+                let kept = attempt.response_body.as_deref().unwrap_or_default().len();
+                assert!(kept <= 16 * 1024, "{name}: {kept} bytes kept in the log");
+                assert!(
+                    sent < SPARED_BELOW,
+                    "{name}: the receiver wrote {sent} bytes"
+                );
+            }
+            _ => {
+                // A failure is never lost: the delivery waits for its retry.
+                assert_eq!(delivery.status, DeliveryStatus::Pending, "{name}");
+                assert!(delivery.next_attempt_at.is_some(), "{name}: a retry is due");
+                assert!(!error.is_empty(), "{name}: the attempt says why");
+                let expected = match name {
+                    "hangs" | "drips one byte every 50 ms" => "timed out",
+                    "redirects to an internal address" => "redirects are not followed",
+                    "resets the connection" => "reset",
+                    _ => "",
+                };
+                assert!(error.contains(expected), "{name}: {error}");
+            }
+        }
+        eprintln!("{name}: {took:?}, {error:?}");
+    }
+    assert_eq!(inward.calls(), 0, "no redirect was followed");
+}
+
+fn inbound(url: &str) -> Webhook {
+    let body = json!({"name": "Order lookup", "flow": "inbound", "url": url,
+                      "notificationEmail": "ops@example.com", "timeoutMs": 1000,
+                      "security": {"type": "none"}, "variables": ["order.status"],
+                      "fallbackResponse": {"order": {"status": "unknown"}}});
+    let now = OffsetDateTime::now_utc();
+    WebhookPatch::from_json(&body)
+        .unwrap()
+        .create(
+            hookline::ids::new_webhook_id(now),
+            "acme".into(),
+            now,
+            &WebhookRules {
+                allow_plain_http: true,
+                egress: hookline_tests::local_egress(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn misbehaving_upstreams_give_the_chat_its_fallback_by_the_deadline() {
+    let deadline = Duration::from_secs(4);
+    let resolver = Resolver {
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        store: MemoryStore::new(),
+        clock: Arc::new(SystemClock),
+        settings: ResolverSettings {
+            deadline,
+            ..ResolverSettings::default()
+        },
+    };
+    let inward = Upstream::start(vec![Reply::json(r#"{"order": {"status": "leaked"}}"#)]).await;
+    let cases =
+        futures::future::join_all(misbehaviours(&inward.url).into_iter().map(|(name, reply)| {
+            let resolver = &resolver;
+            async move {
+                let upstream = Upstream::start(vec![reply]).await;
+                let started = Instant::now();
+                let answer = resolver.resolve(&inbound(&upstream.url), &json!({})).await;
+                (
+                    name,
+                    started.elapsed(),
+                    answer,
+                    upstream.calls(),
+                    upstream.body_bytes_sent(),
+                )
+            }
+        }))
+        .await;
+    for (name, took, answer, calls, sent) in cases {
+        assert_eq!(answer.source, Source::Fallback, "{name}");
+        assert_eq!(
+            answer.data,
+            json!({"order": {"status": "unknown"}}),
+            "{name}"
+        );
+        assert!(
+            took < deadline + Duration::from_millis(500),
+            "{name}: answered after {took:?}; the deadline is {deadline:?}"
+        );
+        let errors: Vec<&str> = answer
+            .attempts
+            .iter()
+            .map(|a| a.error.as_deref().unwrap_or_default())
+            .collect();
+        assert!(errors.iter().all(|e| !e.is_empty()), "{name}: {errors:?}");
+        match name {
+            // A redirect ends the tries at once.
+            "redirects to an internal address" => assert_eq!(calls, 1, "{name}"),
+            // Each of the rest is a failed try, tried again while time is left.
+            _ => assert!(calls >= 2 && calls <= 3, "{name}: {calls} calls"),
+        }
+        if name == "sends 1 GB" {
+            assert!(
+                errors.iter().all(|e| e.contains("larger than")),
+                "{errors:?}"
+            );
+            assert!(
+                sent < calls as u64 * SPARED_BELOW,
+                "{name}: {sent} bytes written"
+            );
+        }
+        eprintln!("{name}: {took:?}, {calls} calls, {errors:?}");
+    }
+    assert_eq!(inward.calls(), 0, "no redirect was followed");
+}
+
+#[tokio::test]
+async fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
+    let d = Deliverer {
+        store: hookline_tests::fresh_store().await,
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        retries: MemoryRetryQueue::default(),
+        clock: manual_clock(),
+        settings: DeliverySettings::default(),
+    };
+    let receiver = Upstream::start(vec![
+        Reply::status(200, "").after(Duration::from_millis(600))
+    ])
+    .await;
+    add_outbound_webhook(&d.store, "acme", &outbound(&receiver.url, 5000)).await;
+    let body = serde_json::to_string(&event("acme", "evt_twice")).unwrap();
+    let (first, second) = tokio::join!(
+        outbound_delivery::handle_batch(&d, sqs_batch(&[("m1", body.clone())])),
+        async {
+            // SQS hands the same message to a second worker while the first is sending it.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            outbound_delivery::handle_batch(&d, sqs_batch(&[("m2", body.clone())])).await
+        }
+    );
+    assert!(first.batch_item_failures.is_empty());
+    let kept: Vec<&str> = second
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        kept,
+        vec!["m2"],
+        "the second copy waits for the first one's outcome instead of being dropped"
+    );
+    // Received again later: the delivery is recorded by then, so it is done without a send.
+    let again = outbound_delivery::handle_batch(&d, sqs_batch(&[("m2", body)])).await;
+    assert!(again.batch_item_failures.is_empty());
+    assert_eq!(receiver.calls(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_one_webhook_one_wins_the_others_get_409() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let created = api
+        .call(
+            "POST",
+            "/api/v1/webhook",
+            Some(&key),
+            Some(hookline_tests::outbound_body(
+                "https://crm.example.com/hooks",
+            )),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/webhook/{id}");
+    let writers = 8;
+    let answers = futures::future::join_all((0..writers).map(|n| {
+        let (api, key, path) = (&api, &key, &path);
+        async move {
+            let mut headers = hookline_tests::bearer(key);
+            headers.insert("if-match".into(), "\"1\"".into());
+            let body = json!({"name": format!("writer {n}")}).to_string();
+            (n, api.send("PUT", path, headers, Some(body)).await)
+        }
+    }))
+    .await;
+    let winners: Vec<usize> = answers
+        .iter()
+        .filter(|(_, r)| r.status == 200)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one write wins: {answers:?}");
+    for (_, r) in answers.iter().filter(|(_, r)| r.status != 200) {
+        assert_eq!(
+            (r.status, r.error_type()),
+            (409, "ERROR_CONFLICT"),
+            "{:?}",
+            r.body
+        );
+    }
+    let now = api.call("GET", &path, Some(&key), None).await;
+    assert_eq!(now.body["version"], 2);
+    assert_eq!(now.body["name"], format!("writer {}", winners[0]));
+}
+
+/// How many requests arrived for each `webhook-id` (a delivery's id, the same on every try).
+fn requests_per_delivery<'a>(
+    received: impl IntoIterator<Item = &'a Received>,
+) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in received {
+        let id = r
+            .header("webhook-id")
+            .expect("every request has a webhook-id");
+        *counts.entry(id.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn an_aws_outage_mid_batch_loses_nothing_and_logs_each_delivery_once() {
+    let direct = hookline_tests::sdk_config().await;
+    let link = Link::start(&hookline_tests::endpoint()).await;
+    // The function's clients reach AWS through the link, with a deployed function's timeouts.
+    let through_link = hookline_tests::function_sdk_config(&link.url).await;
+    let table = hookline_tests::fresh_table_name();
+    let setup = DynamoStore::from_sdk_config(&direct, &table);
+    setup.create_table().await.unwrap();
+
+    // The receiver answers 300 ms after a request arrives, and the first arrival cuts the link:
+    // the outage falls between sends and the records of their outcomes.
+    let first_request = Arc::new(tokio::sync::Notify::new());
+    let arrived = first_request.clone();
+    let receiver = Upstream::scripted(move |_| {
+        arrived.notify_one();
+        Reply::status(200, "").after(Duration::from_millis(300))
+    })
+    .await;
+    let mut webhooks = Vec::new();
+    for _ in 0..3 {
+        webhooks.push(add_outbound_webhook(&setup, "acme", &outbound(&receiver.url, 5000)).await);
+    }
+    // The events queue and Lambda's event source mapping stay on AWS's side of the fault.
+    let sqs = aws_sdk_sqs::Client::new(&direct);
+    let name = format!(
+        "events-{}",
+        hookline::ids::ulid(OffsetDateTime::now_utc()).to_lowercase()
+    );
+    let events_url = hookline::local::create_queue_with_dlq(&sqs, &name, 5)
+        .await
+        .unwrap();
+    let arn = hookline::local::queue_arn(&sqs, &events_url).await.unwrap();
+    let (_, deliveries_url) = fresh_queue("deliveries").await;
+    let events: Vec<Event> = (0..10)
+        .map(|i| event("acme", &format!("evt_outage_{i}")))
+        .collect();
+    for e in &events {
+        sqs.send_message()
+            .queue_url(&events_url)
+            .message_body(serde_json::to_string(e).unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let clock = manual_clock();
+    let d = Deliverer {
+        store: DynamoStore::from_sdk_config(&through_link, &table),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        retries: SqsRetryQueue::new(aws_sdk_sqs::Client::new(&through_link), &deliveries_url),
+        clock: clock.clone(),
+        settings: DeliverySettings::default(),
+    };
+
+    // The batch starts; at the first POST, with claims written and POSTs in flight, AWS goes
+    // away for 4 s (longer than the SDK's retries of one call), then comes back.
+    let (handed, kept) =
+        hookline::local::pump_once(&sqs, &events_url, &arn, 0, Some(0), |batch| async {
+            let outage = async {
+                first_request.notified().await;
+                link.down();
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                link.up();
+            };
+            let (response, ()) = tokio::join!(outbound_delivery::handle_batch(&d, batch), outage);
+            Ok(response)
+        })
+        .await
+        .unwrap();
+    assert_eq!(handed, 10);
+    assert!(kept > 0, "the outage failed part of the batch");
+    eprintln!("during the outage: {kept} of {handed} messages kept for redelivery");
+
+    // SQS redelivers what was kept once its visibility timeout (720 s deployed) has passed.
+    let mut rounds = 0;
+    loop {
+        clock.advance(time::Duration::seconds(720));
+        let (handed, _) =
+            hookline::local::pump_once(&sqs, &events_url, &arn, 0, Some(0), |batch| async {
+                Ok(outbound_delivery::handle_batch(&d, batch).await)
+            })
+            .await
+            .unwrap();
+        if handed == 0 {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds < 10, "redelivery ends");
+    }
+
+    // The delivery log: each (event, webhook) once, succeeded, with exactly one success.
+    let mut expected = HashSet::new();
+    for e in &events {
+        for w in &webhooks {
+            let id = delivery_id(e, &w.id);
+            let delivery = setup
+                .get_delivery("acme", &w.id, &id)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{id} was lost"));
+            assert_eq!(delivery.status, DeliveryStatus::Succeeded, "{id}");
+            let ok = delivery
+                .attempts
+                .iter()
+                .filter(|a| a.status == Some(200))
+                .count();
+            assert_eq!(ok, 1, "{id}: {:?}", delivery.attempts);
+            expected.insert(id);
+        }
+    }
+    // The receiver: every delivery arrived; a repeat (an attempt whose outcome could not be
+    // recorded during the outage) carries the same webhook-id, so receivers drop it.
+    let received = requests_per_delivery(&receiver.received());
+    let ids: HashSet<String> = received.keys().cloned().collect();
+    assert_eq!(ids, expected, "every delivery arrived, and nothing else");
+    let repeats: usize = received.values().map(|n| n - 1).sum();
+    eprintln!("redelivery rounds: {rounds}; repeats at the receiver: {repeats}");
+    assert!(
+        repeats >= 1,
+        "the outage fell between a send and its record"
+    );
+    assert!(repeats <= kept * webhooks.len());
+    assert_eq!(
+        hookline::local::pump_once(&sqs, &events_url, &arn, 0, None, |_| async {
+            panic!("the events queue is empty")
+        })
+        .await
+        .unwrap(),
+        (0, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_and_repeats_nothing()
+{
+    const ACCOUNTS: usize = 25; // two webhooks each: 50
+    const EVENTS: usize = 1000; // 40 per account, so 2000 deliveries
+    const FAILING: usize = 5; // 10% of the webhooks answer 500 until they recover
+    let store = hookline_tests::fresh_store().await;
+    let failing = Arc::new(AtomicBool::new(true));
+    let broken = failing.clone();
+    let receiver = Upstream::scripted(move |r| {
+        if r.target.starts_with("/failing/") && broken.load(Ordering::SeqCst) {
+            Reply::status(500, "down")
+        } else {
+            Reply::status(200, "")
+        }
+    })
+    .await;
+    let mut webhooks = Vec::new();
+    for n in 0..ACCOUNTS * 2 {
+        let account = format!("acct-{}", n % ACCOUNTS);
+        let path = if n < FAILING { "failing" } else { "ok" };
+        let url = format!("{}/{path}/{n}", receiver.url);
+        let webhook = add_outbound_webhook(&store, &account, &outbound(&url, 5000)).await;
+        webhooks.push(webhook);
+    }
+    let (sqs, events_url) = fresh_queue("events").await;
+    let arn = hookline::local::queue_arn(&sqs, &events_url).await.unwrap();
+    let (_, deliveries_url) = fresh_queue("deliveries").await;
+    let events: Vec<Event> = (0..EVENTS)
+        .map(|i| event(&format!("acct-{}", i % ACCOUNTS), &format!("evt_burst_{i}")))
+        .collect();
+    for chunk in events.chunks(10) {
+        let entries = chunk.iter().enumerate().map(|(i, e)| {
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(serde_json::to_string(e).unwrap())
+                .build()
+                .unwrap()
+        });
+        let sent = sqs
+            .send_message_batch()
+            .queue_url(&events_url)
+            .set_entries(Some(entries.collect()))
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.failed().is_empty());
+    }
+    let clock = manual_clock();
+    let d = Deliverer {
+        store: store.clone(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        retries: SqsRetryQueue::new(sqs.clone(), &deliveries_url),
+        clock: clock.clone(),
+        settings: DeliverySettings::default(),
+    };
+    // Lambda's event source mapping, until the queue is empty.
+    let drain = |queue: String, arn: String| {
+        let (sqs, d) = (&sqs, &d);
+        async move {
+            let (mut handed, mut kept) = (0, 0);
+            for _ in 0..EVENTS {
+                let (n, k) =
+                    hookline::local::pump_once(sqs, &queue, &arn, 0, None, |batch| async {
+                        Ok(outbound_delivery::handle_batch(d, batch).await)
+                    })
+                    .await
+                    .unwrap();
+                if n == 0 {
+                    break;
+                }
+                handed += n;
+                kept += k;
+            }
+            (handed, kept)
+        }
+    };
+    let started = Instant::now();
+    let (handed, kept) = drain(events_url.clone(), arn.clone()).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (handed, kept),
+        (EVENTS, 0),
+        "every event handled once, none kept"
+    );
+    eprintln!(
+        "{EVENTS} events, {} deliveries in {took:?} ({:.0} deliveries/s against moto)",
+        EVENTS * 2,
+        (EVENTS * 2) as f64 / took.as_secs_f64()
+    );
+
+    let failing_ids: HashSet<&str> = webhooks[..FAILING].iter().map(|w| w.id.as_str()).collect();
+    let per_failing_webhook = EVENTS / ACCOUNTS;
+    let received = receiver.received();
+    let first = requests_per_delivery(received.iter().filter(|r| r.target.starts_with("/ok/")));
+    assert_eq!(first.len(), EVENTS * 2 - FAILING * per_failing_webhook);
+    assert!(first.values().all(|&n| n == 1), "no success was sent twice");
+    let refused = received.len() - first.len();
+    assert_eq!(
+        refused,
+        FAILING * per_failing_webhook,
+        "each failing delivery tried once"
+    );
+
+    // The failing receivers recover; the retries (SQS delay of about 5 s) come due.
+    failing.store(false, Ordering::SeqCst);
+    clock.advance(time::Duration::seconds(10));
+    let retry_arn = hookline::local::queue_arn(&sqs, &deliveries_url)
+        .await
+        .unwrap();
+    let mut retried = 0;
+    let waiting = Instant::now();
+    while retried < refused {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the retries arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        retried += drain(deliveries_url.clone(), retry_arn.clone()).await.0;
+    }
+    assert_eq!(retried, refused, "one retry per failed delivery");
+
+    // The log: all 2000 succeeded, each with exactly one successful attempt; failing
+    // webhooks' deliveries after one failed try.
+    let mut expected = HashMap::new();
+    for w in &webhooks {
+        let page = store
+            .list_deliveries(&w.account_id, &w.id, None, 100, None)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), EVENTS / ACCOUNTS, "{}", w.id);
+        let tries = if failing_ids.contains(w.id.as_str()) {
+            2
+        } else {
+            1
+        };
+        for delivery in page.items {
+            assert_eq!(
+                delivery.status,
+                DeliveryStatus::Succeeded,
+                "{}",
+                delivery.id
+            );
+            assert_eq!(delivery.attempts.len(), tries, "{}", delivery.id);
+            assert_eq!(delivery.attempts.last().unwrap().status, Some(200));
+            expected.insert(delivery.id, tries);
+        }
+    }
+    assert_eq!(expected.len(), EVENTS * 2);
+    // The receivers saw exactly that: each delivery once, or a 500 then a 200; nothing else.
+    assert_eq!(requests_per_delivery(&receiver.received()), expected);
+}
