@@ -13,7 +13,7 @@ use quick_xml::{Reader, XmlVersion};
 use serde_json::{Map, Value};
 
 use crate::model::Format;
-use crate::paths::{Segment, VariablePath};
+use crate::paths::{Segment, VariablePath, MAX_PATH_LEN};
 
 /// Deepest nesting accepted when decoding (JSON's own parser stops at 128).
 pub const MAX_DEPTH: usize = 64;
@@ -321,7 +321,8 @@ pub fn variables(data: &Value, paths: &[String]) -> Map<String, Value> {
 }
 
 /// Every path to a leaf of `value` (objects as `a.b`, arrays as `[i]`), in document order, at
-/// most `MAX_DISCOVERED`. Keys that a path cannot name (containing `.`, `[` or `]`) are skipped.
+/// most `MAX_DISCOVERED`. Keys that a path cannot name (containing `.`, `[` or `]`) are skipped,
+/// and so are paths longer than `MAX_PATH_LEN`, which could not be configured.
 pub fn discover(value: &Value) -> Vec<String> {
     let mut out = Vec::new();
     walk(value, String::new(), &mut out);
@@ -329,7 +330,8 @@ pub fn discover(value: &Value) -> Vec<String> {
 }
 
 fn walk(value: &Value, path: String, out: &mut Vec<String>) {
-    if out.len() >= MAX_DISCOVERED {
+    // A path only grows on the way down, so a long one ends the branch.
+    if out.len() >= MAX_DISCOVERED || path.len() > MAX_PATH_LEN {
         return;
     }
     match value {

@@ -1,5 +1,7 @@
 //! Filling an inbound webhook's URL template with the conversation's variables.
 
+use std::ops::Range;
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 
@@ -34,10 +36,42 @@ fn text(value: &Value) -> String {
 }
 
 /// The URL with each `{{name}}` replaced by its value, URL-encoded; unknown names become empty
-/// and are listed (once each, in order) as missing.
+/// and are listed (once each, in order) as missing. So does a value a URL cannot carry: one that
+/// would make a `.` or `..` path segment, which URL parsing removes, moving the call up the path
+/// (`/orders/{{id}}/status` with id `..` would call `/status`).
 pub fn render_url(template: &str, variables: &Value) -> (String, Vec<String>) {
+    let mut refused: Vec<&str> = Vec::new();
+    loop {
+        let rendering = fill(template, variables, &refused);
+        let dots = dot_segments(&rendering.url);
+        let before = refused.len();
+        for (range, name) in rendering.values {
+            let in_dots = dots
+                .iter()
+                .any(|d| d.start <= range.start && range.end <= d.end);
+            if in_dots && !range.is_empty() && !refused.contains(&name) {
+                refused.push(name);
+            }
+        }
+        // Leaving a value out can turn another segment into dots, hence the next round.
+        if refused.len() == before {
+            return (rendering.url, rendering.missing);
+        }
+    }
+}
+
+struct Rendering<'t> {
+    url: String,
+    missing: Vec<String>,
+    /// The bytes of `url` each value took, and its name.
+    values: Vec<(Range<usize>, &'t str)>,
+}
+
+/// One rendering with the `refused` names left out.
+fn fill<'t>(template: &'t str, variables: &Value, refused: &[&str]) -> Rendering<'t> {
     let mut out = String::with_capacity(template.len());
     let mut missing: Vec<String> = Vec::new();
+    let mut values = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let Some(end) = rest[start..].find("}}") else {
@@ -45,15 +79,51 @@ pub fn render_url(template: &str, variables: &Value) -> (String, Vec<String>) {
         };
         out.push_str(&rest[..start]);
         let name = rest[start + 2..start + end].trim();
-        match lookup(variables, name) {
-            Some(v) => out.extend(utf8_percent_encode(&text(v), COMPONENT)),
+        match lookup(variables, name).filter(|_| !refused.contains(&name)) {
+            Some(v) => {
+                let at = out.len();
+                out.extend(utf8_percent_encode(&text(v), COMPONENT));
+                values.push((at..out.len(), name));
+            }
             None if !missing.iter().any(|m| m == name) => missing.push(name.to_string()),
             None => {}
         }
         rest = &rest[start + end + 2..];
     }
     out.push_str(rest);
-    (out, missing)
+    Rendering {
+        url: out,
+        missing,
+        values,
+    }
+}
+
+/// Where `url`'s path has a `.` or `..` segment (also spelt `%2e`, as URL parsing reads it).
+fn dot_segments(url: &str) -> Vec<Range<usize>> {
+    let Some(authority) = url.find("://").map(|i| i + 3) else {
+        return Vec::new();
+    };
+    // The path runs from the first `/` after the host to `?` or `#`.
+    let Some(start) = url[authority..]
+        .find(['/', '?', '#'])
+        .map(|i| authority + i)
+        .filter(|&i| url[i..].starts_with('/'))
+    else {
+        return Vec::new();
+    };
+    let end = url[start..]
+        .find(['?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let mut dots = Vec::new();
+    let mut at = start + 1;
+    for segment in url[start + 1..end].split('/') {
+        let plain = segment.to_ascii_lowercase().replace("%2e", ".");
+        if plain == "." || plain == ".." {
+            dots.push(at..at + segment.len());
+        }
+        at += segment.len() + 1;
+    }
+    dots
 }
 
 #[cfg(test)]
@@ -85,5 +155,23 @@ mod tests {
         );
         assert_eq!(url, "https://e.com/?e=a%40b.c&c=72&t=x&f=true&n=&m=&m2=");
         assert_eq!(missing, vec!["nope"]);
+    }
+
+    #[test]
+    fn values_that_would_be_dot_segments_are_left_out() {
+        let vars = json!({"id": "..", "dot": ".", "ok": "v1.2", "empty": ""});
+        let (url, missing) = render_url(
+            "https://e.com/orders/{{id}}/status?id={{id}}&v={{ok}}",
+            &vars,
+        );
+        assert_eq!(url, "https://e.com/orders//status?id=&v=v1.2");
+        assert_eq!(missing, vec!["id"]);
+        // Together they would make `..`; a value with more than dots is no dot segment.
+        let (url, missing) = render_url("https://e.com/a/{{dot}}{{dot}}/{{ok}}{{empty}}", &vars);
+        assert_eq!(url, "https://e.com/a//v1.2");
+        assert_eq!(missing, vec!["dot"]);
+        let (url, missing) = render_url("https://e.com/a/{{dot}}{{ok}}?x=.", &vars);
+        assert_eq!(url, "https://e.com/a/.v1.2?x=.");
+        assert!(missing.is_empty());
     }
 }

@@ -31,6 +31,13 @@ pub fn query(req: &Request, known: &[&str]) -> Result<Vec<(String, String)>, Api
     let params = req.query_string_parameters();
     let mut out = Vec::new();
     for (key, value) in params.iter() {
+        if key.is_empty() {
+            // An empty name cannot name itself: the query is named instead.
+            return Err(ApiError::invalid(
+                "query",
+                "has a parameter with an empty name, which this endpoint does not take",
+            ));
+        }
         if !known.contains(&key) {
             return Err(ApiError::invalid(
                 key,

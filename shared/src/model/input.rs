@@ -152,7 +152,7 @@ impl WebhookPatch {
                     string(value, key)?;
                     p.echoed_timestamps = true;
                 }
-                other => return Err(ValidationError::new(other, "is not a field of a webhook")),
+                other => return Err(unknown_field(other, "is not a field of a webhook")),
             }
         }
         Ok(p)
@@ -777,8 +777,21 @@ pub(crate) fn resolve_security(
 /// Refuses, by name, a field outside `known`: for the API's smaller bodies.
 pub fn reject_unknown(map: &Map<String, Value>, known: &[&str]) -> Result<()> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(ValidationError::new(k.as_str(), "is not a known field")),
+        Some(k) => Err(unknown_field(k, "is not a known field")),
         None => Ok(()),
+    }
+}
+
+/// A field the body may not have, by name. An empty name cannot name anything, so the error
+/// names the body instead (an empty `field` would tell the client nothing).
+fn unknown_field(key: &str, message: &str) -> ValidationError {
+    if key.is_empty() {
+        ValidationError::new(
+            "body",
+            format!("has a field with an empty name, which {message}"),
+        )
+    } else {
+        ValidationError::new(key, message)
     }
 }
 
