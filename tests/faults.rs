@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +60,12 @@ fn misbehaviours(inward: &str) -> Vec<(&'static str, Reply)> {
             },
         ),
         ("resets the connection", Reply::Reset),
+        (
+            "sends 150 headers",
+            (0..150).fold(Reply::status(200, ""), |reply, n| {
+                reply.with_header(&format!("x-flood-{n}"), "x")
+            }),
+        ),
         ("sends 1 GB", Reply::Huge { len: 1 << 30 }),
         (
             "redirects to an internal address",
@@ -479,8 +487,10 @@ async fn an_aws_outage_mid_batch_loses_nothing_and_logs_each_delivery_once() {
 #[tokio::test]
 async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_and_repeats_nothing()
 {
-    const ACCOUNTS: usize = 25; // two webhooks each: 50
-    const EVENTS: usize = 1000; // 40 per account, so 2000 deliveries
+    const WEBHOOKS: usize = 50;
+    const ACCOUNTS: usize = 50; // a webhook each, so every event is one delivery
+    const EVENTS: usize = 1000; // 20 per account
+    const DELIVERIES: usize = EVENTS * WEBHOOKS / ACCOUNTS;
     const FAILING: usize = 5; // 10% of the webhooks answer 500 until they recover
     let store = hookline_tests::fresh_store().await;
     let failing = Arc::new(AtomicBool::new(true));
@@ -494,36 +504,17 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
     })
     .await;
     let mut webhooks = Vec::new();
-    for n in 0..ACCOUNTS * 2 {
+    for n in 0..WEBHOOKS {
         let account = format!("acct-{}", n % ACCOUNTS);
         let path = if n < FAILING { "failing" } else { "ok" };
         let url = format!("{}/{path}/{n}", receiver.url);
         let webhook = add_outbound_webhook(&store, &account, &outbound(&url, 5000)).await;
         webhooks.push(webhook);
     }
-    let (sqs, events_url) = fresh_queue("events").await;
-    let arn = hookline::local::queue_arn(&sqs, &events_url).await.unwrap();
-    let (_, deliveries_url) = fresh_queue("deliveries").await;
+    let (sqs, deliveries_url) = fresh_queue("deliveries").await;
     let events: Vec<Event> = (0..EVENTS)
         .map(|i| event(&format!("acct-{}", i % ACCOUNTS), &format!("evt_burst_{i}")))
         .collect();
-    for chunk in events.chunks(10) {
-        let entries = chunk.iter().enumerate().map(|(i, e)| {
-            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(serde_json::to_string(e).unwrap())
-                .build()
-                .unwrap()
-        });
-        let sent = sqs
-            .send_message_batch()
-            .queue_url(&events_url)
-            .set_entries(Some(entries.collect()))
-            .send()
-            .await
-            .unwrap();
-        assert!(sent.failed().is_empty());
-    }
     let clock = manual_clock();
     let d = Deliverer {
         store: store.clone(),
@@ -533,46 +524,46 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         clock: clock.clone(),
         settings: DeliverySettings::default(),
     };
-    // Lambda's event source mapping, until the queue is empty.
-    let drain = |queue: String, arn: String| {
-        let (sqs, d) = (&sqs, &d);
-        async move {
-            let (mut handed, mut kept) = (0, 0);
-            for _ in 0..EVENTS {
-                let (n, k) =
-                    hookline::local::pump_once(sqs, &queue, &arn, 0, None, |batch| async {
-                        Ok(outbound_delivery::handle_batch(d, batch).await)
-                    })
-                    .await
-                    .unwrap();
-                if n == 0 {
-                    break;
-                }
-                handed += n;
-                kept += k;
-            }
-            (handed, kept)
-        }
-    };
+    // The burst arrives as Lambda hands it over: 100 SQS batches of 10, two invocations at a
+    // time. (Not through moto's SQS: its receive costs grow with the square of the queue's
+    // length, which would measure moto. The events queue's own behaviour is tested in
+    // outbound.rs; the retries below do go through SQS.)
     let started = Instant::now();
-    let (handed, kept) = drain(events_url.clone(), arn.clone()).await;
+    let kept: usize = futures::stream::iter(events.chunks(10).enumerate())
+        .map(|(n, chunk)| {
+            let bodies: Vec<(String, String)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (format!("m{n}-{i}"), serde_json::to_string(e).unwrap()))
+                .collect();
+            let d = &d;
+            async move {
+                let bodies: Vec<(&str, String)> = bodies
+                    .iter()
+                    .map(|(id, b)| (id.as_str(), b.clone()))
+                    .collect();
+                let response = outbound_delivery::handle_batch(d, sqs_batch(&bodies)).await;
+                response.batch_item_failures.len()
+            }
+        })
+        .buffer_unordered(2)
+        .collect::<Vec<usize>>()
+        .await
+        .into_iter()
+        .sum();
     let took = started.elapsed();
-    assert_eq!(
-        (handed, kept),
-        (EVENTS, 0),
-        "every event handled once, none kept"
-    );
+    assert_eq!(kept, 0, "every event handled, none kept for another go");
     eprintln!(
         "{EVENTS} events, {} deliveries in {took:?} ({:.0} deliveries/s against moto)",
-        EVENTS * 2,
-        (EVENTS * 2) as f64 / took.as_secs_f64()
+        DELIVERIES,
+        (DELIVERIES) as f64 / took.as_secs_f64()
     );
 
     let failing_ids: HashSet<&str> = webhooks[..FAILING].iter().map(|w| w.id.as_str()).collect();
     let per_failing_webhook = EVENTS / ACCOUNTS;
     let received = receiver.received();
     let first = requests_per_delivery(received.iter().filter(|r| r.target.starts_with("/ok/")));
-    assert_eq!(first.len(), EVENTS * 2 - FAILING * per_failing_webhook);
+    assert_eq!(first.len(), DELIVERIES - FAILING * per_failing_webhook);
     assert!(first.values().all(|&n| n == 1), "no success was sent twice");
     let refused = received.len() - first.len();
     assert_eq!(
@@ -594,12 +585,18 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
             waiting.elapsed() < Duration::from_secs(60),
             "the retries arrive"
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        retried += drain(deliveries_url.clone(), retry_arn.clone()).await.0;
+        let (handed, kept) =
+            hookline::local::pump_once(&sqs, &deliveries_url, &retry_arn, 1, None, |batch| async {
+                Ok(outbound_delivery::handle_batch(&d, batch).await)
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, 0, "due retries are done at once");
+        retried += handed;
     }
     assert_eq!(retried, refused, "one retry per failed delivery");
 
-    // The log: all 2000 succeeded, each with exactly one successful attempt; failing
+    // The log: every delivery succeeded, each with exactly one successful attempt; failing
     // webhooks' deliveries after one failed try.
     let mut expected = HashMap::new();
     for w in &webhooks {
@@ -625,7 +622,7 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
             expected.insert(delivery.id, tries);
         }
     }
-    assert_eq!(expected.len(), EVENTS * 2);
+    assert_eq!(expected.len(), DELIVERIES);
     // The receivers saw exactly that: each delivery once, or a 500 then a 200; nothing else.
     assert_eq!(requests_per_delivery(&receiver.received()), expected);
 }

@@ -2,10 +2,14 @@
 //! lists page and filter. Each scenario runs against the DynamoDB store (moto's server) and the
 //! in-memory store, so the unit tests' fake keeps DynamoDB's semantics.
 
-use hookline::model::{EventType, Status, Webhook, WebhookPatch, WebhookRules};
+use hookline::model::{
+    delivery_id, Delivery, DeliveryStatus, EventType, Status, Webhook, WebhookPatch, WebhookRules,
+};
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
-use hookline::store::{ListFilter, StoreError, SubscriptionIndex, WebhookStore};
+use hookline::store::{
+    Claim, DeliveryStore, Lease, ListFilter, StoreError, SubscriptionIndex, WebhookStore,
+};
 use hookline_tests::{fresh_store, outbound_body};
 use serde_json::json;
 
@@ -294,4 +298,70 @@ async fn list_scenario<S: WebhookStore>(store: &S) {
         .await
         .unwrap();
     assert_eq!((exact.items.len(), exact.next_after), (5, None));
+}
+
+#[tokio::test]
+async fn a_claim_is_its_claimants_own_and_no_one_elses_until_it_ends() {
+    claim_scenario(&fresh_store().await).await;
+    claim_scenario(&MemoryStore::new()).await;
+}
+
+async fn claim_scenario<S: DeliveryStore>(store: &S) {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let event = hookline::events::Event::from_publish(
+        &json!({"id": "evt_1", "event": "case:new", "data": {"caseId": "1"}}),
+        "acme",
+        now,
+    )
+    .unwrap();
+    let delivery = Delivery {
+        id: delivery_id(&event, "wh_1"),
+        account_id: "acme".into(),
+        webhook_id: "wh_1".into(),
+        event,
+        status: DeliveryStatus::Pending,
+        attempts: vec![],
+        next_attempt_at: None,
+        created_at: now,
+    };
+    let lease = |token: &str, secs: i64| Lease {
+        token: token.into(),
+        until: now + time::Duration::seconds(secs),
+    };
+    let claimed = |c: Claim| matches!(c, Claim::Claimed(_));
+    assert!(claimed(
+        store
+            .claim_delivery(&delivery, &lease("a", 45), now)
+            .await
+            .unwrap()
+    ));
+    // The same claim again (a write whose answer was lost, retried): still ours.
+    assert!(claimed(
+        store
+            .claim_delivery(&delivery, &lease("a", 45), now)
+            .await
+            .unwrap()
+    ));
+    // Anyone else waits until the lease ends, then may take it over.
+    assert!(!claimed(
+        store
+            .claim_delivery(&delivery, &lease("b", 45), now)
+            .await
+            .unwrap()
+    ));
+    let later = now + time::Duration::seconds(46);
+    assert!(claimed(
+        store
+            .claim_delivery(&delivery, &lease("b", 90), later)
+            .await
+            .unwrap()
+    ));
+    assert!(!claimed(
+        store
+            .claim_delivery(&delivery, &lease("a", 90), later)
+            .await
+            .unwrap()
+    ));
 }

@@ -11,6 +11,9 @@ use crate::egress::EgressPolicy;
 
 use time::OffsetDateTime;
 
+/// The most headers an answer may have.
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+
 pub const USER_AGENT: &str = concat!("Hookline-Webhooks/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +143,8 @@ impl ReqwestClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(30))
+            // hyper's default, stated: more headers than this and the answer is refused.
+            .http1_max_headers(MAX_RESPONSE_HEADERS)
             .user_agent(USER_AGENT)
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),

@@ -4,12 +4,22 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let filter = std::env::var("HOOKLINE_LOG_LEVEL")
+    let level = std::env::var("HOOKLINE_LOG_LEVEL")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_string());
-    // The AWS SDK and the HTTP stack log request bodies (with webhook secrets in them) at debug
-    // and trace; they stay at warn whatever level is asked for.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_target(false)
+        .with_env_filter(filter(&level))
+        .try_init();
+}
+
+/// `level` for our code; warn at most for the AWS SDK and the HTTP stack, which log request
+/// bodies (with webhook secrets in them) at debug and trace, whatever level is asked for.
+pub fn filter(level: &str) -> EnvFilter {
     let quiet = [
         "aws_smithy_runtime",
         "aws_smithy_runtime_api",
@@ -27,12 +37,5 @@ pub fn init() {
         "reqwest",
     ];
     let directives: Vec<String> = quiet.iter().map(|t| format!("{t}=warn")).collect();
-    let filter = EnvFilter::new(format!("{filter},{}", directives.join(",")));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_target(false)
-        .with_env_filter(filter)
-        .try_init();
+    EnvFilter::new(format!("{level},{}", directives.join(",")))
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 /// A secret that was rotated out but still signs until `expires_at`, so receivers can switch
 /// without dropping requests.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviousSecret {
     pub secret: String,
@@ -14,7 +14,9 @@ pub struct PreviousSecret {
     pub expires_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `Debug` prints the masked view: a webhook logged with `{:?}` (or inside an error) carries no
+/// credential.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Security {
     None,
@@ -34,6 +36,21 @@ pub enum Security {
         name: String,
         value: String,
     },
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Security({})", self.masked_view())
+    }
+}
+
+impl std::fmt::Debug for PreviousSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviousSecret")
+            .field("secret", &mask(&self.secret))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// How a credential is shown after creation: never in full. Long random secrets keep their
@@ -136,7 +153,7 @@ mod tests {
             },
         ];
         for s in all {
-            let text = s.masked_view().to_string();
+            let text = format!("{} {:?}", s.masked_view(), s);
             for secret in [
                 "c2VjcmV0c2VjcmV0",
                 "p4ssw0rd",

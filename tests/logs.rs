@@ -1,0 +1,155 @@
+//! Logs carry no credential. Everything the functions log, at the most verbose level and
+//! through the production filter, is captured while webhooks with every kind of credential are
+//! created, rotated, refused, resolved and delivered to (successes and failures), then searched.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use hookline::clock::SystemClock;
+use hookline::events::Event;
+use hookline::http::ReqwestClient;
+use hookline::notify::RecordingMailer;
+use hookline::outbound::{Deliverer, DeliverySettings};
+use hookline::queue::MemoryRetryQueue;
+use hookline_tests::stack::{Stack, BASE};
+use hookline_tests::upstream::{Reply, Upstream};
+use hookline_tests::{inbound_body, outbound_body};
+use serde_json::json;
+
+/// Where the test's log lines go.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+const HMAC_SECRET: &str = "whsec_TEVBSy1DQU5BUlktaG1hYy1zZWNyZXQtMzJieXRlcyE=";
+const ROTATED_SECRET: &str = "whsec_TEVBSy1DQU5BUlktcm90YXRlZC1zZWNyZXQtMzJieSE=";
+const PASSWORD: &str = "LEAK-CANARY-password";
+const TOKEN: &str = "LEAK-CANARY-bearer-token";
+const HEADER_VALUE: &str = "LEAK-CANARY-header-value";
+
+#[tokio::test]
+async fn no_credential_reaches_the_logs() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(hookline::telemetry::filter("trace"))
+        .with_writer(logs.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime), so everything logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let stack = Stack::new().await;
+    let key = stack.api.key("acme").await;
+    let failing = Upstream::start(vec![Reply::status(500, "down")]).await;
+    let working = Upstream::start(vec![Reply::json(r#"{"order": {"status": "shipped"}}"#)]).await;
+
+    let mut hmac = outbound_body(&failing.url);
+    hmac["security"] = json!({"type": "hmac", "secret": HMAC_SECRET});
+    let mut basic = outbound_body(&working.url);
+    basic["security"] = json!({"type": "basic", "username": "user", "password": PASSWORD});
+    let mut bearer = inbound_body(&failing.url);
+    bearer["security"] = json!({"type": "bearer", "token": TOKEN});
+    let mut header = inbound_body(&working.url);
+    header["security"] = json!({"type": "header", "name": "X-Api-Key", "value": HEADER_VALUE});
+    let mut ids = Vec::new();
+    for body in [hmac, basic, bearer, header] {
+        ids.push(stack.create(&key, body).await);
+    }
+    let r = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/{}/rotate-secret", ids[0]),
+            Some(&key),
+            Some(json!({"secret": ROTATED_SECRET})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Refused writes that carry credentials.
+    let r = stack
+        .api
+        .call(
+            "PUT",
+            &format!("{BASE}/{}", ids[1]),
+            Some(&key),
+            Some(json!({"security": {"type": "basic", "username": "user", "password": PASSWORD}, "bogus": 1})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = stack
+        .api
+        .call(
+            "POST",
+            BASE,
+            Some(&key),
+            Some(json!({"name": "x", "flow": "outbound", "security": {"type": "bearer", "token": TOKEN}, "url": "ftp://x"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // Resolutions: one falls back (and e-mails), one succeeds; a test call.
+    for id in &ids[2..] {
+        assert_eq!(stack.resolve(Some(&key), id, None).await.status, 200);
+    }
+    let r = stack
+        .api
+        .call("POST", &format!("{BASE}/{}/test", ids[3]), Some(&key), None)
+        .await;
+    assert_eq!(r.status, 200);
+    // Deliveries: a failure (retried later) and a success.
+    let deliverer = Deliverer {
+        store: stack.api.app.store.clone(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        retries: MemoryRetryQueue::default(),
+        clock: Arc::new(SystemClock),
+        settings: DeliverySettings::default(),
+    };
+    let event = Event::from_publish(
+        &json!({"id": "evt_1", "event": "case:new", "data": {"caseId": "72"}}),
+        "acme",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    deliverer.handle_event(&event).await.unwrap();
+    assert_eq!((failing.calls(), working.calls()), (4, 3));
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    // The capture works: the functions' own lines are there.
+    assert!(
+        text.contains(&ids[0]) && text.contains(&ids[2]),
+        "expected log lines naming the webhooks:\n{text}"
+    );
+    let basic_header =
+        base64::engine::general_purpose::STANDARD.encode(format!("user:{PASSWORD}"));
+    for secret in [
+        HMAC_SECRET,
+        &HMAC_SECRET[6..],
+        ROTATED_SECRET,
+        &ROTATED_SECRET[6..],
+        PASSWORD,
+        TOKEN,
+        HEADER_VALUE,
+        &basic_header,
+        "LEAK-CANARY",
+    ] {
+        assert!(!text.contains(secret), "a credential in the logs: {secret}");
+    }
+    eprintln!("{} log lines searched", text.lines().count());
+}
