@@ -8,6 +8,8 @@ MOTO_PID=""
 trap 'stop_pid "$MOTO_PID"' EXIT
 start_moto "$port"
 export HOOKLINE_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+# For the tests that stop a server of their own (tests/faults.rs).
+export HOOKLINE_TEST_MOTO_SERVER="$VENV/bin/moto_server"
 cd "$ROOT"
 log "cargo test --workspace (local AWS at $HOOKLINE_TEST_AWS_ENDPOINT)"
 cargo test --workspace "$@"

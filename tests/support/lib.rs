@@ -2,6 +2,7 @@
 //! SDK clients, and API Gateway HTTP API (v2) events fed to the real handler.
 
 pub mod link;
+pub mod moto;
 pub mod stack;
 pub mod upstream;
 
@@ -46,7 +47,8 @@ pub async fn function_sdk_config(endpoint: &str) -> SdkConfig {
         .build()
 }
 
-async fn sdk_config_at(endpoint: &str) -> SdkConfig {
+/// The SDK as the tests use it (no timeouts), pointed at `endpoint`.
+pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
