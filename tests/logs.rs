@@ -1,6 +1,7 @@
-//! Logs carry no credential. Everything the functions log, at the most verbose level and
-//! through the production filter, is captured while webhooks with every kind of credential are
-//! created, rotated, refused, resolved and delivered to (successes and failures), then searched.
+//! Logs and e-mails carry no credential. Everything the functions log, at the most verbose
+//! level and through the production filter, and every failure e-mail they send, is captured while
+//! webhooks with every kind of credential are created, rotated, refused, resolved and delivered
+//! to (successes and failures), then searched.
 
 use std::sync::{Arc, Mutex};
 
@@ -42,9 +43,10 @@ const ROTATED_SECRET: &str = "whsec_TEVBSy1DQU5BUlktcm90YXRlZC1zZWNyZXQtMzJieSE=
 const PASSWORD: &str = "LEAK-CANARY-password";
 const TOKEN: &str = "LEAK-CANARY-bearer-token";
 const HEADER_VALUE: &str = "LEAK-CANARY-header-value";
+const URL_KEY: &str = "LEAK-CANARY-url-api-key";
 
 #[tokio::test]
-async fn no_credential_reaches_the_logs() {
+async fn no_credential_reaches_the_logs_or_e_mails() {
     let logs = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -64,12 +66,14 @@ async fn no_credential_reaches_the_logs() {
     hmac["security"] = json!({"type": "hmac", "secret": HMAC_SECRET});
     let mut basic = outbound_body(&working.url);
     basic["security"] = json!({"type": "basic", "username": "user", "password": PASSWORD});
-    let mut bearer = inbound_body(&failing.url);
+    let mut bearer = inbound_body(&format!("{}/orders?api_key={URL_KEY}", failing.url));
     bearer["security"] = json!({"type": "bearer", "token": TOKEN});
     let mut header = inbound_body(&working.url);
     header["security"] = json!({"type": "header", "name": "X-Api-Key", "value": HEADER_VALUE});
+    let email = hookline_tests::unique_email();
     let mut ids = Vec::new();
-    for body in [hmac, basic, bearer, header] {
+    for mut body in [hmac, basic, bearer, header] {
+        body["notificationEmail"] = json!(email);
         ids.push(stack.create(&key, body).await);
     }
     let r = stack
@@ -119,7 +123,11 @@ async fn no_credential_reaches_the_logs() {
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: Arc::new(SystemClock),
-        settings: DeliverySettings::default(),
+        // The "failing" e-mail after the first failed attempt, so this one failure sends it.
+        settings: DeliverySettings {
+            warn_after: 1,
+            ..DeliverySettings::default()
+        },
     };
     let event = Event::from_publish(
         &json!({"id": "evt_1", "event": "case:new", "data": {"caseId": "72"}}),
@@ -130,14 +138,28 @@ async fn no_credential_reaches_the_logs() {
     deliverer.handle_event(&event).await.unwrap();
     assert_eq!((failing.calls(), working.calls()), (4, 3));
 
+    let mut mails: Vec<String> = hookline_tests::emails_to(&email)
+        .await
+        .into_iter()
+        .map(|m| format!("{}\n{}", m.subject, m.body))
+        .collect();
+    assert_eq!(mails.len(), 1, "the resolver's failure e-mail");
+    mails.extend(
+        deliverer
+            .mailer
+            .sent()
+            .into_iter()
+            .map(|m| format!("{}\n{}", m.subject, m.text)),
+    );
+    assert_eq!(mails.len(), 2, "and the delivery's");
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     // The capture works: the functions' own lines are there.
     assert!(
         text.contains(&ids[0]) && text.contains(&ids[2]),
         "expected log lines naming the webhooks:\n{text}"
     );
-    let basic_header =
-        base64::engine::general_purpose::STANDARD.encode(format!("user:{PASSWORD}"));
+    let basic_header = base64::engine::general_purpose::STANDARD.encode(format!("user:{PASSWORD}"));
+    let mails = mails.join("\n");
     for secret in [
         HMAC_SECRET,
         &HMAC_SECRET[6..],
@@ -147,9 +169,14 @@ async fn no_credential_reaches_the_logs() {
         TOKEN,
         HEADER_VALUE,
         &basic_header,
+        URL_KEY,
         "LEAK-CANARY",
     ] {
         assert!(!text.contains(secret), "a credential in the logs: {secret}");
+        assert!(
+            !mails.contains(secret),
+            "a credential in an e-mail: {secret}\n{mails}"
+        );
     }
     eprintln!("{} log lines searched", text.lines().count());
 }

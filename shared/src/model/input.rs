@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::security::{mask, Security};
+use super::security::{mask, secrets_equal, Security};
 use super::{
     EventType, Flow, FlowConfig, Format, InboundConfig, Method, OutboundConfig, Status, Webhook,
 };
@@ -691,7 +691,7 @@ fn check_hmac_secret(secret: &str) -> Result<()> {
 /// only looks masked, with nothing stored to keep, is a mistake worth naming.
 fn keep_or_take(sent: String, stored: Option<&str>, field: &str) -> Result<String> {
     if let Some(stored) = stored {
-        if sent == stored || sent == mask(stored) {
+        if secrets_equal(&sent, stored) || sent == mask(stored) {
             return Ok(stored.to_string());
         }
     }
@@ -721,7 +721,7 @@ pub(crate) fn resolve_security(
                 previous: vec![],
             },
             (Some(sent), Some(Security::Hmac { secret, previous }))
-                if sent == *secret || sent == mask(secret) =>
+                if secrets_equal(&sent, secret) || sent == mask(secret) =>
             {
                 Security::Hmac {
                     secret: secret.clone(),

@@ -53,6 +53,18 @@ impl std::fmt::Debug for PreviousSecret {
     }
 }
 
+/// Whether a credential someone sent is the stored one, in a time that depends on the lengths
+/// only, never on where the two differ: no caller can find a stored secret byte by byte by
+/// timing its answers.
+pub fn secrets_equal(sent: &str, stored: &str) -> bool {
+    let (a, b) = (sent.as_bytes(), stored.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
 /// How a credential is shown after creation: never in full. Long random secrets keep their
 /// last four characters so a user can tell two apart; short ones show nothing.
 pub fn mask(secret: &str) -> String {
@@ -122,6 +134,15 @@ impl Security {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(secrets_equal("whsec_abc", "whsec_abc"));
+        assert!(!secrets_equal("whsec_abd", "whsec_abc"));
+        assert!(!secrets_equal("whsec_ab", "whsec_abc"));
+        assert!(!secrets_equal("", "x"));
+        assert!(secrets_equal("", ""));
+    }
 
     #[test]
     fn masks_keep_only_the_tail_of_long_secrets() {
