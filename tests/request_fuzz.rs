@@ -386,3 +386,60 @@ fn listing_with_any_query_never_fails_the_server() {
         })?;
     });
 }
+
+/// A resolve or test body: `{"variables": ...}` with any value, any object, or any text.
+fn variables_body() -> impl Strategy<Value = String> {
+    prop_oneof![
+        json_value().prop_map(|v| json!({ "variables": v }).to_string()),
+        (key(), json_value()).prop_map(|(k, v)| json!({"variables": {}, k: v}).to_string()),
+        json_value().prop_map(|v| v.to_string()),
+        text_body(),
+    ]
+}
+
+#[test]
+fn resolving_and_testing_with_any_body_never_fails_the_server() {
+    use hookline::http::ReqwestClient;
+    use hookline::inbound::{Resolver, ResolverSettings};
+    use hookline::notify::RecordingMailer;
+    use hookline_tests::upstream::{Reply, Upstream};
+    use hookline_tests::{api_gateway_request, read_response};
+
+    let f = Fixture::new();
+    let upstream = f.rt.block_on(Upstream::start(vec![Reply::json(
+        r#"{"order": {"status": "shipped"}}"#,
+    )]));
+    let template = format!(
+        "{}/orders/{{{{order.id}}}}?email={{{{visitor.email}}}}",
+        upstream.url
+    );
+    let id = f.rt.block_on(f.create(inbound_body(&template)));
+    let store = f.api.app.store.clone();
+    let resolver = {
+        let _guard = f.rt.enter();
+        inbound_resolver::ResolverApp {
+            store: store.clone(),
+            resolver: Resolver {
+                http: ReqwestClient::new(hookline_tests::local_egress()),
+                mailer: RecordingMailer::default(),
+                store,
+                clock: Arc::new(SystemClock),
+                settings: ResolverSettings::default(),
+            },
+        }
+    };
+    let config = ProptestConfig::with_cases(128); // each case makes two calls to the upstream
+    proptest!(config, |(body in variables_body())| {
+        f.rt.block_on(async {
+            let path = format!("{BASE}/{id}/resolve");
+            let req = api_gateway_request("POST", &path, bearer(&f.key), Some(body.clone()));
+            let r = read_response(resolver.handle(req).await);
+            check_answer(&r)?;
+            prop_assert!(r.status == 200 || r.status == 400, "resolve {}: {} {}", body, r.status, r.body);
+            let t = f.send("POST", &format!("{BASE}/{id}/test"), Some(body.clone())).await;
+            check_answer(&t)?;
+            prop_assert_eq!(t.status, r.status, "test and resolve read the body alike: {}", body);
+            Ok::<_, TestCaseError>(())
+        })?;
+    });
+}
