@@ -794,7 +794,7 @@ impl DynamoStore {
 impl DeliveryStore for DynamoStore {
     async fn claim_delivery(
         &self,
-        delivery: &Delivery,
+        delivery: Delivery,
         lease: &Lease,
         now: OffsetDateTime,
     ) -> StoreResult<Claim> {
@@ -820,7 +820,7 @@ impl DeliveryStore for DynamoStore {
             .send()
             .await;
         match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
-            Ok(()) => Ok(Claim::Claimed(delivery.clone())),
+            Ok(()) => Ok(Claim::Claimed(delivery)),
             Err(StoreError::Conflict) => {
                 self.claim_existing(
                     &delivery.account_id,

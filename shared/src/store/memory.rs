@@ -249,7 +249,7 @@ fn claimable(entry: &Leased, claimant: &Lease, now: OffsetDateTime, manual: bool
 impl DeliveryStore for MemoryStore {
     async fn claim_delivery(
         &self,
-        delivery: &Delivery,
+        delivery: Delivery,
         lease: &Lease,
         now: OffsetDateTime,
     ) -> StoreResult<Claim> {
@@ -262,7 +262,7 @@ impl DeliveryStore for MemoryStore {
             self.0.deliveries.lock().unwrap().entry(key.clone())
         {
             slot.insert((delivery.clone(), Some(lease.clone())));
-            return Ok(Claim::Claimed(delivery.clone()));
+            return Ok(Claim::Claimed(delivery));
         }
         self.claim_existing(&key.0, &key.1, &key.2, lease, now, false)
             .await

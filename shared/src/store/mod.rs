@@ -240,7 +240,7 @@ pub trait DeliveryStore: Send + Sync {
     /// it exists; then claims the existing one if it is pending, due and unleased.
     fn claim_delivery(
         &self,
-        delivery: &crate::model::Delivery,
+        delivery: crate::model::Delivery,
         lease: &Lease,
         now: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Claim>> + Send;

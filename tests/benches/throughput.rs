@@ -1,0 +1,565 @@
+//! Throughput and latency of the hot paths against receivers on 127.0.0.1, side by side with
+//! the machine's limit (a bare reqwest loop against the same receiver). Not part of `make test`;
+//! run with `make bench` (which starts moto for the DynamoDB rows) or
+//! `cargo bench -p hookline-tests --bench throughput`.
+//!
+//! 1. Outbound: `handle_batch` on SQS batches of 10 events, fan-out 1 and 10, in-memory store
+//!    and (when HOOKLINE_BENCH_AWS_ENDPOINT names a moto server) DynamoDB in moto.
+//! 2. Inbound: the resolver function's handler (auth, load, three-try resolution, log) against
+//!    an upstream that answers at once, minus that upstream's own latency; and the fallback
+//!    path when the upstream refuses connections.
+//! 3. Scale: batch size 1, 10, 100 against fan-out 1, 10, 100 (in-memory store).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use futures::StreamExt;
+use hookline::clock::SystemClock;
+use hookline::events::Event;
+use hookline::http::{HttpClient, HttpError, HttpRequest, HttpResponse, ReqwestClient};
+use hookline::inbound::{Resolver, ResolverSettings};
+use hookline::model::{WebhookPatch, WebhookRules};
+use hookline::notify::RecordingMailer;
+use hookline::outbound::{Deliverer, DeliveryBackend, DeliverySettings};
+use hookline::queue::MemoryRetryQueue;
+use hookline::store::dynamo::DynamoStore;
+use hookline::store::memory::MemoryStore;
+use hookline::store::{KeyScope, WebhookStore};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+// ------------------------------------------------------------------ the receiver
+
+/// An HTTP/1.1 receiver with keep-alive that answers every request at once with `body`, as
+/// fast as this machine allows: the other side of every measurement.
+struct Receiver {
+    url: String,
+    requests: Arc<AtomicU64>,
+}
+
+impl Receiver {
+    async fn start(body: &'static str) -> Self {
+        Self::answering_after(body, Duration::ZERO).await
+    }
+
+    /// A receiver that takes `delay` to answer each request, as a real one does.
+    async fn answering_after(body: &'static str, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicU64::new(0));
+        let count = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve(stream, body, delay, count.clone()));
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(
+    mut stream: tokio::net::TcpStream,
+    body: &'static str,
+    delay: Duration,
+    count: Arc<AtomicU64>,
+) {
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        // One request: the head, then content-length bytes of body.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..head_end + length);
+        count.fetch_add(1, Ordering::Relaxed);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if stream.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ measuring
+
+/// The HTTP client the functions use, timing each request it sends.
+struct Timed<H> {
+    inner: H,
+    samples: Mutex<Vec<Duration>>,
+}
+
+impl<H: HttpClient> HttpClient for Timed<H> {
+    async fn send(&self, request: HttpRequest, max_body: usize) -> Result<HttpResponse, HttpError> {
+        let started = Instant::now();
+        let answer = self.inner.send(request, max_body).await;
+        self.samples.lock().unwrap().push(started.elapsed());
+        answer
+    }
+}
+
+impl<H> Timed<H> {
+    fn new(inner: H) -> Self {
+        Self {
+            inner,
+            samples: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take(&self) -> Vec<Duration> {
+        std::mem::take(&mut *self.samples.lock().unwrap())
+    }
+}
+
+/// The q-quantile (0..=1) of `samples`.
+fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+struct Run {
+    deliveries: u64,
+    elapsed: Duration,
+    /// Each POST, from send to answer.
+    posts: Vec<Duration>,
+    /// Each invocation (a batch), start to answer.
+    invocations: Vec<Duration>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.deliveries as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+// ------------------------------------------------------------------ outbound
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn rules() -> WebhookRules {
+    WebhookRules {
+        allow_plain_http: true,
+        egress: hookline::egress::EgressPolicy::from_list("127.0.0.1/32").unwrap(),
+        ..Default::default()
+    }
+}
+
+async fn add_webhooks<S: WebhookStore>(store: &S, account: &str, url: &str, count: usize) {
+    let body = json!({"name": "bench", "flow": "outbound", "url": url, "notificationEmail": "ops@example.com",
+                      "events": ["case:new"], "security": {"type": "hmac", "secret": SECRET}});
+    for _ in 0..count {
+        let now = OffsetDateTime::now_utc();
+        let webhook = WebhookPatch::from_json(&body)
+            .unwrap()
+            .create(
+                hookline::ids::new_webhook_id(now),
+                account.into(),
+                now,
+                &rules(),
+            )
+            .unwrap();
+        store.create_webhook(&webhook).await.unwrap();
+    }
+}
+
+/// A case:new event of a realistic size (about 600 bytes of data).
+fn event(account: &str, id: &str) -> String {
+    let event = Event::from_publish(
+        &json!({"id": id, "event": "case:new", "data": {
+            "caseId": id, "status": "new", "channel": "chat", "subject": "Order 8812 has not arrived",
+            "fields": {"priority": "high", "order": "8812", "plan": "pro"},
+            "contact": {"id": "c_5", "fields": {"name": "Jhon", "email": "jhon@example.com", "phone": "+1 555 0100"}},
+            "messages": [{"from": "contact", "text": "Hi, my order 8812 has not arrived yet. Can you check?"}]
+        }}),
+        account,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    serde_json::to_string(&event).unwrap()
+}
+
+fn batch(account: &str, run: &str, first: usize, size: usize) -> SqsEvent {
+    let mut batch = SqsEvent::default();
+    batch.records = (first..first + size)
+        .map(|n| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{n}"));
+            m.receipt_handle = Some(format!("r{n}"));
+            m.body = Some(event(account, &format!("evt_{run}_{n}")));
+            m
+        })
+        .collect();
+    batch
+}
+
+/// `handle_batch` on `events` events in batches of `batch_size`, one invocation at a time (one
+/// Lambda instance), to `fan_out` webhooks each.
+async fn outbound<S: DeliveryBackend>(
+    store: S,
+    receiver: &Receiver,
+    fan_out: usize,
+    batch_size: usize,
+    events: usize,
+) -> Run {
+    let account = format!(
+        "bench-{}",
+        hookline::ids::ulid(OffsetDateTime::now_utc()).to_lowercase()
+    );
+    add_webhooks(&store, &account, &receiver.url, fan_out).await;
+    let d = Deliverer {
+        store,
+        http: Timed::new(ReqwestClient::new(rules().egress)),
+        mailer: RecordingMailer::default(),
+        retries: MemoryRetryQueue::default(),
+        clock: Arc::new(SystemClock),
+        settings: DeliverySettings::default(),
+    };
+    // Warm-up: connections, allocator.
+    let warm = outbound_delivery::handle_batch(&d, batch(&account, "warm", 0, batch_size)).await;
+    assert!(warm.batch_item_failures.is_empty());
+    d.http.take();
+    let before = receiver.requests();
+    let mut invocations = Vec::new();
+    let started = Instant::now();
+    for first in (0..events).step_by(batch_size) {
+        let t = Instant::now();
+        let answer =
+            outbound_delivery::handle_batch(&d, batch(&account, "run", first, batch_size)).await;
+        invocations.push(t.elapsed());
+        assert!(answer.batch_item_failures.is_empty(), "a delivery failed");
+    }
+    let elapsed = started.elapsed();
+    let deliveries = receiver.requests() - before;
+    assert_eq!(
+        deliveries as usize,
+        events.div_ceil(batch_size) * batch_size * fan_out
+    );
+    Run {
+        deliveries,
+        elapsed,
+        posts: d.http.take(),
+        invocations,
+    }
+}
+
+/// The limit: the same number of POSTs of the same body to the same receiver, `concurrency`
+/// at a time, by a bare reqwest client.
+async fn bare(receiver: &Receiver, posts: usize, concurrency: usize) -> Run {
+    let client = reqwest::Client::new();
+    let body = event("bench", "evt_bare");
+    let send = |client: reqwest::Client| {
+        let (url, body) = (receiver.url.clone(), body.clone());
+        async move {
+            let t = Instant::now();
+            let r = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            r.bytes().await.unwrap();
+            t.elapsed()
+        }
+    };
+    for _ in 0..concurrency {
+        send(client.clone()).await; // warm-up
+    }
+    let started = Instant::now();
+    let samples: Vec<Duration> = futures::stream::iter(0..posts)
+        .map(|_| send(client.clone()))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    Run {
+        deliveries: posts as u64,
+        elapsed: started.elapsed(),
+        posts: samples,
+        invocations: vec![],
+    }
+}
+
+// ------------------------------------------------------------------ inbound
+
+/// An API Gateway HTTP API (payload 2.0) request, as the resolver function gets it.
+fn resolve_request(id: &str, key: &str) -> lambda_http::Request {
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": format!("/api/v1/webhook/{id}/resolve"),
+        "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {key}"), "content-type": "application/json", "host": "api.example.com"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": "POST", "path": format!("/api/v1/webhook/{id}/resolve"), "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "bench", "routeKey": "$default", "stage": "$default",
+            "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 1_795_608_000_000u64
+        },
+        "body": json!({"variables": {"order": {"id": "8812"}, "visitor.email": "ada@example.com"}}).to_string(),
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+struct Inbound {
+    resolver: Vec<Duration>,
+    upstream: Vec<Duration>,
+    fallback: Vec<Duration>,
+}
+
+async fn inbound(rounds: usize, fallback_rounds: usize) -> Inbound {
+    let upstream =
+        Receiver::start(r#"{"order": {"status": "shipped", "items": [{"sku": "A1"}]}}"#).await;
+    let store = MemoryStore::new();
+    let (key, _) = hookline::apikeys::issue(
+        &store,
+        "acme",
+        "bench",
+        KeyScope::Full,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let create = |url: String| {
+        let store = &store;
+        async move {
+            let body = json!({"name": "Order lookup", "flow": "inbound",
+                              "url": format!("{url}/orders/{{{{order.id}}}}?email={{{{visitor.email}}}}"),
+                              "notificationEmail": "ops@example.com", "variables": ["order.status"],
+                              "fallbackResponse": {"order": {"status": "unknown"}},
+                              "security": {"type": "hmac", "secret": SECRET}});
+            let now = OffsetDateTime::now_utc();
+            let w = WebhookPatch::from_json(&body)
+                .unwrap()
+                .create(
+                    hookline::ids::new_webhook_id(now),
+                    "acme".into(),
+                    now,
+                    &rules(),
+                )
+                .unwrap();
+            store.create_webhook(&w).await.unwrap();
+            w.id
+        }
+    };
+    let live = create(upstream.url.clone()).await;
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let dead = create(refused).await;
+    let app = inbound_resolver::ResolverApp {
+        store: store.clone(),
+        resolver: Resolver {
+            http: ReqwestClient::new(rules().egress),
+            mailer: RecordingMailer::default(),
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            settings: ResolverSettings::default(),
+        },
+    };
+    // The upstream's own latency: the same GET by a bare client, interleaved with the resolves
+    // so both see the same machine.
+    let client = reqwest::Client::new();
+    let bare_url = format!("{}/orders/8812?email=ada%40example.com", upstream.url);
+    let mut out = Inbound {
+        resolver: Vec::new(),
+        upstream: Vec::new(),
+        fallback: Vec::new(),
+    };
+    for round in 0..rounds + 100 {
+        let t = Instant::now();
+        client
+            .get(&bare_url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let bare = t.elapsed();
+        let t = Instant::now();
+        let answer = app.handle(resolve_request(&live, &key)).await;
+        let took = t.elapsed();
+        assert_eq!(answer.status(), 200);
+        if round >= 100 {
+            // (the first 100 warm up)
+            out.upstream.push(bare);
+            out.resolver.push(took);
+        }
+    }
+    for _ in 0..fallback_rounds {
+        let t = Instant::now();
+        let answer = app.handle(resolve_request(&dead, &key)).await;
+        out.fallback.push(t.elapsed());
+        let body: Value = match answer.into_body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap(),
+            _ => panic!("a JSON answer"),
+        };
+        assert_eq!(body["source"], "fallback");
+    }
+    out
+}
+
+// ------------------------------------------------------------------ main
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::var("HOOKLINE_BENCH_QUICK").is_ok();
+    let scale = if quick { 1 } else { 5 };
+    let receiver = Receiver::start("").await;
+    let dynamo = match std::env::var("HOOKLINE_BENCH_AWS_ENDPOINT") {
+        Ok(endpoint) => {
+            let sdk = hookline_tests::sdk_config_at(&endpoint).await;
+            Some(sdk)
+        }
+        Err(_) => None,
+    };
+    println!(
+        "# Hookline throughput bench ({} cores, {})\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(debug_assertions) {
+            "debug build: numbers are not representative"
+        } else {
+            "optimised build"
+        }
+    );
+
+    // 1. Outbound, next to the bare loop; then against a receiver that takes 5 ms, as real
+    // ones do, where the network rather than the CPU sets the pace.
+    println!("## Outbound delivery: batches of 10 events, one invocation at a time\n");
+    println!("| receiver | store | fan-out | deliveries | deliveries/s | vs bare loop | POST p50 ms | POST p99 ms | invocation p50 ms | invocation p99 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let slow = Receiver::answering_after("", Duration::from_millis(5)).await;
+    for (answers, receiver, volume) in [
+        ("at once", &receiver, 2000 * scale),
+        ("after 5 ms", &slow, 400 * scale),
+    ] {
+        for fan_out in [1usize, 10] {
+            let events = volume / fan_out;
+            let concurrency = 10 * fan_out.min(16);
+            let mut limit = bare(receiver, events * fan_out, concurrency).await;
+            print_row(answers, "bare reqwest loop", fan_out, &mut limit, None);
+            let mut run = outbound(MemoryStore::new(), receiver, fan_out, 10, events).await;
+            print_row(answers, "in memory", fan_out, &mut run, Some(limit.rate()));
+            if let (Some(sdk), "at once") = (&dynamo, answers) {
+                let store = DynamoStore::from_sdk_config(sdk, hookline_tests::fresh_table_name());
+                store.create_table().await.unwrap();
+                let mut run = outbound(store, receiver, fan_out, 10, 200 / fan_out).await;
+                print_row(
+                    answers,
+                    "DynamoDB (moto)",
+                    fan_out,
+                    &mut run,
+                    Some(limit.rate()),
+                );
+            }
+        }
+    }
+    if dynamo.is_none() {
+        println!(
+            "\n(DynamoDB rows skipped: set HOOKLINE_BENCH_AWS_ENDPOINT, as `make bench` does.)"
+        );
+    }
+
+    // 2. Inbound overhead.
+    let rounds = 1000 * scale;
+    let mut inb = inbound(rounds, if quick { 5 } else { 20 }).await;
+    let mut added: Vec<Duration> = inb
+        .resolver
+        .iter()
+        .zip(&inb.upstream)
+        .map(|(r, u)| r.saturating_sub(*u))
+        .collect();
+    println!("\n## Inbound resolution: the resolver function's handler, {rounds} resolves\n");
+    println!("| path | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|");
+    for (name, samples) in [
+        ("upstream alone (bare GET)", &mut inb.upstream),
+        (
+            "resolver handler, upstream answers at once",
+            &mut inb.resolver,
+        ),
+        ("added by the resolver (per pair)", &mut added),
+        ("fallback, upstream refuses connections", &mut inb.fallback),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(quantile(samples, 0.5)),
+            ms(quantile(samples, 0.99)),
+            ms(quantile(samples, 1.0))
+        );
+    }
+
+    // 3. Scale.
+    println!("\n## Scale: deliveries/s by batch size and fan-out (in-memory store)\n");
+    println!("| batch size | fan-out 1 | fan-out 10 | fan-out 100 |");
+    println!("|---|---|---|---|");
+    for batch_size in [1usize, 10, 100] {
+        let mut cells = Vec::new();
+        for fan_out in [1usize, 10, 100] {
+            let events = (1000 * scale / fan_out).max(batch_size);
+            let run = outbound(MemoryStore::new(), &receiver, fan_out, batch_size, events).await;
+            cells.push(format!("{:.0}", run.rate()));
+        }
+        println!("| {batch_size} | {} |", cells.join(" | "));
+    }
+}
+
+fn print_row(answers: &str, store: &str, fan_out: usize, run: &mut Run, limit: Option<f64>) {
+    let versus = limit.map_or("-".to_string(), |l| {
+        format!("{:.0}%", 100.0 * run.rate() / l)
+    });
+    let mut inv = |q| {
+        if run.invocations.is_empty() {
+            "-".to_string()
+        } else {
+            ms(quantile(&mut run.invocations, q))
+        }
+    };
+    let (inv50, inv99) = (inv(0.5), inv(0.99));
+    println!(
+        "| {answers} | {store} | {fan_out} | {} | {:.0} | {versus} | {} | {} | {inv50} | {inv99} |",
+        run.deliveries,
+        run.rate(),
+        ms(quantile(&mut run.posts, 0.5)),
+        ms(quantile(&mut run.posts, 0.99)),
+    );
+}
