@@ -1,11 +1,15 @@
 # The two commands a new user needs: `make run` and `make test`. See README.md.
-.PHONY: run test api-key lint-infra package deploy-build
+.PHONY: run test bench api-key lint-infra package deploy-build
 
 run:
 	@bash scripts/run.sh
 
 test:
 	@bash scripts/test.sh
+
+# The benchmarks of BENCHMARKS.md (release builds; several minutes). Not part of `make test`.
+bench:
+	@bash scripts/bench.sh
 
 # A new API key for ACCOUNT against the running local stack (`make run`).
 api-key:

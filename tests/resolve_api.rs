@@ -4,7 +4,7 @@
 use hookline_tests::stack::{Stack, BASE};
 use hookline_tests::upstream::{Reply, Upstream};
 use hookline_tests::{api_gateway_request, bearer, inbound_body, outbound_body, read_response};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn resolve_answers_with_the_webhook_data_and_its_variables() {
