@@ -4,12 +4,8 @@
 # tables; raw results stay out of git. HOOKLINE_BENCH_QUICK=1 runs fewer rounds.
 source "$(dirname "$0")/lib.sh"
 
-ensure_moto
-port="$(free_port)"
-MOTO_PID=""
-trap 'stop_pid "$MOTO_PID"' EXIT
-start_moto "$port"
-export HOOKLINE_BENCH_AWS_ENDPOINT="http://127.0.0.1:$port"
+moto_until_exit
+export HOOKLINE_BENCH_AWS_ENDPOINT="$MOTO_URL"
 cd "$ROOT"
 
 log "CPU per operation (shared/benches/hot_path.rs)"

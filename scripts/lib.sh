@@ -87,6 +87,18 @@ start_moto() {
   fi
 }
 
+# moto's server (installed if needed) on a free port for the rest of the calling script, stopped
+# when it exits; sets MOTO_URL. For scripts whose only service is moto (test, bench).
+moto_until_exit() {
+  ensure_moto
+  local port
+  port="$(free_port)"
+  MOTO_PID=""
+  trap 'stop_pid "$MOTO_PID"' EXIT
+  start_moto "$port"
+  MOTO_URL="http://127.0.0.1:$port"
+}
+
 # Stops a background process if it still runs, and reaps it. Never fails (safe in traps).
 stop_pid() {
   if [ -n "${1:-}" ]; then

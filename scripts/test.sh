@@ -2,12 +2,8 @@
 # `make test`: moto's server on a free port, then every test in the workspace, then clean up.
 source "$(dirname "$0")/lib.sh"
 
-ensure_moto
-port="$(free_port)"
-MOTO_PID=""
-trap 'stop_pid "$MOTO_PID"' EXIT
-start_moto "$port"
-export HOOKLINE_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+moto_until_exit
+export HOOKLINE_TEST_AWS_ENDPOINT="$MOTO_URL"
 # For the tests that stop a server of their own (tests/faults.rs).
 export HOOKLINE_TEST_MOTO_SERVER="$VENV/bin/moto_server"
 cd "$ROOT"

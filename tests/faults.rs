@@ -14,7 +14,7 @@ use hookline::clock::{ManualClock, SystemClock};
 use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::inbound::{Resolver, ResolverSettings, Source};
-use hookline::model::{delivery_id, DeliveryStatus, Webhook, WebhookPatch, WebhookRules};
+use hookline::model::{delivery_id, DeliveryStatus, Webhook};
 use hookline::notify::RecordingMailer;
 use hookline::outbound::{Deliverer, DeliverySettings};
 use hookline::queue::{MemoryRetryQueue, SqsRetryQueue};
@@ -165,20 +165,7 @@ fn inbound(url: &str) -> Webhook {
                       "notificationEmail": "ops@example.com", "timeoutMs": 1000,
                       "security": {"type": "none"}, "variables": ["order.status"],
                       "fallbackResponse": {"order": {"status": "unknown"}}});
-    let now = OffsetDateTime::now_utc();
-    WebhookPatch::from_json(&body)
-        .unwrap()
-        .create(
-            hookline::ids::new_webhook_id(now),
-            "acme".into(),
-            now,
-            &WebhookRules {
-                allow_plain_http: true,
-                egress: hookline_tests::local_egress(),
-                ..Default::default()
-            },
-        )
-        .unwrap()
+    hookline_tests::webhook_from(&body, "acme")
 }
 
 #[tokio::test]

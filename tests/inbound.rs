@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hookline::clock::SystemClock;
 use hookline::http::ReqwestClient;
 use hookline::inbound::{Resolver, ResolverSettings, Source};
-use hookline::model::{Webhook, WebhookPatch, WebhookRules};
+use hookline::model::Webhook;
 use hookline::notify::RecordingMailer;
 use hookline::store::memory::MemoryStore;
 use hookline::store::ActivityLog;
@@ -36,20 +36,7 @@ fn webhook(url: &str, extra: Value) -> Webhook {
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let now = time::OffsetDateTime::now_utc();
-    WebhookPatch::from_json(&body)
-        .unwrap()
-        .create(
-            hookline::ids::new_webhook_id(now),
-            "acme".into(),
-            now,
-            &WebhookRules {
-                allow_plain_http: true,
-                egress: hookline_tests::local_egress(),
-                ..Default::default()
-            },
-        )
-        .unwrap()
+    hookline_tests::webhook_from(&body, "acme")
 }
 
 fn none() -> Value {

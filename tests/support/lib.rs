@@ -303,15 +303,11 @@ pub fn outbound_body(url: &str) -> Value {
            "events": ["case:new", "case:status:closed"]})
 }
 
-/// Saves the outbound webhook `body` describes for `account`, as the API would (local rules).
-pub async fn add_outbound_webhook(
-    store: &DynamoStore,
-    account: &str,
-    body: &Value,
-) -> hookline::model::Webhook {
-    use hookline::store::WebhookStore;
+/// The webhook `body` describes, for `account`, validated as the API would with the local
+/// stack's rules (plain http, 127.0.0.1 reachable); not saved.
+pub fn webhook_from(body: &Value, account: &str) -> hookline::model::Webhook {
     let now = time::OffsetDateTime::now_utc();
-    let webhook = hookline::model::WebhookPatch::from_json(body)
+    hookline::model::WebhookPatch::from_json(body)
         .expect("a valid webhook body")
         .create(
             hookline::ids::new_webhook_id(now),
@@ -323,7 +319,17 @@ pub async fn add_outbound_webhook(
                 ..Default::default()
             },
         )
-        .expect("a valid webhook");
+        .expect("a valid webhook")
+}
+
+/// Saves the outbound webhook `body` describes for `account`, as the API would (local rules).
+pub async fn add_outbound_webhook(
+    store: &DynamoStore,
+    account: &str,
+    body: &Value,
+) -> hookline::model::Webhook {
+    use hookline::store::WebhookStore;
+    let webhook = webhook_from(body, account);
     store.create_webhook(&webhook).await.expect("saved");
     webhook
 }
