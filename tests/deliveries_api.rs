@@ -50,12 +50,7 @@ async fn pump(
 }
 
 fn event(account: &str, id: &str) -> Event {
-    Event::from_publish(
-        &json!({"id": id, "event": "case:new", "data": {"caseId": id}}),
-        account,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap()
+    hookline_tests::case_new(account, id)
 }
 
 #[tokio::test]

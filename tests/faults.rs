@@ -34,12 +34,7 @@ fn outbound(url: &str, timeout_ms: u32) -> Value {
 }
 
 fn event(account: &str, id: &str) -> Event {
-    Event::from_publish(
-        &json!({"id": id, "event": "case:new", "data": {"caseId": id}}),
-        account,
-        OffsetDateTime::now_utc(),
-    )
-    .unwrap()
+    hookline_tests::case_new(account, id)
 }
 
 fn manual_clock() -> Arc<ManualClock> {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use hookline::clock::SystemClock;
-use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
 use hookline::outbound::{Deliverer, DeliverySettings};
@@ -37,12 +36,7 @@ async fn every_endpoint_is_a_404_for_another_account() {
         clock: Arc::new(SystemClock),
         settings: DeliverySettings::default(),
     };
-    let event = Event::from_publish(
-        &json!({"id": "evt_1", "event": "case:new", "data": {"caseId": "72"}}),
-        "alice",
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    let event = hookline_tests::case_new("alice", "evt_1");
     deliverer.handle_event(&event).await.unwrap();
     let delivery = receiver.received()[0]
         .header("webhook-id")

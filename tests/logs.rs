@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use hookline::clock::SystemClock;
-use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
 use hookline::outbound::{Deliverer, DeliverySettings};
@@ -129,12 +128,7 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
             ..DeliverySettings::default()
         },
     };
-    let event = Event::from_publish(
-        &json!({"id": "evt_1", "event": "case:new", "data": {"caseId": "72"}}),
-        "acme",
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    let event = hookline_tests::case_new("acme", "evt_1");
     deliverer.handle_event(&event).await.unwrap();
     assert_eq!((failing.calls(), working.calls()), (4, 3));
 

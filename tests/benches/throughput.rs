@@ -20,7 +20,6 @@ use hookline::clock::SystemClock;
 use hookline::events::Event;
 use hookline::http::{HttpClient, HttpError, HttpRequest, HttpResponse, ReqwestClient};
 use hookline::inbound::{Resolver, ResolverSettings};
-use hookline::model::{WebhookPatch, WebhookRules};
 use hookline::notify::RecordingMailer;
 use hookline::outbound::{Deliverer, DeliveryBackend, DeliverySettings};
 use hookline::queue::MemoryRetryQueue;
@@ -174,28 +173,11 @@ impl Run {
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-fn rules() -> WebhookRules {
-    WebhookRules {
-        allow_plain_http: true,
-        egress: hookline::egress::EgressPolicy::from_list("127.0.0.1/32").unwrap(),
-        ..Default::default()
-    }
-}
-
 async fn add_webhooks<S: WebhookStore>(store: &S, account: &str, url: &str, count: usize) {
     let body = json!({"name": "bench", "flow": "outbound", "url": url, "notificationEmail": "ops@example.com",
                       "events": ["case:new"], "security": {"type": "hmac", "secret": SECRET}});
     for _ in 0..count {
-        let now = OffsetDateTime::now_utc();
-        let webhook = WebhookPatch::from_json(&body)
-            .unwrap()
-            .create(
-                hookline::ids::new_webhook_id(now),
-                account.into(),
-                now,
-                &rules(),
-            )
-            .unwrap();
+        let webhook = hookline_tests::webhook_from(&body, account);
         store.create_webhook(&webhook).await.unwrap();
     }
 }
@@ -246,7 +228,7 @@ async fn outbound<S: DeliveryBackend>(
     add_webhooks(&store, &account, &receiver.url, fan_out).await;
     let d = Deliverer {
         store,
-        http: Timed::new(ReqwestClient::new(rules().egress)),
+        http: Timed::new(ReqwestClient::new(hookline_tests::local_egress())),
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: Arc::new(SystemClock),
@@ -365,16 +347,7 @@ async fn inbound(rounds: usize, fallback_rounds: usize) -> Inbound {
                               "notificationEmail": "ops@example.com", "variables": ["order.status"],
                               "fallbackResponse": {"order": {"status": "unknown"}},
                               "security": {"type": "hmac", "secret": SECRET}});
-            let now = OffsetDateTime::now_utc();
-            let w = WebhookPatch::from_json(&body)
-                .unwrap()
-                .create(
-                    hookline::ids::new_webhook_id(now),
-                    "acme".into(),
-                    now,
-                    &rules(),
-                )
-                .unwrap();
+            let w = hookline_tests::webhook_from(&body, "acme");
             store.create_webhook(&w).await.unwrap();
             w.id
         }
@@ -388,7 +361,7 @@ async fn inbound(rounds: usize, fallback_rounds: usize) -> Inbound {
     let app = inbound_resolver::ResolverApp {
         store: store.clone(),
         resolver: Resolver {
-            http: ReqwestClient::new(rules().egress),
+            http: ReqwestClient::new(hookline_tests::local_egress()),
             mailer: RecordingMailer::default(),
             store: store.clone(),
             clock: Arc::new(SystemClock),

@@ -351,6 +351,16 @@ pub fn sqs_batch(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::Sq
     batch
 }
 
+/// A `case:new` event of `account` with id `id`, as published now.
+pub fn case_new(account: &str, id: &str) -> hookline::events::Event {
+    hookline::events::Event::from_publish(
+        &json!({"id": id, "event": "case:new", "data": {"caseId": id}}),
+        account,
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("a valid event")
+}
+
 /// A valid inbound webhook body to start from.
 pub fn inbound_body(url: &str) -> Value {
     json!({"name": "Order lookup", "flow": "inbound", "url": url, "notificationEmail": "ops@example.com",
