@@ -318,8 +318,25 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
         resolution
     }
 
-    /// One call, for the console's "Test": the answer and every variable path in it.
+    /// One call, for the console's "Test": the answer and every variable path in it. Recorded
+    /// in the webhook's log.
     pub async fn test(&self, webhook: &Webhook, variables: &Value) -> TestOutcome {
+        let (outcome, entry) = self.call_once(webhook, variables).await;
+        self.after_answer(webhook, &entry, false).await;
+        outcome
+    }
+
+    /// One call of a webhook that is not saved yet (the console's "Test" before "Save"):
+    /// as `test`, but recorded nowhere, since there is no webhook to log it under.
+    pub async fn test_draft(&self, webhook: &Webhook, variables: &Value) -> TestOutcome {
+        self.call_once(webhook, variables).await.0
+    }
+
+    async fn call_once(
+        &self,
+        webhook: &Webhook,
+        variables: &Value,
+    ) -> (TestOutcome, ActivityEntry) {
         let started = Instant::now();
         let FlowConfig::Inbound(config) = &webhook.config else {
             unreachable!("callers test inbound webhooks only");
@@ -349,14 +366,14 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
             duration_ms: millis(started.elapsed()),
             missing_placeholders: missing.clone(),
         };
-        self.after_answer(webhook, &entry, false).await;
-        TestOutcome {
+        let outcome = TestOutcome {
             ok: data.is_some(),
             attempt,
             discovered_variables: data.as_ref().map(discover).unwrap_or_default(),
             data,
             missing_placeholders: missing,
-        }
+        };
+        (outcome, entry)
     }
 
     /// The log entry and, when the URL failed, the throttled e-mail; within a fixed budget,

@@ -2,36 +2,143 @@
 //! inbound resolution log.
 
 use hookline::api::request::{
-    decode_cursor, encode_cursor, json, page_limit, query, variables_body,
+    decode_cursor, encode_cursor, json, object_body, page_limit, query, variables_field,
 };
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::ids;
-use hookline::model::Flow;
+use hookline::model::{EventType, Flow, ValidationError, WebhookPatch};
 use hookline::store::ActivityLog;
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use crate::{App, Platform};
 
 /// `POST /webhook/{id}/test`: one call with the sample variables; the answer and every variable
-/// path found in it, for the console's "Available Variables".
+/// path found in it, for the console's "Available Variables". An optional `webhook` object holds
+/// unsaved edits (read as a `PUT` body would be, masked credentials meaning "keep"), so the
+/// console tests what the form shows; nothing is saved.
 pub async fn test<P: Platform>(
     app: &App<P>,
     caller: &Caller,
     id: &str,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let webhook = load_webhook(&app.store, caller, id).await?;
-    if webhook.flow() == Flow::Outbound {
-        return crate::deliveries::test(app, &webhook).await;
+    let saved = load_webhook(&app.store, caller, id).await?;
+    let body = TestBody::read(req)?;
+    let webhook = match &body.webhook {
+        None => saved,
+        Some(edits) => WebhookPatch::from_json(edits)
+            .and_then(|p| p.apply_to(&saved, app.clock.now(), &app.rules))
+            .map_err(in_webhook)?,
+    };
+    match webhook.flow() {
+        Flow::Outbound => {
+            body.no_variables()?;
+            crate::deliveries::test(app, &webhook).await
+        }
+        Flow::Inbound => Ok(outcome(app.inbound.test(&webhook, &body.variables).await)),
     }
-    let variables = variables_body(req)?;
-    let outcome = app.inbound.test(&webhook, &variables).await;
-    Ok(json(
+}
+
+/// `POST /webhook/test`: the same test for a webhook that is not saved yet, so the create form
+/// can discover variables before "Save". `webhook` is a create body; the fields a call does not
+/// use (name, e-mail, fallback, events) may be left out. Nothing is saved or logged.
+pub async fn test_draft<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let body = TestBody::read(req)?;
+    let draft = body
+        .webhook
+        .as_ref()
+        .ok_or_else(|| ApiError::invalid("webhook", "is required"))?;
+    let now = app.clock.now();
+    let webhook = WebhookPatch::from_json(draft)
+        .and_then(|mut patch| {
+            // Placeholders for what a call does not use; whatever was sent is still checked.
+            patch.name.get_or_insert_with(|| "draft".into());
+            patch
+                .notification_email
+                .get_or_insert_with(|| "draft@example.com".into());
+            match patch.flow {
+                Some(Flow::Inbound) => {
+                    patch.fallback_response.get_or_insert(Value::Null);
+                }
+                Some(Flow::Outbound) => {
+                    patch.events.get_or_insert_with(|| vec![EventType::CaseNew]);
+                }
+                None => {}
+            }
+            patch.create(
+                ids::new_webhook_id(now),
+                caller.account_id.clone(),
+                now,
+                &app.rules,
+            )
+        })
+        .map_err(in_webhook)?;
+    match webhook.flow() {
+        Flow::Outbound => {
+            body.no_variables()?;
+            crate::deliveries::test(app, &webhook).await
+        }
+        Flow::Inbound => Ok(outcome(
+            app.inbound.test_draft(&webhook, &body.variables).await,
+        )),
+    }
+}
+
+/// `{"variables": {...}, "webhook": {...}}`, both optional.
+struct TestBody {
+    variables: Value,
+    variables_sent: bool,
+    webhook: Option<Value>,
+}
+
+impl TestBody {
+    fn read(req: &Request) -> Result<Self, ApiError> {
+        let map = object_body(req, &["variables", "webhook"])?;
+        let variables = variables_field(&map)?;
+        let webhook = match map.get("webhook") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(_) => return Err(ApiError::invalid("webhook", "must be a JSON object")),
+        };
+        Ok(Self {
+            variables_sent: variables.is_some(),
+            variables: variables.unwrap_or_else(|| Value::Object(Map::new())),
+            webhook,
+        })
+    }
+
+    /// Outbound tests send a fixed sample event: variables would be silently unused.
+    fn no_variables(&self) -> Result<(), ApiError> {
+        if self.variables_sent {
+            return Err(ApiError::invalid(
+                "variables",
+                "only inbound webhooks take variables; an outbound test sends a sample event",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Errors in the `webhook` object name their field inside it (`webhook.url`).
+fn in_webhook(e: ValidationError) -> ApiError {
+    let field = match e.field.as_str() {
+        "body" => "webhook".to_string(),
+        f => format!("webhook.{f}"),
+    };
+    ApiError::invalid(field, e.message)
+}
+
+fn outcome(outcome: hookline::inbound::TestOutcome) -> Response<Body> {
+    json(
         200,
         &serde_json::to_value(outcome).expect("outcomes serialise"),
     )
-    .build())
+    .build()
 }
 
 /// `GET /webhook/{id}/logs`: resolutions and tests, newest first, in pages.

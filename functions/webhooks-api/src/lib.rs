@@ -2,6 +2,7 @@
 //! DynamoDB, the HTTP client and the Lambda runtime; tests call `App::handle` with API
 //! Gateway-shaped requests.
 
+mod console;
 mod deliveries;
 mod events;
 mod inbound;
@@ -103,6 +104,13 @@ impl<P: Platform> App<P> {
     }
 
     async fn route(&self, req: Request) -> (&'static str, Result<Response<Body>, ApiError>) {
+        // The console's files are public (no key): the page asks for the key itself.
+        if let Some(path) = console::console_path(req.uri().path()) {
+            return (
+                "/console",
+                console::serve(path, req.method(), req.headers()),
+            );
+        }
         let Some(segments) = api_segments(req.uri().path()) else {
             return ("unknown", Err(ApiError::NotFound("no such path".into())));
         };
@@ -123,6 +131,14 @@ impl<P: Platform> App<P> {
                     Method::GET => webhooks::list(self, &caller, &req).await,
                     Method::POST => webhooks::create(self, &caller, &req).await,
                     _ => not_allowed("GET, POST"),
+                },
+            ),
+            // Before `["webhook", id]`: "test" is never a webhook id.
+            ["webhook", "test"] => (
+                "/webhook/test",
+                match method {
+                    Method::POST => inbound::test_draft(self, &caller, &req).await,
+                    _ => not_allowed("POST"),
                 },
             ),
             ["webhook", id] => (

@@ -2,7 +2,7 @@
 
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::api::ApiError;
 use crate::api::MAX_BODY_BYTES;
@@ -102,20 +102,31 @@ impl ResponseBuilder {
 /// `{"variables": {...}}` (the body of resolve and test): the variables object, or an empty one
 /// when the body is empty.
 pub fn variables_body(req: &Request) -> Result<Value, ApiError> {
+    let map = object_body(req, &["variables"])?;
+    Ok(variables_field(&map)?.unwrap_or_else(|| Value::Object(Default::default())))
+}
+
+/// The body as a JSON object with only the `known` fields (empty when there is no body).
+pub fn object_body(req: &Request, known: &[&str]) -> Result<Map<String, Value>, ApiError> {
     match json_body(req)? {
-        None => Ok(Value::Object(Default::default())),
+        None => Ok(Map::new()),
         Some(Value::Object(map)) => {
-            crate::model::reject_unknown(&map, &["variables"])?;
-            match map.get("variables") {
-                None | Some(Value::Null) => Ok(Value::Object(Default::default())),
-                Some(v @ Value::Object(_)) => Ok(v.clone()),
-                Some(_) => Err(ApiError::invalid(
-                    "variables",
-                    "must be an object of names to values",
-                )),
-            }
+            crate::model::reject_unknown(&map, known)?;
+            Ok(map)
         }
         Some(_) => Err(ApiError::invalid("body", "must be a JSON object")),
+    }
+}
+
+/// The `variables` object of a body, if one was sent.
+pub fn variables_field(map: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
+    match map.get("variables") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
+        Some(_) => Err(ApiError::invalid(
+            "variables",
+            "must be an object of names to values",
+        )),
     }
 }
 
