@@ -177,3 +177,167 @@ async fn test_endpoint_discovers_variables_and_logs_list_newest_first() {
         .await;
     assert_eq!((r.status, r.error_field()), (400, Some("cursor")));
 }
+
+#[tokio::test]
+async fn a_draft_is_tested_before_it_is_saved_and_nothing_is_written() {
+    let stack = Stack::new().await;
+    let key = stack.api.key("acme").await;
+    let up = Upstream::start(vec![Reply::json(r#"{"order": {"status": "shipped"}}"#)]).await;
+    let draft = json!({"flow": "inbound", "url": format!("{}/orders/{{{{case.id}}}}", up.url),
+                       "security": {"type": "bearer", "token": "shop-token"}});
+
+    // Only what a call uses is needed: no name, e-mail or fallback yet.
+    let t = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/test"),
+            Some(&key),
+            Some(json!({"webhook": draft, "variables": {"case.id": "72"}})),
+        )
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    assert_eq!(t.body["ok"], true);
+    assert_eq!(t.body["discoveredVariables"], json!(["order.status"]));
+    let got = &up.received()[0];
+    assert_eq!(got.target, "/orders/72");
+    assert_eq!(got.header("authorization"), Some("Bearer shop-token"));
+    let list = stack.api.call("GET", BASE, Some(&key), None).await;
+    assert_eq!(list.body["data"], json!([]), "a draft test saves nothing");
+
+    // Errors name the field inside `webhook`, as the form needs them.
+    let cases = [
+        (json!({"webhook": {"flow": "inbound"}}), "webhook.url"),
+        (
+            json!({"webhook": {"flow": "inbound", "url": "ftp://x"}}),
+            "webhook.url",
+        ),
+        (
+            json!({"webhook": {"flow": "inbound", "url": up.url, "notificationEmail": "nope"}}),
+            "webhook.notificationEmail",
+        ),
+        (
+            json!({"webhook": {"flow": "outbound", "url": up.url, "method": "GET"}}),
+            "webhook.method",
+        ),
+        (json!({"webhook": {"url": up.url}}), "webhook.flow"),
+        (json!({"webhook": []}), "webhook"),
+        (json!({}), "webhook"),
+        (
+            json!({"webhook": {"flow": "outbound", "url": up.url}, "variables": {}}),
+            "variables",
+        ),
+        (
+            json!({"webhook": {"flow": "inbound", "url": up.url}, "x": 1}),
+            "x",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = stack
+            .api
+            .call(
+                "POST",
+                &format!("{BASE}/test"),
+                Some(&key),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!((r.status, r.error_field()), (400, Some(field)), "{body}");
+    }
+    assert_eq!(up.calls(), 1, "no refused draft was called");
+
+    // An outbound draft gets one signed sample event.
+    let t = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/test"),
+            Some(&key),
+            Some(json!({"webhook": {"flow": "outbound", "url": format!("{}/hooks", up.url),
+                                    "security": {"type": "hmac", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}})),
+        )
+        .await;
+    assert_eq!(
+        (t.status, t.body["ok"].as_bool()),
+        (200, Some(true)),
+        "{:?}",
+        t.body
+    );
+    let got = &up.received()[1];
+    assert_eq!(got.target, "/hooks");
+    hookline_tests::upstream::verify_signatures(got, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+
+    let read_only = stack
+        .api
+        .key_with_scope("acme", hookline::store::KeyScope::ReadOnly)
+        .await;
+    let r = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/test"),
+            Some(&read_only),
+            Some(json!({"webhook": {}})),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = stack
+        .api
+        .call("GET", &format!("{BASE}/test"), Some(&key), None)
+        .await;
+    assert_eq!(r.status, 405);
+}
+
+#[tokio::test]
+async fn a_saved_webhook_is_tested_with_the_unsaved_edits_of_the_form() {
+    let stack = Stack::new().await;
+    let key = stack.api.key("acme").await;
+    let old = Upstream::start(vec![Reply::json(r#"{"old": 1}"#)]).await;
+    let new = Upstream::start(vec![Reply::json(r#"{"new": {"field": 2}}"#)]).await;
+    let mut body = inbound_body(&format!("{}/a", old.url));
+    body["security"] = json!({"type": "basic", "username": "u", "password": "p"});
+    let id = stack.create(&key, body).await;
+    let saved = stack
+        .api
+        .call("GET", &format!("{BASE}/{id}"), Some(&key), None)
+        .await;
+
+    // The form as read (masked password = keep), with the URL edited but not saved.
+    let mut edits = saved.body.clone();
+    edits["url"] = json!(format!("{}/b", new.url));
+    let t = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/test"),
+            Some(&key),
+            Some(json!({"webhook": edits})),
+        )
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    assert_eq!(t.body["discoveredVariables"], json!(["new.field"]));
+    assert_eq!((old.calls(), new.calls()), (0, 1));
+    let got = &new.received()[0];
+    assert_eq!(got.target, "/b");
+    assert_eq!(
+        got.header("authorization"),
+        Some("Basic dTpw"),
+        "the stored password was kept"
+    );
+
+    let again = stack
+        .api
+        .call("GET", &format!("{BASE}/{id}"), Some(&key), None)
+        .await;
+    assert_eq!(again.body, saved.body, "testing edits saves nothing");
+    let r = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/test"),
+            Some(&key),
+            Some(json!({"webhook": {"flow": "outbound"}})),
+        )
+        .await;
+    assert_eq!((r.status, r.error_field()), (400, Some("webhook.flow")));
+}
