@@ -26,6 +26,23 @@ ensure_moto() {
   fi
 }
 
+# axe-core for the console's browser tests, as tests/console/package-lock.json pins it, into
+# tests/console/node_modules (git-ignored). Re-installs when the lock file is newer than the
+# install (npm writes node_modules/.package-lock.json on every install).
+ensure_console_test_deps() {
+  local dir="$ROOT/tests/console"
+  if [ -f "$dir/node_modules/.package-lock.json" ] \
+     && [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    return
+  fi
+  if ! command -v npm >/dev/null; then
+    log "the console's browser tests need npm (axe-core comes from the npm registry): install Node.js"
+    return 1
+  fi
+  log "installing the console tests' npm packages into tests/console/node_modules (npm ci)"
+  npm ci --prefix "$dir" --no-audit --no-fund
+}
+
 # The SAM CLI and cfn-lint, pinned, in a venv of their own (.venv-deploy).
 ensure_deploy_tools() {
   local venv="$ROOT/.venv-deploy" stamp="$ROOT/.venv-deploy/.installed" pins="$ROOT/scripts/requirements-deploy.txt"

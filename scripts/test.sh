@@ -1,6 +1,27 @@
 #!/usr/bin/env bash
 # `make test`: moto's server on a free port, then every test in the workspace, then clean up.
+# The console's browser tests (tests/console.rs, every one named `console_*`) need Chromium and
+# chromedriver; where they are missing, those tests are skipped and the run says so, loudly,
+# before and after.
 source "$(dirname "$0")/lib.sh"
+
+CHROMIUM="${HOOKLINE_TEST_CHROMIUM:-/usr/bin/chromium}"
+CHROMEDRIVER="${HOOKLINE_TEST_CHROMEDRIVER:-/usr/bin/chromedriver}"
+SKIPPED_CONSOLE=""
+if [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; then
+  ensure_console_test_deps
+  export HOOKLINE_TEST_CHROMIUM="$CHROMIUM" HOOKLINE_TEST_CHROMEDRIVER="$CHROMEDRIVER"
+else
+  SKIPPED_CONSOLE="SKIPPING the console browser tests (tests/console.rs): Chromium not found \
+($CHROMIUM, $CHROMEDRIVER). Install it: apt-get install chromium chromium-driver"
+  log "$SKIPPED_CONSOLE"
+  # `--skip` goes to the test binaries: after the caller's own `--` when there is one.
+  separator="--"
+  for arg in "$@"; do
+    if [ "$arg" = "--" ]; then separator=""; fi
+  done
+  set -- "$@" ${separator:+"$separator"} --skip console_
+fi
 
 moto_until_exit
 export HOOKLINE_TEST_AWS_ENDPOINT="$MOTO_URL"
@@ -8,4 +29,9 @@ export HOOKLINE_TEST_AWS_ENDPOINT="$MOTO_URL"
 export HOOKLINE_TEST_MOTO_SERVER="$VENV/bin/moto_server"
 cd "$ROOT"
 log "cargo test --workspace (local AWS at $HOOKLINE_TEST_AWS_ENDPOINT)"
-cargo test --workspace "$@"
+status=0
+cargo test --workspace "$@" || status=$?
+if [ -n "$SKIPPED_CONSOLE" ]; then
+  log "$SKIPPED_CONSOLE"
+fi
+exit "$status"

@@ -1,6 +1,8 @@
 //! Test harness: the local AWS stack (moto's server, started by `make test`) through the real
 //! SDK clients, and API Gateway HTTP API (v2) events fed to the real handler.
 
+pub mod browser;
+pub mod gateway;
 pub mod link;
 pub mod moto;
 pub mod stack;
@@ -11,6 +13,8 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use hookline::clock::{Clock, SystemClock};
 use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
@@ -20,6 +24,7 @@ use hookline::queue::{MemoryEventQueue, MemoryRetryQueue, SqsEventQueue, SqsRetr
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
 use hookline::store::KeyScope;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, HOST, USER_AGENT};
 use http::HeaderMap;
 use serde_json::{json, Value};
 use webhooks_api::{App, Parts, Platform};
@@ -240,45 +245,122 @@ pub fn bearer(key: &str) -> HashMap<String, String> {
     HashMap::from([("authorization".to_string(), format!("Bearer {key}"))])
 }
 
-/// An API Gateway HTTP API (payload 2.0) event, parsed by lambda_http as in Lambda.
+/// An API Gateway HTTP API (payload 2.0) event for a test's request to a handler, parsed by
+/// lambda_http as in Lambda: host `api.example.com`, and a body is JSON.
 pub fn api_gateway_request(
     method: &str,
     path_and_query: &str,
-    mut headers: HashMap<String, String>,
+    headers: HashMap<String, String>,
     body: Option<String>,
+) -> lambda_http::Request {
+    let mut header_map = HeaderMap::new();
+    for (name, value) in headers {
+        header_map.insert(
+            HeaderName::from_bytes(name.as_bytes()).expect("a valid header name"),
+            HeaderValue::from_str(&value).expect("a valid header value"),
+        );
+    }
+    header_map.insert(HOST, HeaderValue::from_static("api.example.com"));
+    if body.is_some() {
+        header_map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    api_gateway_event(
+        method,
+        path_and_query,
+        &header_map,
+        body.as_deref().map(str::as_bytes),
+        "127.0.0.1",
+    )
+}
+
+/// The API Gateway HTTP API (payload 2.0) event for one HTTP request as it arrived, parsed by
+/// lambda_http as in Lambda. Shaped as API Gateway shapes it: header names in lower case,
+/// repeated headers (and query parameters) joined by commas, cookies in a list of their own, a
+/// body that is not UTF-8 in base64. `body` is `None` when the request had none.
+pub fn api_gateway_event(
+    method: &str,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+    source_ip: &str,
 ) -> lambda_http::Request {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    let mut params: HashMap<String, String> = HashMap::new();
+    let mut params = serde_json::Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        params.insert(k.to_string(), v.to_string());
+        match params.get_mut(k) {
+            Some(Value::String(joined)) => {
+                joined.push(',');
+                joined.push_str(v);
+            }
+            _ => {
+                params.insert(k.to_string(), v.into());
+            }
+        }
     }
-    headers.insert("host".into(), "api.example.com".into());
-    if body.is_some() {
-        headers.insert("content-type".into(), "application/json".into());
+    let mut header_values = serde_json::Map::new();
+    let mut cookies = Vec::new();
+    for name in headers.keys() {
+        let values = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if name == COOKIE {
+            for value in values {
+                let pairs = value.split(';').map(str::trim).filter(|c| !c.is_empty());
+                cookies.extend(pairs.map(String::from));
+            }
+        } else {
+            header_values.insert(
+                name.to_string(),
+                values.collect::<Vec<_>>().join(",").into(),
+            );
+        }
     }
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let host = header(HOST);
+    let (body, is_base64) = match body {
+        None => (Value::Null, false),
+        Some(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => (text.into(), false),
+            Err(_) => (STANDARD.encode(bytes).into(), true),
+        },
+    };
+    let now = time::OffsetDateTime::now_utc();
     let event = json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": query,
-        "headers": headers,
-        "queryStringParameters": if params.is_empty() { Value::Null } else { json!(params) },
+        "cookies": if cookies.is_empty() { Value::Null } else { json!(cookies) },
+        "headers": header_values,
+        "queryStringParameters": if params.is_empty() { Value::Null } else { Value::Object(params) },
         "requestContext": {
-            "accountId": "123456789012", "apiId": "local", "domainName": "api.example.com",
-            "domainPrefix": "api",
+            "accountId": "123456789012", "apiId": "local", "domainName": host,
+            "domainPrefix": host.split('.').next().unwrap_or_default(),
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": "hookline-tests"},
-            "requestId": "test-request", "routeKey": "$default", "stage": "$default",
-            "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 1_795_608_000_000u64
+                     "sourceIp": source_ip, "userAgent": header(USER_AGENT)},
+            "requestId": hookline::ids::ulid(now), "routeKey": "$default", "stage": "$default",
+            "time": now.format(API_GATEWAY_TIME).expect("a formattable time"),
+            "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64
         },
         "body": body,
-        "isBase64Encoded": false
+        "isBase64Encoded": is_base64
     });
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
 }
+
+/// `requestContext.time` as API Gateway writes it: `25/Nov/2026:12:00:00 +0000`.
+const API_GATEWAY_TIME: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+);
 
 /// Status, headers and JSON body of a handler's response.
 pub fn read_response(response: lambda_http::Response<lambda_http::Body>) -> TestResponse {
