@@ -70,6 +70,9 @@ cat <<MSG
   Demo API key (account "$DEMO_ACCOUNT", also in .local/demo-api-key):
     $KEY
 
+  Web console (paste the key to sign in):
+    http://127.0.0.1:$LAMBDA_PORT/lambda-url/webhooks-api/console
+
   Try:
     curl -s -H "Authorization: Bearer \$(cat .local/demo-api-key)" $API
 

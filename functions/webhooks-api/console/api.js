@@ -4,8 +4,8 @@
 const KEY = 'hookline.apiKey';
 const TIMEOUT_MS = 30000;
 
-/** The API beside the console: `.../console/` → `.../api/v1/` (works behind any prefix). */
-const base = new URL('../api/v1/', document.baseURI);
+/** The API beside the console: `.../console/api.js` → `.../api/v1/` (behind any prefix). */
+const base = new URL('../api/v1/', import.meta.url);
 
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },

@@ -2,7 +2,7 @@
 // form, and the page frame. Each page is a module that renders into <main>.
 
 import { call, session, ApiError } from './api.js';
-import { h, replace, announce } from './dom.js';
+import { h, replace, announce, takeAnnouncement } from './dom.js';
 import { listPage } from './webhooks.js';
 import { formPage } from './form.js';
 import { logPage } from './logs.js';
@@ -10,7 +10,7 @@ import { logPage } from './logs.js';
 const main = document.getElementById('main');
 
 const routes = [
-  [/^#\/$/, () => listPage(main)],
+  [/^#\/(?:\?.*)?$/, () => listPage(main)],
   [/^#\/new$/, () => formPage(main, null)],
   [/^#\/webhook\/([^/]+)$/, (id) => formPage(main, id)],
   [/^#\/webhook\/([^/]+)\/log$/, (id) => logPage(main, id)],
@@ -23,7 +23,7 @@ async function render() {
   for (const [pattern, page] of routes) {
     const m = hash.match(pattern);
     if (m) {
-      announce('');
+      announce(takeAnnouncement());
       try {
         await page(...m.slice(1).map(decodeURIComponent));
       } catch (e) {

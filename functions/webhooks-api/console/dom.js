@@ -48,6 +48,11 @@ export function announce(text, kind = 'info') {
   replace(status, text);
 }
 
+let next = '';
+/** What to announce once the page that is being navigated to is shown. */
+export function announceNext(text) { next = text; }
+export function takeAnnouncement() { const t = next; next = ''; return t; }
+
 /** JSON for a `<pre>`: pretty when it parses, as sent when it does not. */
 export function pretty(value) {
   if (typeof value === 'string') {
@@ -59,10 +64,10 @@ export function pretty(value) {
 /** One attempt as a table row: when, status, duration, error. */
 export function attemptRow(a, withBody = false) {
   return h('tr', {},
-    h('td', {}, time(a.at)),
+    h('td', {}, time(a.at), a.manual ? ' (sent by hand)' : ''),
     h('td', {}, a.status ?? 'no answer'),
     h('td', {}, `${a.durationMs} ms`),
-    h('td', {}, a.error ?? (a.manual ? 'resent by hand' : '')),
+    h('td', {}, a.error ?? ''),
     withBody ? h('td', {}, a.responseBody ? h('pre', { class: 'body' }, a.responseBody) : '') : null);
 }
 

@@ -5,7 +5,7 @@
 // since it cannot be sent as JSON at all).
 
 import { call, webhookPath, ApiError } from './api.js';
-import { h, replace, uid, announce, pretty, attemptsTable } from './dom.js';
+import { h, replace, uid, announce, announceNext, pretty, attemptsTable } from './dom.js';
 
 const FORMATS = [
   ['application/json', 'JSON'],
@@ -267,7 +267,12 @@ class WebhookForm {
       notificationEmail: this.email.value,
       url: this.url.value.trim(),
     };
-    if (this.creating) b.flow = this.flow;
+    if (this.creating) {
+      b.flow = this.flow;
+      // Left empty on a new webhook is "not given": the API answers "is required". (On an
+      // edit, an emptied field is sent, and the API says what is wrong with it.)
+      for (const k of ['name', 'notificationEmail', 'url']) if (b[k] === '') delete b[k];
+    }
     const timeout = this.timeout.value.trim();
     // Numbers go as numbers; anything else as typed, so the API names what is wrong with it.
     if (timeout) b.timeoutMs = /^\d+$/.test(timeout) ? Number(timeout) : timeout;
@@ -307,10 +312,13 @@ class WebhookForm {
       if (this.creating) {
         const { data } = await call('POST', 'webhook', { body });
         if (data.security.type === 'hmac') {
-          showSecretOnce(data.security.secret, 'Webhook created', () => { location.hash = `#/webhook/${encodeURIComponent(data.id)}`; });
+          showSecretOnce(data.security.secret, 'Webhook created', () => {
+            announceNext(`Webhook "${data.name}" created.`);
+            location.hash = `#/webhook/${encodeURIComponent(data.id)}`;
+          });
         } else {
+          announceNext(`Webhook "${data.name}" created.`);
           location.hash = `#/webhook/${encodeURIComponent(data.id)}`;
-          announce(`Webhook "${data.name}" created.`);
         }
         return;
       }
@@ -355,7 +363,7 @@ class WebhookForm {
       }
     } catch (e) {
       replace(out, h('p', { class: 'error' }, `Not tested: ${e.message}`));
-      if (e instanceof ApiError && e.field?.startsWith('webhook')) this.showError(e);
+      if (e instanceof ApiError && e.field?.startsWith('webhook')) this.showError(e, 'Not tested');
     }
   }
 
@@ -368,7 +376,7 @@ class WebhookForm {
   }
 
   /** Shows an API (or fallback JSON) error next to the field it names. */
-  showError(e) {
+  showError(e, outcome = 'Not saved') {
     if (e instanceof ApiError && e.status === 409) {
       return this.formAlert(e.message, h('button', { type: 'button', onclick: () => formPage(document.getElementById('main'), this.saved?.id) }, 'Reload'));
     }
@@ -386,7 +394,7 @@ class WebhookForm {
       control.focus();
     }
     const label = wrapper.querySelector('label, legend')?.textContent ?? e.field;
-    this.formAlert(`Not saved. ${label}: ${e.message}`);
+    this.formAlert(`${outcome}. ${label}: ${e.message}`);
   }
 
   formAlert(message, ...extra) {
@@ -414,8 +422,8 @@ class WebhookForm {
       h('h2', { id: 'delete-title' }, 'Delete'),
       confirmButton('Delete webhook', `"${s.name}" and its settings are removed; its logs expire on their own.`, 'Delete now', async () => {
         await call('DELETE', webhookPath(s.id), { headers: { 'if-match': `"${s.version}"` } });
+        announceNext(`Webhook "${s.name}" deleted.`);
         location.hash = '#/';
-        announce(`Webhook "${s.name}" deleted.`);
       }));
   }
 }

@@ -24,12 +24,22 @@ async function deliveriesPage(main, webhook, header) {
   const more = h('p', { class: 'pager' });
   let cursor = null;
 
+  const table = h('table', { class: 'deliveries' },
+    h('caption', {}, 'Deliveries, newest event first'),
+    h('thead', {}, h('tr', {}, ['Event', 'Event id', 'Status', 'Attempts', 'Next attempt', 'Details'].map((t) => h('th', { scope: 'col' }, t)))),
+    rows);
   const load = async (reset) => {
-    if (reset) { cursor = null; replace(rows); }
+    table.setAttribute('aria-busy', 'true');
     const q = new URLSearchParams({ limit: '20' });
     if (status.value) q.set('status', status.value);
-    if (cursor) q.set('cursor', cursor);
-    const { data } = await call('GET', webhookPath(webhook.id, `/deliveries?${q}`));
+    if (!reset && cursor) q.set('cursor', cursor);
+    let data;
+    try {
+      ({ data } = await call('GET', webhookPath(webhook.id, `/deliveries?${q}`)));
+    } finally {
+      table.removeAttribute('aria-busy');
+    }
+    if (reset) replace(rows);
     for (const d of data.data) rows.append(...deliveryRows(webhook, d));
     if (!rows.children.length) rows.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No deliveries yet.')));
     cursor = data.nextCursor;
@@ -43,10 +53,7 @@ async function deliveriesPage(main, webhook, header) {
       h('div', { class: 'field inline' }, h('label', { for: 'delivery-status' }, 'Status'), status),
       h('button', { type: 'button', onclick: async () => { await load(true); announce('Deliveries refreshed.'); } }, 'Refresh')),
     recoverForm(webhook),
-    h('table', { class: 'deliveries' },
-      h('caption', {}, 'Deliveries, newest event first'),
-      h('thead', {}, h('tr', {}, ['Event', 'Event id', 'Status', 'Attempts', 'Next attempt', 'Details'].map((t) => h('th', { scope: 'col' }, t)))),
-      rows),
+    table,
     more);
   await load(true);
 }
@@ -155,10 +162,16 @@ async function resolutionsPage(main, webhook, header) {
   const more = h('p', { class: 'pager' });
   let cursor = null;
   const load = async (reset) => {
-    if (reset) { cursor = null; replace(list); }
+    list.setAttribute('aria-busy', 'true');
     const q = new URLSearchParams({ limit: '20' });
-    if (cursor) q.set('cursor', cursor);
-    const { data } = await call('GET', webhookPath(webhook.id, `/logs?${q}`));
+    if (!reset && cursor) q.set('cursor', cursor);
+    let data;
+    try {
+      ({ data } = await call('GET', webhookPath(webhook.id, `/logs?${q}`)));
+    } finally {
+      list.removeAttribute('aria-busy');
+    }
+    if (reset) replace(list);
     for (const e of data.data) list.append(entry(e));
     if (!list.children.length) list.append(h('p', { class: 'muted' }, 'No resolutions or tests yet.'));
     cursor = data.nextCursor;

@@ -39,8 +39,7 @@ export async function listPage(main) {
       h('td', {}, h('span', { class: `badge ${w.status}` }, w.status === 'active' ? 'Active' : 'Inactive')),
       h('td', { class: 'url' }, w.url),
       outcome,
-      h('td', {}, h('a', { href: `#/webhook/${encodeURIComponent(w.id)}/log`, 'aria-label': `Log of ${w.name}` },
-        w.flow === 'inbound' ? 'Resolve log' : 'Deliveries')));
+      h('td', {}, h('a', { href: `#/webhook/${encodeURIComponent(w.id)}/log`, 'aria-label': `${logName(w)} of ${w.name}` }, logName(w))));
   });
 
   const pager = h('p', { class: 'pager' },
@@ -60,6 +59,8 @@ export async function listPage(main) {
       : h('p', { class: 'empty' }, flow || status ? 'No webhook matches these filters.' : 'No webhooks yet: create one to start.'),
     pager);
 }
+
+const logName = (w) => (w.flow === 'inbound' ? 'Resolve log' : 'Deliveries');
 
 function withCursor(params, cursor) {
   const next = new URLSearchParams(params);

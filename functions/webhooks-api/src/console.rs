@@ -1,5 +1,5 @@
 //! The web console: plain HTML, CSS and JavaScript compiled into this function and served at
-//! `/console/`. No build step, no CDN: the page loads only these files and talks to this same
+//! `/console`. No build step, no CDN: the page loads only these files and talks to this same
 //! API (same origin, so no CORS), with the API key the user pastes kept in the browser session.
 
 use lambda_http::http::{HeaderMap, Method};
@@ -27,6 +27,7 @@ macro_rules! asset {
 }
 
 const ASSETS: &[Asset] = &[
+    // The page; its links name the other files as `console/<name>`.
     asset!("", "index.html", "text/html; charset=utf-8"),
     asset!("style.css", "style.css", "text/css; charset=utf-8"),
     asset!("app.js", "app.js", "text/javascript; charset=utf-8"),
@@ -63,22 +64,23 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 /// Where a path points inside the console.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ConsolePath<'a> {
-    /// `/console` without the slash: relative links need it, so redirect.
-    Root,
-    /// `/console/<name>`.
+    /// `/console`: the page. Its links name `console/<file>`, so they resolve behind any stage
+    /// or URL prefix, and no route has to match a trailing slash.
+    Page,
+    /// `/console/<name>`; an empty name (`/console/`) is sent back to the page.
     File(&'a str),
 }
 
-/// The console part of a path, if it is one; a stage prefix (`/prod/console/`) and the local
+/// The console part of a path, if it is one; a stage prefix (`/prod/console`) and the local
 /// Lambda URL prefix are tolerated, as for the API.
 pub fn console_path(path: &str) -> Option<ConsolePath<'_>> {
-    if path == "/console" || path.ends_with("/console") && !path.contains("/api/v1/") {
-        return Some(ConsolePath::Root);
-    }
-    let i = path.find("/console/")?;
-    if path[..i].contains("/api/") {
+    if path.contains("/api/") {
         return None;
     }
+    if path.ends_with("/console") {
+        return Some(ConsolePath::Page);
+    }
+    let i = path.find("/console/")?;
     Some(ConsolePath::File(&path[i + "/console/".len()..]))
 }
 
@@ -92,11 +94,12 @@ pub fn serve(
         return Err(ApiError::MethodNotAllowed(method.to_string(), "GET, HEAD"));
     }
     let name = match path {
-        ConsolePath::Root => {
+        ConsolePath::Page => "",
+        ConsolePath::File("") => {
             // Relative, so it works behind any stage or URL prefix.
             return Ok(Response::builder()
                 .status(308)
-                .header("location", "console/")
+                .header("location", "../console")
                 .body(Body::Empty)
                 .expect("static headers are valid"));
         }
@@ -141,8 +144,8 @@ mod tests {
 
     #[test]
     fn paths_inside_and_outside_the_console() {
-        assert_eq!(console_path("/console"), Some(ConsolePath::Root));
-        assert_eq!(console_path("/prod/console"), Some(ConsolePath::Root));
+        assert_eq!(console_path("/console"), Some(ConsolePath::Page));
+        assert_eq!(console_path("/prod/console"), Some(ConsolePath::Page));
         assert_eq!(console_path("/console/"), Some(ConsolePath::File("")));
         assert_eq!(
             console_path("/prod/console/app.js"),
@@ -157,18 +160,17 @@ mod tests {
     #[test]
     fn every_file_is_served_with_its_type_and_a_validator() {
         for asset in ASSETS {
-            let r = serve(
-                ConsolePath::File(asset.name),
-                &Method::GET,
-                &HeaderMap::new(),
-            )
-            .unwrap();
+            let path = || match asset.name {
+                "" => ConsolePath::Page,
+                name => ConsolePath::File(name),
+            };
+            let r = serve(path(), &Method::GET, &HeaderMap::new()).unwrap();
             assert_eq!(r.status(), 200, "{}", asset.name);
             assert_eq!(r.headers()["content-type"], asset.content_type);
             let etag = r.headers()["etag"].clone();
             let mut again = HeaderMap::new();
             again.insert("if-none-match", etag);
-            let r = serve(ConsolePath::File(asset.name), &Method::GET, &again).unwrap();
+            let r = serve(path(), &Method::GET, &again).unwrap();
             assert_eq!(r.status(), 304, "{}", asset.name);
         }
     }
@@ -180,8 +182,13 @@ mod tests {
         for attr in ["src=\"", "href=\""] {
             for part in page.split(attr).skip(1) {
                 let target = &part[..part.find('"').unwrap()];
+                let ours = target
+                    .strip_prefix("console/")
+                    .is_some_and(|name| ASSETS.iter().any(|a| a.name == name));
+                // Fragments are in-page links and routes; `data:,` is the empty icon (no
+                // favicon request).
                 assert!(
-                    ASSETS.iter().any(|a| a.name == target) || target.starts_with('#'),
+                    ours || target.starts_with('#') || target == "data:,",
                     "index.html refers to {target}"
                 );
             }
@@ -194,12 +201,14 @@ mod tests {
 
     #[test]
     fn writes_are_refused_and_unknown_files_are_404() {
-        let e = serve(ConsolePath::File(""), &Method::POST, &HeaderMap::new()).unwrap_err();
+        let e = serve(ConsolePath::Page, &Method::POST, &HeaderMap::new()).unwrap_err();
         assert_eq!(e.status(), 405);
         let e = serve(ConsolePath::File("x.js"), &Method::GET, &HeaderMap::new()).unwrap_err();
         assert_eq!(e.status(), 404);
-        let r = serve(ConsolePath::Root, &Method::GET, &HeaderMap::new()).unwrap();
+        let r = serve(ConsolePath::File(""), &Method::GET, &HeaderMap::new()).unwrap();
         assert_eq!(r.status(), 308);
-        assert_eq!(r.headers()["location"], "console/");
+        assert_eq!(r.headers()["location"], "../console");
+        let r = serve(ConsolePath::Page, &Method::HEAD, &HeaderMap::new()).unwrap();
+        assert_eq!(r.status(), 200);
     }
 }
