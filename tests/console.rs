@@ -796,3 +796,282 @@ async fn console_works_from_the_keyboard() {
     let saved = only_webhook(&gateway, &key).await;
     assert_eq!(saved["fallbackResponse"], json!({"order": null}));
 }
+
+/// The edit page: a saved inbound webhook tested with an unsaved URL, saved, refused with 409
+/// when someone else changed it meanwhile (Reload shows theirs), refused with 403 for a
+/// read-only key, and deleted.
+#[tokio::test]
+async fn console_edits_save_conflict_and_delete() {
+    let gateway = Gateway::start().await;
+    let key = gateway.key("acme").await;
+    let old_shop = Upstream::start(vec![Reply::json(r#"{"old": true}"#)]).await;
+    let new_shop = Upstream::start(vec![Reply::json(r#"{"customer": {"tier": "gold"}}"#)]).await;
+    let mut body = hookline_tests::inbound_body(&format!("{}/a", old_shop.url));
+    body["security"] = json!({"type": "basic", "username": "shop", "password": "s3cret"});
+    let created = gateway
+        .stack
+        .api
+        .call("POST", "/api/v1/webhook", Some(&key), Some(body))
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let browser = Browser::start("console_edit").await;
+    sign_in(&browser, &gateway, &key).await;
+    click(browser.link("Order lookup").await).await;
+    browser
+        .wait_for_text("h1", "Edit webhook: Order lookup")
+        .await;
+    // The saved password is not shown, and an empty field keeps it.
+    assert_eq!(
+        browser
+            .field("Password")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        browser
+            .field("Username")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("shop")
+    );
+
+    // Test uses the form as it is, unsaved URL included, with the stored password.
+    browser
+        .fill("Webhook URL", &format!("{}/b", new_shop.url))
+        .await;
+    click(browser.button("Test URL").await).await;
+    browser
+        .wait_for_text(".test-result", "The URL answered 200")
+        .await;
+    assert_eq!((old_shop.calls(), new_shop.calls()), (0, 1));
+    assert_eq!(
+        new_shop.received()[0].header("authorization"),
+        Some("Basic c2hvcDpzM2NyZXQ="),
+        "shop:s3cret"
+    );
+    click(browser.field("customer.tier").await).await;
+    click(browser.field("Inactive").await).await;
+    click(browser.button("Save").await).await;
+    browser.wait_for_text("#status", "Saved: version 2.").await;
+    let saved = only_webhook(&gateway, &key).await;
+    assert_eq!(saved["url"], json!(format!("{}/b", new_shop.url)));
+    assert_eq!(saved["status"], "inactive");
+    assert_eq!(saved["variables"], json!(["order.status", "customer.tier"]));
+    assert_eq!(saved["security"]["username"], "shop");
+    browser.screenshot("saved").await;
+    page_is_sound(&browser, &gateway).await;
+
+    // Someone else saves meanwhile: this page's save is refused, and Reload shows theirs.
+    let theirs = gateway
+        .stack
+        .api
+        .call(
+            "PUT",
+            &format!("/api/v1/webhook/{id}"),
+            Some(&key),
+            Some(json!({"name": "Renamed elsewhere"})),
+        )
+        .await;
+    assert_eq!(theirs.status, 200);
+    browser.fill("Webhook Name", "Mine").await;
+    click(browser.button("Save").await).await;
+    browser
+        .wait_for_text(".form-alert", "version 3, not 2")
+        .await;
+    browser.screenshot("conflict").await;
+    click(browser.button("Reload").await).await;
+    browser
+        .wait_for_text("h1", "Edit webhook: Renamed elsewhere")
+        .await;
+    assert_eq!(
+        only_webhook(&gateway, &key).await["name"],
+        "Renamed elsewhere"
+    );
+
+    // A read-only key may look, not change.
+    let read_only = gateway
+        .stack
+        .api
+        .key_with_scope("acme", hookline::store::KeyScope::ReadOnly)
+        .await;
+    click(browser.button("Sign out").await).await;
+    sign_in(&browser, &gateway, &read_only).await;
+    click(browser.link("Renamed elsewhere").await).await;
+    browser
+        .wait_for_text("h1", "Edit webhook: Renamed elsewhere")
+        .await;
+    click(browser.button("Save").await).await;
+    browser
+        .wait_for_text(".form-alert", "this API key is read-only")
+        .await;
+    click(browser.button("Sign out").await).await;
+
+    sign_in(&browser, &gateway, &key).await;
+    click(browser.link("Renamed elsewhere").await).await;
+    click(browser.button("Delete webhook").await).await;
+    click(browser.button("Delete now").await).await;
+    browser.wait_for_text("#status", "deleted").await;
+    browser.wait_for_text(".empty", "No webhooks yet").await;
+    let r = gateway
+        .stack
+        .api
+        .call("GET", "/api/v1/webhook", Some(&key), None)
+        .await;
+    assert_eq!(r.body["data"], json!([]));
+    page_is_sound(&browser, &gateway).await;
+}
+
+/// The list: pages of 20, the flow filter, names shown as text (never as markup), the session:
+/// Sign out forgets the key, and a key revoked mid-session sends the user back to sign in.
+#[tokio::test]
+async fn console_lists_pages_filters_and_ends_sessions() {
+    let gateway = Gateway::start().await;
+    let now = time::OffsetDateTime::now_utc();
+    let (key, record) = hookline::apikeys::issue(
+        &gateway.stack.api.app.store,
+        "acme",
+        "console test",
+        hookline::store::KeyScope::Full,
+        now,
+    )
+    .await
+    .unwrap();
+    let hostile = r#"<img src=x onerror="document.title='pwned'">"#;
+    for i in 0..21 {
+        let mut body = outbound_body("https://crm.example.com/hooks");
+        body["name"] = json!(if i == 0 {
+            hostile.to_string()
+        } else {
+            format!("Hook {i:02}")
+        });
+        if i == 20 {
+            body = hookline_tests::inbound_body("https://shop.example.com/orders");
+            body["name"] = json!("Shop lookup");
+        }
+        let r = gateway
+            .stack
+            .api
+            .call("POST", "/api/v1/webhook", Some(&key), Some(body))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    let browser = Browser::start("console_list").await;
+    sign_in(&browser, &gateway, &key).await;
+    let rows = || async {
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css("table.webhooks tbody tr"))
+            .await
+            .unwrap()
+            .len()
+    };
+    browser.wait_for_text("table.webhooks", "Hook 19").await;
+    assert_eq!(rows().await, 20);
+    // The name is shown as the characters it is.
+    browser.wait_for_text("table.webhooks th a", hostile).await;
+    assert_eq!(browser.client.title().await.unwrap(), "Hookline console");
+    browser
+        .wait_for_text("table.webhooks td.outcome", "No deliveries yet")
+        .await;
+    browser.screenshot("first-page").await;
+    page_is_sound(&browser, &gateway).await;
+
+    click(browser.link("Next page").await).await;
+    browser.wait_for_text("table.webhooks", "Shop lookup").await;
+    assert_eq!(rows().await, 1);
+    browser
+        .wait_for_text("table.webhooks td.outcome", "No resolutions yet")
+        .await;
+    click(browser.link("First page").await).await;
+    browser.wait_for_text("table.webhooks", "Hook 01").await;
+
+    browser
+        .field("Flow")
+        .await
+        .select_by_label("Inbound")
+        .await
+        .unwrap();
+    browser
+        .wait_until("only the inbound webhook", || async {
+            let shown = browser
+                .wait_for("table.webhooks")
+                .await
+                .text()
+                .await
+                .unwrap();
+            if shown.contains("Shop lookup") && !shown.contains("Hook 01") {
+                Ok(())
+            } else {
+                Err(shown)
+            }
+        })
+        .await;
+    assert_eq!(rows().await, 1);
+    browser.screenshot("inbound-only").await;
+
+    // Sign out forgets the key.
+    click(browser.button("Sign out").await).await;
+    browser.wait_for_text("h1", "Sign in").await;
+    let stored = browser
+        .client
+        .execute("return sessionStorage.length;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, json!(0));
+
+    // A revoked key: the next call answers 401 and the user is asked to sign in again.
+    sign_in(&browser, &gateway, &key).await;
+    browser
+        .wait_until("every row's last outcome", || async {
+            let shown = browser
+                .wait_for("table.webhooks")
+                .await
+                .text()
+                .await
+                .unwrap();
+            match shown.contains("loading") {
+                true => Err(shown),
+                false => Ok(()),
+            }
+        })
+        .await;
+    use hookline::store::ApiKeyStore;
+    gateway
+        .stack
+        .api
+        .app
+        .store
+        .revoke_api_key("acme", &record.key_id)
+        .await
+        .unwrap();
+    click(browser.link("Create Webhook").await).await;
+    browser.fill("Webhook Name", "Too late").await;
+    click(browser.button("Create").await).await;
+    browser
+        .wait_for_text("#api-key-error", "no longer valid")
+        .await;
+    browser.screenshot("revoked").await;
+    let stored = browser
+        .client
+        .execute("return sessionStorage.length;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, json!(0));
+    // And a wrong key is refused at sign-in with the API's message.
+    browser.fill("API key", "hl_not-a-key").await;
+    click(browser.button("Sign in").await).await;
+    browser
+        .wait_for_text(
+            "#api-key-error",
+            "the API key is invalid or has been revoked",
+        )
+        .await;
+    page_is_sound(&browser, &gateway).await;
+}
