@@ -132,12 +132,13 @@ pub fn decode(format: Format, body: &[u8]) -> Result<Value, DecodeError> {
         Format::Form => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| DecodeError("form body is not UTF-8".into()))?;
-            if text.trim().is_empty() {
-                return Err(DecodeError("empty form body".into()));
-            }
             let mut map = Map::new();
             for (k, v) in url::form_urlencoded::parse(text.trim().as_bytes()) {
                 insert_repeated(&mut map, k.into_owned(), Value::String(v.into_owned()));
+            }
+            // No pair at all ("", "&&") is no answer, like an empty JSON or XML body.
+            if map.is_empty() {
+                return Err(DecodeError("empty form body".into()));
             }
             Ok(Value::Object(map))
         }
@@ -388,6 +389,14 @@ mod tests {
             extract(&single, &path("customer[0].name")),
             Some(&json!("Ada"))
         );
+    }
+
+    #[test]
+    fn a_form_body_without_a_pair_is_no_answer() {
+        for body in ["", "  ", "&", "&&&"] {
+            assert!(decode(Format::Form, body.as_bytes()).is_err(), "{body:?}");
+        }
+        assert_eq!(decode(Format::Form, b"&a=1&").unwrap(), json!({"a": "1"}));
     }
 
     #[test]
