@@ -407,9 +407,33 @@ async fn console_inbound_webhook_is_created_tested_saved_and_resolved() {
         json!({"order.status": "shipped", "loyalty_tier": null})
     );
 
+    // Twenty more, so the log has a second page.
+    for _ in 0..20 {
+        resolve(&gateway, &key, id, json!({"case": {"id": "72"}})).await;
+    }
+
     click(browser.link("Resolve log").await).await;
     browser
         .wait_for_text("h1", "Resolve log: Order status")
+        .await;
+    let entries = || async {
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css(".entries > .entry"))
+            .await
+            .unwrap()
+            .len()
+    };
+    browser.wait_for(".entries:not([aria-busy]) > .entry").await;
+    assert_eq!(entries().await, 20);
+    click(browser.button("Load more").await).await;
+    browser
+        .wait_until("the second page of the log", || async {
+            match entries().await {
+                21 => Ok(()),
+                n => Err(format!("{n} entries")),
+            }
+        })
         .await;
     let entry = browser.wait_for_text(".entry", "Resolution").await;
     let shown = entry.text().await.unwrap();
@@ -1000,12 +1024,13 @@ async fn console_lists_pages_filters_and_ends_sessions() {
         .unwrap();
     browser
         .wait_until("only the inbound webhook", || async {
+            // The table is redrawn under us: a stale read is "not yet".
             let shown = browser
                 .wait_for("table.webhooks")
                 .await
                 .text()
                 .await
-                .unwrap();
+                .map_err(|e| e.to_string())?;
             if shown.contains("Shop lookup") && !shown.contains("Hook 01") {
                 Ok(())
             } else {
@@ -1030,12 +1055,13 @@ async fn console_lists_pages_filters_and_ends_sessions() {
     sign_in(&browser, &gateway, &key).await;
     browser
         .wait_until("every row's last outcome", || async {
+            // The table is redrawn under us: a stale read is "not yet".
             let shown = browser
                 .wait_for("table.webhooks")
                 .await
                 .text()
                 .await
-                .unwrap();
+                .map_err(|e| e.to_string())?;
             match shown.contains("loading") {
                 true => Err(shown),
                 false => Ok(()),

@@ -208,7 +208,7 @@ class WebhookForm {
         errorSlot()),
       h('fieldset', { class: 'test' },
         h('legend', {}, 'Test the URL'),
-        h('p', { class: 'help' }, 'Sends one signed sample event to the URL as the form shows it. Nothing is saved.'),
+        h('p', { class: 'help' }, 'Sends one signed sample event to the URL as the form shows it. Nothing is saved. Before the webhook is created, an HMAC signature uses a throwaway secret unless you typed one.'),
         h('button', { type: 'button', onclick: () => this.test() }, 'Send test event'),
         this.outboundResult));
   }

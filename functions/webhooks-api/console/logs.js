@@ -22,29 +22,19 @@ async function deliveriesPage(main, webhook, header) {
     DELIVERY_STATUSES.map(([v, t]) => h('option', { value: v }, t)));
   const rows = h('tbody', {});
   const more = h('p', { class: 'pager' });
-  let cursor = null;
-
   const table = h('table', { class: 'deliveries' },
     h('caption', {}, 'Deliveries, newest event first'),
     h('thead', {}, h('tr', {}, ['Event', 'Event id', 'Status', 'Attempts', 'Next attempt', 'Details'].map((t) => h('th', { scope: 'col' }, t)))),
     rows);
-  const load = async (reset) => {
-    table.setAttribute('aria-busy', 'true');
-    const q = new URLSearchParams({ limit: '20' });
-    if (status.value) q.set('status', status.value);
-    if (!reset && cursor) q.set('cursor', cursor);
-    let data;
-    try {
-      ({ data } = await call('GET', webhookPath(webhook.id, `/deliveries?${q}`)));
-    } finally {
-      table.removeAttribute('aria-busy');
-    }
-    if (reset) replace(rows);
-    for (const d of data.data) rows.append(...deliveryRows(webhook, d));
-    if (!rows.children.length) rows.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No deliveries yet.')));
-    cursor = data.nextCursor;
-    replace(more, cursor ? h('button', { type: 'button', onclick: () => load(false) }, 'Load more') : null);
-  };
+  const load = pages({
+    busy: table, items: rows, more,
+    path: (q) => {
+      if (status.value) q.set('status', status.value);
+      return webhookPath(webhook.id, `/deliveries?${q}`);
+    },
+    render: (d) => deliveryRows(webhook, d),
+    empty: () => h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No deliveries yet.')),
+  });
   status.addEventListener('change', () => load(true));
 
   replace(main, header,
@@ -152,6 +142,29 @@ function localInputValue(d) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/** Pages of a log into `items`, newest first: `load(true)` starts again, `load(false)` (the
+ *  "Load more" button in `more`) appends the next page. `busy` is aria-busy while loading. */
+function pages({ busy, items, more, path, render, empty }) {
+  let cursor = null;
+  const load = async (reset) => {
+    busy.setAttribute('aria-busy', 'true');
+    const q = new URLSearchParams({ limit: '20' });
+    if (!reset && cursor) q.set('cursor', cursor);
+    let data;
+    try {
+      ({ data } = await call('GET', path(q)));
+    } finally {
+      busy.removeAttribute('aria-busy');
+    }
+    if (reset) replace(items);
+    for (const item of data.data) items.append(...render(item));
+    if (!items.children.length) items.append(empty());
+    cursor = data.nextCursor;
+    replace(more, cursor ? h('button', { type: 'button', onclick: () => load(false) }, 'Load more') : null);
+  };
+  return load;
+}
+
 function badge(status) {
   return h('span', { class: `badge ${status}` }, status);
 }
@@ -160,23 +173,12 @@ function badge(status) {
 async function resolutionsPage(main, webhook, header) {
   const list = h('div', { class: 'entries' });
   const more = h('p', { class: 'pager' });
-  let cursor = null;
-  const load = async (reset) => {
-    list.setAttribute('aria-busy', 'true');
-    const q = new URLSearchParams({ limit: '20' });
-    if (!reset && cursor) q.set('cursor', cursor);
-    let data;
-    try {
-      ({ data } = await call('GET', webhookPath(webhook.id, `/logs?${q}`)));
-    } finally {
-      list.removeAttribute('aria-busy');
-    }
-    if (reset) replace(list);
-    for (const e of data.data) list.append(entry(e));
-    if (!list.children.length) list.append(h('p', { class: 'muted' }, 'No resolutions or tests yet.'));
-    cursor = data.nextCursor;
-    replace(more, cursor ? h('button', { type: 'button', onclick: () => load(false) }, 'Load more') : null);
-  };
+  const load = pages({
+    busy: list, items: list, more,
+    path: (q) => webhookPath(webhook.id, `/logs?${q}`),
+    render: (e) => [entry(e)],
+    empty: () => h('p', { class: 'muted' }, 'No resolutions or tests yet.'),
+  });
   replace(main, header,
     h('h1', { tabindex: -1 }, `Resolve log: ${webhook.name}`),
     h('p', { class: 'help' }, 'Every resolution a chat asked for, and every test, newest first; kept 30 days.'),
