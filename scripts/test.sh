@@ -33,5 +33,11 @@ status=0
 cargo test --workspace "$@" || status=$?
 if [ -n "$SKIPPED_CONSOLE" ]; then
   log "$SKIPPED_CONSOLE"
+else
+  # cargo test shows a passing test's output only on failure: say where its screenshots are.
+  shots="${CARGO_TARGET_DIR:-$ROOT/target}/console-screenshots"
+  if [ -d "$shots" ]; then
+    log "console screenshots: $(find "$shots" -name '*.png' | wc -l) in $shots"
+  fi
 fi
 exit "$status"
