@@ -909,6 +909,19 @@ async fn console_edits_save_conflict_and_delete() {
     browser
         .wait_for_text(".form-alert", "version 3, not 2")
         .await;
+    let alert_focused = browser
+        .client
+        .execute(
+            "return document.activeElement.classList.contains('form-alert');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        alert_focused,
+        json!(true),
+        "the message is brought into view"
+    );
     browser.screenshot("conflict").await;
     click(browser.button("Reload").await).await;
     browser

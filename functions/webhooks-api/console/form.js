@@ -58,7 +58,7 @@ class WebhookForm {
   render() {
     const s = this.saved;
     this.form = h('form', { class: 'webhook', novalidate: true, 'aria-labelledby': 'form-title' });
-    this.alert = h('div', { class: 'form-alert', role: 'alert', hidden: true });
+    this.alert = h('div', { class: 'form-alert', role: 'alert', tabindex: -1, hidden: true });
 
     this.name = h('input', { type: 'text', value: s?.name ?? '', autocomplete: 'off' });
     this.format = select(FORMATS, s?.format ?? 'application/json');
@@ -369,6 +369,7 @@ class WebhookForm {
 
   // ------------------------------------------------------------------ errors
   clearErrors() {
+    announce(''); // an earlier "Saved" no longer describes the form
     this.alert.hidden = true;
     replace(this.alert);
     for (const el of this.form.querySelectorAll('.error')) { el.hidden = true; el.textContent = ''; }
@@ -378,11 +379,16 @@ class WebhookForm {
   /** Shows an API (or fallback JSON) error next to the field it names. */
   showError(e, outcome = 'Not saved') {
     if (e instanceof ApiError && e.status === 409) {
-      return this.formAlert(e.message, h('button', { type: 'button', onclick: () => formPage(document.getElementById('main'), this.saved?.id) }, 'Reload'));
+      this.formAlert(e.message, h('button', { type: 'button', onclick: () => formPage(document.getElementById('main'), this.saved?.id) }, 'Reload'));
+      return this.alert.focus();
     }
     if (!(e instanceof ApiError || e instanceof FormError)) throw e;
     const wrapper = e.field ? fieldFor(this.form, e.field) : null;
-    if (!wrapper) return this.formAlert(e.message);
+    if (!wrapper) {
+      // Nothing to point at (a read-only key, an outage): bring the message into view.
+      this.formAlert(`${outcome}: ${e.message}`);
+      return this.alert.focus();
+    }
     const slot = wrapper.querySelector(':scope > .error');
     slot.hidden = false;
     slot.textContent = e.message;
