@@ -233,6 +233,57 @@ async fn an_outbound_test_sends_one_signed_sample_event() {
 }
 
 #[tokio::test]
+async fn an_outbound_test_of_unsaved_edits_goes_where_the_form_says_signed_as_stored() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let old = Upstream::start(vec![Reply::status(200, "old")]).await;
+    let new = Upstream::start(vec![Reply::status(200, "new")]).await;
+    let created = api
+        .call("POST", BASE, Some(&key), Some(outbound_body(&old.url)))
+        .await;
+    let id = created.body["id"].as_str().unwrap();
+    let secret = created.body["security"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let saved = api
+        .call("GET", &format!("{BASE}/{id}"), Some(&key), None)
+        .await;
+
+    // The form as read (masked secret = keep), with the URL edited but not saved.
+    let mut edits = saved.body.clone();
+    edits["url"] = json!(format!("{}/edited", new.url));
+    let r = api
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/test"),
+            Some(&key),
+            Some(json!({"webhook": edits})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["attempt"]["responseBody"], "new");
+    assert_eq!((old.calls(), new.calls()), (0, 1));
+    let got = &new.received()[0];
+    assert_eq!(got.target, "/edited");
+    hookline_tests::upstream::verify_signatures(got, &secret);
+    let again = api
+        .call("GET", &format!("{BASE}/{id}"), Some(&key), None)
+        .await;
+    assert_eq!(again.body, saved.body, "testing edits saves nothing");
+
+    let r = api
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/test"),
+            Some(&key),
+            Some(json!({"variables": {"a": "b"}})),
+        )
+        .await;
+    assert_eq!((r.status, r.error_field()), (400, Some("variables")));
+}
+
+#[tokio::test]
 async fn another_accounts_deliveries_are_404() {
     let api = TestApi::new().await;
     let alice = api.key("alice").await;

@@ -443,3 +443,46 @@ fn resolving_and_testing_with_any_body_never_fails_the_server() {
         })?;
     });
 }
+
+#[test]
+fn testing_any_draft_never_fails_the_server_nor_writes() {
+    use hookline_tests::upstream::{Reply, Upstream};
+
+    let f = Fixture::new();
+    let upstream =
+        f.rt.block_on(Upstream::start(vec![Reply::json(r#"{"ok": true}"#)]));
+    f.rt.block_on(f.create(outbound_body(OUTBOUND_URL)));
+    let before = f.rt.block_on(f.list());
+    let config = ProptestConfig::with_cases(128); // a valid draft makes a call to the upstream
+    proptest!(config, |((_, body) in webhook_body(), variables in prop::option::of(json_value()))| {
+        f.rt.block_on(async {
+            // A draft is called: whatever URL it names is replaced by the local upstream's, so
+            // no case can reach another address.
+            let mut draft: Value = serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
+            if let Some(url) = draft.get_mut("url").filter(|u| u.is_string()) {
+                *url = json!(format!("{}/draft", upstream.url));
+            }
+            let mut request = json!({ "webhook": draft });
+            if let Some(v) = variables {
+                request["variables"] = v;
+            }
+            let calls = upstream.calls();
+            let r = f.send("POST", &format!("{BASE}/test"), Some(request.to_string())).await;
+            check_answer(&r)?;
+            prop_assert!(r.status == 200 || r.status == 400, "{} for {}: {}", r.status, request, r.body);
+            if r.status == 400 {
+                let field = r.error_field().unwrap_or_default();
+                prop_assert!(
+                    field.starts_with("webhook") || field == "variables",
+                    "{} names {} for {}", r.status, field, request
+                );
+            }
+            prop_assert!(upstream.calls() <= calls + 1, "one call at most");
+            prop_assert_eq!(f.list().await, before.clone(), "a draft test of {} wrote", request);
+            Ok::<_, TestCaseError>(())
+        })?;
+    });
+    // The cases reached the call too, not only the validation.
+    assert!(upstream.calls() > 0, "no draft was valid enough to be called");
+    eprintln!("{} of 128 drafts were called", upstream.calls());
+}
