@@ -115,6 +115,31 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
         .call("POST", &format!("{BASE}/{}/test", ids[3]), Some(&key), None)
         .await;
     assert_eq!(r.status, 200);
+    // The console's tests: a draft and a saved webhook's unsaved edits, both with credentials,
+    // one to a failing URL that carries a key.
+    let draft = json!({"flow": "inbound", "url": format!("{}/orders?api_key={URL_KEY}", failing.url),
+                       "security": {"type": "header", "name": "X-Api-Key", "value": HEADER_VALUE}});
+    let r = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/test"),
+            Some(&key),
+            Some(json!({"webhook": draft})),
+        )
+        .await;
+    assert_eq!((r.status, r.body["ok"].as_bool()), (200, Some(false)));
+    let edits = json!({"security": {"type": "bearer", "token": TOKEN}, "url": format!("{}/orders?api_key={URL_KEY}", failing.url)});
+    let r = stack
+        .api
+        .call(
+            "POST",
+            &format!("{BASE}/{}/test", ids[3]),
+            Some(&key),
+            Some(json!({"webhook": edits})),
+        )
+        .await;
+    assert_eq!((r.status, r.body["ok"].as_bool()), (200, Some(false)));
     // Deliveries: a failure (retried later) and a success.
     let deliverer = Deliverer {
         store: stack.api.app.store.clone(),
@@ -130,7 +155,8 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
     };
     let event = hookline_tests::case_new("acme", "evt_1");
     deliverer.handle_event(&event).await.unwrap();
-    assert_eq!((failing.calls(), working.calls()), (4, 3));
+    // 3 tries of a resolution, 2 tests and a delivery failed; a resolution, a test and a delivery worked.
+    assert_eq!((failing.calls(), working.calls()), (6, 3));
 
     let mut mails: Vec<String> = hookline_tests::emails_to(&email)
         .await

@@ -483,6 +483,9 @@ fn testing_any_draft_never_fails_the_server_nor_writes() {
         })?;
     });
     // The cases reached the call too, not only the validation.
-    assert!(upstream.calls() > 0, "no draft was valid enough to be called");
+    assert!(
+        upstream.calls() > 0,
+        "no draft was valid enough to be called"
+    );
     eprintln!("{} of 128 drafts were called", upstream.calls());
 }
