@@ -74,7 +74,7 @@ pub enum ConsolePath<'a> {
 /// The console part of a path, if it is one; a stage prefix (`/prod/console`) and the local
 /// Lambda URL prefix are tolerated, as for the API.
 pub fn console_path(path: &str) -> Option<ConsolePath<'_>> {
-    if path.contains("/api/") {
+    if path.contains("/api/v1/") {
         return None;
     }
     if path.ends_with("/console") {
@@ -155,6 +155,8 @@ mod tests {
         assert_eq!(console_path("/api/v1/webhook/console"), None);
         assert_eq!(console_path("/api/v1/webhook/console/x"), None);
         assert_eq!(console_path("/consoles"), None);
+        // A stage may be called anything, "api" included.
+        assert_eq!(console_path("/api/console"), Some(ConsolePath::Page));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use hookline::api::request::{
 };
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::ids;
-use hookline::model::{EventType, Flow, ValidationError, WebhookPatch};
+use hookline::model::{EventType, Flow, ValidationError, Webhook, WebhookPatch};
 use hookline::store::ActivityLog;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
@@ -31,13 +31,7 @@ pub async fn test<P: Platform>(
             .and_then(|p| p.apply_to(&saved, app.clock.now(), &app.rules))
             .map_err(in_webhook)?,
     };
-    match webhook.flow() {
-        Flow::Outbound => {
-            body.no_variables()?;
-            crate::deliveries::test(app, &webhook).await
-        }
-        Flow::Inbound => Ok(outcome(app.inbound.test(&webhook, &body.variables).await)),
-    }
+    one_test(app, &webhook, &body, Logged::Yes).await
 }
 
 /// `POST /webhook/test`: the same test for a webhook that is not saved yet, so the create form
@@ -78,15 +72,36 @@ pub async fn test_draft<P: Platform>(
             )
         })
         .map_err(in_webhook)?;
-    match webhook.flow() {
-        Flow::Outbound => {
-            body.no_variables()?;
-            crate::deliveries::test(app, &webhook).await
-        }
-        Flow::Inbound => Ok(outcome(
-            app.inbound.test_draft(&webhook, &body.variables).await,
-        )),
+    // There is no saved webhook to log the call under.
+    one_test(app, &webhook, &body, Logged::No).await
+}
+
+#[derive(PartialEq)]
+enum Logged {
+    Yes,
+    No,
+}
+
+/// One call of `webhook`: inbound, the answer and its variables; outbound, a signed sample event.
+async fn one_test<P: Platform>(
+    app: &App<P>,
+    webhook: &Webhook,
+    body: &TestBody,
+    logged: Logged,
+) -> Result<Response<Body>, ApiError> {
+    if webhook.flow() == Flow::Outbound {
+        body.no_variables()?;
+        return crate::deliveries::test(app, webhook).await;
     }
+    let outcome = match logged {
+        Logged::Yes => app.inbound.test(webhook, &body.variables).await,
+        Logged::No => app.inbound.test_draft(webhook, &body.variables).await,
+    };
+    Ok(json(
+        200,
+        &serde_json::to_value(outcome).expect("outcomes serialise"),
+    )
+    .build())
 }
 
 /// `{"variables": {...}, "webhook": {...}}`, both optional.
@@ -131,14 +146,6 @@ fn in_webhook(e: ValidationError) -> ApiError {
         f => format!("webhook.{f}"),
     };
     ApiError::invalid(field, e.message)
-}
-
-fn outcome(outcome: hookline::inbound::TestOutcome) -> Response<Body> {
-    json(
-        200,
-        &serde_json::to_value(outcome).expect("outcomes serialise"),
-    )
-    .build()
 }
 
 /// `GET /webhook/{id}/logs`: resolutions and tests, newest first, in pages.
