@@ -192,6 +192,46 @@ async fn click(element: fantoccini::elements::Element) {
     element.click().await.expect("click");
 }
 
+/// How many items the tab's session storage holds (the console keeps only the key there).
+async fn stored_items(browser: &Browser) -> u64 {
+    let n = browser
+        .client
+        .execute("return sessionStorage.length;", vec![])
+        .await
+        .expect("read session storage");
+    n.as_u64().expect("a count")
+}
+
+/// How many elements match `css` now.
+async fn count(browser: &Browser, css: &str) -> usize {
+    browser
+        .client
+        .find_all(fantoccini::Locator::Css(css))
+        .await
+        .expect("find elements")
+        .len()
+}
+
+/// Waits until the text of the webhook table satisfies `ready` (the table is redrawn under
+/// us: a stale read is "not yet").
+async fn wait_for_table(browser: &Browser, what: &str, ready: impl Fn(&str) -> bool) {
+    browser
+        .wait_until(what, || async {
+            let shown = browser
+                .wait_for("table.webhooks")
+                .await
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            if ready(&shown) {
+                Ok(())
+            } else {
+                Err(shown)
+            }
+        })
+        .await;
+}
+
 /// The error the page shows beside the control labelled `label` (in the same field), if any.
 async fn error_beside(browser: &Browser, label: &str) -> Option<String> {
     let control = browser.field(label).await;
@@ -416,20 +456,12 @@ async fn console_inbound_webhook_is_created_tested_saved_and_resolved() {
     browser
         .wait_for_text("h1", "Resolve log: Order status")
         .await;
-    let entries = || async {
-        browser
-            .client
-            .find_all(fantoccini::Locator::Css(".entries > .entry"))
-            .await
-            .unwrap()
-            .len()
-    };
     browser.wait_for(".entries:not([aria-busy]) > .entry").await;
-    assert_eq!(entries().await, 20);
+    assert_eq!(count(&browser, ".entries > .entry").await, 20);
     click(browser.button("Load more").await).await;
     browser
         .wait_until("the second page of the log", || async {
-            match entries().await {
+            match count(&browser, ".entries > .entry").await {
                 21 => Ok(()),
                 n => Err(format!("{n} entries")),
             }
@@ -1001,16 +1033,8 @@ async fn console_lists_pages_filters_and_ends_sessions() {
     }
     let browser = Browser::start("console_list").await;
     sign_in(&browser, &gateway, &key).await;
-    let rows = || async {
-        browser
-            .client
-            .find_all(fantoccini::Locator::Css("table.webhooks tbody tr"))
-            .await
-            .unwrap()
-            .len()
-    };
     browser.wait_for_text("table.webhooks", "Hook 19").await;
-    assert_eq!(rows().await, 20);
+    assert_eq!(count(&browser, "table.webhooks tbody tr").await, 20);
     // The name is shown as the characters it is.
     browser.wait_for_text("table.webhooks th a", hostile).await;
     assert_eq!(browser.client.title().await.unwrap(), "Hookline console");
@@ -1022,7 +1046,7 @@ async fn console_lists_pages_filters_and_ends_sessions() {
 
     click(browser.link("Next page").await).await;
     browser.wait_for_text("table.webhooks", "Shop lookup").await;
-    assert_eq!(rows().await, 1);
+    assert_eq!(count(&browser, "table.webhooks tbody tr").await, 1);
     browser
         .wait_for_text("table.webhooks td.outcome", "No resolutions yet")
         .await;
@@ -1035,52 +1059,24 @@ async fn console_lists_pages_filters_and_ends_sessions() {
         .select_by_label("Inbound")
         .await
         .unwrap();
-    browser
-        .wait_until("only the inbound webhook", || async {
-            // The table is redrawn under us: a stale read is "not yet".
-            let shown = browser
-                .wait_for("table.webhooks")
-                .await
-                .text()
-                .await
-                .map_err(|e| e.to_string())?;
-            if shown.contains("Shop lookup") && !shown.contains("Hook 01") {
-                Ok(())
-            } else {
-                Err(shown)
-            }
-        })
-        .await;
-    assert_eq!(rows().await, 1);
+    wait_for_table(&browser, "only the inbound webhook", |shown| {
+        shown.contains("Shop lookup") && !shown.contains("Hook 01")
+    })
+    .await;
+    assert_eq!(count(&browser, "table.webhooks tbody tr").await, 1);
     browser.screenshot("inbound-only").await;
 
     // Sign out forgets the key.
     click(browser.button("Sign out").await).await;
     browser.wait_for_text("h1", "Sign in").await;
-    let stored = browser
-        .client
-        .execute("return sessionStorage.length;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(stored, json!(0));
+    assert_eq!(stored_items(&browser).await, 0, "the key is forgotten");
 
     // A revoked key: the next call answers 401 and the user is asked to sign in again.
     sign_in(&browser, &gateway, &key).await;
-    browser
-        .wait_until("every row's last outcome", || async {
-            // The table is redrawn under us: a stale read is "not yet".
-            let shown = browser
-                .wait_for("table.webhooks")
-                .await
-                .text()
-                .await
-                .map_err(|e| e.to_string())?;
-            match shown.contains("loading") {
-                true => Err(shown),
-                false => Ok(()),
-            }
-        })
-        .await;
+    wait_for_table(&browser, "every row's last outcome", |shown| {
+        !shown.contains("loading")
+    })
+    .await;
     use hookline::store::ApiKeyStore;
     gateway
         .stack
@@ -1097,12 +1093,7 @@ async fn console_lists_pages_filters_and_ends_sessions() {
         .wait_for_text("#api-key-error", "no longer valid")
         .await;
     browser.screenshot("revoked").await;
-    let stored = browser
-        .client
-        .execute("return sessionStorage.length;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(stored, json!(0));
+    assert_eq!(stored_items(&browser).await, 0, "the key is forgotten");
     // And a wrong key is refused at sign-in with the API's message.
     browser.fill("API key", "hl_not-a-key").await;
     click(browser.button("Sign in").await).await;

@@ -5,7 +5,7 @@
 // since it cannot be sent as JSON at all).
 
 import { call, webhookPath, ApiError } from './api.js';
-import { h, replace, uid, announce, announceNext, pretty, attemptsTable } from './dom.js';
+import { h, append, replace, uid, announce, announceNext, pretty, attemptsTable } from './dom.js';
 
 const FORMATS = [
   ['application/json', 'JSON'],
@@ -80,7 +80,7 @@ class WebhookForm {
     this.renderInbound();
     this.renderOutbound();
 
-    append(this.form,
+    append(this.form, [
       this.alert,
       field('name', 'Webhook Name', this.name),
       flowChoice,
@@ -98,7 +98,7 @@ class WebhookForm {
       this.outbound,
       h('div', { class: 'actions' },
         h('button', { type: 'submit', class: 'primary' }, this.creating ? 'Create' : 'Save'),
-        h('a', { href: '#/' }, 'Cancel')));
+        h('a', { href: '#/' }, 'Cancel'))]);
     this.form.addEventListener('submit', (ev) => { ev.preventDefault(); this.save(); });
     this.showCredentials();
 
@@ -131,7 +131,7 @@ class WebhookForm {
     const fallback = s?.fallbackResponse;
     this.fallback = h('textarea', { rows: 6, spellcheck: 'false', value: fallback === undefined ? '' : JSON.stringify(fallback, null, 2) });
 
-    append(this.inbound,
+    append(this.inbound, [
       h('h2', { id: 'inbound-title' }, 'Inbound: data for the chat'),
       field('method', 'Request method', this.method),
       h('fieldset', { class: 'test' },
@@ -150,7 +150,7 @@ class WebhookForm {
           h('button', { type: 'button', onclick: () => this.addCustomVariable() }, 'Add')),
         errorSlot()),
       field('fallbackResponse', 'Fallback response, when webhook URL fails', this.fallback,
-        'Any JSON. The chat gets it when three tries bring no valid answer.'));
+        'Any JSON. The chat gets it when three tries bring no valid answer.')]);
     this.showVariables();
     this.showSampleInputs();
   }
@@ -200,7 +200,7 @@ class WebhookForm {
         return h('li', {}, box, h('label', { for: box.id }, label, ' ', h('code', {}, event)));
       })));
     this.outboundResult = h('div', { class: 'test-result', 'aria-live': 'polite' });
-    append(this.outbound,
+    append(this.outbound, [
       h('h2', { id: 'outbound-title' }, 'Outbound: events sent to the URL'),
       h('div', { class: 'field', 'data-field': 'events' },
         group('Case Trigger Events', CASE_EVENTS),
@@ -210,7 +210,7 @@ class WebhookForm {
         h('legend', {}, 'Test the URL'),
         h('p', { class: 'help' }, 'Sends one signed sample event to the URL as the form shows it. Nothing is saved. Before the webhook is created, an HMAC signature uses a throwaway secret unless you typed one.'),
         h('button', { type: 'button', onclick: () => this.test() }, 'Send test event'),
-        this.outboundResult));
+        this.outboundResult)]);
   }
 
   showFlow() {
@@ -478,10 +478,6 @@ function select(options, current) {
   return h('select', {}, options.map(([value, label]) => h('option', { value, selected: value === current }, label)));
 }
 
-function append(el, ...children) {
-  for (const c of children.flat()) if (c) el.append(c);
-}
-
 /** A button that asks once more, inline (no browser dialog), before it acts. */
 function confirmButton(label, question, yes, action) {
   const wrap = h('div', { class: 'confirm' });
@@ -498,7 +494,7 @@ function confirmButton(label, question, yes, action) {
     h('button', { type: 'button', onclick: () => { panel.hidden = true; ask.hidden = false; ask.focus(); } }, 'Cancel'),
     error);
   ask.addEventListener('click', () => { ask.hidden = true; panel.hidden = false; panel.querySelector('button').focus(); });
-  append(wrap, ask, panel);
+  append(wrap, [ask, panel]);
   return wrap;
 }
 
