@@ -27,6 +27,7 @@ async fn delivery_function(
         mailer: RecordingMailer::default(),
         retries: SqsRetryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap()),
         clock: Arc::new(SystemClock),
+        random: hookline::random::os(),
         settings: DeliverySettings {
             schedule: vec![],
             ..DeliverySettings::default()

@@ -83,6 +83,7 @@ async fn misbehaving_receivers_cost_one_bounded_recorded_attempt_each() {
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: Arc::new(SystemClock),
+        random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     let inward = Upstream::start(vec![Reply::status(200, "secret metadata")]).await;
@@ -240,6 +241,7 @@ async fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: manual_clock(),
+        random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     let receiver = Upstream::start(vec![
@@ -422,6 +424,7 @@ async fn outage_mid_batch(outage: Outage) {
         mailer: RecordingMailer::default(),
         retries: SqsRetryQueue::new(aws_sdk_sqs::Client::new(&through), &deliveries_url),
         clock: clock.clone(),
+        random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
 
@@ -553,6 +556,7 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         mailer: RecordingMailer::default(),
         retries: SqsRetryQueue::new(sqs.clone(), &deliveries_url),
         clock: clock.clone(),
+        random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     // The burst arrives as Lambda hands it over: 100 SQS batches of 10, two invocations at a

@@ -34,6 +34,7 @@ async fn every_endpoint_is_a_404_for_another_account() {
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: Arc::new(SystemClock),
+        random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     let event = hookline_tests::case_new("alice", "evt_1");

@@ -147,6 +147,7 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: Arc::new(SystemClock),
+        random: hookline::random::os(),
         // The "failing" e-mail after the first failed attempt, so this one failure sends it.
         settings: DeliverySettings {
             warn_after: 1,

@@ -31,6 +31,7 @@ async fn deliverer(settings: DeliverySettings) -> (TestDeliverer, Arc<ManualCloc
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: clock.clone(),
+        random: hookline::random::os(),
         settings,
     };
     (d, clock)
@@ -369,6 +370,7 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
         mailer: hookline_tests::ses_mailer().await,
         retries: MemoryRetryQueue::default(),
         clock: clock.clone(),
+        random: hookline::random::os(),
         settings: DeliverySettings {
             schedule: vec![Duration::from_secs(1)],
             ..DeliverySettings::default()

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod outbound;
 pub mod paths;
 pub mod queue;
+pub mod random;
 pub mod render;
 pub mod signing;
 pub mod store;

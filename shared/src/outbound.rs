@@ -7,7 +7,7 @@
 //! event's own. Each failed attempt adds one SQS message (the retry) and one write (the streak).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use serde_json::json;
@@ -23,6 +23,7 @@ use crate::model::{
 };
 use crate::notify::{Email, Mailer};
 use crate::queue::{QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_VISIBILITY};
+use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
     Claim, DeliveryStore, HealthStore, Lease, NoticeGate, StoreError, SubscriptionIndex,
@@ -123,9 +124,8 @@ pub fn payload(webhook: &Webhook, event: &Event) -> Vec<u8> {
 }
 
 /// ±20%, so retries of many deliveries spread out.
-fn jitter(base: Duration) -> Duration {
-    let r = u64::from_be_bytes(ids::random_bytes::<8>()) as f64 / u64::MAX as f64;
-    base.mul_f64(0.8 + 0.4 * r)
+fn jitter(base: Duration, random: &dyn Random) -> Duration {
+    base.mul_f64(0.8 + 0.4 * random.unit())
 }
 
 fn response_text(response: &HttpResponse) -> Option<String> {
@@ -182,6 +182,8 @@ pub struct Deliverer<S, H, M, Q> {
     pub mailer: M,
     pub retries: Q,
     pub clock: Arc<dyn Clock>,
+    /// Jitter and lease tokens.
+    pub random: Arc<dyn Random>,
     pub settings: DeliverySettings,
 }
 
@@ -249,7 +251,11 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
     /// ends with it.
     fn lease(&self, webhook: &Webhook, now: OffsetDateTime) -> Lease {
         Lease {
-            token: format!("lease_{}", ids::ulid(now)),
+            token: format!(
+                "lease_{:016x}{:016x}",
+                self.random.next_u64(),
+                self.random.next_u64()
+            ),
             until: now + Self::timeout(webhook) + Duration::from_secs(30),
         }
     }
@@ -395,7 +401,6 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             body,
             timeout: Self::timeout(webhook),
         };
-        let started = Instant::now();
         let verdict = judge(
             self.http.send(request, self.settings.response_cap).await,
             at,
@@ -404,7 +409,8 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             at,
             status: verdict.status,
             error: verdict.error.clone(),
-            duration_ms: started.elapsed().as_millis() as u64,
+            // From the injected clock, so a simulated receiver's latency is what is logged.
+            duration_ms: (self.clock.now() - at).whole_milliseconds().max(0) as u64,
             response_body: verdict.body.clone(),
             manual,
         };
@@ -470,7 +476,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         } else {
             match self.settings.schedule.get(scheduled_tries - 1) {
                 Some(slot) => {
-                    let slot = jitter(*slot);
+                    let slot = jitter(*slot, &*self.random);
                     // Retry-After may stretch the wait up to twice the slot, never shorten it.
                     let wait = verdict
                         .retry_after
@@ -694,7 +700,7 @@ mod tests {
         let total: u64 = default_schedule().iter().map(Duration::as_secs).sum();
         assert_eq!(total, 272_105); // 3 days, 3 h, 35 min, 5 s
         for _ in 0..1000 {
-            let j = jitter(Duration::from_secs(100));
+            let j = jitter(Duration::from_secs(100), &crate::random::OsRandom);
             assert!(
                 j >= Duration::from_secs(80) && j <= Duration::from_secs(120),
                 "{j:?}"

@@ -80,6 +80,11 @@ pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 6
 /// And hides a received one 12 hours at most.
 pub const MAX_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(12 * 60 * 60);
 
+/// SQS takes `DelaySeconds` and `VisibilityTimeout` in whole seconds, at most `max`.
+pub fn whole_seconds(wait: std::time::Duration, max: std::time::Duration) -> i32 {
+    wait.min(max).as_secs() as i32
+}
+
 pub trait RetryQueue: Send + Sync {
     /// Sends `message`, visible after `delay` (at most `MAX_DELAY`).
     fn schedule(
@@ -122,7 +127,7 @@ impl RetryQueue for SqsRetryQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
-            .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
+            .delay_seconds(whole_seconds(delay, MAX_DELAY))
             .send()
             .await
             .map_err(sqs_error)?;
@@ -138,7 +143,7 @@ impl RetryQueue for SqsRetryQueue {
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt_handle)
-            .visibility_timeout(delay.min(MAX_VISIBILITY).as_secs() as i32)
+            .visibility_timeout(whole_seconds(delay, MAX_VISIBILITY))
             .send()
             .await
             .map_err(sqs_error)?;

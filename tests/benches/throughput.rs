@@ -232,6 +232,7 @@ async fn outbound<S: DeliveryBackend>(
         mailer: RecordingMailer::default(),
         retries: MemoryRetryQueue::default(),
         clock: Arc::new(SystemClock),
+        random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     // Warm-up: connections, allocator.

@@ -244,6 +244,7 @@ impl EventSources {
                         mailer: crate::ses_mailer().await,
                         retries: SqsRetryQueue::new(sqs.clone(), &queues[1].url),
                         clock: Arc::new(SystemClock),
+                        random: hookline::random::os(),
                         settings: DeliverySettings::default(),
                     };
                     let sources = futures::future::join_all(

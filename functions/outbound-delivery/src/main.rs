@@ -26,6 +26,7 @@ async fn main() -> Result<(), Error> {
         ),
         retries: SqsRetryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.deliveries_queue_url),
         clock: Arc::new(SystemClock),
+        random: hookline::random::os(),
         settings: DeliverySettings {
             schedule: config.retry_schedule,
             ..DeliverySettings::default()

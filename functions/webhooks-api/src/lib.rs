@@ -86,6 +86,7 @@ impl<P: Platform> App<P> {
             mailer: NoMail,
             retries,
             clock: clock.clone(),
+            random: hookline::random::os(),
             settings: delivery,
         };
         Self {

@@ -43,7 +43,7 @@ pub struct DynamoStore {
     table: String,
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -748,6 +748,83 @@ fn delivery_pk(account_id: &str, webhook_id: &str) -> String {
     format!("DLV#{account_id}#{webhook_id}")
 }
 
+/// A delivery as stored: what `claim_delivery` writes, and what the item holds after
+/// `record_attempt` (then without a lease, with `expires_at`).
+pub fn delivery_item(
+    delivery: &Delivery,
+    lease: Option<&Lease>,
+    expires_at: Option<OffsetDateTime>,
+) -> Item {
+    let event = serde_json::to_string(&delivery.event).expect("events always serialise");
+    let attempts = delivery
+        .attempts
+        .iter()
+        .map(|a| s(serde_json::to_string(a).expect("attempts always serialise")))
+        .collect();
+    let mut item = HashMap::from([
+        (
+            "pk".to_string(),
+            s(delivery_pk(&delivery.account_id, &delivery.webhook_id)),
+        ),
+        ("sk".into(), s(&delivery.id)),
+        ("accountId".into(), s(&delivery.account_id)),
+        ("webhookId".into(), s(&delivery.webhook_id)),
+        ("event".into(), s(event)),
+        ("status".into(), s(delivery.status.as_str())),
+        ("attempts".into(), AttributeValue::L(attempts)),
+        ("createdAt".into(), time_attr(delivery.created_at)),
+    ]);
+    if let Some(lease) = lease {
+        item.insert("leaseToken".into(), s(&lease.token));
+        item.insert("leaseUntil".into(), epoch_ms(lease.until));
+    }
+    if let Some(next) = delivery.next_attempt_at {
+        item.insert("nextAttemptAt".into(), epoch_ms(next));
+    }
+    if let Some(expires) = expires_at {
+        item.insert(TTL_ATTRIBUTE.into(), epoch(expires));
+    }
+    item
+}
+
+/// DynamoDB's largest item ("Service, account, and table quotas": 400 KB, names and values).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item's size as DynamoDB counts it ("Item sizes and formats"): each attribute's name plus
+/// its value; strings and binaries by their bytes, numbers about one byte per two significant
+/// digits plus one, lists and maps 3 bytes plus one per element plus their elements.
+pub fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, v)| name.len() + value_size(v))
+        .sum()
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(text) => text.len(),
+        AttributeValue::N(number) => number_size(number),
+        AttributeValue::B(blob) => blob.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(list) => 3 + list.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+fn number_size(number: &str) -> usize {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
 impl DynamoStore {
     fn parse_delivery(item: &Item) -> StoreResult<Delivery> {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
@@ -798,24 +875,11 @@ impl DeliveryStore for DynamoStore {
         lease: &Lease,
         now: OffsetDateTime,
     ) -> StoreResult<Claim> {
-        let event = serde_json::to_string(&delivery.event).expect("events always serialise");
         let sent = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(
-                "pk",
-                s(delivery_pk(&delivery.account_id, &delivery.webhook_id)),
-            )
-            .item("sk", s(&delivery.id))
-            .item("accountId", s(&delivery.account_id))
-            .item("webhookId", s(&delivery.webhook_id))
-            .item("event", s(event))
-            .item("status", s(DeliveryStatus::Pending.as_str()))
-            .item("attempts", AttributeValue::L(vec![]))
-            .item("createdAt", time_attr(delivery.created_at))
-            .item("leaseToken", s(&lease.token))
-            .item("leaseUntil", epoch_ms(lease.until))
+            .set_item(Some(delivery_item(&delivery, Some(lease), None)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;

@@ -1,0 +1,582 @@
+//! A strict model of the DynamoDB table behind the store traits the engine uses. It keeps the
+//! conditions of `hookline::store::dynamo` (the contract tests in tests/store.rs hold the two
+//! to one behaviour) and adds what DynamoDB does and moto does not ("Amazon DynamoDB Developer
+//! Guide"):
+//! - "Item sizes and formats": a write whose item would pass 400 KB fails; the size is that of
+//!   the adapter's own encoding (`dynamo::delivery_item`, `dynamo::item_size`).
+//! - "Read consistency": reads the adapter makes without `ConsistentRead` may return the state
+//!   of up to `dynamo_stale_ms` ago.
+//! - "Error handling with DynamoDB": throttling and timeouts after the SDK's retries; a write
+//!   that committed but whose reply was lost is sent again by the SDK, and the caller gets the
+//!   answer to that second request.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
+use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
+use hookline::store::{
+    Claim, DeliveryStore, Health, HealthStore, Lease, ListFilter, NoticeGate, Page, StoreError,
+    StoreResult, SubscriptionIndex, WebhookStore,
+};
+use time::OffsetDateTime;
+
+use crate::crash_point;
+use crate::world::World;
+
+type DeliveryKey = (String, String, String);
+
+/// A record and its earlier versions, for reads that lag.
+#[derive(Clone, Debug)]
+struct History<T>(Vec<(u64, Option<T>)>);
+
+impl<T> Default for History<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Clone> History<T> {
+    fn current(&self) -> Option<&T> {
+        self.0.last().and_then(|(_, v)| v.as_ref())
+    }
+
+    fn as_of(&self, at: u64) -> Option<&T> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= at)
+            .and_then(|(_, v)| v.as_ref())
+    }
+
+    fn set(&mut self, at: u64, value: Option<T>) {
+        self.0.push((at, value));
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredDelivery {
+    pub delivery: Delivery,
+    pub lease: Option<Lease>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// One recorded attempt: when, the next attempt's due time, the HTTP status.
+pub type Recorded = (OffsetDateTime, Option<OffsetDateTime>, Option<u16>);
+
+/// A webhook's versions with the times they were written.
+pub type Timeline = Vec<(u64, Option<Webhook>)>;
+
+/// What the sim's invariants read back.
+#[derive(Default)]
+pub struct Tables {
+    webhooks: BTreeMap<(String, String), History<Webhook>>,
+    pub deliveries: BTreeMap<DeliveryKey, StoredDelivery>,
+    health: BTreeMap<(String, String), History<Health>>,
+    notices: BTreeMap<(String, String, String), OffsetDateTime>,
+    /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
+    pub oversized_writes: Vec<String>,
+    pub largest_item: usize,
+    /// Per delivery, each recorded attempt: (when, the next attempt's due time, HTTP status).
+    pub records: BTreeMap<String, Vec<Recorded>>,
+    pub writes: u64,
+    pub reads: u64,
+}
+
+#[derive(Clone)]
+pub struct SimTable {
+    world: World,
+    tables: Arc<Mutex<Tables>>,
+}
+
+fn backend(what: &str) -> StoreError {
+    StoreError::Backend(what.to_string())
+}
+
+impl SimTable {
+    pub fn new(world: World) -> Self {
+        Self {
+            world,
+            tables: Arc::default(),
+        }
+    }
+
+    pub fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap()
+    }
+
+    /// One request to DynamoDB with the faults a caller can meet. `apply` may run twice (the
+    /// SDK's retry of a write whose reply was lost), exactly as the request would.
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        write: bool,
+        mut apply: impl FnMut(&mut Tables, u64) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let w = &self.world;
+        crash_point!(w, "crash.before.dynamo", w.faults.crash_before_call);
+        w.scheduler
+            .sleep(Duration::from_millis(w.rng.between(2, 12)))
+            .await;
+        if w.fault("dynamo.throttle", w.faults.dynamo_throttle) {
+            return Err(backend(
+                "ProvisionedThroughputExceededException (after the SDK's retries)",
+            ));
+        }
+        let now = w.now_ms();
+        if write && w.fault("dynamo.timeout", w.faults.dynamo_timeout) {
+            if w.rng.chance(0.5) {
+                let mut t = self.tables.lock().unwrap();
+                t.writes += 1;
+                let _ = apply(&mut t, now);
+            }
+            return Err(backend("timeout waiting for DynamoDB"));
+        }
+        let mut result = {
+            let mut t = self.tables.lock().unwrap();
+            if write {
+                t.writes += 1;
+            } else {
+                t.reads += 1;
+            }
+            apply(&mut t, now)
+        };
+        if write && w.fault("dynamo.lost_reply", w.faults.dynamo_lost_reply) {
+            let mut t = self.tables.lock().unwrap();
+            t.writes += 1;
+            result = apply(&mut t, now);
+        }
+        w.trace(|| {
+            format!(
+                "DDB {op} -> {}",
+                if result.is_ok() { "ok" } else { "error" }
+            )
+        });
+        crash_point!(w, "crash.after.dynamo", w.faults.crash_after_call);
+        result
+    }
+
+    /// The read time of an eventually consistent read.
+    fn lagging(&self, now: u64) -> u64 {
+        now.saturating_sub(self.world.rng.below(self.world.faults.dynamo_stale_ms + 1))
+    }
+
+    // What the simulated users do through the API: no faults (the API has its own tests).
+
+    pub fn put_webhook(&self, webhook: &Webhook) {
+        let now = self.world.now_ms();
+        let mut t = self.tables.lock().unwrap();
+        t.webhooks
+            .entry((webhook.account_id.clone(), webhook.id.clone()))
+            .or_default()
+            .set(now, Some(webhook.clone()));
+    }
+
+    pub fn remove_webhook(&self, account_id: &str, id: &str) {
+        let now = self.world.now_ms();
+        let mut t = self.tables.lock().unwrap();
+        if let Some(h) = t
+            .webhooks
+            .get_mut(&(account_id.to_string(), id.to_string()))
+        {
+            h.set(now, None);
+        }
+    }
+
+    pub fn webhook_now(&self, account_id: &str, id: &str) -> Option<Webhook> {
+        let t = self.tables.lock().unwrap();
+        t.webhooks
+            .get(&(account_id.to_string(), id.to_string()))
+            .and_then(|h| h.current().cloned())
+    }
+
+    /// Every version the webhook had, with when it was written.
+    pub fn webhook_timeline(&self, account_id: &str, id: &str) -> Timeline {
+        let t = self.tables.lock().unwrap();
+        t.webhooks
+            .get(&(account_id.to_string(), id.to_string()))
+            .map(|h| h.0.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn all_deliveries(&self) -> Vec<StoredDelivery> {
+        self.tables
+            .lock()
+            .unwrap()
+            .deliveries
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+fn delivery_key(account_id: &str, webhook_id: &str, id: &str) -> DeliveryKey {
+    (
+        account_id.to_string(),
+        webhook_id.to_string(),
+        id.to_string(),
+    )
+}
+
+/// The adapter's claim condition: unleased (or leased by this same token), and, unless manual,
+/// pending and due.
+fn claimable(stored: &StoredDelivery, lease: &Lease, now: OffsetDateTime, manual: bool) -> bool {
+    let unleased = stored
+        .lease
+        .as_ref()
+        .is_none_or(|l| l.until <= now || l.token == lease.token);
+    let d = &stored.delivery;
+    let due = d.status == DeliveryStatus::Pending && d.next_attempt_at.is_none_or(|t| t <= now);
+    unleased && (manual || due)
+}
+
+fn claim_in(
+    t: &mut Tables,
+    key: &DeliveryKey,
+    lease: &Lease,
+    now: OffsetDateTime,
+    manual: bool,
+) -> StoreResult<Claim> {
+    match t.deliveries.get_mut(key) {
+        None => Ok(Claim::Busy(None)),
+        Some(stored) if claimable(stored, lease, now, manual) => {
+            stored.lease = Some(lease.clone());
+            Ok(Claim::Claimed(stored.delivery.clone()))
+        }
+        Some(stored) => Ok(Claim::Busy(Some(stored.delivery.clone()))),
+    }
+}
+
+/// Refuses an item DynamoDB would refuse, and remembers that the engine tried.
+fn check_size(t: &mut Tables, stored: &StoredDelivery) -> StoreResult<()> {
+    let size = item_size(&delivery_item(
+        &stored.delivery,
+        stored.lease.as_ref(),
+        stored.expires_at,
+    ));
+    t.largest_item = t.largest_item.max(size);
+    if size > MAX_ITEM_BYTES {
+        t.oversized_writes
+            .push(format!("{} ({size} bytes)", stored.delivery.id));
+        return Err(backend(
+            "ValidationException: Item size has exceeded the maximum allowed size",
+        ));
+    }
+    Ok(())
+}
+
+impl DeliveryStore for SimTable {
+    async fn claim_delivery(
+        &self,
+        delivery: Delivery,
+        lease: &Lease,
+        now: OffsetDateTime,
+    ) -> StoreResult<Claim> {
+        let key = delivery_key(&delivery.account_id, &delivery.webhook_id, &delivery.id);
+        // PutItem if absent; on a failed condition the adapter claims the existing item.
+        let put = self
+            .call("PutItem delivery", true, |t, _| {
+                if t.deliveries.contains_key(&key) {
+                    return Err(StoreError::Conflict);
+                }
+                let stored = StoredDelivery {
+                    delivery: delivery.clone(),
+                    lease: Some(lease.clone()),
+                    expires_at: None,
+                };
+                check_size(t, &stored)?;
+                t.deliveries.insert(key.clone(), stored);
+                Ok(())
+            })
+            .await;
+        match put {
+            Ok(()) => Ok(Claim::Claimed(delivery)),
+            Err(StoreError::Conflict) => {
+                self.claim_existing(&key.0, &key.1, &key.2, lease, now, false)
+                    .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn claim_existing(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+        lease: &Lease,
+        now: OffsetDateTime,
+        manual: bool,
+    ) -> StoreResult<Claim> {
+        let key = delivery_key(account_id, webhook_id, delivery_id);
+        self.call("UpdateItem claim", true, |t, _| {
+            claim_in(t, &key, lease, now, manual)
+        })
+        .await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: &Delivery,
+        lease: &str,
+        attempt: &Attempt,
+        status: DeliveryStatus,
+        next_attempt_at: Option<OffsetDateTime>,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let key = delivery_key(&delivery.account_id, &delivery.webhook_id, &delivery.id);
+        let mut committed = false;
+        let result = self
+            .call("UpdateItem record", true, |t, _| {
+                let Some(stored) = t.deliveries.get(&key) else {
+                    return Err(StoreError::Conflict);
+                };
+                if stored.lease.as_ref().map(|l| l.token.as_str()) != Some(lease) {
+                    return Err(StoreError::Conflict);
+                }
+                let mut next = stored.clone();
+                next.delivery.attempts.push(attempt.clone());
+                next.delivery.status = status;
+                next.delivery.next_attempt_at = next_attempt_at;
+                next.lease = None;
+                next.expires_at = Some(expires_at);
+                check_size(t, &next)?;
+                t.deliveries.insert(key.clone(), next);
+                t.records.entry(key.2.clone()).or_default().push((
+                    attempt.at,
+                    next_attempt_at,
+                    attempt.status,
+                ));
+                committed = true;
+                Ok(())
+            })
+            .await;
+        self.world.recorded(&delivery.id, committed);
+        result
+    }
+
+    async fn get_delivery(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> StoreResult<Option<Delivery>> {
+        let key = delivery_key(account_id, webhook_id, delivery_id);
+        self.call("GetItem delivery", false, |t, _| {
+            Ok(t.deliveries.get(&key).map(|s| s.delivery.clone()))
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Page<Delivery>> {
+        self.call("Query deliveries", false, |t, _| {
+            let items: Vec<Delivery> = t
+                .deliveries
+                .iter()
+                .rev()
+                .filter(|((a, w, id), s)| {
+                    a == account_id
+                        && w == webhook_id
+                        && before.is_none_or(|b| id.as_str() < b)
+                        && status.is_none_or(|st| s.delivery.status == st)
+                })
+                .map(|(_, s)| s.delivery.clone())
+                .take(limit + 1)
+                .collect();
+            Ok(Page::cut(items, limit, false, before, |d: &Delivery| &d.id))
+        })
+        .await
+    }
+}
+
+impl WebhookStore for SimTable {
+    async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
+        let key = (webhook.account_id.clone(), webhook.id.clone());
+        self.call("TransactWriteItems create", true, |t, now| {
+            let h = t.webhooks.entry(key.clone()).or_default();
+            if h.current().is_some() {
+                return Err(StoreError::Conflict);
+            }
+            h.set(now, Some(webhook.clone()));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_webhook(&self, account_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        let key = (account_id.to_string(), id.to_string());
+        // The adapter reads webhooks with ConsistentRead.
+        self.call("GetItem webhook", false, |t, _| {
+            Ok(t.webhooks.get(&key).and_then(|h| h.current().cloned()))
+        })
+        .await
+    }
+
+    async fn update_webhook(&self, current: &Webhook, next: &Webhook) -> StoreResult<()> {
+        let key = (current.account_id.clone(), current.id.clone());
+        self.call("TransactWriteItems update", true, |t, now| {
+            let h = t.webhooks.get_mut(&key).ok_or(StoreError::NotFound)?;
+            match h.current() {
+                None => Err(StoreError::NotFound),
+                Some(stored) if stored.version != current.version => Err(StoreError::Conflict),
+                Some(_) => {
+                    h.set(now, Some(next.clone()));
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, current: &Webhook) -> StoreResult<()> {
+        let key = (current.account_id.clone(), current.id.clone());
+        self.call("TransactWriteItems delete", true, |t, now| {
+            let h = t.webhooks.get_mut(&key).ok_or(StoreError::NotFound)?;
+            match h.current() {
+                None => Err(StoreError::NotFound),
+                Some(stored) if stored.version != current.version => Err(StoreError::Conflict),
+                Some(_) => {
+                    h.set(now, None);
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+
+    async fn count_webhooks(&self, account_id: &str) -> StoreResult<usize> {
+        self.call("Query count", false, |t, _| {
+            Ok(t.webhooks
+                .iter()
+                .filter(|((a, _), h)| a == account_id && h.current().is_some())
+                .count())
+        })
+        .await
+    }
+
+    async fn list_webhooks(
+        &self,
+        account_id: &str,
+        filter: &ListFilter,
+    ) -> StoreResult<Page<Webhook>> {
+        self.call("Query webhooks", false, |t, _| {
+            let items: Vec<Webhook> = t
+                .webhooks
+                .iter()
+                .filter_map(|((a, id), h)| {
+                    let w = h.current()?;
+                    (a == account_id
+                        && filter.after.as_ref().is_none_or(|after| id > after)
+                        && filter.matches(w))
+                    .then(|| w.clone())
+                })
+                .take(filter.limit + 1)
+                .collect();
+            Ok(Page::cut(
+                items,
+                filter.limit,
+                false,
+                filter.after.as_deref(),
+                |w: &Webhook| &w.id,
+            ))
+        })
+        .await
+    }
+}
+
+impl SubscriptionIndex for SimTable {
+    /// A Query without ConsistentRead: the index as it was up to `dynamo_stale_ms` ago.
+    async fn active_webhooks_for(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> StoreResult<Vec<Webhook>> {
+        let at = self.lagging(self.world.now_ms());
+        self.call("Query subscriptions", false, |t, _| {
+            Ok(t.webhooks
+                .iter()
+                .filter(|((a, _), _)| a == account_id)
+                .filter_map(|(_, h)| h.as_of(at))
+                .filter(|w| w.indexed_events().contains(&event))
+                .cloned()
+                .collect())
+        })
+        .await
+    }
+}
+
+impl HealthStore for SimTable {
+    async fn record_failure(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Health> {
+        let key = (account_id.to_string(), webhook_id.to_string());
+        // UpdateItem ADD consecutiveFailures :one, SET failingSince = if_not_exists(...).
+        self.call("UpdateItem failure", true, |t, now| {
+            let h = t.health.entry(key.clone()).or_default();
+            let mut health = h.current().copied().unwrap_or_default();
+            health.consecutive_failures += 1;
+            health.failing_since.get_or_insert(at);
+            h.set(now, Some(health));
+            Ok(health)
+        })
+        .await
+    }
+
+    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<()> {
+        let key = (account_id.to_string(), webhook_id.to_string());
+        // GetItem without ConsistentRead, then DeleteItem when a streak was seen.
+        let at = self.lagging(self.world.now_ms());
+        let seen = self
+            .call("GetItem health", false, |t, _| {
+                Ok(t.health.get(&key).and_then(|h| h.as_of(at)).is_some())
+            })
+            .await?;
+        if !seen {
+            return Ok(());
+        }
+        self.call("DeleteItem health", true, |t, now| {
+            if let Some(h) = t.health.get_mut(&key) {
+                h.set(now, None);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl NoticeGate for SimTable {
+    async fn claim_notice(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<bool> {
+        let key = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            kind.to_string(),
+        );
+        // PutItem with "attribute_not_exists(pk) OR expiresAt <= :now".
+        self.call("PutItem notice", true, |t, _| match t.notices.get(&key) {
+            Some(until) if *until > now => Ok(false),
+            _ => {
+                t.notices.insert(key.clone(), now + window);
+                Ok(true)
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,312 @@
+//! What must hold at the end of every run (issue 13's list), checked against the models' own
+//! records: the table, the queues, what each receiver saw and what SES sent.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use hookline::model::{DeliveryStatus, Webhook};
+use time::OffsetDateTime;
+
+use crate::dynamo::Timeline;
+use crate::world::{fmt_ms, World};
+use crate::Outcome;
+
+pub struct Checked {
+    pub violations: Vec<String>,
+    pub max_lateness_ms: u64,
+}
+
+fn ms(t: OffsetDateTime) -> u64 {
+    World::ms_of(t).max(0) as u64
+}
+
+/// Was the webhook active and subscribed to `event` during all of [from, to]?
+fn subscribed_throughout(
+    timeline: &[(u64, Option<Webhook>)],
+    event: hookline::model::EventType,
+    from: u64,
+    to: u64,
+) -> bool {
+    let ok = |w: &Option<Webhook>| {
+        w.as_ref()
+            .is_some_and(|w| w.indexed_events().contains(&event))
+    };
+    // The version in force at `from`, and every version written up to `to`.
+    let at_from = timeline.iter().rev().find(|(t, _)| *t <= from);
+    at_from.is_some_and(|(_, w)| ok(w))
+        && timeline
+            .iter()
+            .filter(|(t, _)| *t > from && *t <= to)
+            .all(|(_, w)| ok(w))
+}
+
+pub fn check(o: &Outcome) -> Checked {
+    let mut v = Vec::new();
+    let slack = o.config.lateness_slack_ms;
+    let schedule = &o.config.settings.schedule;
+    let window = o.config.settings.notice_window.whole_milliseconds() as u64;
+    if o.work_left {
+        v.push(format!(
+            "work left at the horizon ({}): {} event and {} delivery messages",
+            fmt_ms(o.config.horizon_ms),
+            o.queues.events.len(),
+            o.queues.deliveries.len()
+        ));
+    }
+    for queue in [&o.queues.events, &o.queues.deliveries] {
+        for m in queue.dead_letters() {
+            v.push(format!(
+                "a well-formed message ended in the {} dead-letter queue after {} receives: {}",
+                queue.name, m.receive_count, m.body
+            ));
+        }
+    }
+    // Read before the table's lock is taken below.
+    let timelines: HashMap<String, (Timeline, bool)> = o
+        .plan
+        .webhooks
+        .iter()
+        .map(|(w, _)| {
+            let timeline = o.table.webhook_timeline(&w.account_id, &w.id);
+            let exists = o.table.webhook_now(&w.account_id, &w.id).is_some();
+            (w.id.clone(), (timeline, exists))
+        })
+        .collect();
+    let tables = o.table.tables();
+    for what in &tables.oversized_writes {
+        v.push(format!("an item over 400 KB was written: {what}"));
+    }
+
+    // When each event id's messages were last taken off the events queue (its fan-out ended).
+    let mut fanned_out: HashMap<String, u64> = HashMap::new();
+    for (_, body, at) in o.queues.events.deleted() {
+        if let Ok(e) = serde_json::from_str::<hookline::events::Event>(&body) {
+            let t = fanned_out.entry(e.id).or_default();
+            *t = (*t).max(at);
+        }
+    }
+    let mut first_publish: BTreeMap<String, (u64, hookline::events::Event)> = BTreeMap::new();
+    for (at, e) in o.published {
+        first_publish
+            .entry(e.id.clone())
+            .or_insert((*at, e.clone()));
+    }
+    let deliveries: HashMap<(String, String), &crate::dynamo::StoredDelivery> = tables
+        .deliveries
+        .values()
+        .map(|s| {
+            (
+                (s.delivery.event.id.clone(), s.delivery.webhook_id.clone()),
+                s,
+            )
+        })
+        .collect();
+    let exhausted_mail = |webhook: &str, at: u64| {
+        o.mailer.sent.lock().unwrap().iter().any(|m| {
+            m.webhook_id == webhook
+                && m.kind == "exhausted"
+                && m.at + window >= at
+                && m.at <= at + 600_000
+        }) || o
+            .mailer
+            .failed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(w, k)| w == webhook && *k == "exhausted")
+    };
+
+    // Every (event, subscribed active webhook) pair ends in a recorded state.
+    for (webhook, _) in &o.plan.webhooks {
+        let (timeline, exists_now) = &timelines[&webhook.id];
+        let exists_now = *exists_now;
+        for (event_id, (at, event)) in &first_publish {
+            if event.account_id != webhook.account_id {
+                continue;
+            }
+            let done = fanned_out.get(event_id).copied().unwrap_or(u64::MAX);
+            let expected = subscribed_throughout(
+                timeline,
+                event.event,
+                at.saturating_sub(o.config.faults.dynamo_stale_ms),
+                done,
+            );
+            let Some(stored) = deliveries.get(&(event_id.clone(), webhook.id.clone())) else {
+                if expected {
+                    v.push(format!(
+                        "{event_id} was never delivered to {} (subscribed and active throughout)",
+                        webhook.id
+                    ));
+                }
+                continue;
+            };
+            let d = &stored.delivery;
+            let last = d.attempts.last();
+            match d.status {
+                DeliveryStatus::Succeeded => {}
+                DeliveryStatus::Failed => {
+                    let gone = last.is_some_and(|a| a.status == Some(410));
+                    let stopped = last.is_some_and(|a| {
+                        a.error.as_deref().is_some_and(|e| e.contains("inactive"))
+                    });
+                    let scheduled = d.attempts.iter().filter(|a| !a.manual).count();
+                    let finished = scheduled == schedule.len() + 1;
+                    let at_end = last.map(|a| ms(a.at)).unwrap_or_default();
+                    if !(gone || stopped || finished) {
+                        v.push(format!(
+                            "{} failed after {scheduled} attempts, short of the schedule",
+                            d.id
+                        ));
+                    } else if finished && !gone && !exhausted_mail(&webhook.id, at_end) {
+                        v.push(format!(
+                            "{} failed for good with no exhaustion e-mail",
+                            d.id
+                        ));
+                    }
+                }
+                DeliveryStatus::Pending if !exists_now => {} // the webhook was deleted
+                DeliveryStatus::Pending => v.push(format!(
+                    "{} is still pending at the end ({} attempts, next due {:?})",
+                    d.id,
+                    d.attempts.len(),
+                    d.next_attempt_at.map(|t| fmt_ms(ms(t)))
+                )),
+            }
+        }
+    }
+
+    // Attempts follow the schedule: never early, within jitter, late only by the slack.
+    let mut max_lateness = 0;
+    for (id, records) in &tables.records {
+        for (k, pair) in records.windows(2).enumerate() {
+            let ((at, next, status), (next_at, _, _)) = (&pair[0], &pair[1]);
+            let Some(due) = next else { continue };
+            let Some(slot) = schedule.get(k) else {
+                continue;
+            };
+            let wait = ms(*due) as f64 - ms(*at) as f64;
+            let slot = slot.as_millis() as f64;
+            let stretch = if matches!(status, Some(429 | 502 | 503 | 504)) {
+                2.0
+            } else {
+                1.0
+            };
+            if wait < slot * 0.8 - 1.0 || wait > slot * 1.2 * stretch + 1.0 {
+                v.push(format!(
+                    "{id}: wait {wait} ms after attempt {} is off the schedule ({slot} ms ±20%)",
+                    k + 1
+                ));
+            }
+            if next_at < due {
+                v.push(format!(
+                    "{id}: attempt {} came {} ms early",
+                    k + 2,
+                    ms(*due) - ms(*next_at)
+                ));
+            }
+            max_lateness = max_lateness.max(ms(*next_at).saturating_sub(ms(*due)));
+        }
+        if let Some((_, Some(due), _)) = records.last() {
+            if o.world.now_ms() > ms(*due) + slack {
+                let d = tables.deliveries.values().find(|s| &s.delivery.id == id);
+                let deleted = d.is_some_and(|d| {
+                    timelines
+                        .get(&d.delivery.webhook_id)
+                        .is_some_and(|(_, exists)| !exists)
+                });
+                if !deleted && d.is_some_and(|d| d.delivery.status == DeliveryStatus::Pending) {
+                    v.push(format!(
+                        "{id} was due at {} and never attempted again",
+                        fmt_ms(ms(*due))
+                    ));
+                }
+            }
+        }
+    }
+    if max_lateness > slack {
+        v.push(format!(
+            "an attempt came {} late (slack {})",
+            fmt_ms(max_lateness),
+            fmt_ms(slack)
+        ));
+    }
+
+    // A 2xx is not sent again, but where a fault fell between the send and its record; one
+    // event id keeps one webhook-id per webhook.
+    let excused = o.world.ledger.lock().unwrap().excused.clone();
+    for (url, seen) in o.receivers.seen.lock().unwrap().iter() {
+        let mut by_delivery: BTreeMap<&str, Vec<&crate::receivers::Seen>> = BTreeMap::new();
+        let mut ids_by_event: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for s in seen {
+            by_delivery.entry(&s.webhook_id_header).or_default().push(s);
+            ids_by_event
+                .entry(&s.event_id)
+                .or_default()
+                .insert(&s.webhook_id_header);
+        }
+        for (event, ids) in ids_by_event {
+            if ids.len() > 1 {
+                v.push(format!(
+                    "{url} got {event} under {} webhook-ids: {ids:?}",
+                    ids.len()
+                ));
+            }
+        }
+        for (delivery, requests) in by_delivery {
+            let Some(first_ok) = requests
+                .iter()
+                .position(|s| s.status.is_some_and(|c| (200..300).contains(&c)))
+            else {
+                continue;
+            };
+            let again = (requests.len() - first_ok - 1) as u32;
+            let allowed = excused.get(delivery).copied().unwrap_or(0);
+            if again > allowed {
+                v.push(format!(
+                    "{delivery} was sent {again} more time(s) after a 2xx, with {allowed} fault(s) between a send and its record"
+                ));
+            }
+        }
+    }
+
+    // E-mails: at most one of a kind per webhook per window, none without a failure.
+    let mut last_mail: HashMap<(String, &str), u64> = HashMap::new();
+    let mut sent = o.mailer.sent.lock().unwrap().clone();
+    sent.sort_by_key(|m| m.at);
+    let failed_since: HashMap<String, u64> = tables
+        .deliveries
+        .values()
+        .flat_map(|s| {
+            s.delivery
+                .attempts
+                .iter()
+                .filter(|a| !a.status.is_some_and(|c| (200..300).contains(&c)))
+                .map(move |a| (s.delivery.webhook_id.clone(), ms(a.at)))
+        })
+        .fold(HashMap::new(), |mut m, (w, t)| {
+            let e = m.entry(w).or_insert(t);
+            *e = (*e).min(t);
+            m
+        });
+    for m in &sent {
+        if let Some(prev) = last_mail.insert((m.webhook_id.clone(), m.kind), m.at) {
+            if m.at < prev + window {
+                v.push(format!(
+                    "two {} e-mails for {} within the notice window",
+                    m.kind, m.webhook_id
+                ));
+            }
+        }
+        if failed_since.get(&m.webhook_id).is_none_or(|t| *t > m.at) {
+            v.push(format!(
+                "a {} e-mail for {} with no failure before it",
+                m.kind, m.webhook_id
+            ));
+        }
+    }
+    drop(tables);
+
+    Checked {
+        violations: v,
+        max_lateness_ms: max_lateness,
+    }
+}

@@ -1,0 +1,131 @@
+//! Lambda's SQS event source mapping ("Using Lambda with Amazon SQS"): pollers receive batches
+//! of up to `batch_size` while fewer than `max_concurrency` invocations run; an invocation that
+//! returns deletes every message it did not list in `batchItemFailures`
+//! (`ReportBatchItemFailures`); one that fails or passes the function timeout is killed where
+//! it stands and deletes nothing, so its whole batch comes back after the visibility timeout.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use futures::future::{select, Either};
+use hookline::outbound::Deliverer;
+
+use crate::dynamo::SimTable;
+use crate::mail::SimMailer;
+use crate::receivers::Receivers;
+use crate::sqs::{Queue, SimQueues};
+use crate::world::World;
+
+pub type SimDeliverer = Deliverer<SimTable, Receivers, SimMailer, SimQueues>;
+
+#[derive(Clone, Debug)]
+pub struct FunctionConfig {
+    pub batch_size: usize,
+    /// `ScalingConfig.MaximumConcurrency`, per queue.
+    pub max_concurrency: usize,
+    /// The function timeout (ms).
+    pub timeout_ms: u64,
+}
+
+#[derive(Default)]
+pub struct InvocationStats {
+    pub invocations: u64,
+    pub timeouts: u64,
+    pub killed: u64,
+    pub records: u64,
+}
+
+/// One queue's poller: runs until the executor finds nothing left to do.
+pub async fn poll(
+    world: World,
+    queue: Arc<Queue>,
+    deliverer: Arc<SimDeliverer>,
+    config: FunctionConfig,
+    stats: Arc<Mutex<InvocationStats>>,
+) {
+    let running = Arc::new(Mutex::new(0usize));
+    let wake = queue.wake.clone();
+    loop {
+        let generation = wake.generation();
+        while *running.lock().unwrap() < config.max_concurrency && queue.has_visible() {
+            let batch = queue.receive(config.batch_size);
+            if batch.is_empty() {
+                break;
+            }
+            *running.lock().unwrap() += 1;
+            let records = batch
+                .iter()
+                .map(|m| {
+                    let mut record = SqsMessage::default();
+                    record.message_id = Some(m.message_id.clone());
+                    record.receipt_handle = Some(m.receipt.clone());
+                    record.body = Some(m.body.clone());
+                    record.attributes.insert(
+                        "ApproximateReceiveCount".into(),
+                        m.receive_count.to_string(),
+                    );
+                    record
+                        .attributes
+                        .insert("SentTimestamp".into(), m.sent_at.to_string());
+                    record
+                })
+                .collect();
+            let mut event = SqsEvent::default();
+            event.records = records;
+            let (world, queue, wake, deliverer, running, stats) = (
+                world.clone(),
+                queue.clone(),
+                wake.clone(),
+                deliverer.clone(),
+                running.clone(),
+                stats.clone(),
+            );
+            let timeout = config.timeout_ms;
+            world.scheduler.clone().spawn(async move {
+                let d = deliverer.clone();
+                let (task, handle) = world
+                    .scheduler
+                    .spawn(async move { outbound_delivery::handle_batch(&d, event).await });
+                world.register_invocation(task);
+                stats.lock().unwrap().invocations += 1;
+                stats.lock().unwrap().records += batch.len() as u64;
+                let deadline = Box::pin(world.scheduler.sleep(Duration::from_millis(timeout)));
+                let answer = match select(handle, deadline).await {
+                    Either::Left((answer, _)) => answer,
+                    Either::Right((_, _)) => {
+                        world.count("lambda.timeout");
+                        world.trace(|| format!("LAMBDA invocation {task} timed out"));
+                        world.kill(task);
+                        stats.lock().unwrap().timeouts += 1;
+                        None
+                    }
+                };
+                world.end_invocation(task);
+                match answer {
+                    Some(response) => {
+                        let kept: Vec<&str> = response
+                            .batch_item_failures
+                            .iter()
+                            .map(|f| f.item_identifier.as_str())
+                            .collect();
+                        for m in &batch {
+                            if !kept.contains(&m.message_id.as_str()) {
+                                queue.delete(&m.receipt);
+                            }
+                        }
+                    }
+                    None => stats.lock().unwrap().killed += 1,
+                }
+                *running.lock().unwrap() -= 1;
+                wake.notify();
+            });
+        }
+        let next = if *running.lock().unwrap() < config.max_concurrency {
+            queue.next_visible_at()
+        } else {
+            None
+        };
+        wake.wait(generation, &world.scheduler, next).await;
+    }
+}

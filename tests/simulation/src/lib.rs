@@ -1,0 +1,323 @@
+//! A deterministic simulation of outbound delivery: the real engine (`outbound_delivery::
+//! handle_batch` and `hookline::outbound::Deliverer`, as Lambda runs them) against strict
+//! models of SQS, Lambda's SQS event source, DynamoDB, SES and the customers' receivers, on one
+//! simulated clock and one seeded random source. A seed replays a run exactly; days of
+//! simulated time take milliseconds. See RELIABILITY.md.
+//!
+//! | module      | what it models                                                  |
+//! |-------------|-----------------------------------------------------------------|
+//! | `executor`  | tasks on simulated time; killing a task at an await point       |
+//! | `world`     | the clock, the seed, the faults and their tally, the trace      |
+//! | `sqs`       | standard queues with redrive policies                           |
+//! | `lambda`    | the SQS event source mapping and the function timeout           |
+//! | `dynamo`    | the table behind the store traits                               |
+//! | `mail`      | SES                                                             |
+//! | `receivers` | the customers' webhook URLs                                     |
+//! | `workload`  | webhooks, events and edits                                      |
+//! | `invariants`| what must hold at the end of every run                          |
+
+pub mod dynamo;
+pub mod executor;
+pub mod invariants;
+pub mod lambda;
+pub mod mail;
+pub mod receivers;
+pub mod rng;
+pub mod sqs;
+pub mod workload;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use hookline::events::Event;
+use hookline::model::Status;
+use hookline::outbound::{Deliverer, DeliverySettings};
+use hookline::queue::EventQueue;
+
+use crate::dynamo::SimTable;
+use crate::executor::Executor;
+use crate::lambda::{FunctionConfig, InvocationStats};
+use crate::mail::SimMailer;
+use crate::receivers::Receivers;
+use crate::sqs::{Queue, SimQueues};
+use crate::workload::{Action, Shape};
+use crate::world::{Faults, SimClock, World};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub shape: Shape,
+    pub faults: Faults,
+    pub function: FunctionConfig,
+    /// The queues as infra/template.yaml makes them: (visibility timeout s, maxReceiveCount).
+    pub events_queue: (u32, u32),
+    pub deliveries_queue: (u32, u32),
+    pub settings: DeliverySettings,
+    /// A run stops here even with work left (a violation).
+    pub horizon_ms: u64,
+    /// How late an attempt may be after its due time before it counts as lost.
+    pub lateness_slack_ms: u64,
+    pub trace: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            shape: Shape::default(),
+            faults: Faults::all(),
+            // infra/template.yaml: BatchSize 10, MaximumConcurrency 10, Timeout 120.
+            function: FunctionConfig {
+                batch_size: 10,
+                max_concurrency: 10,
+                timeout_ms: 120_000,
+            },
+            events_queue: (720, 5),
+            deliveries_queue: (720, 10),
+            settings: DeliverySettings::default(),
+            horizon_ms: 8 * 86_400_000,
+            lateness_slack_ms: 2 * 3_600_000,
+            trace: false,
+        }
+    }
+}
+
+/// What one run did and what it broke.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub seed: u64,
+    pub simulated_ms: u64,
+    pub events: usize,
+    pub deliveries: usize,
+    pub attempts: usize,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub violations: Vec<String>,
+    pub trace: Vec<String>,
+    pub max_lateness_ms: u64,
+    pub largest_item: usize,
+    pub dynamo_writes: u64,
+    pub sqs_sends: u64,
+    pub invocations: u64,
+}
+
+/// The whole pipeline after a run, for the invariants.
+pub struct Outcome<'a> {
+    pub config: &'a Config,
+    pub world: &'a World,
+    pub plan: &'a workload::Plan,
+    pub table: &'a SimTable,
+    pub queues: &'a SimQueues,
+    pub receivers: &'a Receivers,
+    pub mailer: &'a SimMailer,
+    /// (time, event) of every publish, republishes included.
+    pub published: &'a [(u64, Event)],
+    pub work_left: bool,
+}
+
+pub fn run(seed: u64, config: &Config) -> Report {
+    let world = World::new(seed, config.faults.clone(), config.trace);
+    let plan = workload::plan(&world.rng, &config.shape);
+    let table = SimTable::new(world.clone());
+    let receivers = Receivers::new(world.clone());
+    for (webhook, behaviour) in &plan.webhooks {
+        table.put_webhook(webhook);
+        receivers.add(&webhook.url, behaviour.clone());
+    }
+    let queues = SimQueues {
+        world: world.clone(),
+        events: Queue::new(
+            world.clone(),
+            "events",
+            config.events_queue.0,
+            config.events_queue.1,
+        ),
+        deliveries: Queue::new(
+            world.clone(),
+            "deliveries",
+            config.deliveries_queue.0,
+            config.deliveries_queue.1,
+        ),
+    };
+    let mailer = SimMailer::new(world.clone());
+    let deliverer = Arc::new(Deliverer {
+        store: table.clone(),
+        http: receivers.clone(),
+        mailer: mailer.clone(),
+        retries: queues.clone(),
+        clock: Arc::new(SimClock(world.clone())),
+        random: Arc::new(world.rng.clone()),
+        settings: config.settings.clone(),
+    });
+    let stats = Arc::new(Mutex::new(InvocationStats::default()));
+    for queue in [&queues.events, &queues.deliveries] {
+        world.scheduler.spawn(lambda::poll(
+            world.clone(),
+            queue.clone(),
+            deliverer.clone(),
+            config.function.clone(),
+            stats.clone(),
+        ));
+    }
+    let published = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (world, table, queues, published) = (
+            world.clone(),
+            table.clone(),
+            queues.clone(),
+            published.clone(),
+        );
+        let actions = plan.actions.clone();
+        world.scheduler.clone().spawn(async move {
+            for (at, action) in actions {
+                world.scheduler.sleep_until(at).await;
+                act(&world, &table, &queues, &published, action).await;
+            }
+        });
+    }
+    let mut executor = Executor::new(world.scheduler.clone());
+    let work_left = executor.run(config.horizon_ms);
+    let published = published.lock().unwrap().clone();
+    let outcome = Outcome {
+        config,
+        world: &world,
+        plan: &plan,
+        table: &table,
+        queues: &queues,
+        receivers: &receivers,
+        mailer: &mailer,
+        published: &published,
+        work_left,
+    };
+    let checked = invariants::check(&outcome);
+    let invocations = stats.lock().unwrap().invocations;
+    let tables = table.tables();
+    Report {
+        seed,
+        simulated_ms: world.now_ms(),
+        events: published.len(),
+        deliveries: tables.deliveries.len(),
+        attempts: tables.records.values().map(Vec::len).sum(),
+        faults: world.fault_counts(),
+        violations: checked.violations,
+        trace: world.take_trace(),
+        max_lateness_ms: checked.max_lateness_ms,
+        largest_item: tables.largest_item,
+        dynamo_writes: tables.writes,
+        sqs_sends: queues.events.sends() + queues.deliveries.sends(),
+        invocations,
+    }
+}
+
+async fn act(
+    world: &World,
+    table: &SimTable,
+    queues: &SimQueues,
+    published: &Mutex<Vec<(u64, Event)>>,
+    action: Action,
+) {
+    let now = world.now_ms();
+    match action {
+        Action::Publish { body, account } => {
+            // As POST /api/v1/events does: validate, then SendMessage.
+            let event = Event::from_publish(&body, &account, world.now()).expect("valid events");
+            world.trace(|| format!("USER publish {} {}", event.id, event.event.as_str()));
+            // A publisher whose call failed tries again, as an API client would.
+            for _ in 0..5 {
+                if queues.publish(&event).await.is_ok() {
+                    published.lock().unwrap().push((now, event));
+                    break;
+                }
+            }
+        }
+        Action::Disable { account, id } => {
+            if let Some(w) = table.webhook_now(&account, &id) {
+                world.trace(|| format!("USER disable {id}"));
+                table.put_webhook(&workload::with_status(&w, Status::Inactive, now));
+            }
+        }
+        Action::Enable { account, id } => {
+            if let Some(w) = table.webhook_now(&account, &id) {
+                world.trace(|| format!("USER enable {id}"));
+                table.put_webhook(&workload::with_status(&w, Status::Active, now));
+            }
+        }
+        Action::Delete { account, id } => {
+            world.trace(|| format!("USER delete {id}"));
+            table.remove_webhook(&account, &id);
+        }
+    }
+}
+
+/// Totals over many seeds: the line `make simulate` ends with.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub runs: u64,
+    pub simulated_ms: u64,
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub violations: u64,
+    pub failed_seeds: Vec<u64>,
+    pub max_lateness_ms: u64,
+    pub largest_item: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let faults: u64 = self.faults.values().sum();
+        writeln!(f, "faults injected by kind:")?;
+        for (kind, n) in &self.faults {
+            writeln!(f, "  {kind}: {n}")?;
+        }
+        writeln!(
+            f,
+            "latest attempt after its due time: {}; largest item written: {} bytes",
+            world::fmt_ms(self.max_lateness_ms),
+            self.largest_item
+        )?;
+        write!(
+            f,
+            "simulation: {} runs, {:.1} simulated days, {} events, {} deliveries, {} attempts, {} faults, {} violations",
+            self.runs,
+            self.simulated_ms as f64 / 86_400_000.0,
+            self.events,
+            self.deliveries,
+            self.attempts,
+            faults,
+            self.violations
+        )
+    }
+}
+
+pub fn replay_command(seed: u64) -> String {
+    format!("cargo run -p hookline-simulation --release --bin simulate -- --seed {seed} --trace")
+}
+
+/// Runs seeds `first..first + count`, handing each report to `each`.
+pub fn run_seeds(
+    first: u64,
+    count: u64,
+    config: &Config,
+    mut each: impl FnMut(&Report),
+) -> Summary {
+    let mut summary = Summary::default();
+    for seed in first..first + count {
+        let report = run(seed, config);
+        summary.runs += 1;
+        summary.simulated_ms += report.simulated_ms;
+        summary.events += report.events as u64;
+        summary.deliveries += report.deliveries as u64;
+        summary.attempts += report.attempts as u64;
+        for (k, n) in &report.faults {
+            *summary.faults.entry(k).or_default() += n;
+        }
+        summary.violations += report.violations.len() as u64;
+        if !report.violations.is_empty() {
+            summary.failed_seeds.push(seed);
+        }
+        summary.max_lateness_ms = summary.max_lateness_ms.max(report.max_lateness_ms);
+        summary.largest_item = summary.largest_item.max(report.largest_item);
+        each(&report);
+    }
+    summary
+}

@@ -1,0 +1,354 @@
+//! A strict model of an SQS standard queue with a redrive policy. Each rule names the AWS
+//! documentation it follows (SQS Developer Guide unless said otherwise).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookline::events::Event;
+use hookline::queue::{
+    whole_seconds, EventQueue, QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_VISIBILITY,
+};
+
+use crate::crash_point;
+use crate::executor::Signal;
+use crate::world::World;
+
+/// "Amazon SQS message quotas": 256 KiB bodies.
+pub const MAX_BODY: usize = 256 * 1024;
+/// "Amazon SQS visibility timeout": 12 hours from the receive, at most.
+pub const VISIBILITY_CAP_MS: u64 = 12 * 3_600_000;
+
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: String,
+    pub body: String,
+    pub sent_at: u64,
+    pub visible_at: u64,
+    /// `ApproximateReceiveCount`.
+    pub receive_count: u32,
+    /// When the latest receive happened: the 12-hour visibility budget counts from it.
+    pub received_at: Option<u64>,
+    /// Only the latest receipt handle changes the message ("Amazon SQS message identifiers").
+    pub receipt: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    messages: BTreeMap<String, Message>,
+    dead: Vec<Message>,
+    next_id: u64,
+    sends: u64,
+    deleted: Vec<(String, String, u64)>,
+}
+
+pub struct Queue {
+    pub name: &'static str,
+    /// The queue's default `VisibilityTimeout` (seconds).
+    pub visibility_timeout: u32,
+    /// The redrive policy's `maxReceiveCount`.
+    pub max_receive_count: u32,
+    /// Notified on every send and visibility change: the poller's cue.
+    pub wake: Signal,
+    world: World,
+    state: Mutex<State>,
+}
+
+/// One message as a receive hands it out.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub sent_at: u64,
+}
+
+impl Queue {
+    pub fn new(
+        world: World,
+        name: &'static str,
+        visibility_timeout: u32,
+        max_receive_count: u32,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            visibility_timeout,
+            max_receive_count,
+            wake: Signal::default(),
+            world,
+            state: Mutex::default(),
+        })
+    }
+
+    fn error(&self, what: &str) -> QueueError {
+        QueueError(format!("{} {what}", self.name))
+    }
+
+    /// `SendMessage`. "DelaySeconds: 0 to 900" (an integer); a lost reply makes the SDK send
+    /// again, and the queue then holds two copies ("at-least-once delivery").
+    pub fn send(&self, body: &str, delay_seconds: i32) -> Result<String, QueueError> {
+        if !(0..=900).contains(&delay_seconds) {
+            return Err(self.error(&format!(
+                "InvalidParameterValue: DelaySeconds {delay_seconds}"
+            )));
+        }
+        if body.len() > MAX_BODY {
+            return Err(self.error("InvalidParameterValue: message body over 256 KiB"));
+        }
+        if self
+            .world
+            .fault("sqs.send.error", self.world.faults.sqs_error)
+        {
+            return Err(self.error("ServiceUnavailable (send)"));
+        }
+        let copies = if self
+            .world
+            .fault("sqs.send.lost_reply", self.world.faults.sqs_send_lost_reply)
+        {
+            2
+        } else {
+            1
+        };
+        let now = self.world.now_ms();
+        let mut s = self.state.lock().unwrap();
+        let mut id = String::new();
+        for _ in 0..copies {
+            s.next_id += 1;
+            s.sends += 1;
+            id = format!("{}-{}", self.name, s.next_id);
+            s.messages.insert(
+                id.clone(),
+                Message {
+                    id: id.clone(),
+                    body: body.to_string(),
+                    sent_at: now,
+                    visible_at: now + delay_seconds as u64 * 1000,
+                    receive_count: 0,
+                    received_at: None,
+                    receipt: None,
+                },
+            );
+        }
+        drop(s);
+        self.wake.notify();
+        self.world.trace(|| {
+            format!(
+                "SQS {} send {id} delay {delay_seconds}s: {}",
+                self.name,
+                short(body)
+            )
+        });
+        Ok(id)
+    }
+
+    /// `ReceiveMessage` of up to `max` (at most 10) visible messages, in no particular order.
+    /// A message received more than `maxReceiveCount` times moves to the dead-letter queue
+    /// instead ("Using dead-letter queues").
+    pub fn receive(&self, max: usize) -> Vec<Received> {
+        let now = self.world.now_ms();
+        let mut s = self.state.lock().unwrap();
+        let mut visible: Vec<String> = s
+            .messages
+            .values()
+            .filter(|m| m.visible_at <= now)
+            .map(|m| m.id.clone())
+            .collect();
+        let mut out = Vec::new();
+        while out.len() < max.min(10) && !visible.is_empty() {
+            let i = self.world.rng.below(visible.len() as u64) as usize;
+            let id = visible.swap_remove(i);
+            let mut m = s.messages.remove(&id).expect("listed");
+            m.receive_count += 1;
+            if m.receive_count > self.max_receive_count {
+                self.world
+                    .trace(|| format!("SQS {} {id} to the dead-letter queue", self.name));
+                s.dead.push(m);
+                continue;
+            }
+            let receipt = format!("{id}#{}", m.receive_count);
+            m.received_at = Some(now);
+            m.receipt = Some(receipt.clone());
+            // At-least-once: sometimes a receive leaves the message visible to the next one.
+            m.visible_at = if self.world.fault(
+                "sqs.duplicate_receive",
+                self.world.faults.sqs_duplicate_receive,
+            ) {
+                now
+            } else {
+                now + self.visibility_timeout as u64 * 1000
+            };
+            out.push(Received {
+                message_id: id.clone(),
+                receipt,
+                body: m.body.clone(),
+                receive_count: m.receive_count,
+                sent_at: m.sent_at,
+            });
+            s.messages.insert(id, m);
+        }
+        out
+    }
+
+    /// `ChangeMessageVisibility`: "VisibilityTimeout: 0 to 43,200" (an integer), and the total
+    /// since the receive may not pass 12 hours: beyond it the call fails, it is not clamped.
+    pub fn change_visibility(&self, receipt: &str, seconds: i32) -> Result<(), QueueError> {
+        if !(0..=43_200).contains(&seconds) {
+            return Err(self.error(&format!(
+                "InvalidParameterValue: VisibilityTimeout {seconds}"
+            )));
+        }
+        if self
+            .world
+            .fault("sqs.visibility.error", self.world.faults.sqs_error)
+        {
+            return Err(self.error("ServiceUnavailable (change visibility)"));
+        }
+        let now = self.world.now_ms();
+        let mut s = self.state.lock().unwrap();
+        let id = receipt.split('#').next().unwrap_or_default();
+        let Some(m) = s.messages.get_mut(id) else {
+            return Err(self.error("ReceiptHandleIsInvalid (message gone)"));
+        };
+        if m.receipt.as_deref() != Some(receipt) {
+            return Err(self.error("ReceiptHandleIsInvalid (an older receive)"));
+        }
+        let until = now + seconds as u64 * 1000;
+        if until > m.received_at.unwrap_or(now) + VISIBILITY_CAP_MS {
+            return Err(self.error(&format!(
+                "InvalidParameterValue: total VisibilityTimeout beyond 43200 s ({seconds} s asked {} s after the receive)",
+                (now - m.received_at.unwrap_or(now)) / 1000
+            )));
+        }
+        m.visible_at = until;
+        drop(s);
+        self.wake.notify();
+        self.world
+            .trace(|| format!("SQS {} hide {id} {seconds}s", self.name));
+        Ok(())
+    }
+
+    /// `DeleteMessage`: an older receipt handle succeeds without deleting ("the message might
+    /// not be deleted"); sometimes a copy survives and comes back.
+    pub fn delete(&self, receipt: &str) {
+        let id = receipt.split('#').next().unwrap_or_default().to_string();
+        let lost = self
+            .world
+            .fault("sqs.delete_lost", self.world.faults.sqs_delete_lost);
+        let now = self.world.now_ms();
+        let mut s = self.state.lock().unwrap();
+        let current = s
+            .messages
+            .get(&id)
+            .is_some_and(|m| m.receipt.as_deref() == Some(receipt));
+        if current && !lost {
+            let m = s.messages.remove(&id).expect("current");
+            s.deleted.push((id.clone(), m.body, now));
+            self.world
+                .trace(|| format!("SQS {} delete {id}", self.name));
+        }
+    }
+
+    /// The earliest time a hidden or delayed message becomes visible.
+    pub fn next_visible_at(&self) -> Option<u64> {
+        let now = self.world.now_ms();
+        let s = self.state.lock().unwrap();
+        s.messages
+            .values()
+            .map(|m| m.visible_at)
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    pub fn has_visible(&self) -> bool {
+        let now = self.world.now_ms();
+        let s = self.state.lock().unwrap();
+        s.messages.values().any(|m| m.visible_at <= now)
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().unwrap().messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn dead_letters(&self) -> Vec<Message> {
+        self.state.lock().unwrap().dead.clone()
+    }
+
+    pub fn pending_messages(&self) -> Vec<Message> {
+        self.state
+            .lock()
+            .unwrap()
+            .messages
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// (message id, body, when) of every message deleted.
+    pub fn deleted(&self) -> Vec<(String, String, u64)> {
+        self.state.lock().unwrap().deleted.clone()
+    }
+
+    pub fn sends(&self) -> u64 {
+        self.state.lock().unwrap().sends
+    }
+}
+
+fn short(body: &str) -> &str {
+    &body[..body.len().min(160)]
+}
+
+/// The engine's queues, through the model, with the adapters' own conversions
+/// (`queue::whole_seconds`) and a chance of dying around each call.
+#[derive(Clone)]
+pub struct SimQueues {
+    pub world: World,
+    pub events: Arc<Queue>,
+    pub deliveries: Arc<Queue>,
+}
+
+impl RetryQueue for SimQueues {
+    async fn schedule(&self, message: &RetryMessage, delay: Duration) -> Result<(), QueueError> {
+        crash_point!(
+            self.world,
+            "crash.before.sqs_send",
+            self.world.faults.crash_before_call
+        );
+        let body = serde_json::to_string(message).expect("retry messages serialise");
+        let sent = self.deliveries.send(&body, whole_seconds(delay, MAX_DELAY));
+        crash_point!(
+            self.world,
+            "crash.after.sqs_send",
+            self.world.faults.crash_after_call
+        );
+        sent.map(|_| ())
+    }
+
+    async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        crash_point!(
+            self.world,
+            "crash.before.sqs_hide",
+            self.world.faults.crash_before_call
+        );
+        let changed = self
+            .deliveries
+            .change_visibility(receipt_handle, whole_seconds(delay, MAX_VISIBILITY));
+        crash_point!(
+            self.world,
+            "crash.after.sqs_hide",
+            self.world.faults.crash_after_call
+        );
+        changed
+    }
+}
+
+impl EventQueue for SimQueues {
+    async fn publish(&self, event: &Event) -> Result<(), QueueError> {
+        let body = serde_json::to_string(event).expect("events serialise");
+        self.events.send(&body, 0).map(|_| ())
+    }
+}

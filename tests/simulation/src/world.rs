@@ -1,0 +1,250 @@
+//! What every model shares: simulated time, the seeded source, the faults to inject and their
+//! tally, and the trace a failing seed prints.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use time::OffsetDateTime;
+
+use crate::executor::{Scheduler, TaskId};
+use crate::rng::Rng;
+
+/// How often each fault is injected (a probability per call of that kind).
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// The process dies right before a call to AWS or a receiver.
+    pub crash_before_call: f64,
+    /// The call takes effect and the process dies before its reply.
+    pub crash_after_call: f64,
+    /// DynamoDB answers ProvisionedThroughputExceeded after the SDK's own retries.
+    pub dynamo_throttle: f64,
+    /// The SDK gives up waiting; the write took effect or not (even odds).
+    pub dynamo_timeout: f64,
+    /// The write commits, its reply is lost, and the SDK sends it again.
+    pub dynamo_lost_reply: f64,
+    /// How far behind an eventually consistent read may be (ms).
+    pub dynamo_stale_ms: u64,
+    /// SendMessage's reply is lost and the SDK sends it again: two copies.
+    pub sqs_send_lost_reply: f64,
+    pub sqs_error: f64,
+    /// A received message stays visible: a second consumer can receive it at once.
+    pub sqs_duplicate_receive: f64,
+    /// A delete that does not reach every copy: the message comes back.
+    pub sqs_delete_lost: f64,
+    pub ses_error: f64,
+}
+
+impl Faults {
+    pub fn none() -> Self {
+        Self {
+            crash_before_call: 0.0,
+            crash_after_call: 0.0,
+            dynamo_throttle: 0.0,
+            dynamo_timeout: 0.0,
+            dynamo_lost_reply: 0.0,
+            dynamo_stale_ms: 0,
+            sqs_send_lost_reply: 0.0,
+            sqs_error: 0.0,
+            sqs_duplicate_receive: 0.0,
+            sqs_delete_lost: 0.0,
+            ses_error: 0.0,
+        }
+    }
+
+    /// Every fault on, often enough that each seed meets several of each kind.
+    pub fn all() -> Self {
+        Self {
+            crash_before_call: 0.002,
+            crash_after_call: 0.002,
+            dynamo_throttle: 0.004,
+            dynamo_timeout: 0.003,
+            dynamo_lost_reply: 0.004,
+            dynamo_stale_ms: 1_000,
+            sqs_send_lost_reply: 0.004,
+            sqs_error: 0.003,
+            sqs_duplicate_receive: 0.003,
+            sqs_delete_lost: 0.003,
+            ses_error: 0.02,
+        }
+    }
+}
+
+/// The simulated start of every run.
+pub const EPOCH: OffsetDateTime = time::macros::datetime!(2026-12-01 0:00 UTC);
+
+/// Which 2xx answers are not yet recorded, and how many duplicates faults excuse per delivery.
+#[derive(Default)]
+pub struct Ledger {
+    unrecorded: HashMap<String, TaskId>,
+    pub excused: HashMap<String, u32>,
+}
+
+#[derive(Default)]
+struct Tally {
+    faults: BTreeMap<&'static str, u64>,
+    trace: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct World {
+    pub scheduler: Scheduler,
+    pub rng: Rng,
+    pub faults: Arc<Faults>,
+    tally: Arc<Mutex<Tally>>,
+    invocations: Arc<Mutex<HashSet<TaskId>>>,
+    pub ledger: Arc<Mutex<Ledger>>,
+    pub trace_on: bool,
+}
+
+impl World {
+    pub fn new(seed: u64, faults: Faults, trace_on: bool) -> Self {
+        Self {
+            scheduler: Scheduler::default(),
+            rng: Rng::new(seed),
+            faults: Arc::new(faults),
+            tally: Arc::default(),
+            invocations: Arc::default(),
+            ledger: Arc::default(),
+            trace_on,
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.scheduler.now_ms()
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        EPOCH + time::Duration::milliseconds(self.now_ms() as i64)
+    }
+
+    pub fn ms_of(t: OffsetDateTime) -> i64 {
+        ((t - EPOCH).whole_milliseconds()) as i64
+    }
+
+    /// Draws a fault of probability `p`; counts it under `kind` when it happens.
+    pub fn fault(&self, kind: &'static str, p: f64) -> bool {
+        if !self.rng.chance(p) {
+            return false;
+        }
+        *self.tally.lock().unwrap().faults.entry(kind).or_default() += 1;
+        self.trace(|| format!("FAULT {kind}"));
+        true
+    }
+
+    pub fn count(&self, kind: &'static str) {
+        *self.tally.lock().unwrap().faults.entry(kind).or_default() += 1;
+    }
+
+    pub fn fault_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.tally.lock().unwrap().faults.clone()
+    }
+
+    pub fn trace(&self, line: impl FnOnce() -> String) {
+        if self.trace_on {
+            let line = format!("{:>12} {}", fmt_ms(self.now_ms()), line());
+            self.tally.lock().unwrap().trace.push(line);
+        }
+    }
+
+    pub fn take_trace(&self) -> Vec<String> {
+        std::mem::take(&mut self.tally.lock().unwrap().trace)
+    }
+
+    pub fn register_invocation(&self, task: TaskId) {
+        self.invocations.lock().unwrap().insert(task);
+    }
+
+    pub fn end_invocation(&self, task: TaskId) {
+        self.invocations.lock().unwrap().remove(&task);
+    }
+
+    /// The invocation running now, if the current task is one.
+    pub fn invocation(&self) -> Option<TaskId> {
+        let task = self.scheduler.current()?;
+        self.invocations
+            .lock()
+            .unwrap()
+            .contains(&task)
+            .then_some(task)
+    }
+
+    /// A point where the running invocation may die (`kind` names the place). Returns `true`
+    /// when it did: the caller must then await `Never`.
+    pub fn crash_here(&self, kind: &'static str, p: f64) -> bool {
+        let Some(task) = self.invocation() else {
+            return false;
+        };
+        if !self.fault(kind, p) {
+            return false;
+        }
+        self.kill(task);
+        true
+    }
+
+    /// Kills an invocation; a 2xx it had not recorded yet may now be sent again.
+    pub fn kill(&self, task: TaskId) {
+        self.scheduler.kill(task);
+        let mut ledger = self.ledger.lock().unwrap();
+        let lost: Vec<String> = ledger
+            .unrecorded
+            .iter()
+            .filter(|(_, t)| **t == task)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for d in lost {
+            ledger.unrecorded.remove(&d);
+            *ledger.excused.entry(d).or_default() += 1;
+        }
+    }
+
+    /// A receiver answered 2xx for `delivery` to the running invocation.
+    pub fn acked(&self, delivery: &str) {
+        if let Some(task) = self.invocation() {
+            self.ledger
+                .lock()
+                .unwrap()
+                .unrecorded
+                .insert(delivery.to_string(), task);
+        }
+    }
+
+    /// An attempt of `delivery` was recorded (`committed`), or its record failed.
+    pub fn recorded(&self, delivery: &str, committed: bool) {
+        let mut ledger = self.ledger.lock().unwrap();
+        if ledger.unrecorded.remove(delivery).is_some() && !committed {
+            *ledger.excused.entry(delivery.to_string()).or_default() += 1;
+        }
+    }
+}
+
+/// `crash_point!(world, "kind", p)`: the running invocation may die here.
+#[macro_export]
+macro_rules! crash_point {
+    ($world:expr, $kind:expr, $p:expr) => {
+        if $world.crash_here($kind, $p) {
+            $crate::executor::Never.await;
+            unreachable!("a killed task is never polled again");
+        }
+    };
+}
+
+/// `1d 02:03:04.005`
+pub fn fmt_ms(ms: u64) -> String {
+    let (d, rest) = (ms / 86_400_000, ms % 86_400_000);
+    format!(
+        "{d}d {:02}:{:02}:{:02}.{:03}",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+/// The engine's clock, read from simulated time.
+pub struct SimClock(pub World);
+
+impl hookline::clock::Clock for SimClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0.now()
+    }
+}
