@@ -22,7 +22,7 @@ use crate::model::{
     delivery_id, Attempt, Delivery, DeliveryStatus, FlowConfig, Format, Status, Webhook,
 };
 use crate::notify::{Email, Mailer};
-use crate::queue::{QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_VISIBILITY};
+use crate::queue::{QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_HIDE};
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
@@ -128,6 +128,11 @@ fn jitter(base: Duration, random: &dyn Random) -> Duration {
     base.mul_f64(0.8 + 0.4 * random.unit())
 }
 
+fn whole_ms(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .expect("whole milliseconds of a valid time are valid")
+}
+
 fn response_text(response: &HttpResponse) -> Option<String> {
     (!response.body.is_empty()).then(|| String::from_utf8_lossy(&response.body).into_owned())
 }
@@ -224,18 +229,16 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                 .attempt(webhook, d, &lease.token, false)
                 .await
                 .map(|_| ()),
-            // A pending delivery with a retry time: make sure a retry message exists (an earlier
-            // run may have stopped between recording the attempt and queueing the retry).
-            // A duplicate retry message is harmless: only the due, unleased delivery is claimed.
-            Claim::Busy(Some(d)) if d.status == DeliveryStatus::Pending => {
-                match d.next_attempt_at {
-                    Some(due) => self.schedule(&d, due).await,
-                    // Another worker holds its first attempt. Keep the event until that attempt
-                    // is recorded: should the worker die first, the event's next receive
-                    // (after the lease ended) claims the delivery and sends it.
-                    None => Err(DeliveryError::InFlight(d.id)),
-                }
+            // Due, yet another worker holds it (its first attempt, or a retry). Keep the event
+            // until that attempt is recorded: should the worker die first, the event's next
+            // receive (after the lease ended) claims the delivery and sends it.
+            Claim::Busy(Some(d))
+                if d.status == DeliveryStatus::Pending
+                    && d.next_attempt_at.is_none_or(|next| next <= now) =>
+            {
+                Err(DeliveryError::InFlight(d.id))
             }
+            // Finished, or waiting for a retry whose message was queued before it was recorded.
             Claim::Busy(_) => Ok(()),
         }
     }
@@ -247,8 +250,12 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         }
     }
 
-    /// A new claim, long enough to finish an attempt and record it; a crashed worker's claim
-    /// ends with it.
+    /// How long a claim lasts: long enough to finish an attempt and record it.
+    fn lease_length(webhook: &Webhook) -> Duration {
+        Self::timeout(webhook) + Duration::from_secs(30)
+    }
+
+    /// A new claim; a crashed worker's claim ends with it.
     fn lease(&self, webhook: &Webhook, now: OffsetDateTime) -> Lease {
         Lease {
             token: format!(
@@ -256,23 +263,31 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                 self.random.next_u64(),
                 self.random.next_u64()
             ),
-            until: now + Self::timeout(webhook) + Duration::from_secs(30),
+            until: now + Self::lease_length(webhook),
         }
     }
 
     /// A retry message from the deliveries queue.
+    ///
+    /// The chain of retries rests on one rule: an attempt that leaves the delivery pending
+    /// queues the message for its next attempt *before* it records that attempt. So whenever
+    /// the table says "next attempt at T", a message for T exists, and any other message of
+    /// that delivery is a stale copy (an SQS duplicate, or the message of an attempt whose
+    /// process died after queueing) that can go. A message that finds its delivery due but
+    /// held by another worker waits for that worker's lease to end.
     pub async fn handle_retry(
         &self,
         message: &RetryMessage,
         receipt_handle: &str,
     ) -> Result<RetryOutcome, DeliveryError> {
         let now = self.clock.now();
-        if message.due_at > now + Duration::from_secs(1) {
-            // SQS delays 15 minutes at most: longer waits continue by hiding the message again.
-            let wait = Duration::try_from(message.due_at - now)
-                .unwrap_or_default()
-                .min(MAX_VISIBILITY);
-            self.retries.postpone(receipt_handle, wait).await?;
+        if message.due_at > now {
+            // Early: SQS delays 15 minutes at most, so longer waits continue by hiding the
+            // message again (at most 12 hours from its receive).
+            let wait = Duration::try_from(message.due_at - now).unwrap_or_default();
+            self.retries
+                .postpone(receipt_handle, wait.min(MAX_HIDE))
+                .await?;
             return Ok(RetryOutcome::Postponed);
         }
         let Some(webhook) = self
@@ -299,8 +314,21 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                 false,
             )
             .await?;
-        let Claim::Claimed(delivery) = claim else {
-            return Ok(RetryOutcome::Done); // delivered, finished, not due, or being attempted
+        let delivery = match claim {
+            Claim::Claimed(delivery) => delivery,
+            Claim::Busy(Some(d))
+                if d.status == DeliveryStatus::Pending
+                    && d.next_attempt_at.is_none_or(|next| next <= now) =>
+            {
+                // Due, yet not ours: another worker holds it. Come back when its lease ends,
+                // in case that worker dies before recording.
+                self.retries
+                    .postpone(receipt_handle, Self::lease_length(&webhook))
+                    .await?;
+                return Ok(RetryOutcome::Postponed);
+            }
+            // Finished, gone, or waiting for a later attempt whose own message exists.
+            Claim::Busy(_) => return Ok(RetryOutcome::Done),
         };
         if webhook.status != Status::Active {
             // Deliveries stop with the webhook; "recover" resends them once it is active again.
@@ -481,11 +509,19 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                     let wait = verdict
                         .retry_after
                         .map_or(slot, |ra| ra.clamp(slot, slot * 2));
-                    (DeliveryStatus::Pending, Some(at + wait))
+                    // Whole milliseconds, as the table keeps it: the message's due time and the
+                    // table's are then the same instant.
+                    (DeliveryStatus::Pending, Some(whole_ms(at + wait)))
                 }
                 None => (DeliveryStatus::Failed, None),
             }
         };
+        // The next attempt's message first, then the record that names its time (see
+        // `handle_retry`). Should queueing fail, nothing is recorded and the message at hand
+        // comes back to try again: only a failed attempt is ever repeated that way.
+        if let (DeliveryStatus::Pending, Some(due), false) = (status, next, manual) {
+            self.schedule(&delivery, due).await?;
+        }
         let expires = at + self.settings.retention;
         match self
             .store
@@ -510,9 +546,6 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             duration_ms = attempt.duration_ms,
             "delivery attempt"
         );
-        if let (DeliveryStatus::Pending, Some(due), false) = (status, next, manual) {
-            self.schedule(&delivery, due).await?;
-        }
         if !manual || verdict.success {
             // A resend the user asked for does not count toward the webhook's failure streak.
             self.after_attempt(webhook, &delivery, &verdict, status, at)

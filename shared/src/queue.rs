@@ -77,12 +77,18 @@ pub struct RetryMessage {
 
 /// SQS delays a message 15 minutes at most.
 pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-/// And hides a received one 12 hours at most.
+/// And hides a received one 12 hours at most, counted from its receive: a
+/// `ChangeMessageVisibility` beyond the time left fails.
 pub const MAX_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(12 * 60 * 60);
+/// What a handler may ask to hide a message for: the 12 hours less a margin for the time since
+/// the receive (the poller's hand-over and the invocation so far, both well under 15 minutes).
+pub const MAX_HIDE: std::time::Duration = std::time::Duration::from_secs(12 * 60 * 60 - 15 * 60);
 
-/// SQS takes `DelaySeconds` and `VisibilityTimeout` in whole seconds, at most `max`.
+/// SQS takes `DelaySeconds` and `VisibilityTimeout` in whole seconds: a wait is rounded up, so
+/// a message never becomes visible before the time it waits for; at most `max`.
 pub fn whole_seconds(wait: std::time::Duration, max: std::time::Duration) -> i32 {
-    wait.min(max).as_secs() as i32
+    let rounded = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    rounded.min(max.as_secs()) as i32
 }
 
 pub trait RetryQueue: Send + Sync {
@@ -92,8 +98,8 @@ pub trait RetryQueue: Send + Sync {
         message: &RetryMessage,
         delay: std::time::Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Hides a received message for `delay` more (at most `MAX_VISIBILITY`): how a wait longer
-    /// than SQS's delay limit continues without sending again.
+    /// Hides a received message for `delay` more (at most `MAX_HIDE`): how a wait longer than
+    /// SQS's delay limit continues without sending again.
     fn postpone(
         &self,
         receipt_handle: &str,
@@ -143,7 +149,7 @@ impl RetryQueue for SqsRetryQueue {
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt_handle)
-            .visibility_timeout(whole_seconds(delay, MAX_VISIBILITY))
+            .visibility_timeout(whole_seconds(delay, MAX_HIDE))
             .send()
             .await
             .map_err(sqs_error)?;
@@ -179,7 +185,7 @@ impl RetryQueue for MemoryRetryQueue {
         self.postponed
             .lock()
             .unwrap()
-            .push((receipt_handle.to_string(), delay.min(MAX_VISIBILITY)));
+            .push((receipt_handle.to_string(), delay.min(MAX_HIDE)));
         Ok(())
     }
 }

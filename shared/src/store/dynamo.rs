@@ -749,10 +749,11 @@ fn delivery_pk(account_id: &str, webhook_id: &str) -> String {
 }
 
 /// A delivery as stored: what `claim_delivery` writes, and what the item holds after
-/// `record_attempt` (then without a lease, with `expires_at`).
+/// `record_attempt` (then without a lease, with the lease that recorded last and `expires_at`).
 pub fn delivery_item(
     delivery: &Delivery,
     lease: Option<&Lease>,
+    last_lease: Option<&str>,
     expires_at: Option<OffsetDateTime>,
 ) -> Item {
     let event = serde_json::to_string(&delivery.event).expect("events always serialise");
@@ -780,6 +781,9 @@ pub fn delivery_item(
     }
     if let Some(next) = delivery.next_attempt_at {
         item.insert("nextAttemptAt".into(), epoch_ms(next));
+    }
+    if let Some(last) = last_lease {
+        item.insert("lastLease".into(), s(last));
     }
     if let Some(expires) = expires_at {
         item.insert(TTL_ATTRIBUTE.into(), epoch(expires));
@@ -879,7 +883,7 @@ impl DeliveryStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(delivery_item(&delivery, Some(lease), None)))
+            .set_item(Some(delivery_item(&delivery, Some(lease), None, None)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -977,11 +981,15 @@ impl DeliveryStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(delivery_pk(&delivery.account_id, &delivery.webhook_id)))
+            .key(
+                "pk",
+                s(delivery_pk(&delivery.account_id, &delivery.webhook_id)),
+            )
             .key("sk", s(&delivery.id))
+            // `lastLease` lets a retried request recognise its own committed write.
             .update_expression(format!(
-                "SET attempts = list_append(attempts, :attempt), #status = :status, #exp = :exp{set_next} \
-                 REMOVE leaseToken, leaseUntil{remove_next}"
+                "SET attempts = list_append(attempts, :attempt), #status = :status, #exp = :exp, \
+                 lastLease = :lease{set_next} REMOVE leaseToken, leaseUntil{remove_next}"
             ))
             .condition_expression("leaseToken = :lease")
             .expression_attribute_names("#status", "status")
@@ -993,10 +1001,40 @@ impl DeliveryStore for DynamoStore {
         if let Some(next) = next_attempt_at {
             update = update.expression_attribute_values(":next", epoch_ms(next));
         }
-        conditional(
+        match conditional(
             update.send().await,
             UpdateItemError::is_conditional_check_failed_exception,
-        )
+        ) {
+            // The SDK retries a write whose reply was lost, and the retry fails the condition
+            // its own first try changed: if this lease recorded last, the attempt is recorded.
+            Err(StoreError::Conflict) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(
+                        "pk",
+                        s(delivery_pk(&delivery.account_id, &delivery.webhook_id)),
+                    )
+                    .key("sk", s(&delivery.id))
+                    .projection_expression("lastLease")
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                let recorded = out
+                    .item()
+                    .and_then(|item| item.get("lastLease"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|last| last == lease);
+                if recorded {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict)
+                }
+            }
+            other => other,
+        }
     }
 
     async fn get_delivery(

@@ -7,7 +7,8 @@ use super::*;
 use crate::model::{Attempt, Delivery, DeliveryStatus};
 
 /// A delivery and the lease holding it, if any.
-type Leased = (Delivery, Option<Lease>);
+/// A delivery, its lease, and the lease that recorded its last attempt.
+type Leased = (Delivery, Option<Lease>, Option<String>);
 
 /// Every store trait, in memory. Clones share their state, like clients of one table.
 #[derive(Clone, Default)]
@@ -236,7 +237,7 @@ impl ActivityLog for MemoryStore {
 /// The claim rule both stores follow: unleased (or lease ended), and pending and due unless the
 /// resend is manual.
 fn claimable(entry: &Leased, claimant: &Lease, now: OffsetDateTime, manual: bool) -> bool {
-    let (delivery, lease) = entry;
+    let (delivery, lease, _) = entry;
     // Free, expired, or already ours (see `DeliveryStore::claim_existing`).
     let unleased = lease
         .as_ref()
@@ -261,7 +262,7 @@ impl DeliveryStore for MemoryStore {
         if let std::collections::btree_map::Entry::Vacant(slot) =
             self.0.deliveries.lock().unwrap().entry(key.clone())
         {
-            slot.insert((delivery.clone(), Some(lease.clone())));
+            slot.insert((delivery.clone(), Some(lease.clone()), None));
             return Ok(Claim::Claimed(delivery));
         }
         self.claim_existing(&key.0, &key.1, &key.2, lease, now, false)
@@ -310,12 +311,16 @@ impl DeliveryStore for MemoryStore {
         );
         let entry = map.get_mut(&key).ok_or(StoreError::NotFound)?;
         if entry.1.as_ref().map(|l| l.token.as_str()) != Some(lease) {
-            return Err(StoreError::Conflict);
+            return match entry.2.as_deref() == Some(lease) {
+                true => Ok(()), // a repeat of this lease's own record
+                false => Err(StoreError::Conflict),
+            };
         }
         entry.0.attempts.push(attempt.clone());
         entry.0.status = status;
         entry.0.next_attempt_at = next_attempt_at;
         entry.1 = None;
+        entry.2 = Some(lease.to_string());
         Ok(())
     }
 
@@ -331,7 +336,7 @@ impl DeliveryStore for MemoryStore {
             webhook_id.to_string(),
             delivery_id.to_string(),
         );
-        Ok(map.get(&key).map(|(d, _)| d.clone()))
+        Ok(map.get(&key).map(|(d, _, _)| d.clone()))
     }
 
     async fn list_deliveries(
@@ -346,13 +351,13 @@ impl DeliveryStore for MemoryStore {
         let items: Vec<Delivery> = map
             .iter()
             .rev()
-            .filter(|((a, w, id), (d, _))| {
+            .filter(|((a, w, id), (d, _, _))| {
                 a == account_id
                     && w == webhook_id
                     && before.is_none_or(|b| id.as_str() < b)
                     && status.is_none_or(|s| d.status == s)
             })
-            .map(|(_, (d, _))| d.clone())
+            .map(|(_, (d, _, _))| d.clone())
             .take(limit + 1)
             .collect();
         Ok(Page::cut(items, limit, false, before, |d: &Delivery| &d.id))

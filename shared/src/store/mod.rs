@@ -257,7 +257,8 @@ pub trait DeliveryStore: Send + Sync {
         manual: bool,
     ) -> impl Future<Output = StoreResult<Claim>> + Send;
     /// Appends `attempt`, sets the status and next attempt time, and releases the lease;
-    /// `Conflict` when the lease was lost.
+    /// `Conflict` when the lease was lost. Repeating a call that committed (a retry after a
+    /// lost reply) succeeds without appending again.
     fn record_attempt(
         &self,
         delivery: &crate::model::Delivery,

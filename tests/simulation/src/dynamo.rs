@@ -59,6 +59,8 @@ impl<T: Clone> History<T> {
 pub struct StoredDelivery {
     pub delivery: Delivery,
     pub lease: Option<Lease>,
+    /// The lease that recorded the last attempt (`lastLease`).
+    pub last_lease: Option<String>,
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -115,17 +117,40 @@ impl SimTable {
         mut apply: impl FnMut(&mut Tables, u64) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let w = &self.world;
-        crash_point!(w, "crash.before.dynamo", w.faults.crash_before_call);
+        // Scripts name DynamoDB's fault points with the operation: `dynamo.timeout:PutItem notice`.
+        let at = |kind: &str| {
+            if w.faults.script.is_empty() {
+                String::new()
+            } else {
+                format!("{kind}:{op}")
+            }
+        };
+        crash_point!(
+            w,
+            "crash.before.dynamo",
+            &at("crash.before.dynamo"),
+            w.faults.crash_before_call
+        );
         w.scheduler
             .sleep(Duration::from_millis(w.rng.between(2, 12)))
             .await;
-        if w.fault("dynamo.throttle", w.faults.dynamo_throttle) {
+        if w.fault_at(
+            "dynamo.throttle",
+            &at("dynamo.throttle"),
+            w.faults.dynamo_throttle,
+        ) {
             return Err(backend(
                 "ProvisionedThroughputExceededException (after the SDK's retries)",
             ));
         }
         let now = w.now_ms();
-        if write && w.fault("dynamo.timeout", w.faults.dynamo_timeout) {
+        if write
+            && w.fault_at(
+                "dynamo.timeout",
+                &at("dynamo.timeout"),
+                w.faults.dynamo_timeout,
+            )
+        {
             if w.rng.chance(0.5) {
                 let mut t = self.tables.lock().unwrap();
                 t.writes += 1;
@@ -142,7 +167,13 @@ impl SimTable {
             }
             apply(&mut t, now)
         };
-        if write && w.fault("dynamo.lost_reply", w.faults.dynamo_lost_reply) {
+        if write
+            && w.fault_at(
+                "dynamo.lost_reply",
+                &at("dynamo.lost_reply"),
+                w.faults.dynamo_lost_reply,
+            )
+        {
             let mut t = self.tables.lock().unwrap();
             t.writes += 1;
             result = apply(&mut t, now);
@@ -153,7 +184,12 @@ impl SimTable {
                 if result.is_ok() { "ok" } else { "error" }
             )
         });
-        crash_point!(w, "crash.after.dynamo", w.faults.crash_after_call);
+        crash_point!(
+            w,
+            "crash.after.dynamo",
+            &at("crash.after.dynamo"),
+            w.faults.crash_after_call
+        );
         result
     }
 
@@ -253,6 +289,7 @@ fn check_size(t: &mut Tables, stored: &StoredDelivery) -> StoreResult<()> {
     let size = item_size(&delivery_item(
         &stored.delivery,
         stored.lease.as_ref(),
+        stored.last_lease.as_deref(),
         stored.expires_at,
     ));
     t.largest_item = t.largest_item.max(size);
@@ -283,6 +320,7 @@ impl DeliveryStore for SimTable {
                 let stored = StoredDelivery {
                     delivery: delivery.clone(),
                     lease: Some(lease.clone()),
+                    last_lease: None,
                     expires_at: None,
                 };
                 check_size(t, &stored)?;

@@ -84,9 +84,18 @@ pub async fn poll(
             let timeout = config.timeout_ms;
             world.scheduler.clone().spawn(async move {
                 let d = deliverer.clone();
-                let (task, handle) = world
-                    .scheduler
-                    .spawn(async move { outbound_delivery::handle_batch(&d, event).await });
+                // The poller hands the batch over a few ms after the receive; sometimes a cold
+                // start takes a second.
+                let start = if world.rng.chance(0.05) {
+                    world.rng.between(200, 1_500)
+                } else {
+                    world.rng.between(1, 30)
+                };
+                let s = world.scheduler.clone();
+                let (task, handle) = world.scheduler.spawn(async move {
+                    s.sleep(Duration::from_millis(start)).await;
+                    outbound_delivery::handle_batch(&d, event).await
+                });
                 world.register_invocation(task);
                 stats.lock().unwrap().invocations += 1;
                 stats.lock().unwrap().records += batch.len() as u64;

@@ -97,6 +97,10 @@ pub struct Report {
     pub dynamo_writes: u64,
     pub sqs_sends: u64,
     pub invocations: u64,
+    /// The table's deliveries, SES's e-mails and the dead-letter queues at the end.
+    pub final_deliveries: Vec<hookline::model::Delivery>,
+    pub emails: Vec<mail::SentMail>,
+    pub dead_letters: usize,
 }
 
 /// The whole pipeline after a run, for the invariants.
@@ -114,8 +118,17 @@ pub struct Outcome<'a> {
 }
 
 pub fn run(seed: u64, config: &Config) -> Report {
+    run_plan(seed, config, |rng| workload::plan(rng, &config.shape))
+}
+
+/// A run of the plan `make_plan` draws (a targeted test's own scenario).
+pub fn run_plan(
+    seed: u64,
+    config: &Config,
+    make_plan: impl FnOnce(&rng::Rng) -> workload::Plan,
+) -> Report {
     let world = World::new(seed, config.faults.clone(), config.trace);
-    let plan = workload::plan(&world.rng, &config.shape);
+    let plan = make_plan(&world.rng);
     let table = SimTable::new(world.clone());
     let receivers = Receivers::new(world.clone());
     for (webhook, behaviour) in &plan.webhooks {
@@ -189,6 +202,7 @@ pub fn run(seed: u64, config: &Config) -> Report {
     };
     let checked = invariants::check(&outcome);
     let invocations = stats.lock().unwrap().invocations;
+    let emails = mailer.sent.lock().unwrap().clone();
     let tables = table.tables();
     Report {
         seed,
@@ -204,6 +218,13 @@ pub fn run(seed: u64, config: &Config) -> Report {
         dynamo_writes: tables.writes,
         sqs_sends: queues.events.sends() + queues.deliveries.sends(),
         invocations,
+        final_deliveries: tables
+            .deliveries
+            .values()
+            .map(|s| s.delivery.clone())
+            .collect(),
+        emails,
+        dead_letters: queues.events.dead_letters().len() + queues.deliveries.dead_letters().len(),
     }
 }
 

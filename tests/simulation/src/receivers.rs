@@ -29,6 +29,9 @@ pub struct Behaviour {
     pub down: Vec<(u64, u64)>,
     /// Answers 410 Gone from this time on.
     pub gone_from: Option<u64>,
+    /// Scripted answers, in order, before any of the above applies (`None`: no answer until
+    /// the timeout).
+    pub script: Vec<Option<u16>>,
 }
 
 impl Behaviour {
@@ -42,6 +45,16 @@ impl Behaviour {
             rate_limited: None,
             down: Vec::new(),
             gone_from: None,
+            script: Vec::new(),
+        }
+    }
+
+    /// Answers `script` in order, then 200 to everything.
+    pub fn scripted(script: &[Option<u16>]) -> Self {
+        Self {
+            script: script.to_vec(),
+            latency_ms: (50.0, 50.0),
+            ..Self::healthy()
         }
     }
 }
@@ -61,6 +74,8 @@ pub struct Receivers {
     behaviours: Arc<Mutex<HashMap<String, Behaviour>>>,
     /// By URL.
     pub seen: Arc<Mutex<std::collections::BTreeMap<String, Vec<Seen>>>>,
+    /// Requests each URL received, for scripted answers.
+    calls: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Receivers {
@@ -69,6 +84,7 @@ impl Receivers {
             world,
             behaviours: Arc::default(),
             seen: Arc::default(),
+            calls: Arc::default(),
         }
     }
 
@@ -134,13 +150,22 @@ impl HttpClient for Receivers {
             w.rng
                 .log_between(behaviour.latency_ms.0, behaviour.latency_ms.1) as u64;
         let roll = w.rng.unit();
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(request.url.clone()).or_default();
+            *n += 1;
+            *n - 1
+        };
+        let scripted = behaviour.script.get(call).copied();
         enum Outcome {
             Refused,
             Reset,
             Hang,
             Answer(u16),
         }
-        let outcome = if behaviour.down.iter().any(|(a, b)| (*a..*b).contains(&now)) {
+        let outcome = if let Some(answer) = scripted {
+            answer.map_or(Outcome::Hang, Outcome::Answer)
+        } else if behaviour.down.iter().any(|(a, b)| (*a..*b).contains(&now)) {
             Outcome::Refused
         } else if behaviour.gone_from.is_some_and(|t| now >= t) {
             Outcome::Answer(410)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hookline::events::Event;
 use hookline::queue::{
-    whole_seconds, EventQueue, QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_VISIBILITY,
+    whole_seconds, EventQueue, QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_HIDE,
 };
 
 use crate::crash_point;
@@ -336,7 +336,7 @@ impl RetryQueue for SimQueues {
         );
         let changed = self
             .deliveries
-            .change_visibility(receipt_handle, whole_seconds(delay, MAX_VISIBILITY));
+            .change_visibility(receipt_handle, whole_seconds(delay, MAX_HIDE));
         crash_point!(
             self.world,
             "crash.after.sqs_hide",

@@ -203,3 +203,41 @@ pub fn with_status(webhook: &Webhook, status: Status, at_ms: u64) -> Webhook {
     next.updated_at = EPOCH + Duration::from_millis(at_ms);
     next
 }
+
+/// One account, one outbound webhook on `case:new` answering as `behaviour`, and `events`
+/// events a minute apart: the shape of the targeted tests.
+pub fn scenario(rng: &Rng, behaviour: Behaviour, events: usize) -> Plan {
+    let mut webhook = WebhookPatch::from_json(&json!({
+        "name": "hook", "flow": "outbound", "url": "https://receiver.example.com/hooks",
+        "notificationEmail": "ops@example.com", "events": ["case:new"],
+    }))
+    .expect("a valid webhook body")
+    .create(
+        id_of("wh_", rng),
+        "acct0".into(),
+        EPOCH,
+        &WebhookRules::default(),
+    )
+    .expect("a valid webhook");
+    webhook.security = Security::Hmac {
+        secret: "whsec_c2ltdWxhdGlvbg==".into(),
+        previous: Vec::new(),
+    };
+    let actions = (0..events)
+        .map(|n| {
+            let id = format!("evt_sim-{n}");
+            let body = json!({"id": id, "event": "case:new", "data": {"caseId": id}});
+            (
+                60_000 * (n as u64 + 1),
+                Action::Publish {
+                    body,
+                    account: "acct0".into(),
+                },
+            )
+        })
+        .collect();
+    Plan {
+        webhooks: vec![(webhook, behaviour)],
+        actions,
+    }
+}

@@ -32,9 +32,21 @@ pub struct Faults {
     /// A delete that does not reach every copy: the message comes back.
     pub sqs_delete_lost: f64,
     pub ses_error: f64,
+    /// Faults at chosen places: (point, n) makes the n-th pass (from 1) through `point` fail.
+    /// A point is a fault kind (`crash.after.sqs_send`) or, for DynamoDB, the kind and the
+    /// operation (`dynamo.lost_reply:UpdateItem record`).
+    pub script: Vec<(String, u32)>,
 }
 
 impl Faults {
+    /// Only the scripted faults.
+    pub fn scripted(points: &[(&str, u32)]) -> Self {
+        Self {
+            script: points.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
+            ..Self::none()
+        }
+    }
+
     pub fn none() -> Self {
         Self {
             crash_before_call: 0.0,
@@ -48,6 +60,7 @@ impl Faults {
             sqs_duplicate_receive: 0.0,
             sqs_delete_lost: 0.0,
             ses_error: 0.0,
+            script: Vec::new(),
         }
     }
 
@@ -65,6 +78,7 @@ impl Faults {
             sqs_duplicate_receive: 0.003,
             sqs_delete_lost: 0.003,
             ses_error: 0.02,
+            script: Vec::new(),
         }
     }
 }
@@ -82,6 +96,8 @@ pub struct Ledger {
 #[derive(Default)]
 struct Tally {
     faults: BTreeMap<&'static str, u64>,
+    /// Passes through each scripted point so far.
+    passes: HashMap<String, u32>,
     trace: Vec<String>,
 }
 
@@ -121,9 +137,24 @@ impl World {
         ((t - EPOCH).whole_milliseconds()) as i64
     }
 
-    /// Draws a fault of probability `p`; counts it under `kind` when it happens.
+    /// Draws a fault of probability `p` (or takes a scripted one); counts it under `kind`.
     pub fn fault(&self, kind: &'static str, p: f64) -> bool {
-        if !self.rng.chance(p) {
+        self.fault_at(kind, kind, p)
+    }
+
+    /// `fault` at a named point: the script may name the point, the draw counts as `kind`.
+    pub fn fault_at(&self, kind: &'static str, point: &str, p: f64) -> bool {
+        let scripted = !self.faults.script.is_empty() && {
+            let mut tally = self.tally.lock().unwrap();
+            let n = tally.passes.entry(point.to_string()).or_default();
+            *n += 1;
+            let n = *n;
+            self.faults
+                .script
+                .iter()
+                .any(|(at, nth)| at == point && *nth == n)
+        };
+        if !scripted && !self.rng.chance(p) {
             return false;
         }
         *self.tally.lock().unwrap().faults.entry(kind).or_default() += 1;
@@ -170,11 +201,11 @@ impl World {
 
     /// A point where the running invocation may die (`kind` names the place). Returns `true`
     /// when it did: the caller must then await `Never`.
-    pub fn crash_here(&self, kind: &'static str, p: f64) -> bool {
+    pub fn crash_here(&self, kind: &'static str, point: &str, p: f64) -> bool {
         let Some(task) = self.invocation() else {
             return false;
         };
-        if !self.fault(kind, p) {
+        if !self.fault_at(kind, if point.is_empty() { kind } else { point }, p) {
             return false;
         }
         self.kill(task);
@@ -217,11 +248,15 @@ impl World {
     }
 }
 
-/// `crash_point!(world, "kind", p)`: the running invocation may die here.
+/// `crash_point!(world, "kind", p)`: the running invocation may die here (a fourth argument
+/// names the point for scripts, when it is more than the kind).
 #[macro_export]
 macro_rules! crash_point {
     ($world:expr, $kind:expr, $p:expr) => {
-        if $world.crash_here($kind, $p) {
+        $crate::crash_point!($world, $kind, "", $p)
+    };
+    ($world:expr, $kind:expr, $point:expr, $p:expr) => {
+        if $world.crash_here($kind, $point, $p) {
             $crate::executor::Never.await;
             unreachable!("a killed task is never polled again");
         }

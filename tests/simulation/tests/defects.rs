@@ -1,0 +1,101 @@
+//! The defects issue 13 names, each as a scenario on the simulation: a test that failed before
+//! its fix. Every run also checks all the invariants (`Report::violations`).
+
+use std::time::Duration;
+
+use hookline::model::DeliveryStatus;
+use hookline_simulation::receivers::Behaviour;
+use hookline_simulation::workload::scenario;
+use hookline_simulation::world::Faults;
+use hookline_simulation::{run_plan, Config, Report};
+
+fn config(faults: Faults) -> Config {
+    Config {
+        faults,
+        trace: true,
+        ..Config::default()
+    }
+}
+
+/// The run's one delivery, after asserting the run broke no invariant (the trace on failure).
+fn only_delivery(report: &Report) -> &hookline::model::Delivery {
+    let explain = || {
+        format!(
+            "violations: {:#?}\ntrace:\n{}",
+            report.violations,
+            report.trace.join("\n")
+        )
+    };
+    assert!(report.violations.is_empty(), "{}", explain());
+    assert_eq!(report.final_deliveries.len(), 1, "{}", explain());
+    &report.final_deliveries[0]
+}
+
+#[test]
+fn a_retry_whose_message_arrives_early_is_attempted_when_due() {
+    // SQS delays in whole seconds: a 4.6 s wait becomes visible after 4 s or 5 s.
+    for seed in 0..20 {
+        let report = run_plan(seed, &config(Faults::none()), |rng| {
+            scenario(rng, Behaviour::scripted(&[Some(500)]), 1)
+        });
+        let d = only_delivery(&report);
+        assert_eq!(
+            (d.status, d.attempts.len()),
+            (DeliveryStatus::Succeeded, 2),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn waits_longer_than_the_12_hour_visibility_cap_do_not_end_in_the_dead_letter_queue() {
+    let mut config = config(Faults::none());
+    config.settings.schedule = [14, 20, 24]
+        .map(|h| Duration::from_secs(h * 3_600))
+        .to_vec();
+    let report = run_plan(1, &config, |rng| {
+        scenario(
+            rng,
+            Behaviour::scripted(&[Some(500), Some(500), Some(500)]),
+            1,
+        )
+    });
+    let d = only_delivery(&report);
+    assert_eq!(report.dead_letters, 0);
+    assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 4));
+}
+
+#[test]
+fn a_crash_anywhere_between_a_failed_attempt_and_its_retry_loses_nothing() {
+    // The invocation handling the first retry dies at each step after the receiver's answer:
+    // before and after queueing the next retry, before and after recording the attempt.
+    for point in [
+        "crash.after.http",
+        "crash.before.sqs_send",
+        "crash.after.sqs_send",
+        "crash.before.dynamo:UpdateItem record",
+        "crash.after.dynamo:UpdateItem record",
+    ] {
+        // The second pass: the first is the event's own attempt.
+        let faults = Faults::scripted(&[(point, 2)]);
+        let report = run_plan(1, &config(faults), |rng| {
+            scenario(rng, Behaviour::scripted(&[Some(500), Some(500)]), 1)
+        });
+        assert_eq!(report.faults.values().sum::<u64>(), 1, "{point}: one crash");
+        let d = only_delivery(&report);
+        assert_eq!(d.status, DeliveryStatus::Succeeded, "{point}");
+        assert!(d.attempts.len() >= 2, "{point}: {:?}", d.attempts);
+    }
+}
+
+#[test]
+fn a_lost_reply_to_recording_an_attempt_still_queues_the_retry() {
+    // The attempt is recorded, the reply lost, and the SDK's retry finds its own write.
+    let faults = Faults::scripted(&[("dynamo.lost_reply:UpdateItem record", 1)]);
+    let report = run_plan(1, &config(faults), |rng| {
+        scenario(rng, Behaviour::scripted(&[Some(500)]), 1)
+    });
+    assert_eq!(report.faults.get("dynamo.lost_reply"), Some(&1));
+    let d = only_delivery(&report);
+    assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 2));
+}
