@@ -18,6 +18,7 @@ use crate::events::Event;
 use crate::formats;
 use crate::http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 use crate::ids;
+use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES};
 use crate::model::{
     delivery_id, Attempt, Delivery, DeliveryStatus, FlowConfig, Format, Status, Webhook,
 };
@@ -523,9 +524,19 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             self.schedule(&delivery, due).await?;
         }
         let expires = at + self.settings.retention;
+        // The log keeps a bounded excerpt, so no delivery item outgrows DynamoDB's 400 KB.
+        let mut kept = attempt.clone();
+        kept.response_body = kept
+            .response_body
+            .as_deref()
+            .map(|b| json_prefix(b, STORED_EXCERPT_BYTES).to_string());
+        kept.error = kept
+            .error
+            .as_deref()
+            .map(|e| json_prefix(e, STORED_EXCERPT_BYTES).to_string());
         match self
             .store
-            .record_attempt(&delivery, lease, &attempt, status, next, expires)
+            .record_attempt(&delivery, lease, &kept, status, next, expires)
             .await
         {
             Ok(()) => {}

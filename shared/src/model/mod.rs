@@ -3,7 +3,7 @@
 //! `Webhook` is the stored form and holds credentials in full; `Webhook::to_view` is the only way
 //! the API shows one, and it masks every credential.
 
-mod attempt;
+pub mod attempt;
 mod delivery;
 mod input;
 mod security;

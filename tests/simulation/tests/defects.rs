@@ -99,3 +99,19 @@ fn a_lost_reply_to_recording_an_attempt_still_queues_the_retry() {
     let d = only_delivery(&report);
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 2));
 }
+
+#[test]
+fn a_receiver_answering_huge_errors_never_pushes_a_delivery_past_400_kb() {
+    // Every attempt of the schedule answered with 16 KiB of control bytes, quotes and invalid
+    // UTF-8: the worst case for the stored size of an excerpt.
+    let mut behaviour = Behaviour::scripted(&[Some(500); 10]);
+    behaviour.huge_errors = true;
+    let report = run_plan(1, &config(Faults::none()), |rng| scenario(rng, behaviour, 1));
+    let d = only_delivery(&report);
+    assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 10));
+    assert!(
+        report.largest_item < 64 * 1024,
+        "largest item {} bytes",
+        report.largest_item
+    );
+}
