@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`. See README.md.
-.PHONY: run test bench api-key lint-infra package deploy-build
+.PHONY: run test bench simulate api-key lint-infra package deploy-build
 
 run:
 	@bash scripts/run.sh
@@ -10,6 +10,12 @@ test:
 # The benchmarks of BENCHMARKS.md (release builds; several minutes). Not part of `make test`.
 bench:
 	@bash scripts/bench.sh
+
+# The delivery simulation over SEEDS seeds from FIRST, every fault on (see RELIABILITY.md).
+SEEDS ?= 200
+FIRST ?= 0
+simulate:
+	@cargo run -q --release -p hookline-simulation --bin simulate -- --seeds $(SEEDS) --first $(FIRST)
 
 # A new API key for ACCOUNT against the running local stack (`make run`).
 api-key:

@@ -241,8 +241,8 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
     assert_eq!(postponed[0].0, "receipt-early");
     assert_eq!(
         postponed[0].1,
-        Duration::from_secs(12 * 3600),
-        "hidden for SQS's 12 h maximum, then again"
+        hookline::queue::MAX_HIDE,
+        "hidden for as long as SQS's 12 hours from the receive allow, then again"
     );
 }
 

@@ -252,17 +252,17 @@ pub fn check(o: &Outcome) -> Checked {
             }
         }
         for (delivery, requests) in by_delivery {
-            let Some(first_ok) = requests
-                .iter()
-                .position(|s| s.status.is_some_and(|c| (200..300).contains(&c)))
-            else {
-                continue;
-            };
-            let again = (requests.len() - first_ok - 1) as u32;
+            // Each 2xx that was followed by another request of the same delivery: a send
+            // again after a success. (The requests after it, until the next 2xx, are that
+            // one resend going through its schedule.)
+            let again = requests
+                .windows(2)
+                .filter(|pair| pair[0].status.is_some_and(|c| (200..300).contains(&c)))
+                .count() as u32;
             let allowed = excused.get(delivery).copied().unwrap_or(0);
             if again > allowed {
                 v.push(format!(
-                    "{delivery} was sent {again} more time(s) after a 2xx, with {allowed} fault(s) between a send and its record"
+                    "{delivery} was sent again after {again} 2xx answer(s), with {allowed} fault(s) between a send and its record"
                 ));
             }
         }

@@ -106,7 +106,9 @@ fn a_receiver_answering_huge_errors_never_pushes_a_delivery_past_400_kb() {
     // UTF-8: the worst case for the stored size of an excerpt.
     let mut behaviour = Behaviour::scripted(&[Some(500); 10]);
     behaviour.huge_errors = true;
-    let report = run_plan(1, &config(Faults::none()), |rng| scenario(rng, behaviour, 1));
+    let report = run_plan(1, &config(Faults::none()), |rng| {
+        scenario(rng, behaviour, 1)
+    });
     let d = only_delivery(&report);
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 10));
     assert!(
