@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline::clock::ManualClock;
+use hookline::clock::{Clock, ManualClock};
 use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::model::{DeliveryStatus, Status, Webhook};
@@ -686,9 +686,10 @@ async fn dynamodb_calls_per_delivery_are_counted() {
         .unwrap();
     let mut ops = log.take();
     ops.sort();
-    // One Query for the fan-out; per delivery a claim (PutItem), the outcome (UpdateItem) and
-    // the streak check (GetItem, a read): 2 writes.
-    assert_eq!(ops, vec!["GetItem", "PutItem", "Query", "UpdateItem"]);
+    // Per event, its record (PutItem, so a republished id keeps its delivery ids) and one Query
+    // for the fan-out; per delivery a claim (PutItem), the outcome (UpdateItem) and the streak
+    // check (GetItem, a read): 2 writes.
+    assert_eq!(ops, vec!["GetItem", "PutItem", "PutItem", "Query", "UpdateItem"]);
 
     let failing = Upstream::start(vec![Reply::status(500, "")]).await;
     let other = add_webhook(&d.store, "globex", &failing.url, json!({})).await;
@@ -701,7 +702,7 @@ async fn dynamodb_calls_per_delivery_are_counted() {
     // A failed attempt: claim, outcome, and the streak count (UpdateItem): 3 writes, no read.
     assert_eq!(
         ops,
-        vec!["PutItem", "Query", "UpdateItem", "UpdateItem"],
+        vec!["PutItem", "PutItem", "Query", "UpdateItem", "UpdateItem"],
         "webhook {}",
         other.id
     );
@@ -732,5 +733,31 @@ async fn deliveries_to_internal_addresses_are_refused_and_retried_later() {
     assert_eq!(
         delivery.attempts[0].error.as_deref(),
         Some("refused: 127.0.0.1 is a loopback address")
+    );
+}
+
+#[tokio::test]
+async fn an_event_id_published_twice_without_occurred_at_is_delivered_once() {
+    let (d, clock) = deliverer(DeliverySettings::default()).await;
+    let r = Upstream::start(vec![Reply::status(200, "")]).await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let body = json!({"id": "evt_crm-42", "event": "case:new", "data": {"caseId": "42"}});
+    let first = Event::from_publish(&body, "acme", clock.now()).unwrap();
+    d.handle_event(&first).await.unwrap();
+    // The publisher's retry ten minutes later: same id, another publish time.
+    clock.advance(time::Duration::minutes(10));
+    let again = Event::from_publish(&body, "acme", clock.now()).unwrap();
+    assert_ne!(again.occurred_at, first.occurred_at);
+    d.handle_event(&again).await.unwrap();
+    assert_eq!(r.calls(), 1, "delivered once");
+    let page = d
+        .store
+        .list_deliveries("acme", &w.id, None, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(
+        r.received()[0].header("webhook-id"),
+        Some(page.items[0].id.as_str())
     );
 }

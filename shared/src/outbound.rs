@@ -2,7 +2,8 @@
 //! retry on a schedule of days through the deliveries queue; nothing is lost and no success is
 //! sent twice as far as at-least-once queues allow.
 //!
-//! Per delivery that succeeds at once: 2 DynamoDB writes (the claim, the outcome) and one
+//! Per event: one small write (its id and first time, so a republished id keeps its delivery
+//! ids). Per delivery that succeeds at once: 2 DynamoDB writes (the claim, the outcome) and one
 //! eventually consistent read (the webhook's failure streak), and no SQS request beyond the
 //! event's own. Each failed attempt adds one SQS message (the retry) and one write (the streak).
 
@@ -27,17 +28,17 @@ use crate::queue::{QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_HIDE};
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
-    Claim, DeliveryStore, HealthStore, Lease, NoticeGate, StoreError, SubscriptionIndex,
+    Claim, DeliveryStore, EventLog, HealthStore, Lease, NoticeGate, StoreError, SubscriptionIndex,
     WebhookStore,
 };
 
 /// Everything the deliverer needs from storage.
 pub trait DeliveryBackend:
-    WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate
+    WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate + EventLog
 {
 }
-impl<T: WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate> DeliveryBackend
-    for T
+impl<T> DeliveryBackend for T where
+    T: WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate + EventLog
 {
 }
 
@@ -198,6 +199,19 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
     /// delivery at once. An error means the event must be processed again (its deliveries that
     /// went through are not repeated).
     pub async fn handle_event(&self, event: &Event) -> Result<usize, DeliveryError> {
+        // One id, one time: a republished event keeps the delivery ids of its first publish.
+        let expires = self.clock.now() + self.settings.retention;
+        let first = self.store.first_seen(event, expires).await?;
+        let republished;
+        let event = if first == event.occurred_at {
+            event
+        } else {
+            republished = Event {
+                occurred_at: first,
+                ..event.clone()
+            };
+            &republished
+        };
         let webhooks = self
             .store
             .active_webhooks_for(&event.account_id, event.event)

@@ -10,6 +10,7 @@
 //! | activity log entry  | `LOG#{account}#{id}`       | `{entryId}`    | `doc`, `expiresAt` (TTL)       |
 //! | delivery            | `DLV#{account}#{id}`       | `{deliveryId}` | `status`, `event`, `attempts` (JSON strings), `nextAttemptAt`/`leaseUntil` (epoch ms), `leaseToken`, `expiresAt` |
 //! | webhook health      | `HEALTH#{account}`         | `{id}`         | `consecutiveFailures`, `failingSince`, `expiresAt` |
+//! | event seen          | `EVT#{account}`            | `{eventId}`    | `occurredAt` (epoch ms), `expiresAt` |
 //!
 //! Subscription entries exist only for active outbound webhooks, one per subscribed event, so
 //! the delivery function finds "active webhooks of this account for this event" with a single
@@ -1161,5 +1162,48 @@ impl HealthStore for DynamoStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+impl EventLog for DynamoStore {
+    async fn first_seen(
+        &self,
+        event: &crate::events::Event,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<OffsetDateTime> {
+        let pk = s(format!("EVT#{}", event.account_id));
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk.clone())
+            .item("sk", s(&event.id))
+            .item("occurredAt", epoch_ms(event.occurred_at))
+            .item(TTL_ATTRIBUTE, epoch(expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
+            Ok(()) => Ok(event.occurred_at),
+            // Seen before (or our own write, retried by the SDK): the stored time stands.
+            Err(StoreError::Conflict) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", pk)
+                    .key("sk", s(&event.id))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                let ms = out
+                    .item()
+                    .and_then(|item| get_n(item, "occurredAt"))
+                    .ok_or_else(|| StoreError::Corrupt("event record without occurredAt".into()))?;
+                from_ms(ms)
+            }
+            Err(e) => Err(e),
+        }
     }
 }

@@ -23,6 +23,7 @@ struct State {
     /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
     health: Mutex<BTreeMap<(String, String), Health>>,
+    events: Mutex<BTreeMap<(String, String), OffsetDateTime>>,
 }
 
 impl MemoryStore {
@@ -387,5 +388,18 @@ impl HealthStore for MemoryStore {
             .unwrap()
             .remove(&(account_id.to_string(), webhook_id.to_string()));
         Ok(())
+    }
+}
+
+impl EventLog for MemoryStore {
+    async fn first_seen(
+        &self,
+        event: &crate::events::Event,
+        _expires_at: OffsetDateTime,
+    ) -> StoreResult<OffsetDateTime> {
+        let mut events = self.0.events.lock().unwrap();
+        Ok(*events
+            .entry((event.account_id.clone(), event.id.clone()))
+            .or_insert(event.occurred_at))
     }
 }

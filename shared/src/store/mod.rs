@@ -285,6 +285,19 @@ pub trait DeliveryStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Page<crate::model::Delivery>>> + Send;
 }
 
+/// The events the fan-out has seen. An event's delivery ids (and so the `webhook-id`
+/// receivers dedupe on) derive from its id and time; a publisher that sends one id twice
+/// without `occurredAt` gets two publish times, so the first one seen is kept and used.
+pub trait EventLog: Send + Sync {
+    /// Records `event`'s id with its `occurred_at` unless the id was seen before; returns the
+    /// time recorded first. Repeating a call (a retry after a lost reply) answers the same.
+    fn first_seen(
+        &self,
+        event: &crate::events::Event,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<OffsetDateTime>> + Send;
+}
+
 /// A webhook's failure streak: consecutive failed attempts and since when, reset by any success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Health {

@@ -17,8 +17,8 @@ use std::time::Duration;
 use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
 use hookline::store::{
-    Claim, DeliveryStore, Health, HealthStore, Lease, ListFilter, NoticeGate, Page, StoreError,
-    StoreResult, SubscriptionIndex, WebhookStore,
+    Claim, DeliveryStore, EventLog, Health, HealthStore, Lease, ListFilter, NoticeGate, Page,
+    StoreError, StoreResult, SubscriptionIndex, WebhookStore,
 };
 use time::OffsetDateTime;
 
@@ -77,6 +77,7 @@ pub struct Tables {
     pub deliveries: BTreeMap<DeliveryKey, StoredDelivery>,
     health: BTreeMap<(String, String), History<Health>>,
     notices: BTreeMap<(String, String, String), OffsetDateTime>,
+    events: BTreeMap<(String, String), OffsetDateTime>,
     /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
     pub oversized_writes: Vec<String>,
     pub largest_item: usize,
@@ -616,5 +617,42 @@ impl NoticeGate for SimTable {
             }
         })
         .await
+    }
+}
+
+impl EventLog for SimTable {
+    async fn first_seen(
+        &self,
+        event: &hookline::events::Event,
+        _expires_at: OffsetDateTime,
+    ) -> StoreResult<OffsetDateTime> {
+        let key = (event.account_id.clone(), event.id.clone());
+        // PutItem if absent; on a failed condition the adapter reads the stored time.
+        let put = self
+            .call("PutItem event", true, |t, _| {
+                if t.events.contains_key(&key) {
+                    return Err(StoreError::Conflict);
+                }
+                // The table keeps whole milliseconds.
+                let ms = event.occurred_at.unix_timestamp_nanos() / 1_000_000;
+                let stored = OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+                    .expect("a valid time");
+                t.events.insert(key.clone(), stored);
+                Ok(())
+            })
+            .await;
+        match put {
+            Ok(()) => Ok(event.occurred_at),
+            Err(StoreError::Conflict) => {
+                self.call("GetItem event", false, |t, _| {
+                    t.events
+                        .get(&key)
+                        .copied()
+                        .ok_or_else(|| StoreError::Corrupt("no event record".into()))
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        }
     }
 }

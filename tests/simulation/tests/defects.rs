@@ -117,3 +117,17 @@ fn a_receiver_answering_huge_errors_never_pushes_a_delivery_past_400_kb() {
         report.largest_item
     );
 }
+
+#[test]
+fn an_event_published_twice_without_occurred_at_is_delivered_once_under_one_webhook_id() {
+    // As a new user publishes: {"id": "evt_sim-0", ...} twice, ten minutes apart, no occurredAt.
+    let report = run_plan(1, &config(Faults::none()), |rng| {
+        let mut plan = scenario(rng, Behaviour::healthy(), 1);
+        let (at, again) = plan.actions[0].clone();
+        plan.actions.push((at + 600_000, again));
+        plan
+    });
+    let d = only_delivery(&report);
+    assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 1));
+    assert_eq!(report.events, 2, "both publishes were accepted");
+}
