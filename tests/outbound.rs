@@ -689,7 +689,10 @@ async fn dynamodb_calls_per_delivery_are_counted() {
     // Per event, its record (PutItem, so a republished id keeps its delivery ids) and one Query
     // for the fan-out; per delivery a claim (PutItem), the outcome (UpdateItem) and the streak
     // check (GetItem, a read): 2 writes.
-    assert_eq!(ops, vec!["GetItem", "PutItem", "PutItem", "Query", "UpdateItem"]);
+    assert_eq!(
+        ops,
+        vec!["GetItem", "PutItem", "PutItem", "Query", "UpdateItem"]
+    );
 
     let failing = Upstream::start(vec![Reply::status(500, "")]).await;
     let other = add_webhook(&d.store, "globex", &failing.url, json!({})).await;

@@ -365,3 +365,84 @@ async fn claim_scenario<S: DeliveryStore>(store: &S) {
             .unwrap()
     ));
 }
+
+#[tokio::test]
+async fn filtered_listings_page_past_long_runs_of_other_items() {
+    paging_scenario(&fresh_store().await).await;
+    paging_scenario(&MemoryStore::new()).await;
+}
+
+/// 60 deliveries of which the oldest and one near the newest failed, 45 apart: DynamoDB's
+/// `Limit` counts the items a filter drops, so a page of failed deliveries may read many
+/// responses, or none that match, and must still lead to both.
+async fn paging_scenario<S: DeliveryStore>(store: &S) {
+    let start = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let mut failed = Vec::new();
+    let mut all = Vec::new();
+    for n in 0..60 {
+        let at = start + time::Duration::seconds(n);
+        let event = hookline::events::Event::from_publish(
+            &json!({"id": format!("evt_{n}"), "event": "case:new", "data": {"caseId": "1"}}),
+            "acme",
+            at,
+        )
+        .unwrap();
+        let delivery = Delivery {
+            id: delivery_id(&event, "wh_1"),
+            account_id: "acme".into(),
+            webhook_id: "wh_1".into(),
+            event,
+            status: DeliveryStatus::Pending,
+            attempts: vec![],
+            next_attempt_at: None,
+            created_at: at,
+        };
+        let lease = Lease {
+            token: format!("lease_{n}"),
+            until: at + time::Duration::seconds(45),
+        };
+        store
+            .claim_delivery(delivery.clone(), &lease, at)
+            .await
+            .unwrap();
+        let status = if n == 0 || n == 45 {
+            failed.push(delivery.id.clone());
+            DeliveryStatus::Failed
+        } else {
+            DeliveryStatus::Succeeded
+        };
+        let attempt = hookline::model::Attempt {
+            at,
+            status: Some(200),
+            error: None,
+            duration_ms: 1,
+            response_body: None,
+            manual: false,
+        };
+        store
+            .record_attempt(&delivery, &lease.token, &attempt, status, None, at)
+            .await
+            .unwrap();
+        // A repeat of the same record (the SDK's retry after a lost reply) is no conflict.
+        store
+            .record_attempt(&delivery, &lease.token, &attempt, status, None, at)
+            .await
+            .unwrap();
+        all.push(delivery.id);
+    }
+    failed.reverse();
+    all.reverse();
+    for (status, limit, want) in [(Some(DeliveryStatus::Failed), 1, &failed), (None, 7, &all)] {
+        let got = hookline::store::Page::follow(|cursor| async move {
+            store
+                .list_deliveries("acme", "wh_1", status, limit, cursor.as_deref())
+                .await
+        })
+        .await
+        .unwrap();
+        let ids: Vec<String> = got.into_iter().map(|d| d.id).collect();
+        assert_eq!(&ids, want, "status {status:?}, limit {limit}");
+    }
+}

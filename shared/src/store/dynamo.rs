@@ -36,7 +36,9 @@ use crate::model::{Attempt, Delivery, DeliveryStatus};
 
 /// The attribute DynamoDB's TTL reads (epoch seconds) on items that expire (logs, e-mail locks).
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
-const MAX_QUERY_PAGES: usize = 10;
+/// A safety stop for reading every page of one key: far beyond any account's data (a page is up
+/// to 1 MB), and an error when reached, never a silently short answer.
+const MAX_QUERY_PAGES: usize = 10_000;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -223,7 +225,7 @@ impl DynamoStore {
         }
     }
 
-    /// Every page of a query, at most `MAX_QUERY_PAGES`; `query` builds it afresh for each page.
+    /// Every page of a query; `query` builds it afresh for each page.
     async fn all_pages(
         &self,
         query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
@@ -239,10 +241,27 @@ impl DynamoStore {
             start_key = out.last_evaluated_key().cloned();
             pages.push(out);
             if start_key.is_none() {
-                break;
+                return Ok(pages);
             }
         }
-        Ok(pages)
+        Err(StoreError::Backend(format!(
+            "a query ran past {MAX_QUERY_PAGES} pages"
+        )))
+    }
+
+    /// One Query response as a `RawPage`: its items parsed, and the sort key it stopped at.
+    fn raw_page<T>(
+        out: &aws_sdk_dynamodb::operation::query::QueryOutput,
+        parse: impl Fn(&Item) -> StoreResult<T>,
+    ) -> StoreResult<RawPage<T>> {
+        Ok(RawPage {
+            items: out.items().iter().map(parse).collect::<StoreResult<_>>()?,
+            last_evaluated: out
+                .last_evaluated_key()
+                .and_then(|key| key.get("sk"))
+                .and_then(|sk| sk.as_s().ok())
+                .cloned(),
+        })
     }
 
     /// After a failed condition on an existing webhook: was it changed, or deleted?
@@ -457,46 +476,43 @@ impl WebhookStore for DynamoStore {
         }
         let filter_expr = (!conditions.is_empty()).then(|| conditions.join(" AND "));
         let names = (!names.is_empty()).then_some(names);
-
-        let mut items = Vec::new();
-        let mut start_key: Option<Item> = None;
-        let mut pages = 0;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-                .set_filter_expression(filter_expr.clone())
-                .set_expression_attribute_names(names.clone())
-                .set_expression_attribute_values(Some(values.clone()))
-                .set_exclusive_start_key(start_key.take())
-                // One more than asked, to know whether another page follows.
-                .limit((filter.limit + 2) as i32)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items() {
-                let webhook = Self::parse_webhook(item)?;
-                if filter.after.as_deref() != Some(webhook.id.as_str()) {
-                    items.push(webhook);
-                }
-            }
-            pages += 1;
-            start_key = out.last_evaluated_key().cloned();
-            if items.len() > filter.limit || start_key.is_none() || pages >= MAX_QUERY_PAGES {
-                break;
-            }
-        }
-        let stopped_early = start_key.is_some();
-        Ok(Page::cut(
-            items,
+        let pk = account_pk(account_id);
+        collect_page(
             filter.limit,
-            stopped_early,
-            filter.after.as_deref(),
+            MAX_READS_PER_PAGE,
             |w: &Webhook| &w.id,
-        ))
+            |start: Option<String>| {
+                let query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                    .set_filter_expression(filter_expr.clone())
+                    .set_expression_attribute_names(names.clone())
+                    .set_expression_attribute_values(Some(values.clone()))
+                    .set_exclusive_start_key(start.map(|id| {
+                        HashMap::from([
+                            ("pk".to_string(), s(&pk)),
+                            ("sk".to_string(), s(webhook_sk(&id))),
+                        ])
+                    }))
+                    // One more than asked, to know whether another page follows.
+                    .limit((filter.limit + 2) as i32)
+                    .consistent_read(true);
+                async move {
+                    let out = query.send().await.map_err(backend)?;
+                    let mut page = Self::raw_page(&out, Self::parse_webhook)?;
+                    // The range starts at `after` itself, which the previous page returned.
+                    page.items
+                        .retain(|w| filter.after.as_deref() != Some(w.id.as_str()));
+                    page.last_evaluated = page
+                        .last_evaluated
+                        .map(|sk| sk.trim_start_matches("WH#").to_string());
+                    Ok(page)
+                }
+            },
+        )
+        .await
     }
 }
 
@@ -698,35 +714,52 @@ impl ActivityLog for DynamoStore {
         limit: usize,
         before: Option<&str>,
     ) -> StoreResult<Page<ActivityEntry>> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .expression_attribute_values(":pk", s(format!("LOG#{account_id}#{webhook_id}")))
-            .scan_index_forward(false)
-            .limit(limit as i32 + 1);
-        query = match before {
+        let pk = format!("LOG#{account_id}#{webhook_id}");
+        collect_page(
+            limit,
+            MAX_READS_PER_PAGE,
+            |e: &ActivityEntry| &e.id,
+            |start| {
+                let query = self.newest_first(&pk, before, start, limit);
+                async move {
+                    let out = query.send().await.map_err(backend)?;
+                    Self::raw_page(&out, |item| {
+                        serde_json::from_str(get_s(item, "doc")?)
+                            .map_err(|e| StoreError::Corrupt(format!("activity doc: {e}")))
+                    })
+                }
+            },
+        )
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// A Query of partition `pk`, newest sort key first, below `before` (exclusive), resuming
+    /// after `start`; `limit + 1` items per response, to know whether another page follows.
+    fn newest_first(
+        &self,
+        pk: &str,
+        before: Option<&str>,
+        start: Option<String>,
+        limit: usize,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let query =
+            self.client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(pk))
+                .scan_index_forward(false)
+                .limit(limit as i32 + 1)
+                .set_exclusive_start_key(start.map(|sk| {
+                    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+                }));
+        match before {
             Some(b) => query
                 .key_condition_expression("pk = :pk AND sk < :before")
                 .expression_attribute_values(":before", s(b)),
             None => query.key_condition_expression("pk = :pk"),
-        };
-        let out = query.send().await.map_err(backend)?;
-        let items = out
-            .items()
-            .iter()
-            .map(|item| {
-                serde_json::from_str(get_s(item, "doc")?)
-                    .map_err(|e| StoreError::Corrupt(format!("activity doc: {e}")))
-            })
-            .collect::<StoreResult<Vec<ActivityEntry>>>()?;
-        Ok(Page::cut(
-            items,
-            limit,
-            false,
-            before,
-            |e: &ActivityEntry| &e.id,
-        ))
+        }
     }
 }
 
@@ -1065,45 +1098,28 @@ impl DeliveryStore for DynamoStore {
         limit: usize,
         before: Option<&str>,
     ) -> StoreResult<Page<Delivery>> {
-        let mut items = Vec::new();
-        let mut start_key: Option<Item> = None;
-        for _ in 0..MAX_QUERY_PAGES {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", s(delivery_pk(account_id, webhook_id)))
-                .scan_index_forward(false)
-                .limit(limit as i32 + 1)
-                .set_exclusive_start_key(start_key.take());
-            query = match before {
-                Some(b) => query
-                    .key_condition_expression("pk = :pk AND sk < :before")
-                    .expression_attribute_values(":before", s(b)),
-                None => query.key_condition_expression("pk = :pk"),
-            };
-            if let Some(status) = status {
-                query = query
-                    .filter_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", s(status.as_str()));
-            }
-            let out = query.send().await.map_err(backend)?;
-            for item in out.items() {
-                items.push(Self::parse_delivery(item)?);
-            }
-            start_key = out.last_evaluated_key().cloned();
-            if items.len() > limit || start_key.is_none() {
-                break;
-            }
-        }
-        Ok(Page::cut(
-            items,
+        let pk = delivery_pk(account_id, webhook_id);
+        collect_page(
             limit,
-            start_key.is_some(),
-            before,
+            MAX_READS_PER_PAGE,
             |d: &Delivery| &d.id,
-        ))
+            |start| {
+                let mut query = self.newest_first(&pk, before, start, limit);
+                if let Some(status) = status {
+                    // Applied after `Limit`: a response may come back short, or empty, with more
+                    // after it; `collect_page` reads on.
+                    query = query
+                        .filter_expression("#status = :status")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":status", s(status.as_str()));
+                }
+                async move {
+                    let out = query.send().await.map_err(backend)?;
+                    Self::raw_page(&out, Self::parse_delivery)
+                }
+            },
+        )
+        .await
     }
 }
 

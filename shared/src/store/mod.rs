@@ -36,6 +36,30 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// Every item of every page `next` gives, following cursors from the start: what the
+    /// paging tests compare with the truth.
+    pub async fn follow<F, Fut>(mut next: F) -> StoreResult<Vec<T>>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = StoreResult<Page<T>>>,
+    {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = next(cursor.clone()).await?;
+            all.extend(page.items);
+            match page.next_after {
+                Some(c) if Some(&c) == cursor.as_ref() => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the cursor {c} did not advance"
+                    )))
+                }
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// A page from up to `limit` items plus, if more follow, at least one extra (fetch
     /// `limit + 1` to know). `more` forces a cursor even without an extra item (a store that
     /// stopped reading early); `after` is where the page started, the cursor if it came out empty.
@@ -58,6 +82,62 @@ impl<T> Page<T> {
         };
         Page { items, next_after }
     }
+}
+
+/// One Query response as DynamoDB gives it: the items that passed its filter, and the sort key
+/// of the last item it *evaluated* (its `LastEvaluatedKey`) when it stopped before the end of
+/// the key range. A response may hold fewer items than its `Limit`, or none at all, and still
+/// have more after it: `Limit` counts items before the filter, and a page ends at 1 MB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawPage<T> {
+    pub items: Vec<T>,
+    pub last_evaluated: Option<String>,
+}
+
+/// How many Query responses one API page may take before it answers with what it found (a
+/// filter that matches little must not hold the caller until a timeout).
+pub const MAX_READS_PER_PAGE: usize = 10;
+
+/// A page of up to `limit` items from successive Query responses. `read(start)` fetches one
+/// response from just after the sort key `start` (the first from the query's own start).
+///
+/// The cursor is the last item returned when the page is full, else the last key evaluated
+/// when reading stopped early: never the cursor the page started from, so a caller that follows
+/// cursors always gets further, and sees each matching item exactly once.
+pub async fn collect_page<T, F, Fut>(
+    limit: usize,
+    max_reads: usize,
+    id: fn(&T) -> &str,
+    mut read: F,
+) -> StoreResult<Page<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = StoreResult<RawPage<T>>>,
+{
+    let mut items = Vec::new();
+    let mut start: Option<String> = None;
+    for _ in 0..max_reads.max(1) {
+        let raw = read(start.take()).await?;
+        items.extend(raw.items);
+        if items.len() > limit {
+            items.truncate(limit);
+            let next_after = items.last().map(|item| id(item).to_string());
+            return Ok(Page { items, next_after });
+        }
+        match raw.last_evaluated {
+            None => {
+                return Ok(Page {
+                    items,
+                    next_after: None,
+                })
+            }
+            Some(key) => start = Some(key),
+        }
+    }
+    Ok(Page {
+        items,
+        next_after: start,
+    })
 }
 
 #[derive(Debug, Clone, Default)]
@@ -319,4 +399,117 @@ pub trait HealthStore: Send + Sync {
         account_id: &str,
         webhook_id: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A strict Query model over keys "000".."n": `Limit` counts items evaluated before the
+    /// filter, and a response also ends once `page_bytes` of items were read (DynamoDB's 1 MB).
+    fn query(
+        matches: &[bool],
+        sizes: &[usize],
+        start: Option<&str>,
+        limit: usize,
+        page_bytes: usize,
+    ) -> RawPage<String> {
+        let first = start.map_or(0, |k| k.parse::<usize>().unwrap() + 1);
+        let (mut items, mut bytes, mut evaluated) = (Vec::new(), 0, 0);
+        let mut i = first;
+        while i < matches.len() && evaluated < limit && bytes < page_bytes {
+            if matches[i] {
+                items.push(format!("{i:03}"));
+            }
+            bytes += sizes[i];
+            evaluated += 1;
+            i += 1;
+        }
+        RawPage {
+            items,
+            last_evaluated: (i < matches.len()).then(|| format!("{:03}", i - 1)),
+        }
+    }
+
+    fn split_mix(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn following_cursors_returns_every_matching_item_exactly_once() {
+        futures::executor::block_on(async {
+            let mut seed = 7u64;
+            for case in 0..400 {
+                let n = (split_mix(&mut seed) % 300) as usize;
+                let density = [0.0, 0.01, 0.1, 0.5, 1.0][case % 5];
+                let matches: Vec<bool> = (0..n)
+                    .map(|_| (split_mix(&mut seed) % 1000) as f64 / 1000.0 < density)
+                    .collect();
+                let sizes: Vec<usize> = (0..n)
+                    .map(|_| 1 + (split_mix(&mut seed) % 400) as usize)
+                    .collect();
+                let limit = 1 + (split_mix(&mut seed) % 6) as usize;
+                let page_bytes = 200 + (split_mix(&mut seed) % 2000) as usize;
+                let got = Page::follow(|cursor: Option<String>| {
+                    let (matches, sizes) = (&matches, &sizes);
+                    async move {
+                        // A page resumes after the cursor, as the adapters' queries do.
+                        let mut reads = 0;
+                        collect_page(
+                            limit,
+                            MAX_READS_PER_PAGE,
+                            |s: &String| s,
+                            |start| {
+                                reads += 1;
+                                let from = start.or(cursor.clone());
+                                let page =
+                                    query(matches, sizes, from.as_deref(), limit + 1, page_bytes);
+                                async move { Ok(page) }
+                            },
+                        )
+                        .await
+                    }
+                })
+                .await
+                .unwrap();
+                let want: Vec<String> = (0..n)
+                    .filter(|i| matches[*i])
+                    .map(|i| format!("{i:03}"))
+                    .collect();
+                assert_eq!(
+                    got, want,
+                    "case {case}: n {n} limit {limit} bytes {page_bytes}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn a_page_that_reads_only_non_matching_items_still_moves_the_cursor() {
+        futures::executor::block_on(async {
+            let matches = vec![false; 100];
+            let sizes = vec![10; 100];
+            let page = collect_page(
+                5,
+                3,
+                |s: &String| s,
+                |start| {
+                    let page = query(&matches, &sizes, start.as_deref(), 6, 10_000);
+                    async move { Ok(page) }
+                },
+            )
+            .await
+            .unwrap();
+            assert!(page.items.is_empty());
+            assert_eq!(
+                page.next_after.as_deref(),
+                Some("017"),
+                "after 3 reads of 6"
+            );
+        });
+    }
 }

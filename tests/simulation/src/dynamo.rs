@@ -17,8 +17,9 @@ use std::time::Duration;
 use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
 use hookline::store::{
-    Claim, DeliveryStore, EventLog, Health, HealthStore, Lease, ListFilter, NoticeGate, Page,
-    StoreError, StoreResult, SubscriptionIndex, WebhookStore,
+    collect_page, Claim, DeliveryStore, EventLog, Health, HealthStore, Lease, ListFilter,
+    NoticeGate, Page, RawPage, StoreError, StoreResult, SubscriptionIndex, WebhookStore,
+    MAX_READS_PER_PAGE,
 };
 use time::OffsetDateTime;
 
@@ -416,23 +417,85 @@ impl DeliveryStore for SimTable {
         limit: usize,
         before: Option<&str>,
     ) -> StoreResult<Page<Delivery>> {
-        self.call("Query deliveries", false, |t, _| {
-            let items: Vec<Delivery> = t
-                .deliveries
-                .iter()
-                .rev()
-                .filter(|((a, w, id), s)| {
-                    a == account_id
-                        && w == webhook_id
-                        && before.is_none_or(|b| id.as_str() < b)
-                        && status.is_none_or(|st| s.delivery.status == st)
+        // The adapter's own pager over strict Query responses.
+        collect_page(
+            limit,
+            MAX_READS_PER_PAGE,
+            |d: &Delivery| &d.id,
+            |start| async move {
+                self.call("Query deliveries", false, |t, _| {
+                    Ok(t.query_deliveries(
+                        account_id,
+                        webhook_id,
+                        status,
+                        limit + 1,
+                        before,
+                        start.as_deref(),
+                    ))
                 })
-                .map(|(_, s)| s.delivery.clone())
-                .take(limit + 1)
-                .collect();
-            Ok(Page::cut(items, limit, false, before, |d: &Delivery| &d.id))
-        })
+                .await
+            },
+        )
         .await
+    }
+}
+
+/// DynamoDB's page limit: "a single Query reads up to 1 MB".
+const PAGE_BYTES: usize = 1_000_000;
+
+impl Tables {
+    /// One Query response over a webhook's deliveries, newest first, as DynamoDB answers it:
+    /// `limit` counts items before the status filter, the response ends at 1 MB of items read
+    /// (their size as the adapter stores them), and `LastEvaluatedKey` names the last item
+    /// read when more remain.
+    pub fn query_deliveries(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        before: Option<&str>,
+        start: Option<&str>,
+    ) -> RawPage<Delivery> {
+        let low = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            String::new(),
+        );
+        let high = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            "~".to_string(),
+        );
+        let mut range = self
+            .deliveries
+            .range(low..high)
+            .rev()
+            .filter(|((_, _, id), _)| {
+                before.is_none_or(|b| id.as_str() < b) && start.is_none_or(|s| id.as_str() < s)
+            })
+            .peekable();
+        let (mut items, mut read, mut bytes, mut last) = (Vec::new(), 0, 0, None);
+        while let Some(((_, _, id), stored)) = range.next() {
+            read += 1;
+            bytes += item_size(&delivery_item(
+                &stored.delivery,
+                stored.lease.as_ref(),
+                stored.last_lease.as_deref(),
+                stored.expires_at,
+            ));
+            if status.is_none_or(|s| stored.delivery.status == s) {
+                items.push(stored.delivery.clone());
+            }
+            last = Some(id.clone());
+            if read >= limit || bytes >= PAGE_BYTES {
+                break;
+            }
+        }
+        RawPage {
+            items,
+            last_evaluated: range.peek().and(last),
+        }
     }
 }
 

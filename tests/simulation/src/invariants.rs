@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hookline::model::{DeliveryStatus, Webhook};
+use hookline::store::{collect_page, Page, MAX_READS_PER_PAGE};
 use time::OffsetDateTime;
 
 use crate::dynamo::Timeline;
@@ -301,6 +302,64 @@ pub fn check(o: &Outcome) -> Checked {
                 "a {} e-mail for {} with no failure before it",
                 m.kind, m.webhook_id
             ));
+        }
+    }
+    // Every paged listing returns each matching item exactly once: each webhook's deliveries,
+    // by every status filter, through the adapter's pager over strict Query responses.
+    for (webhook, _) in &o.plan.webhooks {
+        let (account, id) = (webhook.account_id.as_str(), webhook.id.as_str());
+        for status in [
+            None,
+            Some(DeliveryStatus::Pending),
+            Some(DeliveryStatus::Succeeded),
+            Some(DeliveryStatus::Failed),
+        ] {
+            let mut want: Vec<&str> = tables
+                .deliveries
+                .iter()
+                .filter(|((a, w, _), s)| {
+                    a == account && w == id && status.is_none_or(|st| s.delivery.status == st)
+                })
+                .map(|((_, _, d), _)| d.as_str())
+                .collect();
+            want.reverse();
+            for limit in [1, 7, 100] {
+                let listed = futures::executor::block_on(Page::follow(|cursor| {
+                    let tables = &tables;
+                    async move {
+                        collect_page(
+                            limit,
+                            MAX_READS_PER_PAGE,
+                            |d: &hookline::model::Delivery| &d.id,
+                            |start| {
+                                let page = tables.query_deliveries(
+                                    account,
+                                    id,
+                                    status,
+                                    limit + 1,
+                                    cursor.as_deref(),
+                                    start.as_deref(),
+                                );
+                                async move { Ok(page) }
+                            },
+                        )
+                        .await
+                    }
+                }));
+                match listed {
+                    Ok(got) => {
+                        let got: Vec<&str> = got.iter().map(|d| d.id.as_str()).collect();
+                        if got != want {
+                            v.push(format!(
+                                "listing {id}'s deliveries ({status:?}, limit {limit}) gave {} items, not the {} stored",
+                                got.len(),
+                                want.len()
+                            ));
+                        }
+                    }
+                    Err(e) => v.push(format!("listing {id}'s deliveries failed: {e}")),
+                }
+            }
         }
     }
     drop(tables);
