@@ -476,7 +476,7 @@ impl Tables {
             })
             .peekable();
         let (mut items, mut read, mut bytes, mut last) = (Vec::new(), 0, 0, None);
-        while let Some(((_, _, id), stored)) = range.next() {
+        for ((_, _, id), stored) in range.by_ref() {
             read += 1;
             bytes += item_size(&delivery_item(
                 &stored.delivery,
