@@ -233,47 +233,9 @@ async fn misbehaving_upstreams_give_the_chat_its_fallback_by_the_deadline() {
     assert_eq!(inward.calls(), 0, "no redirect was followed");
 }
 
-#[tokio::test]
-async fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
-    let d = Deliverer {
-        store: hookline_tests::fresh_store().await,
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        retries: MemoryRetryQueue::default(),
-        clock: manual_clock(),
-        random: hookline::random::os(),
-        settings: DeliverySettings::default(),
-    };
-    let receiver = Upstream::start(vec![
-        Reply::status(200, "").after(Duration::from_millis(600))
-    ])
-    .await;
-    add_outbound_webhook(&d.store, "acme", &outbound(&receiver.url, 5000)).await;
-    let body = serde_json::to_string(&event("acme", "evt_twice")).unwrap();
-    let (first, second) = tokio::join!(
-        outbound_delivery::handle_batch(&d, sqs_batch(&[("m1", body.clone())])),
-        async {
-            // SQS hands the same message to a second worker while the first is sending it.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            outbound_delivery::handle_batch(&d, sqs_batch(&[("m2", body.clone())])).await
-        }
-    );
-    assert!(first.batch_item_failures.is_empty());
-    let kept: Vec<&str> = second
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    assert_eq!(
-        kept,
-        vec!["m2"],
-        "the second copy waits for the first one's outcome instead of being dropped"
-    );
-    // Received again later: the delivery is recorded by then, so it is done without a send.
-    let again = outbound_delivery::handle_batch(&d, sqs_batch(&[("m2", body)])).await;
-    assert!(again.batch_item_failures.is_empty());
-    assert_eq!(receiver.calls(), 1);
-}
+// Two copies of one event handled at once: an order of events, so it is a scenario on the
+// simulation's scheduler (tests/simulation/tests/defects.rs,
+// `two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped`), not a sleep here.
 
 #[tokio::test]
 async fn concurrent_updates_of_one_webhook_one_wins_the_others_get_409() {

@@ -101,6 +101,8 @@ pub struct Report {
     pub final_deliveries: Vec<hookline::model::Delivery>,
     pub emails: Vec<mail::SentMail>,
     pub dead_letters: usize,
+    /// Requests the receivers got, all webhooks together.
+    pub requests: usize,
 }
 
 /// The whole pipeline after a run, for the invariants.
@@ -203,6 +205,7 @@ pub fn run_plan(
     let checked = invariants::check(&outcome);
     let invocations = stats.lock().unwrap().invocations;
     let emails = mailer.sent.lock().unwrap().clone();
+    let requests = receivers.seen.lock().unwrap().values().map(Vec::len).sum();
     let tables = table.tables();
     Report {
         seed,
@@ -225,6 +228,7 @@ pub fn run_plan(
             .collect(),
         emails,
         dead_letters: queues.events.dead_letters().len() + queues.deliveries.dead_letters().len(),
+        requests,
     }
 }
 

@@ -131,3 +131,41 @@ fn an_event_published_twice_without_occurred_at_is_delivered_once_under_one_webh
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 1));
     assert_eq!(report.events, 2, "both publishes were accepted");
 }
+
+#[test]
+fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
+    // SQS hands the event to a second invocation while the first is sending it (the first
+    // receive leaves the message visible). When the first then dies after its send, the copy
+    // the second one kept delivers: nothing is dropped, and the one resend is the crash's.
+    // Over several seeds, so each copy is sometimes the first to claim (only the later
+    // receive's handle can delete the message).
+    for (seed, crash_first) in (0..12).flat_map(|seed| [(seed, false), (seed, true)]) {
+        let mut script = vec![("sqs.duplicate_receive", 1)];
+        if crash_first {
+            script.push(("crash.after.http", 1));
+        }
+        let report = run_plan(seed, &config(Faults::scripted(&script)), |rng| {
+            scenario(rng, Behaviour::scripted(&[Some(200), Some(200)]), 1)
+        });
+        assert_eq!(report.faults.get("sqs.duplicate_receive"), Some(&1));
+        // The event is published at 0d 00:01:00.000; both copies try to claim within 100 ms.
+        let concurrent = report
+            .trace
+            .iter()
+            .filter(|l| {
+                l.trim_start().starts_with("0d 00:01:00.0") && l.contains("PutItem delivery")
+            })
+            .count();
+        assert_eq!(
+            concurrent, 2,
+            "both copies tried to claim the delivery at once"
+        );
+        let d = only_delivery(&report);
+        assert_eq!(d.status, DeliveryStatus::Succeeded, "crash: {crash_first}");
+        assert_eq!(
+            report.requests,
+            1 + usize::from(crash_first),
+            "crash: {crash_first}"
+        );
+    }
+}
