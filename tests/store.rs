@@ -333,34 +333,34 @@ async fn claim_scenario<S: DeliveryStore>(store: &S) {
     let claimed = |c: Claim| matches!(c, Claim::Claimed(_));
     assert!(claimed(
         store
-            .claim_delivery(delivery.clone(), &lease("a", 45), now)
+            .claim_delivery(delivery.clone(), &lease("a", 45), now, now)
             .await
             .unwrap()
     ));
     // The same claim again (a write whose answer was lost, retried): still ours.
     assert!(claimed(
         store
-            .claim_delivery(delivery.clone(), &lease("a", 45), now)
+            .claim_delivery(delivery.clone(), &lease("a", 45), now, now)
             .await
             .unwrap()
     ));
     // Anyone else waits until the lease ends, then may take it over.
     assert!(!claimed(
         store
-            .claim_delivery(delivery.clone(), &lease("b", 45), now)
+            .claim_delivery(delivery.clone(), &lease("b", 45), now, now)
             .await
             .unwrap()
     ));
     let later = now + time::Duration::seconds(46);
     assert!(claimed(
         store
-            .claim_delivery(delivery.clone(), &lease("b", 90), later)
+            .claim_delivery(delivery.clone(), &lease("b", 90), later, later)
             .await
             .unwrap()
     ));
     assert!(!claimed(
         store
-            .claim_delivery(delivery.clone(), &lease("a", 90), later)
+            .claim_delivery(delivery.clone(), &lease("a", 90), later, later)
             .await
             .unwrap()
     ));
@@ -404,7 +404,7 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
             until: at + time::Duration::seconds(45),
         };
         store
-            .claim_delivery(delivery.clone(), &lease, at)
+            .claim_delivery(delivery.clone(), &lease, at, at)
             .await
             .unwrap();
         let status = if n == 0 || n == 45 {

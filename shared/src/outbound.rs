@@ -198,32 +198,133 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
     /// Fans an event out to the account's active webhooks subscribed to it, attempting each
     /// delivery at once. An error means the event must be processed again (its deliveries that
     /// went through are not repeated).
+    ///
+    /// The first fan-out of an event id records its time and its subscribers: a redelivered or
+    /// republished event keeps its delivery ids, goes to that same set (nothing new), and a
+    /// webhook that left the set since (disabled, deleted) gets its unstarted delivery stopped
+    /// with the reason, instead of pending forever.
     pub async fn handle_event(&self, event: &Event) -> Result<usize, DeliveryError> {
-        // One id, one time: a republished event keeps the delivery ids of its first publish.
+        let current = self
+            .store
+            .active_webhooks_for(&event.account_id, event.event)
+            .await?;
+        let ids: Vec<String> = current.iter().map(|w| w.id.clone()).collect();
         let expires = self.clock.now() + self.settings.retention;
-        let first = self.store.first_seen(event, expires).await?;
+        let seen = self.store.first_seen(event, &ids, expires).await?;
         let republished;
-        let event = if first == event.occurred_at {
+        let event = if seen.occurred_at == event.occurred_at {
             event
         } else {
             republished = Event {
-                occurred_at: first,
+                occurred_at: seen.occurred_at,
                 ..event.clone()
             };
             &republished
         };
-        let webhooks = self
-            .store
-            .active_webhooks_for(&event.account_id, event.event)
-            .await?;
-        let count = webhooks.len();
-        let results: Vec<Result<(), DeliveryError>> = stream::iter(webhooks)
-            .map(|webhook| async move { self.deliver_new(&webhook, event).await })
+        let count = seen.webhook_ids.len();
+        let results: Vec<Result<(), DeliveryError>> = stream::iter(seen.webhook_ids)
+            .map(|id| {
+                let webhook = current.iter().find(|w| w.id == id);
+                async move {
+                    match webhook {
+                        Some(webhook) => self.deliver_new(webhook, event).await,
+                        None => self.deliver_or_stop(&id, event).await,
+                    }
+                }
+            })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(count)
+    }
+
+    /// A subscriber of the event's first fan-out that the index no longer lists: delivered if
+    /// it is subscribed after all (the index lagged), else its delivery, if one was claimed and
+    /// never attempted, is stopped with the reason.
+    async fn deliver_or_stop(&self, webhook_id: &str, event: &Event) -> Result<(), DeliveryError> {
+        let webhook = self
+            .store
+            .get_webhook(&event.account_id, webhook_id)
+            .await?;
+        let why = match &webhook {
+            Some(w) if w.indexed_events().contains(&event.event) => {
+                return self.deliver_new(w, event).await
+            }
+            Some(_) => "the webhook was set inactive or unsubscribed before this delivery's first attempt; delivery stopped",
+            None => "the webhook was deleted before this delivery's first attempt; delivery stopped",
+        };
+        let now = self.clock.now();
+        let lease = self.stop_lease(now);
+        let claim = self
+            .store
+            .claim_existing(
+                &event.account_id,
+                webhook_id,
+                &delivery_id(event, webhook_id),
+                &lease,
+                now,
+                false,
+            )
+            .await?;
+        match claim {
+            Claim::Claimed(d) => self.stop(&d, &lease.token, why, now).await,
+            Claim::Busy(Some(d))
+                if d.status == DeliveryStatus::Pending
+                    && d.next_attempt_at.is_none_or(|next| next <= now) =>
+            {
+                Err(DeliveryError::InFlight(d.id))
+            }
+            // Never claimed, finished, or waiting for a retry that will stop it.
+            Claim::Busy(_) => Ok(()),
+        }
+    }
+
+    /// A lease to record a stop: no call is made under it.
+    fn stop_lease(&self, now: OffsetDateTime) -> Lease {
+        Lease {
+            token: self.lease_token(),
+            until: now + Duration::from_secs(30),
+        }
+    }
+
+    fn lease_token(&self) -> String {
+        format!(
+            "lease_{:016x}{:016x}",
+            self.random.next_u64(),
+            self.random.next_u64()
+        )
+    }
+
+    /// Records that a claimed delivery stops here, and why: it ends `failed`, and "recover"
+    /// can resend it once the webhook is active again.
+    async fn stop(
+        &self,
+        delivery: &Delivery,
+        lease: &str,
+        why: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
+        let attempt = Attempt {
+            at: now,
+            status: None,
+            error: Some(why.into()),
+            duration_ms: 0,
+            response_body: None,
+            manual: false,
+        };
+        let expires = now + self.settings.retention;
+        self.store
+            .record_attempt(
+                delivery,
+                lease,
+                &attempt,
+                DeliveryStatus::Failed,
+                None,
+                expires,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn deliver_new(&self, webhook: &Webhook, event: &Event) -> Result<(), DeliveryError> {
@@ -239,7 +340,12 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             created_at: now,
         };
         let lease = self.lease(webhook, now);
-        match self.store.claim_delivery(delivery, &lease, now).await? {
+        let expires = now + self.settings.retention;
+        match self
+            .store
+            .claim_delivery(delivery, &lease, now, expires)
+            .await?
+        {
             Claim::Claimed(d) => self
                 .attempt(webhook, d, &lease.token, false)
                 .await
@@ -273,11 +379,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
     /// A new claim; a crashed worker's claim ends with it.
     fn lease(&self, webhook: &Webhook, now: OffsetDateTime) -> Lease {
         Lease {
-            token: format!(
-                "lease_{:016x}{:016x}",
-                self.random.next_u64(),
-                self.random.next_u64()
-            ),
+            token: self.lease_token(),
             until: now + Self::lease_length(webhook),
         }
     }
@@ -310,7 +412,25 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             .get_webhook(&message.account_id, &message.webhook_id)
             .await?
         else {
-            tracing::info!(delivery_id = %message.delivery_id, "webhook deleted; retry dropped");
+            // Deleted: the delivery ends with the reason (and expires with its retention).
+            let lease = self.stop_lease(now);
+            let claim = self
+                .store
+                .claim_existing(
+                    &message.account_id,
+                    &message.webhook_id,
+                    &message.delivery_id,
+                    &lease,
+                    now,
+                    message.manual,
+                )
+                .await?;
+            if let Claim::Claimed(d) = claim {
+                if d.status == DeliveryStatus::Pending {
+                    let why = "the webhook was deleted; delivery stopped";
+                    self.stop(&d, &lease.token, why, now).await?;
+                }
+            }
             return Ok(RetryOutcome::Done);
         };
         if message.manual {
@@ -347,25 +467,8 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         };
         if webhook.status != Status::Active {
             // Deliveries stop with the webhook; "recover" resends them once it is active again.
-            let attempt = Attempt {
-                at: now,
-                status: None,
-                error: Some("the webhook is inactive; delivery stopped".into()),
-                duration_ms: 0,
-                response_body: None,
-                manual: false,
-            };
-            let expires = now + self.settings.retention;
-            self.store
-                .record_attempt(
-                    &delivery,
-                    &lease.token,
-                    &attempt,
-                    DeliveryStatus::Failed,
-                    None,
-                    expires,
-                )
-                .await?;
+            let why = "the webhook is inactive; delivery stopped";
+            self.stop(&delivery, &lease.token, why, now).await?;
             return Ok(RetryOutcome::Done);
         }
         self.attempt(&webhook, delivery, &lease.token, false)

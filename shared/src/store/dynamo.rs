@@ -10,7 +10,7 @@
 //! | activity log entry  | `LOG#{account}#{id}`       | `{entryId}`    | `doc`, `expiresAt` (TTL)       |
 //! | delivery            | `DLV#{account}#{id}`       | `{deliveryId}` | `status`, `event`, `attempts` (JSON strings), `nextAttemptAt`/`leaseUntil` (epoch ms), `leaseToken`, `expiresAt` |
 //! | webhook health      | `HEALTH#{account}`         | `{id}`         | `consecutiveFailures`, `failingSince`, `expiresAt` |
-//! | event seen          | `EVT#{account}`            | `{eventId}`    | `occurredAt` (epoch ms), `expiresAt` |
+//! | event seen          | `EVT#{account}`            | `{eventId}`    | `occurredAt` (epoch ms), `webhooks` (its subscribers' ids), `expiresAt` |
 //!
 //! Subscription entries exist only for active outbound webhooks, one per subscribed event, so
 //! the delivery function finds "active webhooks of this account for this event" with a single
@@ -912,12 +912,18 @@ impl DeliveryStore for DynamoStore {
         delivery: Delivery,
         lease: &Lease,
         now: OffsetDateTime,
+        expires_at: OffsetDateTime,
     ) -> StoreResult<Claim> {
         let sent = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(delivery_item(&delivery, Some(lease), None, None)))
+            .set_item(Some(delivery_item(
+                &delivery,
+                Some(lease),
+                None,
+                Some(expires_at),
+            )))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -1185,9 +1191,11 @@ impl EventLog for DynamoStore {
     async fn first_seen(
         &self,
         event: &crate::events::Event,
+        webhook_ids: &[String],
         expires_at: OffsetDateTime,
-    ) -> StoreResult<OffsetDateTime> {
+    ) -> StoreResult<SeenEvent> {
         let pk = s(format!("EVT#{}", event.account_id));
+        let ids = AttributeValue::L(webhook_ids.iter().map(s).collect());
         let sent = self
             .client
             .put_item()
@@ -1195,13 +1203,17 @@ impl EventLog for DynamoStore {
             .item("pk", pk.clone())
             .item("sk", s(&event.id))
             .item("occurredAt", epoch_ms(event.occurred_at))
+            .item("webhooks", ids)
             .item(TTL_ATTRIBUTE, epoch(expires_at))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
         match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
-            Ok(()) => Ok(event.occurred_at),
-            // Seen before (or our own write, retried by the SDK): the stored time stands.
+            Ok(()) => Ok(SeenEvent {
+                occurred_at: event.occurred_at,
+                webhook_ids: webhook_ids.to_vec(),
+            }),
+            // Seen before (or our own write, retried by the SDK): the stored record stands.
             Err(StoreError::Conflict) => {
                 let out = self
                     .client
@@ -1213,11 +1225,21 @@ impl EventLog for DynamoStore {
                     .send()
                     .await
                     .map_err(backend)?;
-                let ms = out
+                let item = out
                     .item()
-                    .and_then(|item| get_n(item, "occurredAt"))
+                    .ok_or_else(|| StoreError::Corrupt("event record vanished".into()))?;
+                let ms = get_n(item, "occurredAt")
                     .ok_or_else(|| StoreError::Corrupt("event record without occurredAt".into()))?;
-                from_ms(ms)
+                let webhook_ids = match item.get("webhooks") {
+                    Some(AttributeValue::L(list)) => {
+                        list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                Ok(SeenEvent {
+                    occurred_at: from_ms(ms)?,
+                    webhook_ids,
+                })
             }
             Err(e) => Err(e),
         }

@@ -23,7 +23,7 @@ struct State {
     /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
     health: Mutex<BTreeMap<(String, String), Health>>,
-    events: Mutex<BTreeMap<(String, String), OffsetDateTime>>,
+    events: Mutex<BTreeMap<(String, String), SeenEvent>>,
 }
 
 impl MemoryStore {
@@ -254,6 +254,7 @@ impl DeliveryStore for MemoryStore {
         delivery: Delivery,
         lease: &Lease,
         now: OffsetDateTime,
+        _expires_at: OffsetDateTime,
     ) -> StoreResult<Claim> {
         let key = (
             delivery.account_id.clone(),
@@ -395,11 +396,16 @@ impl EventLog for MemoryStore {
     async fn first_seen(
         &self,
         event: &crate::events::Event,
+        webhook_ids: &[String],
         _expires_at: OffsetDateTime,
-    ) -> StoreResult<OffsetDateTime> {
+    ) -> StoreResult<SeenEvent> {
         let mut events = self.0.events.lock().unwrap();
-        Ok(*events
+        Ok(events
             .entry((event.account_id.clone(), event.id.clone()))
-            .or_insert(event.occurred_at))
+            .or_insert_with(|| SeenEvent {
+                occurred_at: event.occurred_at,
+                webhook_ids: webhook_ids.to_vec(),
+            })
+            .clone())
     }
 }

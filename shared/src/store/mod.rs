@@ -316,13 +316,15 @@ pub enum Claim {
 /// Deliveries and their attempts. Every state change is conditional on holding the delivery's
 /// lease, so two copies of one SQS message never both send.
 pub trait DeliveryStore: Send + Sync {
-    /// Creates `delivery` (pending, no attempts) claimed by `lease`, unless
-    /// it exists; then claims the existing one if it is pending, due and unleased.
+    /// Creates `delivery` (pending, no attempts) claimed by `lease`, to expire at `expires_at`
+    /// should no attempt ever be recorded, unless it exists; then claims the existing one if it
+    /// is pending, due and unleased.
     fn claim_delivery(
         &self,
         delivery: crate::model::Delivery,
         lease: &Lease,
         now: OffsetDateTime,
+        expires_at: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Claim>> + Send;
     /// Claims an existing delivery for another attempt: pending and due, or any status when
     /// `manual` (a resend the user asked for); unleased either way, where a lease with this
@@ -365,17 +367,27 @@ pub trait DeliveryStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Page<crate::model::Delivery>>> + Send;
 }
 
+/// What the fan-out recorded the first time it saw an event id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenEvent {
+    pub occurred_at: OffsetDateTime,
+    /// The webhooks the event went to: its subscribers, fixed at that first fan-out.
+    pub webhook_ids: Vec<String>,
+}
+
 /// The events the fan-out has seen. An event's delivery ids (and so the `webhook-id`
 /// receivers dedupe on) derive from its id and time; a publisher that sends one id twice
-/// without `occurredAt` gets two publish times, so the first one seen is kept and used.
+/// without `occurredAt` gets two publish times, so the first one seen is kept and used. Its
+/// subscribers are kept too, so a redelivered event finishes the set it started.
 pub trait EventLog: Send + Sync {
-    /// Records `event`'s id with its `occurred_at` unless the id was seen before; returns the
-    /// time recorded first. Repeating a call (a retry after a lost reply) answers the same.
+    /// Records `event`'s id, time and subscribers unless the id was seen before; returns what
+    /// was recorded first. Repeating a call (a retry after a lost reply) answers the same.
     fn first_seen(
         &self,
         event: &crate::events::Event,
+        webhook_ids: &[String],
         expires_at: OffsetDateTime,
-    ) -> impl Future<Output = StoreResult<OffsetDateTime>> + Send;
+    ) -> impl Future<Output = StoreResult<SeenEvent>> + Send;
 }
 
 /// A webhook's failure streak: consecutive failed attempts and since when, reset by any success.

@@ -18,7 +18,7 @@ use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
 use hookline::store::{
     collect_page, Claim, DeliveryStore, EventLog, Health, HealthStore, Lease, ListFilter,
-    NoticeGate, Page, RawPage, StoreError, StoreResult, SubscriptionIndex, WebhookStore,
+    NoticeGate, Page, RawPage, SeenEvent, StoreError, StoreResult, SubscriptionIndex, WebhookStore,
     MAX_READS_PER_PAGE,
 };
 use time::OffsetDateTime;
@@ -78,7 +78,7 @@ pub struct Tables {
     pub deliveries: BTreeMap<DeliveryKey, StoredDelivery>,
     health: BTreeMap<(String, String), History<Health>>,
     notices: BTreeMap<(String, String, String), OffsetDateTime>,
-    events: BTreeMap<(String, String), OffsetDateTime>,
+    events: BTreeMap<(String, String), SeenEvent>,
     /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
     pub oversized_writes: Vec<String>,
     pub largest_item: usize,
@@ -311,6 +311,7 @@ impl DeliveryStore for SimTable {
         delivery: Delivery,
         lease: &Lease,
         now: OffsetDateTime,
+        expires_at: OffsetDateTime,
     ) -> StoreResult<Claim> {
         let key = delivery_key(&delivery.account_id, &delivery.webhook_id, &delivery.id);
         // PutItem if absent; on a failed condition the adapter claims the existing item.
@@ -323,7 +324,7 @@ impl DeliveryStore for SimTable {
                     delivery: delivery.clone(),
                     lease: Some(lease.clone()),
                     last_lease: None,
-                    expires_at: None,
+                    expires_at: Some(expires_at),
                 };
                 check_size(t, &stored)?;
                 t.deliveries.insert(key.clone(), stored);
@@ -687,10 +688,11 @@ impl EventLog for SimTable {
     async fn first_seen(
         &self,
         event: &hookline::events::Event,
+        webhook_ids: &[String],
         _expires_at: OffsetDateTime,
-    ) -> StoreResult<OffsetDateTime> {
+    ) -> StoreResult<SeenEvent> {
         let key = (event.account_id.clone(), event.id.clone());
-        // PutItem if absent; on a failed condition the adapter reads the stored time.
+        // PutItem if absent; on a failed condition the adapter reads the stored record.
         let put = self
             .call("PutItem event", true, |t, _| {
                 if t.events.contains_key(&key) {
@@ -698,19 +700,26 @@ impl EventLog for SimTable {
                 }
                 // The table keeps whole milliseconds.
                 let ms = event.occurred_at.unix_timestamp_nanos() / 1_000_000;
-                let stored = OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+                let occurred_at = OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
                     .expect("a valid time");
-                t.events.insert(key.clone(), stored);
+                let seen = SeenEvent {
+                    occurred_at,
+                    webhook_ids: webhook_ids.to_vec(),
+                };
+                t.events.insert(key.clone(), seen);
                 Ok(())
             })
             .await;
         match put {
-            Ok(()) => Ok(event.occurred_at),
+            Ok(()) => Ok(SeenEvent {
+                occurred_at: event.occurred_at,
+                webhook_ids: webhook_ids.to_vec(),
+            }),
             Err(StoreError::Conflict) => {
                 self.call("GetItem event", false, |t, _| {
                     t.events
                         .get(&key)
-                        .copied()
+                        .cloned()
                         .ok_or_else(|| StoreError::Corrupt("no event record".into()))
                 })
                 .await

@@ -62,15 +62,11 @@ pub fn check(o: &Outcome) -> Checked {
         }
     }
     // Read before the table's lock is taken below.
-    let timelines: HashMap<String, (Timeline, bool)> = o
+    let timelines: HashMap<String, Timeline> = o
         .plan
         .webhooks
         .iter()
-        .map(|(w, _)| {
-            let timeline = o.table.webhook_timeline(&w.account_id, &w.id);
-            let exists = o.table.webhook_now(&w.account_id, &w.id).is_some();
-            (w.id.clone(), (timeline, exists))
-        })
+        .map(|(w, _)| (w.id.clone(), o.table.webhook_timeline(&w.account_id, &w.id)))
         .collect();
     let tables = o.table.tables();
     for what in &tables.oversized_writes {
@@ -118,8 +114,7 @@ pub fn check(o: &Outcome) -> Checked {
 
     // Every (event, subscribed active webhook) pair ends in a recorded state.
     for (webhook, _) in &o.plan.webhooks {
-        let (timeline, exists_now) = &timelines[&webhook.id];
-        let exists_now = *exists_now;
+        let timeline = &timelines[&webhook.id];
         for (event_id, (at, event)) in &first_publish {
             if event.account_id != webhook.account_id {
                 continue;
@@ -147,7 +142,9 @@ pub fn check(o: &Outcome) -> Checked {
                 DeliveryStatus::Failed => {
                     let gone = last.is_some_and(|a| a.status == Some(410));
                     let stopped = last.is_some_and(|a| {
-                        a.error.as_deref().is_some_and(|e| e.contains("inactive"))
+                        a.error
+                            .as_deref()
+                            .is_some_and(|e| e.ends_with("delivery stopped"))
                     });
                     let scheduled = d.attempts.iter().filter(|a| !a.manual).count();
                     let finished = scheduled == schedule.len() + 1;
@@ -164,7 +161,6 @@ pub fn check(o: &Outcome) -> Checked {
                         ));
                     }
                 }
-                DeliveryStatus::Pending if !exists_now => {} // the webhook was deleted
                 DeliveryStatus::Pending => v.push(format!(
                     "{} is still pending at the end ({} attempts, next due {:?})",
                     d.id,
@@ -209,12 +205,7 @@ pub fn check(o: &Outcome) -> Checked {
         if let Some((_, Some(due), _)) = records.last() {
             if o.world.now_ms() > ms(*due) + slack {
                 let d = tables.deliveries.values().find(|s| &s.delivery.id == id);
-                let deleted = d.is_some_and(|d| {
-                    timelines
-                        .get(&d.delivery.webhook_id)
-                        .is_some_and(|(_, exists)| !exists)
-                });
-                if !deleted && d.is_some_and(|d| d.delivery.status == DeliveryStatus::Pending) {
+                if d.is_some_and(|d| d.delivery.status == DeliveryStatus::Pending) {
                     v.push(format!(
                         "{id} was due at {} and never attempted again",
                         fmt_ms(ms(*due))

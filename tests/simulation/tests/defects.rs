@@ -169,3 +169,36 @@ fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
         );
     }
 }
+
+#[test]
+fn a_claim_left_by_a_dead_process_ends_stopped_when_its_webhook_leaves_before_the_event_returns() {
+    // The first invocation dies right after claiming the delivery; the user disables (or
+    // deletes) the webhook before SQS hands the event out again, 12 minutes later.
+    use hookline_simulation::workload::Action;
+    for delete in [false, true] {
+        let faults = Faults::scripted(&[("crash.after.dynamo:PutItem delivery", 1)]);
+        let report = run_plan(1, &config(faults), |rng| {
+            let mut plan = scenario(rng, Behaviour::healthy(), 1);
+            let (account, id) = (
+                plan.webhooks[0].0.account_id.clone(),
+                plan.webhooks[0].0.id.clone(),
+            );
+            let action = if delete {
+                Action::Delete { account, id }
+            } else {
+                Action::Disable { account, id }
+            };
+            plan.actions.push((120_000, action));
+            plan
+        });
+        let d = only_delivery(&report);
+        assert_eq!(d.status, DeliveryStatus::Failed, "delete: {delete}");
+        let why = d
+            .attempts
+            .last()
+            .and_then(|a| a.error.as_deref())
+            .unwrap_or_default();
+        assert!(why.ends_with("delivery stopped"), "{why}");
+        assert_eq!(report.requests, 0);
+    }
+}
