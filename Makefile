@@ -15,7 +15,7 @@ bench:
 SEEDS ?= 200
 FIRST ?= 0
 simulate:
-	@cargo run -q --release -p hookline-simulation --bin simulate -- --seeds $(SEEDS) --first $(FIRST)
+	@cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds $(SEEDS) --first $(FIRST)
 
 # A new API key for ACCOUNT against the running local stack (`make run`).
 api-key:

@@ -446,3 +446,38 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
         assert_eq!(&ids, want, "status {status:?}, limit {limit}");
     }
 }
+
+#[tokio::test]
+async fn notice_claims_and_failure_counts_survive_a_repeated_request() {
+    repeat_scenario(&fresh_store().await).await;
+    repeat_scenario(&MemoryStore::new()).await;
+}
+
+/// What the SDK does after a lost reply: the same request again. It must answer as the first.
+async fn repeat_scenario<S: hookline::store::NoticeGate + hookline::store::HealthStore>(store: &S) {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let window = time::Duration::minutes(15);
+    let claim =
+        |token: &'static str, at| store.claim_notice("acme", "wh_1", "failing", at, window, token);
+    assert!(claim("a", now).await.unwrap());
+    assert!(
+        claim("a", now).await.unwrap(),
+        "the same claim again is still ours"
+    );
+    assert!(
+        !claim("b", now).await.unwrap(),
+        "another claim waits for the window"
+    );
+    assert!(claim("b", now + window).await.unwrap());
+
+    let fail = |attempt: &'static str| store.record_failure("acme", "wh_1", now, attempt);
+    assert_eq!(fail("t1").await.unwrap().consecutive_failures, 1);
+    assert_eq!(
+        fail("t1").await.unwrap().consecutive_failures,
+        1,
+        "counted once"
+    );
+    assert_eq!(fail("t2").await.unwrap().consecutive_failures, 2);
+}

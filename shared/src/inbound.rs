@@ -413,6 +413,7 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
                 "inbound-failure",
                 entry.at,
                 self.settings.notice_window,
+                &entry.id,
             )
             .await;
         match claimed {

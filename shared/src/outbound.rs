@@ -676,7 +676,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         );
         if !manual || verdict.success {
             // A resend the user asked for does not count toward the webhook's failure streak.
-            self.after_attempt(webhook, &delivery, &verdict, status, at)
+            self.after_attempt(webhook, &delivery, &verdict, status, at, lease)
                 .await;
         }
         Ok(attempt)
@@ -691,6 +691,8 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         verdict: &Verdict,
         status: DeliveryStatus,
         at: OffsetDateTime,
+        // The attempt's lease token: the streak counts each attempt once.
+        attempt: &str,
     ) {
         if verdict.success {
             if let Err(e) = self
@@ -709,7 +711,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         }
         match self
             .store
-            .record_failure(&webhook.account_id, &webhook.id, at)
+            .record_failure(&webhook.account_id, &webhook.id, at, attempt)
             .await
         {
             Ok(health) => {
@@ -831,6 +833,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                 kind,
                 at,
                 self.settings.notice_window,
+                &self.lease_token(),
             )
             .await
         {

@@ -663,8 +663,10 @@ impl NoticeGate for DynamoStore {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
+        token: &str,
     ) -> StoreResult<bool> {
-        // TTL deletion lags by up to days, so the condition reads the expiry itself.
+        // TTL deletion lags by up to days, so the condition reads the expiry itself; the token
+        // makes the SDK's retry of a committed claim find its own.
         let sent = self
             .client
             .put_item()
@@ -672,9 +674,11 @@ impl NoticeGate for DynamoStore {
             .item("pk", s(format!("NOTICE#{account_id}#{webhook_id}")))
             .item("sk", s(kind))
             .item(TTL_ATTRIBUTE, epoch(now + window))
-            .condition_expression("attribute_not_exists(pk) OR #exp <= :now")
+            .item("claimToken", s(token))
+            .condition_expression("attribute_not_exists(pk) OR #exp <= :now OR claimToken = :token")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
             .expression_attribute_values(":now", epoch(now))
+            .expression_attribute_values(":token", s(token))
             .send()
             .await;
         match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
@@ -1135,26 +1139,60 @@ impl HealthStore for DynamoStore {
         account_id: &str,
         webhook_id: &str,
         at: OffsetDateTime,
+        attempt: &str,
     ) -> StoreResult<Health> {
-        let out = self
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let key = || {
+            HashMap::from([
+                ("pk".to_string(), s(format!("HEALTH#{account_id}"))),
+                ("sk".to_string(), s(webhook_id)),
+            ])
+        };
+        let sent = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("HEALTH#{account_id}")))
-            .key("sk", s(webhook_id))
-            // A streak nobody ends (the webhook deleted) expires on its own.
-            .update_expression("ADD consecutiveFailures :one SET failingSince = if_not_exists(failingSince, :at), #exp = :exp")
+            .set_key(Some(key()))
+            // A streak nobody ends (the webhook deleted) expires on its own. `lastFailure`
+            // makes the SDK's retry of a committed count a no-op.
+            .update_expression(
+                "ADD consecutiveFailures :one SET failingSince = if_not_exists(failingSince, :at), \
+                 #exp = :exp, lastFailure = :attempt",
+            )
+            .condition_expression("attribute_not_exists(lastFailure) OR lastFailure <> :attempt")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":at", epoch_ms(at))
             .expression_attribute_values(":exp", epoch(at + time::Duration::days(30)))
+            .expression_attribute_values(":attempt", s(attempt))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(backend)?;
-        let item = out
-            .attributes()
-            .ok_or_else(|| StoreError::Corrupt("health came back empty".into()))?;
+            .await;
+        let item = match sent {
+            Ok(out) => out
+                .attributes()
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt("health came back empty".into()))?,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+            {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?
+                    .item()
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt("health vanished".into()))?
+            }
+            Err(err) => return Err(backend(err)),
+        };
+        let item = &item;
         Ok(Health {
             consecutive_failures: get_n(item, "consecutiveFailures")
                 .unwrap_or(0)

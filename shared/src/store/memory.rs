@@ -18,11 +18,12 @@ pub struct MemoryStore(Arc<State>);
 struct State {
     webhooks: Mutex<BTreeMap<(String, String), Webhook>>,
     keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
-    claims: Mutex<BTreeMap<(String, String, String), OffsetDateTime>>,
+    claims: Mutex<BTreeMap<(String, String, String), (OffsetDateTime, String)>>,
     activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
     /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
-    health: Mutex<BTreeMap<(String, String), Health>>,
+    /// The streak and the attempt counted last.
+    health: Mutex<BTreeMap<(String, String), (Health, String)>>,
     events: Mutex<BTreeMap<(String, String), SeenEvent>>,
 }
 
@@ -175,6 +176,7 @@ impl NoticeGate for MemoryStore {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
+        token: &str,
     ) -> StoreResult<bool> {
         let mut claims = self.0.claims.lock().unwrap();
         let key = (
@@ -183,9 +185,9 @@ impl NoticeGate for MemoryStore {
             kind.to_string(),
         );
         match claims.get(&key) {
-            Some(until) if *until > now => Ok(false),
+            Some((until, holder)) if *until > now && holder != token => Ok(false),
             _ => {
-                claims.insert(key, now + window);
+                claims.insert(key, (now + window, token.to_string()));
                 Ok(true)
             }
         }
@@ -372,13 +374,17 @@ impl HealthStore for MemoryStore {
         account_id: &str,
         webhook_id: &str,
         at: OffsetDateTime,
+        attempt: &str,
     ) -> StoreResult<Health> {
         let mut map = self.0.health.lock().unwrap();
-        let health = map
+        let (health, last) = map
             .entry((account_id.to_string(), webhook_id.to_string()))
             .or_default();
-        health.consecutive_failures += 1;
-        health.failing_since.get_or_insert(at);
+        if last != attempt {
+            health.consecutive_failures += 1;
+            health.failing_since.get_or_insert(at);
+            *last = attempt.to_string();
+        }
         Ok(*health)
     }
 

@@ -250,8 +250,9 @@ pub trait ApiKeyStore: Send + Sync {
 /// At most one failure e-mail of a kind per webhook per window, whichever Lambda instance asks:
 /// the first caller in a window wins the claim.
 pub trait NoticeGate: Send + Sync {
-    /// `true` if no claim of `kind` for this webhook is live at `now`; then this one is recorded
-    /// until `now + window`.
+    /// `true` if no claim of `kind` for this webhook is live at `now`; then this one (`token`)
+    /// is recorded until `now + window`. Repeating a call with the same token (a retry after a
+    /// lost reply) answers `true` again.
     fn claim_notice(
         &self,
         account_id: &str,
@@ -259,6 +260,7 @@ pub trait NoticeGate: Send + Sync {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
+        token: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
@@ -398,12 +400,14 @@ pub struct Health {
 }
 
 pub trait HealthStore: Send + Sync {
-    /// Counts a failed attempt; returns the streak after it.
+    /// Counts a failed attempt (`attempt`: a token unique to it); returns the streak after it.
+    /// Repeating a call (a retry after a lost reply) counts it once.
     fn record_failure(
         &self,
         account_id: &str,
         webhook_id: &str,
         at: OffsetDateTime,
+        attempt: &str,
     ) -> impl Future<Output = StoreResult<Health>> + Send;
     /// Ends a streak after a success. Reads first (cheap) and writes only when there is one.
     fn record_success(

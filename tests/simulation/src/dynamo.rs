@@ -76,8 +76,9 @@ pub type Timeline = Vec<(u64, Option<Webhook>)>;
 pub struct Tables {
     webhooks: BTreeMap<(String, String), History<Webhook>>,
     pub deliveries: BTreeMap<DeliveryKey, StoredDelivery>,
-    health: BTreeMap<(String, String), History<Health>>,
-    notices: BTreeMap<(String, String, String), OffsetDateTime>,
+    /// The streak and the attempt counted last.
+    health: BTreeMap<(String, String), History<(Health, String)>>,
+    notices: BTreeMap<(String, String, String), (OffsetDateTime, String)>,
     events: BTreeMap<(String, String), SeenEvent>,
     /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
     pub oversized_writes: Vec<String>,
@@ -622,15 +623,19 @@ impl HealthStore for SimTable {
         account_id: &str,
         webhook_id: &str,
         at: OffsetDateTime,
+        attempt: &str,
     ) -> StoreResult<Health> {
         let key = (account_id.to_string(), webhook_id.to_string());
-        // UpdateItem ADD consecutiveFailures :one, SET failingSince = if_not_exists(...).
+        // UpdateItem ADD consecutiveFailures :one, SET failingSince = if_not_exists(...), on
+        // the condition lastFailure <> :attempt; the adapter reads the streak back otherwise.
         self.call("UpdateItem failure", true, |t, now| {
             let h = t.health.entry(key.clone()).or_default();
-            let mut health = h.current().copied().unwrap_or_default();
-            health.consecutive_failures += 1;
-            health.failing_since.get_or_insert(at);
-            h.set(now, Some(health));
+            let (mut health, last) = h.current().cloned().unwrap_or_default();
+            if last != attempt {
+                health.consecutive_failures += 1;
+                health.failing_since.get_or_insert(at);
+                h.set(now, Some((health, attempt.to_string())));
+            }
             Ok(health)
         })
         .await
@@ -666,17 +671,21 @@ impl NoticeGate for SimTable {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
+        token: &str,
     ) -> StoreResult<bool> {
         let key = (
             account_id.to_string(),
             webhook_id.to_string(),
             kind.to_string(),
         );
-        // PutItem with "attribute_not_exists(pk) OR expiresAt <= :now".
+        // PutItem with "attribute_not_exists(pk) OR expiresAt <= :now OR claimToken = :token";
+        // the adapter keeps the expiry in whole seconds.
+        let whole = |t: OffsetDateTime| t.replace_nanosecond(0).expect("whole seconds");
+        let (now_s, until) = (whole(now), whole(now + window));
         self.call("PutItem notice", true, |t, _| match t.notices.get(&key) {
-            Some(until) if *until > now => Ok(false),
+            Some((expiry, holder)) if *expiry > now_s && holder != token => Ok(false),
             _ => {
-                t.notices.insert(key.clone(), now + window);
+                t.notices.insert(key.clone(), (until, token.to_string()));
                 Ok(true)
             }
         })

@@ -315,7 +315,9 @@ impl std::fmt::Display for Summary {
 }
 
 pub fn replay_command(seed: u64) -> String {
-    format!("cargo run -p hookline-simulation --release --bin simulate -- --seed {seed} --trace")
+    format!(
+        "cargo run -p hookline-simulation --profile sim --bin simulate -- --seed {seed} --trace"
+    )
 }
 
 /// Runs seeds `first..first + count`, handing each report to `each`.

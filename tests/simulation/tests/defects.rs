@@ -202,3 +202,31 @@ fn a_claim_left_by_a_dead_process_ends_stopped_when_its_webhook_leaves_before_th
         assert_eq!(report.requests, 0);
     }
 }
+
+#[test]
+fn a_lost_reply_to_a_notice_claim_or_a_failure_count_loses_no_e_mail() {
+    // The "failing" e-mail goes out after the 4th failed attempt in a row. Its notice claim
+    // (PutItem) and the 4th count (UpdateItem ADD) each commit and lose their reply; the SDK's
+    // retry then meets its own write.
+    for point in [
+        ("dynamo.lost_reply:PutItem notice", 1),
+        ("dynamo.lost_reply:UpdateItem failure", 4),
+    ] {
+        let report = run_plan(1, &config(Faults::scripted(&[point])), |rng| {
+            scenario(rng, Behaviour::scripted(&[Some(500); 4]), 1)
+        });
+        assert_eq!(
+            report.faults.get("dynamo.lost_reply"),
+            Some(&1),
+            "{point:?}"
+        );
+        let d = only_delivery(&report);
+        assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 5));
+        let failing: Vec<_> = report
+            .emails
+            .iter()
+            .filter(|m| m.kind == "failing")
+            .collect();
+        assert_eq!(failing.len(), 1, "{point:?}: {:?}", report.emails);
+    }
+}
