@@ -8,6 +8,9 @@ use crate::model::{Attempt, Delivery, DeliveryStatus};
 
 /// A delivery and the lease holding it, if any.
 /// A delivery, its lease, and the lease that recorded its last attempt.
+/// (account, webhook, kind) of an e-mail notice; its claim is (until, token).
+type NoticeKey = (String, String, String);
+
 type Leased = (Delivery, Option<Lease>, Option<String>);
 
 /// Every store trait, in memory. Clones share their state, like clients of one table.
@@ -18,7 +21,7 @@ pub struct MemoryStore(Arc<State>);
 struct State {
     webhooks: Mutex<BTreeMap<(String, String), Webhook>>,
     keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
-    claims: Mutex<BTreeMap<(String, String, String), (OffsetDateTime, String)>>,
+    claims: Mutex<BTreeMap<NoticeKey, (OffsetDateTime, String)>>,
     activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
     /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
