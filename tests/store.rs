@@ -1,6 +1,7 @@
 //! The store contract: the subscription index follows every write, stale writes are refused,
-//! lists page and filter. Each scenario runs against the DynamoDB store (moto's server) and the
-//! in-memory store, so the unit tests' fake keeps DynamoDB's semantics.
+//! lists page and filter. Each scenario runs against the DynamoDB store (moto's server), the
+//! in-memory store and the simulation's DynamoDB model, so the unit tests' fake and the
+//! simulation keep the adapter's semantics.
 
 use hookline::model::{
     delivery_id, Delivery, DeliveryStatus, EventType, Status, Webhook, WebhookPatch, WebhookRules,
@@ -12,6 +13,20 @@ use hookline::store::{
 };
 use hookline_tests::{fresh_store, outbound_body};
 use serde_json::json;
+
+/// The simulation's model of the table, without faults, and a way to run a scenario on it.
+fn sim_table() -> (
+    hookline_simulation::dynamo::SimTable,
+    hookline_simulation::executor::Scheduler,
+) {
+    let world = hookline_simulation::world::World::new(
+        1,
+        hookline_simulation::world::Faults::none(),
+        false,
+    );
+    let scheduler = world.scheduler.clone();
+    (hookline_simulation::dynamo::SimTable::new(world), scheduler)
+}
 
 fn rules() -> WebhookRules {
     WebhookRules {
@@ -75,6 +90,8 @@ async fn subscription_index_follows_creates_updates_and_deletes() {
     // Nothing is left behind: no orphaned index entry.
     assert_eq!(all_keys(&store).await, Vec::<String>::new());
     index_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(index_scenario(&sim));
 }
 
 async fn index_scenario<S: WebhookStore + SubscriptionIndex>(store: &S) {
@@ -162,6 +179,8 @@ async fn index_scenario<S: WebhookStore + SubscriptionIndex>(store: &S) {
 async fn stale_writes_are_refused_and_deleted_webhooks_are_not_found() {
     stale_write_scenario(&fresh_store().await).await;
     stale_write_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(stale_write_scenario(&sim));
 }
 
 async fn stale_write_scenario<S: WebhookStore + SubscriptionIndex>(store: &S) {
@@ -228,6 +247,8 @@ async fn stale_write_scenario<S: WebhookStore + SubscriptionIndex>(store: &S) {
 async fn lists_page_and_filter_per_account() {
     list_scenario(&fresh_store().await).await;
     list_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(list_scenario(&sim));
 }
 
 async fn list_scenario<S: WebhookStore>(store: &S) {
@@ -304,6 +325,8 @@ async fn list_scenario<S: WebhookStore>(store: &S) {
 async fn a_claim_is_its_claimants_own_and_no_one_elses_until_it_ends() {
     claim_scenario(&fresh_store().await).await;
     claim_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(claim_scenario(&sim));
 }
 
 async fn claim_scenario<S: DeliveryStore>(store: &S) {
@@ -370,6 +393,8 @@ async fn claim_scenario<S: DeliveryStore>(store: &S) {
 async fn filtered_listings_page_past_long_runs_of_other_items() {
     paging_scenario(&fresh_store().await).await;
     paging_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(paging_scenario(&sim));
 }
 
 /// 60 deliveries of which the oldest and one near the newest failed, 45 apart: DynamoDB's
@@ -451,6 +476,8 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
 async fn notice_claims_and_failure_counts_survive_a_repeated_request() {
     repeat_scenario(&fresh_store().await).await;
     repeat_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(repeat_scenario(&sim));
 }
 
 /// What the SDK does after a lost reply: the same request again. It must answer as the first.

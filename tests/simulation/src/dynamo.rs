@@ -375,13 +375,18 @@ impl DeliveryStore for SimTable {
                     return Err(StoreError::Conflict);
                 };
                 if stored.lease.as_ref().map(|l| l.token.as_str()) != Some(lease) {
-                    return Err(StoreError::Conflict);
+                    // The adapter reads `lastLease` back: a repeat of its own record succeeds.
+                    return match stored.last_lease.as_deref() == Some(lease) {
+                        true => Ok(()),
+                        false => Err(StoreError::Conflict),
+                    };
                 }
                 let mut next = stored.clone();
                 next.delivery.attempts.push(attempt.clone());
                 next.delivery.status = status;
                 next.delivery.next_attempt_at = next_attempt_at;
                 next.lease = None;
+                next.last_lease = Some(lease.to_string());
                 next.expires_at = Some(expires_at);
                 check_size(t, &next)?;
                 t.deliveries.insert(key.clone(), next);

@@ -133,6 +133,37 @@ impl Scheduler {
         }
     }
 
+    /// Moves time to the next timer and fires it; `false` when none is left.
+    pub fn fire_next_timer(&self) -> bool {
+        let timer = {
+            let mut s = self.0.lock().unwrap();
+            let Some(Reverse(t)) = s.timers.pop() else {
+                return false;
+            };
+            s.now = s.now.max(t.at);
+            t
+        };
+        timer.waker.wake();
+        true
+    }
+
+    /// Runs one future to its end on simulated time, outside any executor: for calling a
+    /// model's async API from an ordinary test. Panics if it waits on anything but time.
+    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+                return value;
+            }
+            assert!(
+                self.fire_next_timer(),
+                "the future waits on something other than time"
+            );
+        }
+    }
+
     fn add_timer(&self, at: u64, waker: Waker) {
         let mut s = self.0.lock().unwrap();
         s.seq += 1;

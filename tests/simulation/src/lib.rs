@@ -320,31 +320,51 @@ pub fn replay_command(seed: u64) -> String {
     )
 }
 
-/// Runs seeds `first..first + count`, handing each report to `each`.
+/// Runs seeds `first..first + count` on every core (each run is single-threaded and depends on
+/// its seed alone), handing each report to `each` in seed order.
 pub fn run_seeds(
     first: u64,
     count: u64,
     config: &Config,
     mut each: impl FnMut(&Report),
 ) -> Summary {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1)
+        .clamp(1, count.max(1));
     let mut summary = Summary::default();
-    for seed in first..first + count {
-        let report = run(seed, config);
-        summary.runs += 1;
-        summary.simulated_ms += report.simulated_ms;
-        summary.events += report.events as u64;
-        summary.deliveries += report.deliveries as u64;
-        summary.attempts += report.attempts as u64;
-        for (k, n) in &report.faults {
-            *summary.faults.entry(k).or_default() += n;
+    let mut next = first;
+    while next < first + count {
+        // A round of one seed per thread; a round's reports come back in seed order.
+        let round: Vec<u64> = (next..(next + threads).min(first + count)).collect();
+        next += round.len() as u64;
+        let reports: Vec<Report> = std::thread::scope(|scope| {
+            let handles: Vec<_> = round
+                .iter()
+                .map(|&seed| scope.spawn(move || run(seed, config)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a simulation run panicked"))
+                .collect()
+        });
+        for report in reports {
+            summary.runs += 1;
+            summary.simulated_ms += report.simulated_ms;
+            summary.events += report.events as u64;
+            summary.deliveries += report.deliveries as u64;
+            summary.attempts += report.attempts as u64;
+            for (k, n) in &report.faults {
+                *summary.faults.entry(k).or_default() += n;
+            }
+            summary.violations += report.violations.len() as u64;
+            if !report.violations.is_empty() {
+                summary.failed_seeds.push(report.seed);
+            }
+            summary.max_lateness_ms = summary.max_lateness_ms.max(report.max_lateness_ms);
+            summary.largest_item = summary.largest_item.max(report.largest_item);
+            each(&report);
         }
-        summary.violations += report.violations.len() as u64;
-        if !report.violations.is_empty() {
-            summary.failed_seeds.push(seed);
-        }
-        summary.max_lateness_ms = summary.max_lateness_ms.max(report.max_lateness_ms);
-        summary.largest_item = summary.largest_item.max(report.largest_item);
-        each(&report);
     }
     summary
 }

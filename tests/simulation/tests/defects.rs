@@ -230,3 +230,22 @@ fn a_lost_reply_to_a_notice_claim_or_a_failure_count_loses_no_e_mail() {
         assert_eq!(failing.len(), 1, "{point:?}: {:?}", report.emails);
     }
 }
+
+#[test]
+fn a_lost_reply_to_recording_the_last_attempt_still_sends_the_exhaustion_e_mail() {
+    let mut config = config(Faults::scripted(&[(
+        "dynamo.lost_reply:UpdateItem record",
+        2,
+    )]));
+    config.settings.schedule = vec![Duration::from_secs(5)];
+    let report = run_plan(1, &config, |rng| {
+        scenario(rng, Behaviour::scripted(&[Some(500), Some(500)]), 1)
+    });
+    let d = only_delivery(&report);
+    assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 2));
+    assert!(
+        report.emails.iter().any(|m| m.kind == "exhausted"),
+        "{:?}",
+        report.emails
+    );
+}
