@@ -156,6 +156,7 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
     };
     let event = hookline_tests::case_new("acme", "evt_1");
     deliverer.handle_event(&event).await.unwrap();
+    hookline_tests::send_queued_notices(&deliverer).await;
     // 3 tries of a resolution, 2 tests and a delivery failed; a resolution, a test and a delivery worked.
     assert_eq!((failing.calls(), working.calls()), (6, 3));
 

@@ -266,6 +266,7 @@ async fn gone_410_disables_the_webhook_at_once() {
         d.retries.scheduled.lock().unwrap().is_empty(),
         "no retry after 410"
     );
+    hookline_tests::send_queued_notices(&d).await;
     let sent = d.mailer.sent();
     assert_eq!(sent.len(), 1);
     assert!(
@@ -400,6 +401,7 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
         1,
         "no retry after the last"
     );
+    hookline_tests::send_queued_notices(&d).await;
     let sent = hookline_tests::emails_to(&to).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].subject.contains("failed for good"));
@@ -421,6 +423,7 @@ async fn four_failures_in_a_row_warn_once_and_a_success_resets_the_streak() {
             .await
             .unwrap();
     }
+    hookline_tests::send_queued_notices(&d).await;
     let warnings: Vec<_> = d
         .mailer
         .sent()
@@ -580,6 +583,7 @@ async fn five_days_of_failures_disable_the_webhook() {
             .status,
         Status::Inactive
     );
+    hookline_tests::send_queued_notices(&d).await;
     assert!(d
         .mailer
         .sent()

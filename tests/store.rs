@@ -486,18 +486,44 @@ async fn repeat_scenario<S: hookline::store::NoticeGate + hookline::store::Healt
         .replace_nanosecond(0)
         .unwrap();
     let window = time::Duration::minutes(15);
-    let claim =
-        |token: &'static str, at| store.claim_notice("acme", "wh_1", "failing", at, window, token);
-    assert!(claim("a", now).await.unwrap());
+    let held = |notice: &str, holder: &str, secs: i64| hookline::store::NoticeClaim {
+        notice: notice.into(),
+        holder: holder.into(),
+        until: now + time::Duration::seconds(secs),
+    };
+    let claim = |c: hookline::store::NoticeClaim, at| async move {
+        store
+            .claim_notice("acme", "wh_1", "failing", at, window, &c)
+            .await
+            .unwrap()
+    };
+    assert!(claim(held("n1", "run1", 60), now).await);
     assert!(
-        claim("a", now).await.unwrap(),
-        "the same claim again is still ours"
+        claim(held("n1", "run1", 60), now).await,
+        "the same request again is still ours"
     );
     assert!(
-        !claim("b", now).await.unwrap(),
-        "another claim waits for the window"
+        !claim(held("n1", "run2", 60), now).await,
+        "a copy of the notice waits while its first run may still send"
     );
-    assert!(claim("b", now + window).await.unwrap());
+    assert!(
+        !claim(held("n2", "run3", 60), now).await,
+        "another notice waits for the window"
+    );
+    let later = now + time::Duration::seconds(61);
+    assert!(
+        claim(held("n1", "run2", 120), later).await,
+        "the notice again once its first run is gone"
+    );
+    store
+        .notice_sent("acme", "wh_1", "failing", "n1")
+        .await
+        .unwrap();
+    assert!(
+        !claim(held("n1", "run4", 200), later + time::Duration::seconds(70)).await,
+        "a sent notice is not sent again"
+    );
+    assert!(claim(held("n2", "run3", 60), later + window).await);
 
     let fail = |attempt: &'static str| store.record_failure("acme", "wh_1", now, attempt);
     assert_eq!(fail("t1").await.unwrap().consecutive_failures, 1);

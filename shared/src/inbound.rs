@@ -413,7 +413,11 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
                 "inbound-failure",
                 entry.at,
                 self.settings.notice_window,
-                &entry.id,
+                &crate::store::NoticeClaim {
+                    notice: entry.id.clone(),
+                    holder: entry.id.clone(),
+                    until: entry.at + std::time::Duration::from_secs(60),
+                },
             )
             .await;
         match claimed {

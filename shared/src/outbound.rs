@@ -24,12 +24,12 @@ use crate::model::{
     delivery_id, Attempt, Delivery, DeliveryStatus, FlowConfig, Format, Status, Webhook,
 };
 use crate::notify::{Email, Mailer};
-use crate::queue::{QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_HIDE};
+use crate::queue::{NoticeMessage, QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_HIDE};
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
-    Claim, DeliveryStore, EventLog, HealthStore, Lease, NoticeGate, StoreError, SubscriptionIndex,
-    WebhookStore,
+    Claim, DeliveryStore, EventLog, HealthStore, Lease, NoticeClaim, NoticeGate, StoreError,
+    SubscriptionIndex, WebhookStore,
 };
 
 /// Everything the deliverer needs from storage.
@@ -89,6 +89,8 @@ pub enum DeliveryError {
     Queue(#[from] QueueError),
     #[error("delivery {0} is being attempted by another worker")]
     InFlight(String),
+    #[error(transparent)]
+    Mail(#[from] crate::notify::MailError),
 }
 
 /// What became of a retry message.
@@ -636,9 +638,25 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         };
         // The next attempt's message first, then the record that names its time (see
         // `handle_retry`). Should queueing fail, nothing is recorded and the message at hand
-        // comes back to try again: only a failed attempt is ever repeated that way.
+        // comes back to try again: only a failed attempt is ever repeated that way. The
+        // exhaustion e-mail is queued before the record too, so no crash loses it.
         if let (DeliveryStatus::Pending, Some(due), false) = (status, next, manual) {
             self.schedule(&delivery, due).await?;
+        }
+        if status == DeliveryStatus::Failed && !verdict.gone && !manual {
+            let text = format!(
+                "Delivery {} of event {} ({}) to your webhook \"{}\" ({}) failed {} times and will not be retried. \
+                 You can resend it, or recover all failed deliveries, from the API or the console.",
+                delivery.id,
+                delivery.event.id,
+                delivery.event.event.as_str(),
+                webhook.name,
+                webhook.id,
+                delivery.attempts.len() + 1,
+            );
+            let subject = format!("Webhook \"{}\": a delivery failed for good", webhook.name);
+            self.queue_notice(webhook, "outbound-exhausted", subject, text, at)
+                .await?;
         }
         let expires = at + self.settings.retention;
         // The log keeps a bounded excerpt, so no delivery item outgrows DynamoDB's 400 KB.
@@ -676,8 +694,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         );
         if !manual || verdict.success {
             // A resend the user asked for does not count toward the webhook's failure streak.
-            self.after_attempt(webhook, &delivery, &verdict, status, at, lease)
-                .await;
+            self.after_attempt(webhook, &verdict, at, lease).await;
         }
         Ok(attempt)
     }
@@ -687,9 +704,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
     async fn after_attempt(
         &self,
         webhook: &Webhook,
-        delivery: &Delivery,
         verdict: &Verdict,
-        status: DeliveryStatus,
         at: OffsetDateTime,
         // The attempt's lease token: the streak counts each attempt once.
         attempt: &str,
@@ -745,26 +760,6 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                 tracing::warn!(webhook_id = %webhook.id, error = %e, "could not count the failure")
             }
         }
-        if status == DeliveryStatus::Failed {
-            let text = format!(
-                "Delivery {} of event {} ({}) to your webhook \"{}\" ({}) failed {} times and will not be retried. \
-                 You can resend it, or recover all failed deliveries, from the API or the console.",
-                delivery.id,
-                delivery.event.id,
-                delivery.event.event.as_str(),
-                webhook.name,
-                webhook.id,
-                delivery.attempts.len() + 1,
-            );
-            self.notify(
-                webhook,
-                "outbound-exhausted",
-                format!("Webhook \"{}\": a delivery failed for good", webhook.name),
-                text,
-                at,
-            )
-            .await;
-        }
     }
 
     /// Sets the webhook inactive (retrying a concurrent edit a few times) and says why.
@@ -816,7 +811,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         }
     }
 
-    /// An e-mail of `kind`, at most one per webhook per notice window.
+    /// An e-mail of `kind`, queued (see `NoticeMessage`); a failure to queue is logged.
     async fn notify(
         &self,
         webhook: &Webhook,
@@ -825,33 +820,77 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         text: String,
         at: OffsetDateTime,
     ) {
-        match self
-            .store
-            .claim_notice(
-                &webhook.account_id,
-                &webhook.id,
-                kind,
-                at,
-                self.settings.notice_window,
-                &self.lease_token(),
-            )
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                tracing::warn!(webhook_id = %webhook.id, error = %e, "could not claim the notice");
-                return;
-            }
+        if let Err(e) = self.queue_notice(webhook, kind, subject, text, at).await {
+            tracing::warn!(webhook_id = %webhook.id, kind, error = %e, "notice not queued");
         }
-        let email = Email {
+    }
+
+    async fn queue_notice(
+        &self,
+        webhook: &Webhook,
+        kind: &str,
+        subject: String,
+        text: String,
+        at: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
+        let message = NoticeMessage {
+            notice: kind.to_string(),
+            account_id: webhook.account_id.clone(),
+            webhook_id: webhook.id.clone(),
             to: webhook.notification_email.clone(),
             subject,
             text,
+            at,
+            token: self.lease_token(),
         };
-        if let Err(e) = self.mailer.send(&email).await {
-            tracing::warn!(webhook_id = %webhook.id, kind, error = %e, "notice e-mail not sent");
+        self.retries.send_notice(&message).await?;
+        Ok(())
+    }
+
+    /// A queued e-mail: sent unless another of its kind went to this webhook within the notice
+    /// window (counted from when each is sent). An error keeps the message, to be tried again.
+    pub async fn handle_notice(&self, message: &NoticeMessage) -> Result<(), DeliveryError> {
+        let now = self.clock.now();
+        let claim = NoticeClaim {
+            notice: message.token.clone(),
+            holder: self.lease_token(),
+            // Long enough for SES's answer; a run that died gives the notice up after it.
+            until: now + Duration::from_secs(60),
+        };
+        let claimed = self
+            .store
+            .claim_notice(
+                &message.account_id,
+                &message.webhook_id,
+                &message.notice,
+                now,
+                self.settings.notice_window,
+                &claim,
+            )
+            .await?;
+        if claimed {
+            let email = Email {
+                to: message.to.clone(),
+                subject: message.subject.clone(),
+                text: message.text.clone(),
+            };
+            self.mailer.send(&email).await?;
+            // A redelivered copy of this message then finds its claim spent. Should this fail,
+            // only a duplicate of the message could send the e-mail twice.
+            if let Err(e) = self
+                .store
+                .notice_sent(
+                    &message.account_id,
+                    &message.webhook_id,
+                    &message.notice,
+                    &message.token,
+                )
+                .await
+            {
+                tracing::warn!(webhook_id = %message.webhook_id, error = %e, "notice not marked sent");
+            }
         }
+        Ok(())
     }
 }
 

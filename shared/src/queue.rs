@@ -75,6 +75,25 @@ pub struct RetryMessage {
     pub manual: bool,
 }
 
+/// "Send this failure e-mail", on the deliveries queue: queued rather than sent in passing, so
+/// neither a crash nor a failing SES loses it (the message comes back until it is sent).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeMessage {
+    /// The kind (`outbound-failing`, `outbound-exhausted`, `outbound-disabled`); its presence
+    /// tells a notice from a retry.
+    pub notice: String,
+    pub account_id: String,
+    pub webhook_id: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    /// Holds the notice window's claim: a redelivered message still owns it.
+    pub token: String,
+}
+
 /// SQS delays a message 15 minutes at most.
 pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// And hides a received one 12 hours at most, counted from its receive: a
@@ -97,6 +116,11 @@ pub trait RetryQueue: Send + Sync {
         &self,
         message: &RetryMessage,
         delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Queues a failure e-mail.
+    fn send_notice(
+        &self,
+        message: &NoticeMessage,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
     /// Hides a received message for `delay` more (at most `MAX_HIDE`): how a wait longer than
     /// SQS's delay limit continues without sending again.
@@ -140,6 +164,18 @@ impl RetryQueue for SqsRetryQueue {
         Ok(())
     }
 
+    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).expect("notices always serialise");
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+
     async fn postpone(
         &self,
         receipt_handle: &str,
@@ -162,6 +198,7 @@ impl RetryQueue for SqsRetryQueue {
 pub struct MemoryRetryQueue {
     pub scheduled: Mutex<Vec<(RetryMessage, std::time::Duration)>>,
     pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
+    pub notices: Mutex<Vec<NoticeMessage>>,
 }
 
 impl RetryQueue for MemoryRetryQueue {
@@ -186,6 +223,11 @@ impl RetryQueue for MemoryRetryQueue {
             .lock()
             .unwrap()
             .push((receipt_handle.to_string(), delay.min(MAX_HIDE)));
+        Ok(())
+    }
+
+    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
+        self.notices.lock().unwrap().push(message.clone());
         Ok(())
     }
 }

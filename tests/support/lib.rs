@@ -539,3 +539,18 @@ pub async fn fresh_queue(prefix: &str) -> (aws_sdk_sqs::Client, String) {
 pub fn local_egress() -> hookline::egress::EgressPolicy {
     hookline::egress::EgressPolicy::from_list("127.0.0.1/32").expect("a valid CIDR")
 }
+
+/// Sends the failure e-mails a deliverer queued on its in-memory deliveries queue, as the
+/// delivery function does when it receives them.
+pub async fn send_queued_notices<S, H, M>(
+    d: &hookline::outbound::Deliverer<S, H, M, hookline::queue::MemoryRetryQueue>,
+) where
+    S: hookline::outbound::DeliveryBackend,
+    H: hookline::http::HttpClient,
+    M: hookline::notify::Mailer,
+{
+    let notices = std::mem::take(&mut *d.retries.notices.lock().unwrap());
+    for notice in notices {
+        d.handle_notice(&notice).await.expect("the notice is sent");
+    }
+}

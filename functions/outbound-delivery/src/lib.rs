@@ -1,5 +1,5 @@
 //! The SQS adapter of outbound delivery: one batch from the events queue (events to fan out)
-//! or the deliveries queue (retries due), answered with `batchItemFailures` so only the records
+//! or the deliveries queue (retries due, and failure e-mails to send), answered with `batchItemFailures` so only the records
 //! that need another go return to their queue.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -8,7 +8,7 @@ use hookline::events::Event;
 use hookline::http::HttpClient;
 use hookline::notify::Mailer;
 use hookline::outbound::{Deliverer, DeliveryBackend, RetryOutcome};
-use hookline::queue::{RetryMessage, RetryQueue};
+use hookline::queue::{NoticeMessage, RetryMessage, RetryQueue};
 
 /// Records handled at once (each fans out with its own bound).
 const RECORDS_AT_ONCE: usize = 10;
@@ -17,12 +17,17 @@ const RECORDS_AT_ONCE: usize = 10;
 enum Work {
     Event(Event),
     Retry(RetryMessage),
+    Notice(NoticeMessage),
 }
 
 fn parse(body: &str) -> Result<Work, String> {
     let value: serde_json::Value =
         serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    if value.get("deliveryId").is_some() {
+    if value.get("notice").is_some() {
+        serde_json::from_value(value)
+            .map(Work::Notice)
+            .map_err(|e| format!("bad notice: {e}"))
+    } else if value.get("deliveryId").is_some() {
         serde_json::from_value(value)
             .map(Work::Retry)
             .map_err(|e| format!("bad retry message: {e}"))
@@ -60,6 +65,10 @@ where
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             deliverer.handle_retry(retry, receipt).await
         }
+        Work::Notice(notice) => deliverer
+            .handle_notice(notice)
+            .await
+            .map(|()| RetryOutcome::Done),
     };
     match outcome {
         Ok(RetryOutcome::Done) => true,

@@ -118,7 +118,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             eprintln!("table {} ready", store.table());
             let sqs = aws_sdk_sqs::Client::new(&sdk);
             for (_, name) in opts.iter().filter(|(k, _)| k == "queue") {
-                let url = hookline::local::create_queue_with_dlq(&sqs, name, 5)
+                let url = hookline::local::create_queue_with_dlq(&sqs, name, 20)
                     .await
                     .map_err(|e| e.to_string())?;
                 eprintln!("queue {name} ready: {url}");

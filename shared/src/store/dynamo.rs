@@ -663,10 +663,9 @@ impl NoticeGate for DynamoStore {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
-        token: &str,
+        claim: &NoticeClaim,
     ) -> StoreResult<bool> {
-        // TTL deletion lags by up to days, so the condition reads the expiry itself; the token
-        // makes the SDK's retry of a committed claim find its own.
+        // TTL deletion lags by up to days, so the condition reads the expiry itself.
         let sent = self
             .client
             .put_item()
@@ -674,16 +673,50 @@ impl NoticeGate for DynamoStore {
             .item("pk", s(format!("NOTICE#{account_id}#{webhook_id}")))
             .item("sk", s(kind))
             .item(TTL_ATTRIBUTE, epoch(now + window))
-            .item("claimToken", s(token))
-            .condition_expression("attribute_not_exists(pk) OR #exp <= :now OR claimToken = :token")
+            .item("claimToken", s(&claim.notice))
+            .item("holder", s(&claim.holder))
+            .item("holderUntil", epoch_ms(claim.until))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #exp <= :now OR (claimToken = :notice \
+                 AND attribute_not_exists(sent) AND (holderUntil <= :now_ms OR holder = :holder))",
+            )
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
             .expression_attribute_values(":now", epoch(now))
-            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":now_ms", epoch_ms(now))
+            .expression_attribute_values(":notice", s(&claim.notice))
+            .expression_attribute_values(":holder", s(&claim.holder))
             .send()
             .await;
         match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn notice_sent(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        token: &str,
+    ) -> StoreResult<()> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("NOTICE#{account_id}#{webhook_id}")))
+            .key("sk", s(kind))
+            .update_expression("SET sent = :yes")
+            .condition_expression("claimToken = :token")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        match conditional(sent, UpdateItemError::is_conditional_check_failed_exception) {
+            // Another claim replaced ours (the window ended): nothing to mark.
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -21,7 +21,7 @@ pub struct MemoryStore(Arc<State>);
 struct State {
     webhooks: Mutex<BTreeMap<(String, String), Webhook>>,
     keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
-    claims: Mutex<BTreeMap<NoticeKey, (OffsetDateTime, String)>>,
+    claims: Mutex<BTreeMap<NoticeKey, (OffsetDateTime, NoticeClaim, bool)>>,
     activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
     /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
@@ -179,7 +179,7 @@ impl NoticeGate for MemoryStore {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
-        token: &str,
+        claim: &NoticeClaim,
     ) -> StoreResult<bool> {
         let mut claims = self.0.claims.lock().unwrap();
         let key = (
@@ -188,12 +188,35 @@ impl NoticeGate for MemoryStore {
             kind.to_string(),
         );
         match claims.get(&key) {
-            Some((until, holder)) if *until > now && holder != token => Ok(false),
+            Some((until, held, sent)) if *until > now && !reclaimable(held, *sent, claim, now) => {
+                Ok(false)
+            }
             _ => {
-                claims.insert(key, (now + window, token.to_string()));
+                claims.insert(key, (now + window, claim.clone(), false));
                 Ok(true)
             }
         }
+    }
+
+    async fn notice_sent(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        token: &str,
+    ) -> StoreResult<()> {
+        let mut claims = self.0.claims.lock().unwrap();
+        let key = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            kind.to_string(),
+        );
+        if let Some((_, held, sent)) = claims.get_mut(&key) {
+            if held.notice == token {
+                *sent = true;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -242,6 +265,17 @@ impl ActivityLog for MemoryStore {
 
 /// The claim rule both stores follow: unleased (or lease ended), and pending and due unless the
 /// resend is manual.
+/// A live notice claim another may take over: the same notice, not yet sent, whose holder's
+/// time is up or who is the same holder.
+pub fn reclaimable(
+    held: &NoticeClaim,
+    sent: bool,
+    claim: &NoticeClaim,
+    now: OffsetDateTime,
+) -> bool {
+    held.notice == claim.notice && !sent && (held.until <= now || held.holder == claim.holder)
+}
+
 fn claimable(entry: &Leased, claimant: &Lease, now: OffsetDateTime, manual: bool) -> bool {
     let (delivery, lease, _) = entry;
     // Free, expired, or already ours (see `DeliveryStore::claim_existing`).

@@ -249,10 +249,20 @@ pub trait ApiKeyStore: Send + Sync {
 
 /// At most one failure e-mail of a kind per webhook per window, whichever Lambda instance asks:
 /// the first caller in a window wins the claim.
+/// Who claims a notice window: `notice` names the e-mail (a redelivered message keeps it),
+/// `holder` the run sending it, which holds it until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeClaim {
+    pub notice: String,
+    pub holder: String,
+    pub until: OffsetDateTime,
+}
+
 pub trait NoticeGate: Send + Sync {
-    /// `true` if no claim of `kind` for this webhook is live at `now`; then this one (`token`)
-    /// is recorded until `now + window`. Repeating a call with the same token (a retry after a
-    /// lost reply) answers `true` again.
+    /// `true` if no claim of `kind` for this webhook is live at `now`; then this one is
+    /// recorded until `now + window`. The same notice may claim again (a redelivered message
+    /// whose run died or whose e-mail failed) once its holder's time is up, and the same holder
+    /// at once (the SDK's retry after a lost reply), until `notice_sent`.
     fn claim_notice(
         &self,
         account_id: &str,
@@ -260,8 +270,16 @@ pub trait NoticeGate: Send + Sync {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
-        token: &str,
+        claim: &NoticeClaim,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// The e-mail of the notice `token` went out: the same notice is not granted again.
+    fn notice_sent(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        token: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// What happened on an inbound call (a resolution or a test), for the webhook's log.

@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
+use hookline::store::memory::reclaimable;
 use hookline::store::{
     collect_page, Claim, DeliveryStore, EventLog, Health, HealthStore, Lease, ListFilter,
-    NoticeGate, Page, RawPage, SeenEvent, StoreError, StoreResult, SubscriptionIndex, WebhookStore,
-    MAX_READS_PER_PAGE,
+    NoticeClaim, NoticeGate, Page, RawPage, SeenEvent, StoreError, StoreResult, SubscriptionIndex,
+    WebhookStore, MAX_READS_PER_PAGE,
 };
 use time::OffsetDateTime;
 
@@ -78,7 +79,8 @@ pub struct Tables {
     pub deliveries: BTreeMap<DeliveryKey, StoredDelivery>,
     /// The streak and the attempt counted last.
     health: BTreeMap<(String, String), History<(Health, String)>>,
-    notices: BTreeMap<(String, String, String), (OffsetDateTime, String)>,
+    /// (window end, the claim, sent)
+    notices: BTreeMap<(String, String, String), (OffsetDateTime, NoticeClaim, bool)>,
     events: BTreeMap<(String, String), SeenEvent>,
     /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
     pub oversized_writes: Vec<String>,
@@ -676,25 +678,60 @@ impl NoticeGate for SimTable {
         kind: &str,
         now: OffsetDateTime,
         window: time::Duration,
-        token: &str,
+        claim: &NoticeClaim,
     ) -> StoreResult<bool> {
         let key = (
             account_id.to_string(),
             webhook_id.to_string(),
             kind.to_string(),
         );
-        // PutItem with "attribute_not_exists(pk) OR expiresAt <= :now OR claimToken = :token";
-        // the adapter keeps the expiry in whole seconds.
+        // PutItem on "attribute_not_exists(pk) OR expiresAt <= :now OR (the same notice, not
+        // sent, its holder's time up or the same holder)"; the expiry is kept in whole seconds.
         let whole = |t: OffsetDateTime| t.replace_nanosecond(0).expect("whole seconds");
         let (now_s, until) = (whole(now), whole(now + window));
         self.call("PutItem notice", true, |t, _| match t.notices.get(&key) {
-            Some((expiry, holder)) if *expiry > now_s && holder != token => Ok(false),
+            Some((expiry, held, sent))
+                if *expiry > now_s && !reclaimable(held, *sent, claim, now) =>
+            {
+                Ok(false)
+            }
             _ => {
-                t.notices.insert(key.clone(), (until, token.to_string()));
+                t.notices.insert(key.clone(), (until, claim.clone(), false));
                 Ok(true)
             }
         })
         .await
+    }
+
+    async fn notice_sent(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        kind: &str,
+        token: &str,
+    ) -> StoreResult<()> {
+        let key = (
+            account_id.to_string(),
+            webhook_id.to_string(),
+            kind.to_string(),
+        );
+        // UpdateItem SET sent = true on the condition claimToken = :token.
+        let mut marked = false;
+        let result = self
+            .call("UpdateItem notice sent", true, |t, _| {
+                if let Some((_, held, sent)) = t.notices.get_mut(&key) {
+                    if held.notice == token {
+                        *sent = true;
+                        marked = true;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if marked {
+            self.world.mail_marked(webhook_id, kind);
+        }
+        result
     }
 }
 

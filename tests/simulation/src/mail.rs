@@ -69,6 +69,7 @@ impl Mailer for SimMailer {
             ));
         }
         w.trace(|| format!("SES {kind} e-mail for {webhook_id}"));
+        w.mailed(&webhook_id, kind);
         self.sent.lock().unwrap().push(SentMail {
             at: w.now_ms(),
             webhook_id,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hookline::events::Event;
 use hookline::queue::{
-    whole_seconds, EventQueue, QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_HIDE,
+    whole_seconds, EventQueue, NoticeMessage, QueueError, RetryMessage, RetryQueue, MAX_DELAY,
+    MAX_HIDE,
 };
 
 use crate::crash_point;
@@ -320,6 +321,22 @@ impl RetryQueue for SimQueues {
         );
         let body = serde_json::to_string(message).expect("retry messages serialise");
         let sent = self.deliveries.send(&body, whole_seconds(delay, MAX_DELAY));
+        crash_point!(
+            self.world,
+            "crash.after.sqs_send",
+            self.world.faults.crash_after_call
+        );
+        sent.map(|_| ())
+    }
+
+    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
+        crash_point!(
+            self.world,
+            "crash.before.sqs_send",
+            self.world.faults.crash_before_call
+        );
+        let body = serde_json::to_string(message).expect("notices serialise");
+        let sent = self.deliveries.send(&body, 0);
         crash_point!(
             self.world,
             "crash.after.sqs_send",

@@ -91,6 +91,10 @@ pub const EPOCH: OffsetDateTime = time::macros::datetime!(2026-12-01 0:00 UTC);
 pub struct Ledger {
     unrecorded: HashMap<String, TaskId>,
     pub excused: HashMap<String, u32>,
+    /// E-mails sent whose claim is not yet marked sent, by (webhook, kind), and the second
+    /// e-mails within a window that faults there excuse.
+    unmarked_mail: HashMap<(String, String), TaskId>,
+    pub excused_mail: HashMap<(String, String), u32>,
 }
 
 #[derive(Default)]
@@ -226,6 +230,41 @@ impl World {
             ledger.unrecorded.remove(&d);
             *ledger.excused.entry(d).or_default() += 1;
         }
+        let lost: Vec<(String, String)> = ledger
+            .unmarked_mail
+            .iter()
+            .filter(|(_, t)| **t == task)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in lost {
+            ledger.unmarked_mail.remove(&k);
+            *ledger.excused_mail.entry(k).or_default() += 1;
+        }
+    }
+
+    /// `kind` without the `outbound-` of the store's notice kinds: how the e-mails name it.
+    fn mail_kind(kind: &str) -> String {
+        kind.trim_start_matches("outbound-").to_string()
+    }
+
+    /// SES sent an e-mail of `kind` for `webhook` in the running invocation.
+    pub fn mailed(&self, webhook: &str, kind: &str) {
+        if let Some(task) = self.invocation() {
+            self.ledger
+                .lock()
+                .unwrap()
+                .unmarked_mail
+                .insert((webhook.to_string(), Self::mail_kind(kind)), task);
+        }
+    }
+
+    /// Its claim was marked sent.
+    pub fn mail_marked(&self, webhook: &str, kind: &str) {
+        self.ledger
+            .lock()
+            .unwrap()
+            .unmarked_mail
+            .remove(&(webhook.to_string(), Self::mail_kind(kind)));
     }
 
     /// A receiver answered 2xx for `delivery` to the running invocation.

@@ -249,3 +249,26 @@ fn a_lost_reply_to_recording_the_last_attempt_still_sends_the_exhaustion_e_mail(
         report.emails
     );
 }
+
+#[test]
+fn neither_a_crash_after_the_last_record_nor_a_failing_ses_loses_the_exhaustion_e_mail() {
+    for point in [
+        ("crash.after.dynamo:UpdateItem record", 2),
+        ("ses.error", 1),
+    ] {
+        let mut config = config(Faults::scripted(&[point]));
+        config.settings.schedule = vec![Duration::from_secs(5)];
+        let report = run_plan(1, &config, |rng| {
+            scenario(rng, Behaviour::scripted(&[Some(500), Some(500)]), 1)
+        });
+        assert_eq!(report.faults.values().sum::<u64>(), 1, "{point:?}");
+        let d = only_delivery(&report);
+        assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 2));
+        let exhausted = report
+            .emails
+            .iter()
+            .filter(|m| m.kind == "exhausted")
+            .count();
+        assert_eq!(exhausted, 1, "{point:?}: {:?}", report.emails);
+    }
+}
