@@ -5,6 +5,10 @@
 # before and after.
 source "$(dirname "$0")/lib.sh"
 
+# The simulation's seeds in a whole run (not when cargo test gets arguments: one test's run).
+SIM_SEEDS="${HOOKLINE_SIM_SEEDS:-200}"
+[ $# -eq 0 ] || SIM_SEEDS=0
+
 CHROMIUM="${HOOKLINE_TEST_CHROMIUM:-/usr/bin/chromium}"
 CHROMEDRIVER="${HOOKLINE_TEST_CHROMEDRIVER:-/usr/bin/chromedriver}"
 SKIPPED_CONSOLE=""
@@ -31,6 +35,13 @@ cd "$ROOT"
 log "cargo test --workspace (local AWS at $HOOKLINE_TEST_AWS_ENDPOINT)"
 status=0
 cargo test --workspace "$@" || status=$?
+# The delivery simulation over a fixed set of seeds, every fault on, in its optimised build
+# (RELIABILITY.md). `make simulate SEEDS=N FIRST=K` runs others.
+if [ "$SIM_SEEDS" -gt 0 ]; then
+  log "simulation: seeds 0-$((SIM_SEEDS - 1)), every fault on"
+  cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds "$SIM_SEEDS" --first 0 \
+    || status=$?
+fi
 if [ -n "$SKIPPED_CONSOLE" ]; then
   log "$SKIPPED_CONSOLE"
 else

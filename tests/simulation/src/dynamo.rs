@@ -64,6 +64,8 @@ pub struct StoredDelivery {
     /// The lease that recorded the last attempt (`lastLease`).
     pub last_lease: Option<String>,
     pub expires_at: Option<OffsetDateTime>,
+    /// The item's size as DynamoDB counts it.
+    pub size: usize,
 }
 
 /// One recorded attempt: when, the next attempt's due time, the HTTP status.
@@ -290,13 +292,15 @@ fn claim_in(
 }
 
 /// Refuses an item DynamoDB would refuse, and remembers that the engine tried.
-fn check_size(t: &mut Tables, stored: &StoredDelivery) -> StoreResult<()> {
+/// Sizes the item as the adapter stores it (kept in `size`, for Query pages).
+fn check_size(t: &mut Tables, stored: &mut StoredDelivery) -> StoreResult<()> {
     let size = item_size(&delivery_item(
         &stored.delivery,
         stored.lease.as_ref(),
         stored.last_lease.as_deref(),
         stored.expires_at,
     ));
+    stored.size = size;
     t.largest_item = t.largest_item.max(size);
     if size > MAX_ITEM_BYTES {
         t.oversized_writes
@@ -323,13 +327,14 @@ impl DeliveryStore for SimTable {
                 if t.deliveries.contains_key(&key) {
                     return Err(StoreError::Conflict);
                 }
-                let stored = StoredDelivery {
+                let mut stored = StoredDelivery {
                     delivery: delivery.clone(),
                     lease: Some(lease.clone()),
                     last_lease: None,
                     expires_at: Some(expires_at),
+                    size: 0,
                 };
-                check_size(t, &stored)?;
+                check_size(t, &mut stored)?;
                 t.deliveries.insert(key.clone(), stored);
                 Ok(())
             })
@@ -390,7 +395,7 @@ impl DeliveryStore for SimTable {
                 next.lease = None;
                 next.last_lease = Some(lease.to_string());
                 next.expires_at = Some(expires_at);
-                check_size(t, &next)?;
+                check_size(t, &mut next)?;
                 t.deliveries.insert(key.clone(), next);
                 t.records.entry(key.2.clone()).or_default().push((
                     attempt.at,
@@ -487,12 +492,7 @@ impl Tables {
         let (mut items, mut read, mut bytes, mut last) = (Vec::new(), 0, 0, None);
         for ((_, _, id), stored) in range.by_ref() {
             read += 1;
-            bytes += item_size(&delivery_item(
-                &stored.delivery,
-                stored.lease.as_ref(),
-                stored.last_lease.as_deref(),
-                stored.expires_at,
-            ));
+            bytes += stored.size;
             if status.is_none_or(|s| stored.delivery.status == s) {
                 items.push(stored.delivery.clone());
             }
@@ -728,9 +728,7 @@ impl NoticeGate for SimTable {
                 Ok(())
             })
             .await;
-        if marked {
-            self.world.mail_marked(webhook_id, kind);
-        }
+        self.world.mail_marked(webhook_id, kind, marked);
         result
     }
 }

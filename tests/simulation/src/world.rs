@@ -258,13 +258,14 @@ impl World {
         }
     }
 
-    /// Its claim was marked sent.
-    pub fn mail_marked(&self, webhook: &str, kind: &str) {
-        self.ledger
-            .lock()
-            .unwrap()
-            .unmarked_mail
-            .remove(&(webhook.to_string(), Self::mail_kind(kind)));
+    /// Its claim was marked sent (`marked`), or the mark failed: then a copy of its notice
+    /// may send it again.
+    pub fn mail_marked(&self, webhook: &str, kind: &str, marked: bool) {
+        let mut ledger = self.ledger.lock().unwrap();
+        let key = (webhook.to_string(), Self::mail_kind(kind));
+        if ledger.unmarked_mail.remove(&key).is_some() && !marked {
+            *ledger.excused_mail.entry(key).or_default() += 1;
+        }
     }
 
     /// A receiver answered 2xx for `delivery` to the running invocation.
