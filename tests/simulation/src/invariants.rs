@@ -168,6 +168,11 @@ pub fn check(o: &Outcome) -> Checked {
     }
 
     // Attempts follow the schedule: never early, within jitter, late only by the slack.
+    let status_by_id: HashMap<&str, DeliveryStatus> = tables
+        .deliveries
+        .values()
+        .map(|s| (s.delivery.id.as_str(), s.delivery.status))
+        .collect();
     let mut max_lateness = 0;
     for (id, records) in &tables.records {
         for (k, pair) in records.windows(2).enumerate() {
@@ -200,8 +205,7 @@ pub fn check(o: &Outcome) -> Checked {
         }
         if let Some((_, Some(due), _)) = records.last() {
             if o.world.now_ms() > ms(*due) + slack {
-                let d = tables.deliveries.values().find(|s| &s.delivery.id == id);
-                if d.is_some_and(|d| d.delivery.status == DeliveryStatus::Pending) {
+                if status_by_id.get(id.as_str()) == Some(&DeliveryStatus::Pending) {
                     v.push(format!(
                         "{id} was due at {} and never attempted again",
                         fmt_ms(ms(*due))
