@@ -204,13 +204,12 @@ pub fn check(o: &Outcome) -> Checked {
             max_lateness = max_lateness.max(ms(*next_at).saturating_sub(ms(*due)));
         }
         if let Some((_, Some(due), _)) = records.last() {
-            if o.world.now_ms() > ms(*due) + slack {
-                if status_by_id.get(id.as_str()) == Some(&DeliveryStatus::Pending) {
-                    v.push(format!(
-                        "{id} was due at {} and never attempted again",
-                        fmt_ms(ms(*due))
-                    ));
-                }
+            let pending = status_by_id.get(id.as_str()) == Some(&DeliveryStatus::Pending);
+            if pending && o.world.now_ms() > ms(*due) + slack {
+                v.push(format!(
+                    "{id} was due at {} and never attempted again",
+                    fmt_ms(ms(*due))
+                ));
             }
         }
     }
