@@ -768,3 +768,32 @@ async fn an_event_id_published_twice_without_occurred_at_is_delivered_once() {
         Some(page.items[0].id.as_str())
     );
 }
+
+#[tokio::test]
+async fn a_delivery_takes_resends_up_to_its_attempt_cap_and_then_409s() {
+    use hookline::outbound::{DeliveryError, MAX_ATTEMPTS};
+    let (d, _) = deliverer(DeliverySettings {
+        schedule: vec![],
+        ..DeliverySettings::default()
+    })
+    .await;
+    let r = Upstream::start(vec![Reply::status(500, "no")]).await;
+    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    d.handle_event(&event("acme", "evt_cap", "case:new"))
+        .await
+        .unwrap();
+    let page = d
+        .store
+        .list_deliveries("acme", &w.id, None, 1, None)
+        .await
+        .unwrap();
+    let id = page.items[0].id.clone();
+    for _ in 1..MAX_ATTEMPTS {
+        assert!(d.resend(&w, &id).await.unwrap().is_some());
+    }
+    assert!(matches!(
+        d.resend(&w, &id).await,
+        Err(DeliveryError::AttemptsExhausted(_))
+    ));
+    assert_eq!(r.calls(), MAX_ATTEMPTS, "the refused resend sent nothing");
+}

@@ -91,7 +91,15 @@ pub enum DeliveryError {
     InFlight(String),
     #[error(transparent)]
     Mail(#[from] crate::notify::MailError),
+    /// A resend asked of a delivery whose log is full (`MAX_ATTEMPTS`).
+    #[error("delivery {0} was attempted {MAX_ATTEMPTS} times; it takes no more resends")]
+    AttemptsExhausted(String),
 }
+
+/// Most attempts one delivery keeps: the schedule's ten and the resends a user asks for. With
+/// 2 KiB excerpts and a 64 KiB event, the item stays under half of DynamoDB's 400 KB, so its
+/// record can never fail for size (and a failing record would repeat the send).
+pub const MAX_ATTEMPTS: usize = 60;
 
 /// What became of a retry message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,18 +264,24 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             Some(_) => "the webhook was set inactive or unsubscribed before this delivery's first attempt; delivery stopped",
             None => "the webhook was deleted before this delivery's first attempt; delivery stopped",
         };
+        // Claimed (created, if the first fan-out never got to it), then stopped: the delivery
+        // exists with its reason, for the log and for "recover".
         let now = self.clock.now();
         let lease = self.stop_lease(now);
+        let delivery = Delivery {
+            id: delivery_id(event, webhook_id),
+            account_id: event.account_id.clone(),
+            webhook_id: webhook_id.to_string(),
+            event: event.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: None,
+            created_at: now,
+        };
+        let expires = now + self.settings.retention;
         let claim = self
             .store
-            .claim_existing(
-                &event.account_id,
-                webhook_id,
-                &delivery_id(event, webhook_id),
-                &lease,
-                now,
-                false,
-            )
+            .claim_delivery(delivery, &lease, now, expires)
             .await?;
         match claim {
             Claim::Claimed(d) => self.stop(&d, &lease.token, why, now).await,
@@ -277,7 +291,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             {
                 Err(DeliveryError::InFlight(d.id))
             }
-            // Never claimed, finished, or waiting for a retry that will stop it.
+            // Finished, or waiting for a retry that will stop it.
             Claim::Busy(_) => Ok(()),
         }
     }
@@ -436,8 +450,17 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             return Ok(RetryOutcome::Done);
         };
         if message.manual {
-            self.resend(&webhook, &message.delivery_id).await?;
-            return Ok(RetryOutcome::Done);
+            return match self.resend(&webhook, &message.delivery_id).await {
+                Ok(Some(_)) | Err(DeliveryError::AttemptsExhausted(_)) => Ok(RetryOutcome::Done),
+                // Another attempt of it is under way: resend once that one is recorded.
+                Ok(None) => {
+                    self.retries
+                        .postpone(receipt_handle, Self::lease_length(&webhook))
+                        .await?;
+                    Ok(RetryOutcome::Postponed)
+                }
+                Err(e) => Err(e),
+            };
         }
         let lease = self.lease(&webhook, now);
         let claim = self
@@ -499,6 +522,10 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             )
             .await?;
         match claim {
+            Claim::Claimed(delivery) if delivery.attempts.len() >= MAX_ATTEMPTS => {
+                // Our claim lapses with its lease; nothing was sent.
+                Err(DeliveryError::AttemptsExhausted(delivery.id))
+            }
             Claim::Claimed(delivery) => self
                 .attempt(webhook, delivery, &lease.token, true)
                 .await

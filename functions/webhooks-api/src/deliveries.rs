@@ -3,6 +3,7 @@
 use hookline::api::request::{decode_cursor, encode_cursor, json, json_body, page_limit, query};
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::model::{is_delivery_id, Delivery, DeliveryStatus, Flow, Webhook};
+use hookline::outbound::DeliveryError;
 use hookline::queue::{RetryMessage, RetryQueue};
 use hookline::store::DeliveryStore;
 use lambda_http::{Body, Request, Response};
@@ -134,7 +135,10 @@ pub async fn retry<P: Platform>(
         .outbound
         .resend(&webhook, delivery_id)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            DeliveryError::AttemptsExhausted(_) => ApiError::Conflict(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
+        })?
         .ok_or_else(|| {
             ApiError::Conflict(
                 "an attempt of this delivery is under way; try again in a minute".into(),

@@ -174,9 +174,17 @@ fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
 fn a_claim_left_by_a_dead_process_ends_stopped_when_its_webhook_leaves_before_the_event_returns() {
     // The first invocation dies right after claiming the delivery; the user disables (or
     // deletes) the webhook before SQS hands the event out again, 12 minutes later.
+    // Dying just before the claim too: the delivery is then created stopped, so it has a
+    // record with its reason (for the log and "recover") like the others.
     use hookline_simulation::workload::Action;
-    for delete in [false, true] {
-        let faults = Faults::scripted(&[("crash.after.dynamo:PutItem delivery", 1)]);
+    let cases = [false, true].into_iter().flat_map(|delete| {
+        [
+            ("crash.after.dynamo:PutItem delivery", delete),
+            ("crash.before.dynamo:PutItem delivery", delete),
+        ]
+    });
+    for (point, delete) in cases {
+        let faults = Faults::scripted(&[(point, 1)]);
         let report = run_plan(1, &config(faults), |rng| {
             let mut plan = scenario(rng, Behaviour::healthy(), 1);
             let (account, id) = (
@@ -192,7 +200,11 @@ fn a_claim_left_by_a_dead_process_ends_stopped_when_its_webhook_leaves_before_th
             plan
         });
         let d = only_delivery(&report);
-        assert_eq!(d.status, DeliveryStatus::Failed, "delete: {delete}");
+        assert_eq!(
+            d.status,
+            DeliveryStatus::Failed,
+            "{point}, delete: {delete}"
+        );
         let why = d
             .attempts
             .last()
