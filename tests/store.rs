@@ -491,39 +491,45 @@ async fn repeat_scenario<S: hookline::store::NoticeGate + hookline::store::Healt
         holder: holder.into(),
         until: now + time::Duration::seconds(secs),
     };
+    use hookline::store::NoticeGrant::{Granted, Held, Taken};
     let claim = |c: hookline::store::NoticeClaim, at| async move {
         store
             .claim_notice("acme", "wh_1", "failing", at, window, &c)
             .await
             .unwrap()
     };
-    assert!(claim(held("n1", "run1", 60), now).await);
-    assert!(
+    assert_eq!(claim(held("n1", "run1", 60), now).await, Granted);
+    assert_eq!(
         claim(held("n1", "run1", 60), now).await,
+        Granted,
         "the same request again is still ours"
     );
-    assert!(
-        !claim(held("n1", "run2", 60), now).await,
+    assert_eq!(
+        claim(held("n1", "run2", 60), now).await,
+        Held(now + time::Duration::seconds(60)),
         "a copy of the notice waits while its first run may still send"
     );
-    assert!(
-        !claim(held("n2", "run3", 60), now).await,
+    assert_eq!(
+        claim(held("n2", "run3", 60), now).await,
+        Taken,
         "another notice waits for the window"
     );
     let later = now + time::Duration::seconds(61);
-    assert!(
+    assert_eq!(
         claim(held("n1", "run2", 120), later).await,
+        Granted,
         "the notice again once its first run is gone"
     );
     store
         .notice_sent("acme", "wh_1", "failing", "n1")
         .await
         .unwrap();
-    assert!(
-        !claim(held("n1", "run4", 200), later + time::Duration::seconds(70)).await,
+    assert_eq!(
+        claim(held("n1", "run4", 200), later + time::Duration::seconds(70)).await,
+        Taken,
         "a sent notice is not sent again"
     );
-    assert!(claim(held("n2", "run3", 60), later + window).await);
+    assert_eq!(claim(held("n2", "run3", 60), later + window).await, Granted);
 
     let fail = |attempt: &'static str| store.record_failure("acme", "wh_1", now, attempt);
     assert_eq!(fail("t1").await.unwrap().consecutive_failures, 1);

@@ -421,8 +421,8 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
             )
             .await;
         match claimed {
-            Ok(true) => {}
-            Ok(false) => return,
+            Ok(crate::store::NoticeGrant::Granted) => {}
+            Ok(_) => return,
             Err(e) => {
                 tracing::warn!(webhook_id = %webhook.id, error = %e, "could not claim the failure notice");
                 return;

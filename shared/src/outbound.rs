@@ -28,8 +28,8 @@ use crate::queue::{NoticeMessage, QueueError, RetryMessage, RetryQueue, MAX_DELA
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
-    Claim, DeliveryStore, EventLog, HealthStore, Lease, NoticeClaim, NoticeGate, StoreError,
-    SubscriptionIndex, WebhookStore,
+    Claim, DeliveryStore, EventLog, HealthStore, Lease, NoticeClaim, NoticeGate, NoticeGrant,
+    StoreError, SubscriptionIndex, WebhookStore,
 };
 
 /// Everything the deliverer needs from storage.
@@ -876,7 +876,11 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
 
     /// A queued e-mail: sent unless another of its kind went to this webhook within the notice
     /// window (counted from when each is sent). An error keeps the message, to be tried again.
-    pub async fn handle_notice(&self, message: &NoticeMessage) -> Result<(), DeliveryError> {
+    pub async fn handle_notice(
+        &self,
+        message: &NoticeMessage,
+        receipt_handle: &str,
+    ) -> Result<RetryOutcome, DeliveryError> {
         let now = self.clock.now();
         let claim = NoticeClaim {
             notice: message.token.clone(),
@@ -884,7 +888,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             // Long enough for SES's answer; a run that died gives the notice up after it.
             until: now + Duration::from_secs(60),
         };
-        let claimed = self
+        let granted = self
             .store
             .claim_notice(
                 &message.account_id,
@@ -895,7 +899,16 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                 &claim,
             )
             .await?;
-        if claimed {
+        if let NoticeGrant::Held(until) = granted {
+            // A copy of this message in another run: it may still fail, so this copy stays
+            // until that run's time is up (SQS deletes a message by its newest receipt only).
+            let wait = Duration::try_from(until - now).unwrap_or_default();
+            self.retries
+                .postpone(receipt_handle, wait + Duration::from_secs(1))
+                .await?;
+            return Ok(RetryOutcome::Postponed);
+        }
+        if granted == NoticeGrant::Granted {
             let email = Email {
                 to: message.to.clone(),
                 subject: message.subject.clone(),
@@ -917,7 +930,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
                 tracing::warn!(webhook_id = %message.webhook_id, error = %e, "notice not marked sent");
             }
         }
-        Ok(())
+        Ok(RetryOutcome::Done)
     }
 }
 

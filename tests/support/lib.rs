@@ -551,6 +551,8 @@ pub async fn send_queued_notices<S, H, M>(
 {
     let notices = std::mem::take(&mut *d.retries.notices.lock().unwrap());
     for notice in notices {
-        d.handle_notice(&notice).await.expect("the notice is sent");
+        d.handle_notice(&notice, "receipt")
+            .await
+            .expect("the notice is sent");
     }
 }

@@ -65,10 +65,10 @@ where
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             deliverer.handle_retry(retry, receipt).await
         }
-        Work::Notice(notice) => deliverer
-            .handle_notice(notice)
-            .await
-            .map(|()| RetryOutcome::Done),
+        Work::Notice(notice) => {
+            let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+            deliverer.handle_notice(notice, receipt).await
+        }
     };
     match outcome {
         Ok(RetryOutcome::Done) => true,

@@ -664,7 +664,7 @@ impl NoticeGate for DynamoStore {
         now: OffsetDateTime,
         window: time::Duration,
         claim: &NoticeClaim,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<NoticeGrant> {
         // TTL deletion lags by up to days, so the condition reads the expiry itself.
         let sent = self
             .client
@@ -688,8 +688,30 @@ impl NoticeGate for DynamoStore {
             .send()
             .await;
         match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
+            Ok(()) => Ok(NoticeGrant::Granted),
+            Err(StoreError::Conflict) => {
+                // Refused: by this same notice, held by another run (it may yet fail), or not.
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", s(format!("NOTICE#{account_id}#{webhook_id}")))
+                    .key("sk", s(kind))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                let item = out.item();
+                let ours = item
+                    .and_then(|i| i.get("claimToken"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|t| *t == claim.notice);
+                let sent = item.is_some_and(|i| i.contains_key("sent"));
+                match (ours, sent, item.and_then(|i| get_n(i, "holderUntil"))) {
+                    (true, false, Some(ms)) => Ok(NoticeGrant::Held(from_ms(ms)?)),
+                    _ => Ok(NoticeGrant::Taken),
+                }
+            }
             Err(e) => Err(e),
         }
     }

@@ -180,7 +180,7 @@ impl NoticeGate for MemoryStore {
         now: OffsetDateTime,
         window: time::Duration,
         claim: &NoticeClaim,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<NoticeGrant> {
         let mut claims = self.0.claims.lock().unwrap();
         let key = (
             account_id.to_string(),
@@ -189,11 +189,11 @@ impl NoticeGate for MemoryStore {
         );
         match claims.get(&key) {
             Some((until, held, sent)) if *until > now && !reclaimable(held, *sent, claim, now) => {
-                Ok(false)
+                Ok(refusal(held, *sent, claim))
             }
             _ => {
                 claims.insert(key, (now + window, claim.clone(), false));
-                Ok(true)
+                Ok(NoticeGrant::Granted)
             }
         }
     }
@@ -265,6 +265,15 @@ impl ActivityLog for MemoryStore {
 
 /// The claim rule both stores follow: unleased (or lease ended), and pending and due unless the
 /// resend is manual.
+/// Why a live claim refuses `claim`: its own notice, still held by another run, or not.
+pub fn refusal(held: &NoticeClaim, sent: bool, claim: &NoticeClaim) -> NoticeGrant {
+    if held.notice == claim.notice && !sent {
+        NoticeGrant::Held(held.until)
+    } else {
+        NoticeGrant::Taken
+    }
+}
+
 /// A live notice claim another may take over: the same notice, not yet sent, whose holder's
 /// time is up or who is the same holder.
 pub fn reclaimable(

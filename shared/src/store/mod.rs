@@ -258,8 +258,19 @@ pub struct NoticeClaim {
     pub until: OffsetDateTime,
 }
 
+/// The answer to a notice claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeGrant {
+    /// Send it.
+    Granted,
+    /// Another run holds this same notice until the time given: it may still send, or fail.
+    Held(OffsetDateTime),
+    /// Another notice of the kind went out within the window, or this one already did.
+    Taken,
+}
+
 pub trait NoticeGate: Send + Sync {
-    /// `true` if no claim of `kind` for this webhook is live at `now`; then this one is
+    /// `Granted` if no claim of `kind` for this webhook is live at `now`; then this one is
     /// recorded until `now + window`. The same notice may claim again (a redelivered message
     /// whose run died or whose e-mail failed) once its holder's time is up, and the same holder
     /// at once (the SDK's retry after a lost reply), until `notice_sent`.
@@ -271,7 +282,7 @@ pub trait NoticeGate: Send + Sync {
         now: OffsetDateTime,
         window: time::Duration,
         claim: &NoticeClaim,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    ) -> impl Future<Output = StoreResult<NoticeGrant>> + Send;
     /// The e-mail of the notice `token` went out: the same notice is not granted again.
     fn notice_sent(
         &self,

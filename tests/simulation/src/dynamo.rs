@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
-use hookline::store::memory::reclaimable;
+use hookline::store::memory::{reclaimable, refusal};
 use hookline::store::{
     collect_page, Claim, DeliveryStore, EventLog, Health, HealthStore, Lease, ListFilter,
-    NoticeClaim, NoticeGate, Page, RawPage, SeenEvent, StoreError, StoreResult, SubscriptionIndex,
-    WebhookStore, MAX_READS_PER_PAGE,
+    NoticeClaim, NoticeGate, NoticeGrant, Page, RawPage, SeenEvent, StoreError, StoreResult,
+    SubscriptionIndex, WebhookStore, MAX_READS_PER_PAGE,
 };
 use time::OffsetDateTime;
 
@@ -679,7 +679,7 @@ impl NoticeGate for SimTable {
         now: OffsetDateTime,
         window: time::Duration,
         claim: &NoticeClaim,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<NoticeGrant> {
         let key = (
             account_id.to_string(),
             webhook_id.to_string(),
@@ -693,11 +693,11 @@ impl NoticeGate for SimTable {
             Some((expiry, held, sent))
                 if *expiry > now_s && !reclaimable(held, *sent, claim, now) =>
             {
-                Ok(false)
+                Ok(refusal(held, *sent, claim))
             }
             _ => {
                 t.notices.insert(key.clone(), (until, claim.clone(), false));
-                Ok(true)
+                Ok(NoticeGrant::Granted)
             }
         })
         .await

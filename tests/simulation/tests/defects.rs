@@ -284,3 +284,27 @@ fn neither_a_crash_after_the_last_record_nor_a_failing_ses_loses_the_exhaustion_
         assert_eq!(exhausted, 1, "{point:?}: {:?}", report.emails);
     }
 }
+
+#[test]
+fn a_notice_handed_to_two_runs_at_once_is_sent_once_even_when_the_first_run_fails() {
+    // The exhaustion notice's receive leaves it visible, so two runs take it at once; the
+    // first run's SES call fails. The second must not drop the message meanwhile. Over several
+    // seeds, so the failing run is sometimes the one whose receipt is current.
+    for seed in 0..12 {
+        let faults = Faults::scripted(&[("sqs.duplicate_receive", 2), ("ses.error", 1)]);
+        let mut config = config(faults);
+        config.settings.schedule = vec![];
+        let report = run_plan(seed, &config, |rng| {
+            scenario(rng, Behaviour::scripted(&[Some(500)]), 1)
+        });
+        assert_eq!(report.faults.values().sum::<u64>(), 2, "seed {seed}");
+        let d = only_delivery(&report);
+        assert_eq!(d.status, DeliveryStatus::Failed);
+        let exhausted = report
+            .emails
+            .iter()
+            .filter(|m| m.kind == "exhausted")
+            .count();
+        assert_eq!(exhausted, 1, "seed {seed}: {:?}", report.emails);
+    }
+}
