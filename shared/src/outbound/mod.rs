@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use crate::clock::Clock;
 use crate::events::Event;
 use crate::formats;
-use crate::http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
+use crate::http::{HttpClient, HttpMethod, HttpRequest};
 use crate::ids;
 use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES};
 use crate::model::{
@@ -26,11 +26,14 @@ use crate::model::{
 use crate::notify::{Email, Mailer};
 use crate::queue::{NoticeMessage, QueueError, RetryMessage, RetryQueue, MAX_DELAY, MAX_HIDE};
 use crate::random::Random;
+
+pub mod decide;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
     Claim, DeliveryStore, EventLog, HealthStore, Lease, NoticeClaim, NoticeGate, NoticeGrant,
     StoreError, SubscriptionIndex, WebhookStore,
 };
+use decide::{judge, Verdict};
 
 /// Everything the deliverer needs from storage.
 pub trait DeliveryBackend:
@@ -132,64 +135,6 @@ pub fn payload(webhook: &Webhook, event: &Event) -> Vec<u8> {
             "webhook",
             &json!({"event": event.event.as_str(), "data": event.data}),
         ),
-    }
-}
-
-/// ±20%, so retries of many deliveries spread out.
-fn jitter(base: Duration, random: &dyn Random) -> Duration {
-    base.mul_f64(0.8 + 0.4 * random.unit())
-}
-
-fn whole_ms(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .expect("whole milliseconds of a valid time are valid")
-}
-
-fn response_text(response: &HttpResponse) -> Option<String> {
-    (!response.body.is_empty()).then(|| String::from_utf8_lossy(&response.body).into_owned())
-}
-
-/// How one attempt went.
-struct Verdict {
-    status: Option<u16>,
-    error: Option<String>,
-    body: Option<String>,
-    success: bool,
-    /// 410: the receiver is gone for good.
-    gone: bool,
-    retry_after: Option<Duration>,
-}
-
-fn judge(result: Result<HttpResponse, HttpError>, now: OffsetDateTime) -> Verdict {
-    match result {
-        Err(e) => Verdict {
-            status: None,
-            error: Some(e.to_string()),
-            body: None,
-            success: false,
-            gone: false,
-            retry_after: None,
-        },
-        Ok(r) => {
-            let code = r.status;
-            let success = (200..300).contains(&code);
-            let error = match code {
-                _ if success => None,
-                300..=399 => Some(format!("HTTP {code}: redirects are not followed")),
-                _ => Some(format!("HTTP {code}")),
-            };
-            let retry_after = matches!(code, 429 | 502 | 503 | 504)
-                .then(|| r.retry_after(now))
-                .flatten();
-            Verdict {
-                status: Some(code),
-                error,
-                body: response_text(&r),
-                success,
-                gone: code == 410,
-                retry_after,
-            }
-        }
     }
 }
 
@@ -640,37 +585,25 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         let at = attempt.at;
 
         // Where the schedule stands: manual resends do not move it.
-        let scheduled_tries =
-            delivery.attempts.iter().filter(|a| !a.manual).count() + usize::from(!manual);
-        let (status, next) = if verdict.success {
-            (DeliveryStatus::Succeeded, None)
-        } else if verdict.gone {
-            (DeliveryStatus::Failed, None)
-        } else if manual {
-            (delivery.status, delivery.next_attempt_at) // the schedule goes on as it was
-        } else {
-            match self.settings.schedule.get(scheduled_tries - 1) {
-                Some(slot) => {
-                    let slot = jitter(*slot, &*self.random);
-                    // Retry-After may stretch the wait up to twice the slot, never shorten it.
-                    let wait = verdict
-                        .retry_after
-                        .map_or(slot, |ra| ra.clamp(slot, slot * 2));
-                    // Whole milliseconds, as the table keeps it: the message's due time and the
-                    // table's are then the same instant.
-                    (DeliveryStatus::Pending, Some(whole_ms(at + wait)))
-                }
-                None => (DeliveryStatus::Failed, None),
-            }
-        };
+        let scheduled_before = delivery.attempts.iter().filter(|a| !a.manual).count();
+        let next = decide::after_attempt(
+            &verdict,
+            at,
+            scheduled_before,
+            manual,
+            (delivery.status, delivery.next_attempt_at),
+            &self.settings.schedule,
+            &*self.random,
+        );
+        let (status, next_due) = (next.status, next.due);
         // The next attempt's message first, then the record that names its time (see
         // `handle_retry`). Should queueing fail, nothing is recorded and the message at hand
         // comes back to try again: only a failed attempt is ever repeated that way. The
         // exhaustion e-mail is queued before the record too, so no crash loses it.
-        if let (DeliveryStatus::Pending, Some(due), false) = (status, next, manual) {
+        if let (DeliveryStatus::Pending, Some(due), false) = (status, next_due, manual) {
             self.schedule(&delivery, due).await?;
         }
-        if status == DeliveryStatus::Failed && !verdict.gone && !manual {
+        if next.exhausted {
             let text = format!(
                 "Delivery {} of event {} ({}) to your webhook \"{}\" ({}) failed {} times and will not be retried. \
                  You can resend it, or recover all failed deliveries, from the API or the console.",
@@ -698,7 +631,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             .map(|e| json_prefix(e, STORED_EXCERPT_BYTES).to_string());
         match self
             .store
-            .record_attempt(&delivery, lease, &kept, status, next, expires)
+            .record_attempt(&delivery, lease, &kept, status, next_due, expires)
             .await
         {
             Ok(()) => {}
@@ -939,16 +872,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_schedule_spans_about_three_days_and_jitter_stays_within_a_fifth() {
+    fn the_schedule_spans_about_three_days() {
         let total: u64 = default_schedule().iter().map(Duration::as_secs).sum();
         assert_eq!(total, 272_105); // 3 days, 3 h, 35 min, 5 s
-        for _ in 0..1000 {
-            let j = jitter(Duration::from_secs(100), &crate::random::OsRandom);
-            assert!(
-                j >= Duration::from_secs(80) && j <= Duration::from_secs(120),
-                "{j:?}"
-            );
-        }
     }
 
     #[test]
