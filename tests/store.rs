@@ -4,7 +4,7 @@
 //! simulation keep the adapter's semantics.
 
 use hookline::model::{
-    delivery_id, Delivery, DeliveryStatus, EventType, Status, Webhook, WebhookPatch, WebhookRules,
+    Delivery, DeliveryStatus, EventType, Status, Webhook, WebhookPatch, WebhookRules,
 };
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
@@ -339,16 +339,7 @@ async fn claim_scenario<S: DeliveryStore>(store: &S) {
         now,
     )
     .unwrap();
-    let delivery = Delivery {
-        id: delivery_id(&event, "wh_1"),
-        account_id: "acme".into(),
-        webhook_id: "wh_1".into(),
-        event,
-        status: DeliveryStatus::Pending,
-        attempts: vec![],
-        next_attempt_at: None,
-        created_at: now,
-    };
+    let delivery = Delivery::new(&event, "wh_1", now, true);
     let lease = |token: &str, secs: i64| Lease {
         token: token.into(),
         until: now + time::Duration::seconds(secs),
@@ -414,16 +405,7 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
             at,
         )
         .unwrap();
-        let delivery = Delivery {
-            id: delivery_id(&event, "wh_1"),
-            account_id: "acme".into(),
-            webhook_id: "wh_1".into(),
-            event,
-            status: DeliveryStatus::Pending,
-            attempts: vec![],
-            next_attempt_at: None,
-            created_at: at,
-        };
+        let delivery = Delivery::new(&event, "wh_1", at, true);
         let lease = Lease {
             token: format!("lease_{n}"),
             until: at + time::Duration::seconds(45),
@@ -539,4 +521,190 @@ async fn repeat_scenario<S: hookline::store::NoticeGate + hookline::store::Healt
         "counted once"
     );
     assert_eq!(fail("t2").await.unwrap().consecutive_failures, 2);
+}
+
+#[tokio::test]
+async fn a_first_record_is_written_once_and_its_own_repeat_is_recognised() {
+    first_record_scenario(&fresh_store().await).await;
+    first_record_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(first_record_scenario(&sim));
+}
+
+async fn first_record_scenario<S: DeliveryStore>(store: &S) {
+    use hookline::model::Attempt;
+    use hookline::store::FirstRecord;
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let event = hookline::events::Event::from_publish(
+        &json!({"id": "evt_first", "event": "case:new", "data": {"caseId": "1"}}),
+        "acme",
+        now,
+    )
+    .unwrap();
+    let mut delivery = Delivery::new(&event, "wh_1", now, false);
+    delivery.status = DeliveryStatus::Succeeded;
+    delivery.attempts.push(Attempt {
+        at: now,
+        status: Some(200),
+        error: None,
+        duration_ms: 12,
+        response_body: Some("ok".into()),
+        manual: false,
+    });
+    let expires = now + time::Duration::days(30);
+    assert_eq!(
+        store
+            .record_first(&delivery, "tok_a", expires)
+            .await
+            .unwrap(),
+        FirstRecord::Recorded
+    );
+    // The SDK's retry of that same write after a lost reply.
+    assert_eq!(
+        store
+            .record_first(&delivery, "tok_a", expires)
+            .await
+            .unwrap(),
+        FirstRecord::Recorded
+    );
+    // Another copy of the delivery, sent too: it finds the first record.
+    match store
+        .record_first(&delivery, "tok_b", expires)
+        .await
+        .unwrap()
+    {
+        FirstRecord::Exists(found) => assert_eq!(found.attempts.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let stored = store
+        .get_delivery("acme", "wh_1", &delivery.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, DeliveryStatus::Succeeded);
+    assert_eq!(stored.event.id, "evt_first");
+    assert_eq!(stored.legacy_data, None, "a v2 record keeps no event data");
+    // The checked path cannot claim it: it is finished.
+    let lease = Lease {
+        token: "lease_c".into(),
+        until: now + time::Duration::seconds(45),
+    };
+    assert!(matches!(
+        store
+            .claim_delivery(delivery.clone(), &lease, now, expires)
+            .await
+            .unwrap(),
+        Claim::Busy(Some(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_event_is_kept_once_with_its_first_time_and_its_data() {
+    event_scenario(&fresh_store().await).await;
+    event_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(event_scenario(&sim));
+}
+
+async fn event_scenario<S: hookline::store::EventStore>(store: &S) {
+    use hookline::store::Kept;
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let first = hookline::events::Event::from_publish(
+        &json!({"id": "evt_k", "event": "case:new", "data": {"caseId": "7", "n": [1, 2]}}),
+        "acme",
+        now,
+    )
+    .unwrap();
+    let expires = now + time::Duration::days(30);
+    assert!(store.find_event("acme", "evt_k").await.unwrap().is_none());
+    assert_eq!(store.keep_event(&first, expires).await.unwrap(), Kept::New);
+    let again = hookline::events::Event {
+        occurred_at: now + time::Duration::seconds(9),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.keep_event(&again, expires).await.unwrap(),
+        Kept::Existing(hookline::model::EventRef::from(&first))
+    );
+    assert_eq!(
+        store.find_event("acme", "evt_k").await.unwrap(),
+        Some(first)
+    );
+    assert!(store.find_event("globex", "evt_k").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn failing_marks_ride_on_the_subscription_entries_until_an_edit() {
+    marks_scenario(&fresh_store().await).await;
+    marks_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(marks_scenario(&sim));
+}
+
+async fn marks_scenario<S: WebhookStore + SubscriptionIndex + hookline::store::HealthStore>(
+    store: &S,
+) {
+    let marked = |subs: Vec<hookline::store::Subscriber>| -> Vec<(String, bool)> {
+        subs.into_iter()
+            .map(|s| (s.webhook.id, s.failing))
+            .collect()
+    };
+    let a = outbound("acme", &["case:new", "case:status:closed"]);
+    let b = outbound("acme", &["case:new"]);
+    store.create_webhook(&a).await.unwrap();
+    store.create_webhook(&b).await.unwrap();
+    let mut want = vec![(a.id.clone(), true), (b.id.clone(), false)];
+    want.sort();
+    store.mark_failing(&a, true).await.unwrap();
+    let mut got = marked(store.subscribers("acme", EventType::CaseNew).await.unwrap());
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        marked(
+            store
+                .subscribers("acme", EventType::CaseStatusClosed)
+                .await
+                .unwrap()
+        ),
+        vec![(a.id.clone(), true)]
+    );
+    store.mark_failing(&a, false).await.unwrap();
+    assert!(store
+        .subscribers("acme", EventType::CaseNew)
+        .await
+        .unwrap()
+        .iter()
+        .all(|s| !s.failing));
+    // An edit rewrites the entries: the mark goes with it.
+    store.mark_failing(&a, true).await.unwrap();
+    let mut edited = a.clone();
+    edited.name = "renamed".into();
+    edited.version += 1;
+    store.update_webhook(&a, &edited).await.unwrap();
+    assert!(store
+        .subscribers("acme", EventType::CaseNew)
+        .await
+        .unwrap()
+        .iter()
+        .all(|s| !s.failing));
+    // A deleted webhook is not marked back into the index.
+    store.delete_webhook(&b).await.unwrap();
+    store.mark_failing(&b, true).await.unwrap();
+    assert_eq!(
+        marked(store.subscribers("acme", EventType::CaseNew).await.unwrap()),
+        vec![(edited.id.clone(), false)]
+    );
+    // A success ends a streak once, and says so.
+    let at = time::OffsetDateTime::now_utc();
+    store
+        .record_failure("acme", &edited.id, at, "att_1")
+        .await
+        .unwrap();
+    assert!(store.record_success("acme", &edited.id).await.unwrap());
+    assert!(!store.record_success("acme", &edited.id).await.unwrap());
+    store.delete_webhook(&edited).await.unwrap();
 }

@@ -231,3 +231,281 @@ impl RetryQueue for MemoryRetryQueue {
         Ok(())
     }
 }
+
+// ---- v2: one message per delivery (docs/delivery-pipeline.md) ----
+
+/// What the events queue carries: the published event, and whether the API saw its id before
+/// (`republished`: its deliveries then take the checked path, so nothing is sent twice).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMessage {
+    #[serde(flatten)]
+    pub event: Event,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub republished: bool,
+}
+
+/// One delivery to attempt, on the deliveries queue: a first try from the fan-out, a
+/// scheduled retry, or a resend a user asked for.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryMessage {
+    /// Always 2: tells these from v1's retry messages, which have no version.
+    pub v: u8,
+    pub delivery_id: String,
+    pub account_id: String,
+    pub webhook_id: String,
+    /// The event with its data (first tries and retries); `None` on resends, which read it
+    /// from the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Event>,
+    /// The webhook as the fan-out's Query read it (first tries only), and whether its failure
+    /// streak was running then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::model::Webhook>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failing: bool,
+    /// Not to be attempted before this (retries).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub due_at: Option<time::OffsetDateTime>,
+    /// Claim the delivery before sending (its fan-out may have run before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check: bool,
+    /// A resend the user asked for: attempted whatever the delivery's status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
+}
+
+pub const DELIVERY_MESSAGE_VERSION: u8 = 2;
+
+/// The deliveries queue as the engine sees it: no receipt handles, no SQS limits. A message
+/// is visible from its `due_at` (or at once); the adapter turns that into delays.
+pub trait DeliveryQueue: Send + Sync {
+    /// Queues `messages`, each visible from its `due_at`, counted from `now`.
+    fn enqueue(
+        &self,
+        messages: &[DeliveryMessage],
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Queues a failure e-mail.
+    fn send_notice(
+        &self,
+        message: &NoticeMessage,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// What the function's adapter does to a received message that is to wait: hide it for
+/// `delay` more (at most `MAX_HIDE`).
+pub trait Postpone: Send + Sync {
+    fn postpone(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// `SendMessageBatch` takes at most 10 entries ...
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// ... of at most 256 KiB together (bodies and attributes).
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Splits `sizes` (each entry's bytes) into consecutive runs that `SendMessageBatch` takes:
+/// at most `MAX_BATCH_ENTRIES` entries and `MAX_BATCH_BYTES` bytes each. Returns the runs'
+/// index ranges.
+pub fn pack_batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        if i > start && (i - start == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
+            runs.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        runs.push(start..sizes.len());
+    }
+    runs
+}
+
+/// How often a batch's failed entries are sent again before the call gives up.
+const BATCH_TRIES: usize = 3;
+
+/// The deliveries queue on SQS: `MessageGroupId` = the account (fair queues), delays from each
+/// message's due time, in whole seconds rounded up.
+#[derive(Clone, Debug)]
+pub struct SqsDeliveryQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsDeliveryQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    async fn send_batch(
+        &self,
+        entries: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry>,
+    ) -> Result<(), QueueError> {
+        let mut pending = entries;
+        for _ in 0..BATCH_TRIES {
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(pending.clone()))
+                .send()
+                .await
+                .map_err(sqs_error)?;
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            if failed.is_empty() {
+                return Ok(());
+            }
+            // Only the entries SQS refused go again (a sender fault will fail again: give up).
+            if out.failed().iter().any(|f| f.sender_fault()) {
+                return Err(QueueError(format!(
+                    "SendMessageBatch refused {} entries: {}",
+                    failed.len(),
+                    out.failed()[0].code()
+                )));
+            }
+            pending.retain(|e| failed.contains(&e.id()));
+        }
+        Err(QueueError(format!(
+            "SendMessageBatch left {} entries unsent after {BATCH_TRIES} tries",
+            pending.len()
+        )))
+    }
+}
+
+impl DeliveryQueue for SqsDeliveryQueue {
+    async fn enqueue(
+        &self,
+        messages: &[DeliveryMessage],
+        now: time::OffsetDateTime,
+    ) -> Result<(), QueueError> {
+        let bodies: Vec<String> = messages
+            .iter()
+            .map(|m| serde_json::to_string(m).expect("delivery messages always serialise"))
+            .collect();
+        let sizes: Vec<usize> = messages
+            .iter()
+            .zip(&bodies)
+            .map(|(m, b)| b.len() + m.account_id.len())
+            .collect();
+        for run in pack_batches(&sizes) {
+            let entries = run
+                .map(|i| {
+                    let m = &messages[i];
+                    let wait = m
+                        .due_at
+                        .map(|due| std::time::Duration::try_from(due - now).unwrap_or_default())
+                        .unwrap_or_default();
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&bodies[i])
+                        .message_group_id(&m.account_id)
+                        .delay_seconds(whole_seconds(wait, MAX_DELAY))
+                        .build()
+                        .expect("id and body are set")
+                })
+                .collect();
+            self.send_batch(entries).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).expect("notices always serialise");
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(&message.account_id)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+}
+
+impl Postpone for SqsDeliveryQueue {
+    async fn postpone(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(whole_seconds(delay, MAX_HIDE))
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+}
+
+/// Keeps what was queued; for unit tests.
+#[derive(Debug, Default)]
+pub struct MemoryDeliveryQueue {
+    pub queued: Mutex<Vec<DeliveryMessage>>,
+    pub notices: Mutex<Vec<NoticeMessage>>,
+}
+
+impl DeliveryQueue for MemoryDeliveryQueue {
+    async fn enqueue(
+        &self,
+        messages: &[DeliveryMessage],
+        _now: time::OffsetDateTime,
+    ) -> Result<(), QueueError> {
+        self.queued.lock().unwrap().extend_from_slice(messages);
+        Ok(())
+    }
+
+    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
+        self.notices.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_at_most_ten_entries_and_256_kib() {
+        assert_eq!(pack_batches(&[]), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(pack_batches(&[100; 25]), vec![0..10, 10..20, 20..25]);
+        // 64 KiB events: three fit, a fourth would pass 256 KiB with the rest of the entry.
+        let big = 64 * 1024 + 900;
+        assert_eq!(pack_batches(&[big; 7]), vec![0..3, 3..6, 6..7]);
+        // An entry that alone fills a batch still goes, in a batch of its own.
+        assert_eq!(
+            pack_batches(&[10, MAX_BATCH_BYTES, 10]),
+            vec![0..1, 1..2, 2..3]
+        );
+        for runs in [pack_batches(&[1_000; 95]), pack_batches(&[30_000; 40])] {
+            let covered: usize = runs.iter().map(|r| r.len()).sum();
+            assert!(runs.windows(2).all(|w| w[0].end == w[1].start));
+            assert!(covered > 0 && runs.iter().all(|r| r.len() <= MAX_BATCH_ENTRIES));
+        }
+    }
+
+    #[test]
+    fn an_event_message_is_the_event_with_an_optional_flag() {
+        let body = r#"{"id":"evt_1","event":"case:new","accountId":"acme","occurredAt":"2026-01-01T00:00:00Z","data":{}}"#;
+        let m: EventMessage = serde_json::from_str(body).unwrap();
+        assert!(!m.republished);
+        assert_eq!(serde_json::to_string(&m).unwrap(), body);
+    }
+}

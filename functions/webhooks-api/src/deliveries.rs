@@ -70,6 +70,10 @@ fn detail(d: &Delivery) -> Value {
     let mut v = serde_json::to_value(d).expect("deliveries serialise");
     let map = v.as_object_mut().expect("an object");
     map.shift_remove("accountId");
+    // The event's data, where the record holds it.
+    if let Some(data) = map.shift_remove("legacyData") {
+        map["event"]["data"] = data;
+    }
     map.insert("attemptCount".into(), json!(d.attempts.len()));
     v
 }

@@ -37,6 +37,28 @@ impl DeliveryStatus {
     }
 }
 
+/// Which event a delivery carries: its id, type and time, without its data. A delivery record
+/// keeps only this (the data travels in the delivery's messages, and is stored once per event
+/// when a delivery of it fails; see docs/delivery-pipeline.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRef {
+    pub id: String,
+    pub event: crate::model::EventType,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+}
+
+impl From<&Event> for EventRef {
+    fn from(event: &Event) -> Self {
+        EventRef {
+            id: event.id.clone(),
+            event: event.event,
+            occurred_at: event.occurred_at,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
@@ -45,7 +67,11 @@ pub struct Delivery {
     pub id: String,
     pub account_id: String,
     pub webhook_id: String,
-    pub event: Event,
+    pub event: EventRef,
+    /// The event's data, in records written before v2 (which kept a copy of it): their
+    /// retries and resends read it from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_data: Option<serde_json::Value>,
     pub status: DeliveryStatus,
     pub attempts: Vec<Attempt>,
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -57,6 +83,35 @@ pub struct Delivery {
 /// `dlv_` + a ULID whose time part is the event's time and whose random part is a hash of the
 /// event id and webhook id: the same pair always gives the same id (redelivered or republished
 /// events collide and deliver once), and ids still sort by event time for the log.
+impl Delivery {
+    /// A new delivery of `event` to `webhook_id`, pending, with no attempt yet. `keep_data`:
+    /// the record holds the event's data (the v1 engine's records do).
+    pub fn new(event: &Event, webhook_id: &str, now: OffsetDateTime, keep_data: bool) -> Self {
+        Delivery {
+            id: delivery_id(event, webhook_id),
+            account_id: event.account_id.clone(),
+            webhook_id: webhook_id.to_string(),
+            event: EventRef::from(event),
+            legacy_data: keep_data.then(|| event.data.clone()),
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: None,
+            created_at: now,
+        }
+    }
+
+    /// The whole event, when this record holds its data.
+    pub fn stored_event(&self) -> Option<Event> {
+        self.legacy_data.as_ref().map(|data| Event {
+            id: self.event.id.clone(),
+            event: self.event.event,
+            account_id: self.account_id.clone(),
+            occurred_at: self.event.occurred_at,
+            data: data.clone(),
+        })
+    }
+}
+
 pub fn delivery_id(event: &Event, webhook_id: &str) -> String {
     let digest = Sha256::new()
         .chain_update(event.account_id.as_bytes())

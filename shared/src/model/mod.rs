@@ -11,7 +11,7 @@ mod security;
 mod tests;
 
 pub use attempt::Attempt;
-pub use delivery::{delivery_id, is_delivery_id, Delivery, DeliveryStatus};
+pub use delivery::{delivery_id, is_delivery_id, Delivery, DeliveryStatus, EventRef};
 pub use input::{
     reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules,
     DEFAULT_MAX_PER_ACCOUNT,

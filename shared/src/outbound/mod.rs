@@ -213,16 +213,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         // exists with its reason, for the log and for "recover".
         let now = self.clock.now();
         let lease = self.stop_lease(now);
-        let delivery = Delivery {
-            id: delivery_id(event, webhook_id),
-            account_id: event.account_id.clone(),
-            webhook_id: webhook_id.to_string(),
-            event: event.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            next_attempt_at: None,
-            created_at: now,
-        };
+        let delivery = Delivery::new(event, webhook_id, now, true);
         let expires = now + self.settings.retention;
         let claim = self
             .store
@@ -290,16 +281,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
 
     async fn deliver_new(&self, webhook: &Webhook, event: &Event) -> Result<(), DeliveryError> {
         let now = self.clock.now();
-        let delivery = Delivery {
-            id: delivery_id(event, &webhook.id),
-            account_id: webhook.account_id.clone(),
-            webhook_id: webhook.id.clone(),
-            event: event.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            next_attempt_at: None,
-            created_at: now,
-        };
+        let delivery = Delivery::new(event, &webhook.id, now, true);
         let lease = self.lease(webhook, now);
         let expires = now + self.settings.retention;
         match self
@@ -579,9 +561,11 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
         lease: &str,
         manual: bool,
     ) -> Result<Attempt, DeliveryError> {
-        let (attempt, verdict) = self
-            .send(webhook, &delivery.event, &delivery.id, manual)
-            .await;
+        // The v1 engine's records hold the event's data.
+        let event = delivery.stored_event().ok_or_else(|| {
+            StoreError::Corrupt(format!("delivery {} lacks its event's data", delivery.id))
+        })?;
+        let (attempt, verdict) = self.send(webhook, &event, &delivery.id, manual).await;
         let at = attempt.at;
 
         // Where the schedule stands: manual resends do not move it.

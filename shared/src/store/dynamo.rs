@@ -3,14 +3,14 @@
 //! | item                | pk                         | sk             | what else                      |
 //! |---------------------|----------------------------|----------------|--------------------------------|
 //! | webhook             | `ACCT#{account}`           | `WH#{id}`      | `version`, `flow`, `status`, `doc` (JSON) |
-//! | subscription entry  | `ACCT#{account}#EVT#{event}` | `WH#{id}`    | `version`, `doc`: a copy, so one Query returns whole configs |
+//! | subscription entry  | `ACCT#{account}#EVT#{event}` | `WH#{id}`    | `version`, `doc`: a copy, so one Query returns whole configs; `failing` while a streak runs |
 //! | API key (lookup)    | `APIKEY#{sha256}`          | `APIKEY`       | `accountId`, `keyId`, `name`, `createdAt` |
 //! | API key (by account)| `ACCT#{account}`           | `KEY#{keyId}`  | `keyHash`, `name`, `createdAt` |
 //! | e-mail notice claim | `NOTICE#{account}#{id}`    | `{kind}`       | `expiresAt` (TTL)              |
 //! | activity log entry  | `LOG#{account}#{id}`       | `{entryId}`    | `doc`, `expiresAt` (TTL)       |
 //! | delivery            | `DLV#{account}#{id}`       | `{deliveryId}` | `status`, `event`, `attempts` (JSON strings), `nextAttemptAt`/`leaseUntil` (epoch ms), `leaseToken`, `expiresAt` |
 //! | webhook health      | `HEALTH#{account}`         | `{id}`         | `consecutiveFailures`, `failingSince`, `expiresAt` |
-//! | event seen          | `EVT#{account}`            | `{eventId}`    | `occurredAt` (epoch ms), `webhooks` (its subscribers' ids), `expiresAt` |
+//! | event               | `EVT#{account}`            | `{eventId}`    | `occurredAt` (epoch ms), `type`, `data` (JSON), `expiresAt`; v1's fan-out wrote `webhooks` instead of `type` and `data` |
 //!
 //! Subscription entries exist only for active outbound webhooks, one per subscribed event, so
 //! the delivery function finds "active webhooks of this account for this event" with a single
@@ -517,6 +517,36 @@ impl WebhookStore for DynamoStore {
 }
 
 impl SubscriptionIndex for DynamoStore {
+    async fn subscribers(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> StoreResult<Vec<Subscriber>> {
+        let pages = self
+            .all_pages(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(subscription_pk(account_id, event)))
+            })
+            .await?;
+        pages
+            .iter()
+            .flat_map(|p| p.items())
+            .map(|item| {
+                Ok(Subscriber {
+                    webhook: Self::parse_webhook(item)?,
+                    failing: item
+                        .get("failing")
+                        .and_then(|v| v.as_bool().ok())
+                        .copied()
+                        .unwrap_or(false),
+                })
+            })
+            .collect()
+    }
+
     async fn active_webhooks_for(
         &self,
         account_id: &str,
@@ -849,7 +879,12 @@ pub fn delivery_item(
     last_lease: Option<&str>,
     expires_at: Option<OffsetDateTime>,
 ) -> Item {
-    let event = serde_json::to_string(&delivery.event).expect("events always serialise");
+    // The event's reference, or the whole event when the record keeps its data (v1's format).
+    let event = match delivery.stored_event() {
+        Some(event) => serde_json::to_string(&event),
+        None => serde_json::to_string(&delivery.event),
+    }
+    .expect("events always serialise");
     let attempts = delivery
         .attempts
         .iter()
@@ -939,11 +974,16 @@ impl DynamoStore {
                 .collect::<StoreResult<Vec<_>>>()?,
             _ => Vec::new(),
         };
+        let event = get_s(item, "event")?;
         Ok(Delivery {
             id: get_s(item, "sk")?.to_string(),
             account_id: get_s(item, "accountId")?.to_string(),
             webhook_id: get_s(item, "webhookId")?.to_string(),
-            event: serde_json::from_str(get_s(item, "event")?).map_err(|e| corrupt("event", &e))?,
+            event: serde_json::from_str(event).map_err(|e| corrupt("event", &e))?,
+            legacy_data: serde_json::from_str::<serde_json::Value>(event)
+                .map_err(|e| corrupt("event", &e))?
+                .get("data")
+                .cloned(),
             status: DeliveryStatus::parse(get_s(item, "status")?)
                 .ok_or_else(|| StoreError::Corrupt("delivery status".into()))?,
             attempts,
@@ -1136,6 +1176,54 @@ impl DeliveryStore for DynamoStore {
         }
     }
 
+    async fn record_first(
+        &self,
+        delivery: &Delivery,
+        token: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<FirstRecord> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery_item(
+                delivery,
+                None,
+                Some(token),
+                Some(expires_at),
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
+            Ok(()) => Ok(FirstRecord::Recorded),
+            Err(StoreError::Conflict) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(
+                        "pk",
+                        s(delivery_pk(&delivery.account_id, &delivery.webhook_id)),
+                    )
+                    .key("sk", s(&delivery.id))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                let item = out
+                    .item()
+                    .ok_or_else(|| StoreError::Corrupt("delivery record vanished".into()))?;
+                // The SDK's retry of our own write, whose first reply was lost.
+                if item.get("lastLease").and_then(|v| v.as_s().ok()) == Some(&token.to_string()) {
+                    return Ok(FirstRecord::Recorded);
+                }
+                Ok(FirstRecord::Exists(Self::parse_delivery(item)?))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn get_delivery(
         &self,
         account_id: &str,
@@ -1256,7 +1344,7 @@ impl HealthStore for DynamoStore {
         })
     }
 
-    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<()> {
+    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<bool> {
         let key = |b: aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder| {
             b.key("pk", s(format!("HEALTH#{account_id}")))
                 .key("sk", s(webhook_id))
@@ -1266,7 +1354,7 @@ impl HealthStore for DynamoStore {
             .await
             .map_err(backend)?;
         if out.item().is_none() {
-            return Ok(());
+            return Ok(false);
         }
         self.client
             .delete_item()
@@ -1276,6 +1364,35 @@ impl HealthStore for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn mark_failing(&self, webhook: &Webhook, failing: bool) -> StoreResult<()> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        for event in webhook.indexed_events() {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(subscription_pk(&webhook.account_id, *event)))
+                .key("sk", s(webhook_sk(&webhook.id)))
+                // Never recreates an entry a concurrent edit removed.
+                .condition_expression("attribute_exists(pk)");
+            let update = if failing {
+                update
+                    .update_expression("SET failing = :yes")
+                    .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            } else {
+                update.update_expression("REMOVE failing")
+            };
+            match conditional(
+                update.send().await,
+                UpdateItemError::is_conditional_check_failed_exception,
+            ) {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 }
@@ -1336,5 +1453,99 @@ impl EventLog for DynamoStore {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl EventStore for DynamoStore {
+    async fn keep_event(
+        &self,
+        event: &crate::events::Event,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Kept> {
+        let pk = s(format!("EVT#{}", event.account_id));
+        let data = serde_json::to_string(&event.data).expect("JSON values always serialise");
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk.clone())
+            .item("sk", s(&event.id))
+            .item("occurredAt", epoch_ms(event.occurred_at))
+            .item("type", s(event.event.as_str()))
+            .item("data", s(data))
+            .item(TTL_ATTRIBUTE, epoch(expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
+            Ok(()) => Ok(Kept::New),
+            Err(StoreError::Conflict) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", pk)
+                    .key("sk", s(&event.id))
+                    .projection_expression("occurredAt, #type")
+                    .expression_attribute_names("#type", "type")
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                let item = out
+                    .item()
+                    .ok_or_else(|| StoreError::Corrupt("event record vanished".into()))?;
+                let ms = get_n(item, "occurredAt")
+                    .ok_or_else(|| StoreError::Corrupt("event record without occurredAt".into()))?;
+                // Records of v1's fan-out have no type: the id's type is the one published.
+                let kind = match item.get("type").and_then(|v| v.as_s().ok()) {
+                    Some(t) => EventType::parse(t)
+                        .ok_or_else(|| StoreError::Corrupt(format!("event type {t}")))?,
+                    None => event.event,
+                };
+                Ok(Kept::Existing(crate::model::EventRef {
+                    id: event.id.clone(),
+                    event: kind,
+                    occurred_at: from_ms(ms)?,
+                }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find_event(
+        &self,
+        account_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<crate::events::Event>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("EVT#{account_id}")))
+            .key("sk", s(event_id))
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        // v1's records of an id keep no data.
+        let Some(data) = item.get("data").and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        let kind = get_s(item, "type")?;
+        Ok(Some(crate::events::Event {
+            id: event_id.to_string(),
+            event: EventType::parse(kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("event type {kind}")))?,
+            account_id: account_id.to_string(),
+            occurred_at: from_ms(
+                get_n(item, "occurredAt")
+                    .ok_or_else(|| StoreError::Corrupt("event record without occurredAt".into()))?,
+            )?,
+            data: serde_json::from_str(data)
+                .map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
+        }))
     }
 }

@@ -28,6 +28,21 @@ struct State {
     /// The streak and the attempt counted last.
     health: Mutex<BTreeMap<(String, String), (Health, String)>>,
     events: Mutex<BTreeMap<(String, String), SeenEvent>>,
+    /// Events kept with their data (`EventStore`).
+    kept: Mutex<BTreeMap<(String, String), crate::events::Event>>,
+    /// Subscription entries marked failing: (account, webhook, event type).
+    failing: Mutex<std::collections::BTreeSet<(String, String, EventType)>>,
+}
+
+impl MemoryStore {
+    /// An edit rewrites (or removes) the webhook's entries, and with them their marks.
+    fn clear_marks(&self, account_id: &str, webhook_id: &str) {
+        self.0
+            .failing
+            .lock()
+            .unwrap()
+            .retain(|(a, w, _)| !(a == account_id && w == webhook_id));
+    }
 }
 
 impl MemoryStore {
@@ -66,6 +81,8 @@ impl WebhookStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         *stored = next.clone();
+        drop(map);
+        self.clear_marks(&current.account_id, &current.id);
         Ok(())
     }
 
@@ -77,6 +94,8 @@ impl WebhookStore for MemoryStore {
             Some(stored) if stored.version != current.version => Err(StoreError::Conflict),
             Some(_) => {
                 map.remove(&key);
+                drop(map);
+                self.clear_marks(&current.account_id, &current.id);
                 Ok(())
             }
         }
@@ -120,6 +139,22 @@ impl WebhookStore for MemoryStore {
 }
 
 impl SubscriptionIndex for MemoryStore {
+    async fn subscribers(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> StoreResult<Vec<Subscriber>> {
+        let webhooks = self.active_webhooks_for(account_id, event).await?;
+        let marks = self.0.failing.lock().unwrap();
+        Ok(webhooks
+            .into_iter()
+            .map(|webhook| Subscriber {
+                failing: marks.contains(&(account_id.to_string(), webhook.id.clone(), event)),
+                webhook,
+            })
+            .collect())
+    }
+
     async fn active_webhooks_for(
         &self,
         account_id: &str,
@@ -374,6 +409,28 @@ impl DeliveryStore for MemoryStore {
         Ok(())
     }
 
+    async fn record_first(
+        &self,
+        delivery: &Delivery,
+        token: &str,
+        _expires_at: OffsetDateTime,
+    ) -> StoreResult<FirstRecord> {
+        let mut map = self.0.deliveries.lock().unwrap();
+        let key = (
+            delivery.account_id.clone(),
+            delivery.webhook_id.clone(),
+            delivery.id.clone(),
+        );
+        match map.get(&key) {
+            None => {
+                map.insert(key, (delivery.clone(), None, Some(token.to_string())));
+                Ok(FirstRecord::Recorded)
+            }
+            Some((_, _, Some(last))) if last == token => Ok(FirstRecord::Recorded),
+            Some((d, _, _)) => Ok(FirstRecord::Exists(d.clone())),
+        }
+    }
+
     async fn get_delivery(
         &self,
         account_id: &str,
@@ -434,13 +491,67 @@ impl HealthStore for MemoryStore {
         Ok(*health)
     }
 
-    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<()> {
-        self.0
+    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<bool> {
+        Ok(self
+            .0
             .health
             .lock()
             .unwrap()
-            .remove(&(account_id.to_string(), webhook_id.to_string()));
+            .remove(&(account_id.to_string(), webhook_id.to_string()))
+            .is_some())
+    }
+
+    async fn mark_failing(&self, webhook: &Webhook, failing: bool) -> StoreResult<()> {
+        let current = self.get_webhook(&webhook.account_id, &webhook.id).await?;
+        let mut marks = self.0.failing.lock().unwrap();
+        for event in webhook.indexed_events() {
+            // Only entries that exist now (DynamoDB's `attribute_exists(pk)`).
+            if !current
+                .as_ref()
+                .is_some_and(|c| c.indexed_events().contains(event))
+            {
+                continue;
+            }
+            let key = (webhook.account_id.clone(), webhook.id.clone(), *event);
+            if failing {
+                marks.insert(key);
+            } else {
+                marks.remove(&key);
+            }
+        }
         Ok(())
+    }
+}
+
+impl EventStore for MemoryStore {
+    async fn keep_event(
+        &self,
+        event: &crate::events::Event,
+        _expires_at: OffsetDateTime,
+    ) -> StoreResult<Kept> {
+        let mut kept = self.0.kept.lock().unwrap();
+        let key = (event.account_id.clone(), event.id.clone());
+        match kept.get(&key) {
+            Some(first) => Ok(Kept::Existing(crate::model::EventRef::from(first))),
+            None => {
+                kept.insert(key, event.clone());
+                Ok(Kept::New)
+            }
+        }
+    }
+
+    async fn find_event(
+        &self,
+        account_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<crate::events::Event>> {
+        Ok(self
+            .0
+            .kept
+            .lock()
+            .unwrap()
+            .get(&(account_id.to_string(), event_id.to_string()))
+            .cloned())
     }
 }
 

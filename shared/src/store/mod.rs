@@ -191,6 +191,12 @@ pub trait SubscriptionIndex: Send + Sync {
         account_id: &str,
         event: EventType,
     ) -> impl Future<Output = StoreResult<Vec<Webhook>>> + Send;
+    /// The same Query, with each webhook's failing mark.
+    fn subscribers(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> impl Future<Output = StoreResult<Vec<Subscriber>>> + Send;
 }
 
 /// What a key may do: everything, or only read (for dashboards and audits).
@@ -344,8 +350,18 @@ pub enum Claim {
     Busy(Option<crate::model::Delivery>),
 }
 
-/// Deliveries and their attempts. Every state change is conditional on holding the delivery's
-/// lease, so two copies of one SQS message never both send.
+/// What the fast path's one write found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FirstRecord {
+    /// Written (or written before by this same call, whose reply was lost).
+    Recorded,
+    /// Another copy of the delivery recorded first: this one was sent twice.
+    Exists(crate::model::Delivery),
+}
+
+/// Deliveries and their attempts. Every state change of the checked path is conditional on
+/// holding the delivery's lease, so two copies of one SQS message never both send there; the
+/// fast path (docs/delivery-pipeline.md) writes once, after its send.
 pub trait DeliveryStore: Send + Sync {
     /// Creates `delivery` (pending, no attempts) claimed by `lease`, to expire at `expires_at`
     /// should no attempt ever be recorded, unless it exists; then claims the existing one if it
@@ -381,6 +397,14 @@ pub trait DeliveryStore: Send + Sync {
         next_attempt_at: Option<OffsetDateTime>,
         expires_at: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The fast path's one write: creates `delivery`, its first attempt in it, unless a record
+    /// of it exists. `token` marks the write, so a retry after a lost reply answers `Recorded`.
+    fn record_first(
+        &self,
+        delivery: &crate::model::Delivery,
+        token: &str,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<FirstRecord>> + Send;
     fn get_delivery(
         &self,
         account_id: &str,
@@ -421,6 +445,42 @@ pub trait EventLog: Send + Sync {
     ) -> impl Future<Output = StoreResult<SeenEvent>> + Send;
 }
 
+/// What `keep_event` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kept {
+    /// Stored now.
+    New,
+    /// The id was stored before: its first time (and type) stand.
+    Existing(crate::model::EventRef),
+}
+
+/// Events with their data, stored at most once per event: by the API's publish (which dedupes
+/// on them) and by the first failing delivery of an event (so retries, resends and recover
+/// have the data).
+pub trait EventStore: Send + Sync {
+    /// Stores `event` unless its id is stored. A call repeated after a lost reply answers
+    /// `Existing` with the same reference: callers treat both answers as "kept".
+    fn keep_event(
+        &self,
+        event: &crate::events::Event,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<Kept>> + Send;
+    /// The stored event with its data, if kept.
+    fn find_event(
+        &self,
+        account_id: &str,
+        event_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<crate::events::Event>>> + Send;
+}
+
+/// A webhook subscribed to an event type, as the fan-out's Query reads it, and whether its
+/// failure streak was running (marked on the index by `HealthStore::mark_failing`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscriber {
+    pub webhook: Webhook,
+    pub failing: bool,
+}
+
 /// A webhook's failure streak: consecutive failed attempts and since when, reset by any success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Health {
@@ -438,11 +498,20 @@ pub trait HealthStore: Send + Sync {
         at: OffsetDateTime,
         attempt: &str,
     ) -> impl Future<Output = StoreResult<Health>> + Send;
-    /// Ends a streak after a success. Reads first (cheap) and writes only when there is one.
+    /// Ends a streak after a success. Reads first (cheap) and writes only when there is one;
+    /// `true` when there was.
     fn record_success(
         &self,
         account_id: &str,
         webhook_id: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Marks the webhook's subscription entries failing (a streak began) or not (it ended),
+    /// so the fan-out's Query carries it to the next first tries: a success then writes only
+    /// when it ends a streak. An entry the webhook no longer has is left alone.
+    fn mark_failing(
+        &self,
+        webhook: &Webhook,
+        failing: bool,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 

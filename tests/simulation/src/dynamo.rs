@@ -18,9 +18,9 @@ use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
 use hookline::store::memory::{reclaimable, refusal};
 use hookline::store::{
-    collect_page, Claim, DeliveryStore, EventLog, Health, HealthStore, Lease, ListFilter,
-    NoticeClaim, NoticeGate, NoticeGrant, Page, RawPage, SeenEvent, StoreError, StoreResult,
-    SubscriptionIndex, WebhookStore, MAX_READS_PER_PAGE,
+    collect_page, Claim, DeliveryStore, EventLog, EventStore, FirstRecord, Health, HealthStore,
+    Kept, Lease, ListFilter, NoticeClaim, NoticeGate, NoticeGrant, Page, RawPage, SeenEvent,
+    StoreError, StoreResult, Subscriber, SubscriptionIndex, WebhookStore, MAX_READS_PER_PAGE,
 };
 use time::OffsetDateTime;
 
@@ -84,6 +84,10 @@ pub struct Tables {
     /// (window end, the claim, sent)
     notices: BTreeMap<(String, String, String), (OffsetDateTime, NoticeClaim, bool)>,
     events: BTreeMap<(String, String), SeenEvent>,
+    /// Events kept with their data (`EventStore`).
+    kept: BTreeMap<(String, String), hookline::events::Event>,
+    /// The failing marks on subscription entries, by (account, webhook, event type).
+    marks: BTreeMap<(String, String, EventType), History<bool>>,
     /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
     pub oversized_writes: Vec<String>,
     pub largest_item: usize,
@@ -410,6 +414,62 @@ impl DeliveryStore for SimTable {
         result
     }
 
+    async fn record_first(
+        &self,
+        delivery: &Delivery,
+        token: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<FirstRecord> {
+        let key = delivery_key(&delivery.account_id, &delivery.webhook_id, &delivery.id);
+        let mut committed = false;
+        // PutItem on attribute_not_exists(pk); on a failed condition the adapter reads the
+        // record back (ConsistentRead) and knows its own write by `lastLease`.
+        let put = self
+            .call("PutItem first", true, |t, _| {
+                if t.deliveries.contains_key(&key) {
+                    return Err(StoreError::Conflict);
+                }
+                let mut stored = StoredDelivery {
+                    delivery: delivery.clone(),
+                    lease: None,
+                    last_lease: Some(token.to_string()),
+                    expires_at: Some(expires_at),
+                    size: 0,
+                };
+                check_size(t, &mut stored)?;
+                t.deliveries.insert(key.clone(), stored);
+                for a in &delivery.attempts {
+                    t.records.entry(key.2.clone()).or_default().push((
+                        a.at,
+                        delivery.next_attempt_at,
+                        a.status,
+                    ));
+                }
+                committed = true;
+                Ok(())
+            })
+            .await;
+        let result = match put {
+            Ok(()) => Ok(FirstRecord::Recorded),
+            Err(StoreError::Conflict) => {
+                self.call("GetItem delivery", false, |t, _| {
+                    let stored = t
+                        .deliveries
+                        .get(&key)
+                        .ok_or_else(|| StoreError::Corrupt("delivery vanished".into()))?;
+                    Ok(match stored.last_lease.as_deref() == Some(token) {
+                        true => FirstRecord::Recorded,
+                        false => FirstRecord::Exists(stored.delivery.clone()),
+                    })
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        self.world.recorded(&delivery.id, committed);
+        result
+    }
+
     async fn get_delivery(
         &self,
         account_id: &str,
@@ -540,6 +600,7 @@ impl WebhookStore for SimTable {
                 Some(stored) if stored.version != current.version => Err(StoreError::Conflict),
                 Some(_) => {
                     h.set(now, Some(next.clone()));
+                    clear_marks(t, &key, now);
                     Ok(())
                 }
             }
@@ -556,6 +617,7 @@ impl WebhookStore for SimTable {
                 Some(stored) if stored.version != current.version => Err(StoreError::Conflict),
                 Some(_) => {
                     h.set(now, None);
+                    clear_marks(t, &key, now);
                     Ok(())
                 }
             }
@@ -603,7 +665,42 @@ impl WebhookStore for SimTable {
     }
 }
 
+/// An edit rewrites (or removes) a webhook's subscription entries, and drops their marks.
+fn clear_marks(t: &mut Tables, key: &(String, String), now: u64) {
+    for ((a, w, _), h) in t.marks.iter_mut() {
+        if (a, w) == (&key.0, &key.1) && h.current().is_some() {
+            h.set(now, None);
+        }
+    }
+}
+
 impl SubscriptionIndex for SimTable {
+    async fn subscribers(
+        &self,
+        account_id: &str,
+        event: EventType,
+    ) -> StoreResult<Vec<Subscriber>> {
+        let at = self.lagging(self.world.now_ms());
+        self.call("Query subscriptions", false, |t, _| {
+            Ok(t.webhooks
+                .iter()
+                .filter(|((a, _), _)| a == account_id)
+                .filter_map(|(_, h)| h.as_of(at))
+                .filter(|w| w.indexed_events().contains(&event))
+                .map(|w| Subscriber {
+                    failing: t
+                        .marks
+                        .get(&(w.account_id.clone(), w.id.clone(), event))
+                        .and_then(|h| h.as_of(at))
+                        .copied()
+                        .unwrap_or(false),
+                    webhook: w.clone(),
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// A Query without ConsistentRead: the index as it was up to `dynamo_stale_ms` ago.
     async fn active_webhooks_for(
         &self,
@@ -648,7 +745,7 @@ impl HealthStore for SimTable {
         .await
     }
 
-    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<()> {
+    async fn record_success(&self, account_id: &str, webhook_id: &str) -> StoreResult<bool> {
         let key = (account_id.to_string(), webhook_id.to_string());
         // GetItem without ConsistentRead, then DeleteItem when a streak was seen.
         let at = self.lagging(self.world.now_ms());
@@ -658,7 +755,7 @@ impl HealthStore for SimTable {
             })
             .await?;
         if !seen {
-            return Ok(());
+            return Ok(false);
         }
         self.call("DeleteItem health", true, |t, now| {
             if let Some(h) = t.health.get_mut(&key) {
@@ -666,7 +763,85 @@ impl HealthStore for SimTable {
             }
             Ok(())
         })
-        .await
+        .await?;
+        Ok(true)
+    }
+
+    async fn mark_failing(&self, webhook: &Webhook, failing: bool) -> StoreResult<()> {
+        // One UpdateItem per entry, on the condition attribute_exists(pk).
+        for event in webhook.indexed_events() {
+            let key = (webhook.account_id.clone(), webhook.id.clone(), *event);
+            self.call("UpdateItem mark", true, |t, now| {
+                let exists = t
+                    .webhooks
+                    .get(&(key.0.clone(), key.1.clone()))
+                    .and_then(|h| h.current())
+                    .is_some_and(|w| w.indexed_events().contains(event));
+                if exists {
+                    t.marks
+                        .entry(key.clone())
+                        .or_default()
+                        .set(now, failing.then_some(true));
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl EventStore for SimTable {
+    async fn keep_event(
+        &self,
+        event: &hookline::events::Event,
+        _expires_at: OffsetDateTime,
+    ) -> StoreResult<Kept> {
+        let key = (event.account_id.clone(), event.id.clone());
+        // PutItem if absent; on a failed condition the adapter reads the stored one's time.
+        let put = self
+            .call("PutItem event", true, |t, _| {
+                if t.kept.contains_key(&key) {
+                    return Err(StoreError::Conflict);
+                }
+                t.kept.insert(key.clone(), whole_ms_event(event));
+                Ok(())
+            })
+            .await;
+        match put {
+            Ok(()) => Ok(Kept::New),
+            Err(StoreError::Conflict) => {
+                self.call("GetItem event", false, |t, _| {
+                    t.kept
+                        .get(&key)
+                        .map(|e| Kept::Existing(hookline::model::EventRef::from(e)))
+                        .ok_or_else(|| StoreError::Corrupt("no event record".into()))
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find_event(
+        &self,
+        account_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<hookline::events::Event>> {
+        let key = (account_id.to_string(), event_id.to_string());
+        // The engine writes an event before any record that needs it, and reads it later.
+        self.call("GetItem event", false, |t, _| Ok(t.kept.get(&key).cloned()))
+            .await
+    }
+}
+
+/// The table keeps whole milliseconds.
+fn whole_ms_event(event: &hookline::events::Event) -> hookline::events::Event {
+    let ms = event.occurred_at.unix_timestamp_nanos() / 1_000_000;
+    hookline::events::Event {
+        occurred_at: OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+            .expect("a valid time"),
+        ..event.clone()
     }
 }
 
