@@ -28,6 +28,7 @@ use crate::queue::{NoticeMessage, QueueError, RetryMessage, RetryQueue, MAX_DELA
 use crate::random::Random;
 
 pub mod decide;
+pub mod v2;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
     Claim, DeliveryStore, EventLog, HealthStore, Lease, NoticeClaim, NoticeGate, NoticeGrant,
@@ -97,6 +98,10 @@ pub enum DeliveryError {
     /// A resend asked of a delivery whose log is full (`MAX_ATTEMPTS`).
     #[error("delivery {0} was attempted {MAX_ATTEMPTS} times; it takes no more resends")]
     AttemptsExhausted(String),
+    /// A resend of a delivery whose event's data was not kept (a first-try success of an
+    /// event published straight to SQS).
+    #[error("delivery {0} cannot be resent: its event's data was not kept")]
+    PayloadNotKept(String),
 }
 
 /// Most attempts one delivery keeps: the schedule's ten and the resends a user asks for. With

@@ -1218,7 +1218,7 @@ impl DeliveryStore for DynamoStore {
                 if item.get("lastLease").and_then(|v| v.as_s().ok()) == Some(&token.to_string()) {
                     return Ok(FirstRecord::Recorded);
                 }
-                Ok(FirstRecord::Exists(Self::parse_delivery(item)?))
+                Ok(FirstRecord::Exists(Box::new(Self::parse_delivery(item)?)))
             }
             Err(e) => Err(e),
         }

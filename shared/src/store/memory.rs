@@ -427,7 +427,7 @@ impl DeliveryStore for MemoryStore {
                 Ok(FirstRecord::Recorded)
             }
             Some((_, _, Some(last))) if last == token => Ok(FirstRecord::Recorded),
-            Some((d, _, _)) => Ok(FirstRecord::Exists(d.clone())),
+            Some((d, _, _)) => Ok(FirstRecord::Exists(Box::new(d.clone()))),
         }
     }
 

@@ -356,7 +356,7 @@ pub enum FirstRecord {
     /// Written (or written before by this same call, whose reply was lost).
     Recorded,
     /// Another copy of the delivery recorded first: this one was sent twice.
-    Exists(crate::model::Delivery),
+    Exists(Box<crate::model::Delivery>),
 }
 
 /// Deliveries and their attempts. Every state change of the checked path is conditional on

@@ -459,7 +459,7 @@ impl DeliveryStore for SimTable {
                         .ok_or_else(|| StoreError::Corrupt("delivery vanished".into()))?;
                     Ok(match stored.last_lease.as_deref() == Some(token) {
                         true => FirstRecord::Recorded,
-                        false => FirstRecord::Exists(stored.delivery.clone()),
+                        false => FirstRecord::Exists(Box::new(stored.delivery.clone())),
                     })
                 })
                 .await

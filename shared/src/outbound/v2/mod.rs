@@ -1,0 +1,1128 @@
+//! The v2 delivery engine (docs/delivery-pipeline.md): a fan-out that queues one message per
+//! delivery, and a delivery step that attempts one message.
+//!
+//! Transport-free: it sees no receipt handles and no SQS limits. Each step answers "done" or
+//! "keep until T", and the function's adapter turns that into SQS calls.
+//!
+//! A first try on the fast path reads nothing and writes once (its outcome). Every other
+//! attempt takes the checked path: claim, send, record, as in v1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::decide::{self, Next, Verdict};
+use super::{payload, DeliveryError, DeliverySettings, MAX_ATTEMPTS};
+use crate::clock::Clock;
+use crate::events::Event;
+use crate::http::{HttpClient, HttpMethod, HttpRequest};
+use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES};
+use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
+use crate::notify::{Email, Mailer};
+use crate::queue::{
+    DeliveryMessage, DeliveryQueue, EventMessage, NoticeMessage, RetryMessage,
+    DELIVERY_MESSAGE_VERSION,
+};
+use crate::random::Random;
+use crate::signing::{credential_headers, signature_headers};
+use crate::store::{
+    Claim, DeliveryStore, EventStore, FirstRecord, HealthStore, Lease, NoticeClaim, NoticeGate,
+    NoticeGrant, StoreError, SubscriptionIndex, WebhookStore,
+};
+
+/// Everything the engine needs from storage.
+pub trait Backend:
+    WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate + EventStore
+{
+}
+impl<T> Backend for T where
+    T: WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate + EventStore
+{
+}
+
+/// How SQS handed a message over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receive {
+    /// `ApproximateReceiveCount`: 1 on the first receive.
+    pub count: u32,
+    /// `SentTimestamp`.
+    pub sent_at: OffsetDateTime,
+}
+
+/// What became of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Finished with: delete it.
+    Done,
+    /// Keep it, and hand it out again at this time (now: at once, to another invocation).
+    KeepUntil(OffsetDateTime),
+}
+
+/// A first try takes the fast path only this soon after its message was sent. The events
+/// queue's visibility timeout must exceed a fan-out, plus this, plus a delivery invocation:
+/// then a fan-out repeated after a crash queues its (checked) copies only after every
+/// fast-path original was recorded or died.
+pub const FRESH: time::Duration = time::Duration::seconds(60);
+
+/// An attempt starts only if its timeout and its record (this margin) fit before the
+/// invocation's deadline.
+pub const RECORD_MARGIN: Duration = Duration::from_secs(10);
+
+pub struct Deliverer<S, H, M, Q> {
+    pub store: S,
+    pub http: H,
+    pub mailer: M,
+    pub queue: Q,
+    pub clock: Arc<dyn Clock>,
+    /// Jitter and tokens.
+    pub random: Arc<dyn Random>,
+    pub settings: DeliverySettings,
+}
+
+impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, Q> {
+    /// The events queue's step: one delivery message per subscribed webhook. Repeating it is
+    /// harmless: the delivery ids are the same, and a repeat's messages are checked.
+    pub async fn fan_out(
+        &self,
+        message: &EventMessage,
+        receive: &Receive,
+    ) -> Result<usize, DeliveryError> {
+        let event = &message.event;
+        let subscribers = self
+            .store
+            .subscribers(&event.account_id, event.event)
+            .await?;
+        let check = receive.count > 1 || message.republished;
+        let messages: Vec<DeliveryMessage> = subscribers
+            .into_iter()
+            // A republished id reaches no webhook made after its first publish.
+            .filter(|s| !message.republished || s.webhook.created_at <= event.occurred_at)
+            .map(|s| DeliveryMessage {
+                v: DELIVERY_MESSAGE_VERSION,
+                delivery_id: crate::model::delivery_id(event, &s.webhook.id),
+                account_id: event.account_id.clone(),
+                webhook_id: s.webhook.id.clone(),
+                event: Some(event.clone()),
+                webhook: Some(s.webhook),
+                failing: s.failing,
+                due_at: None,
+                check,
+                manual: false,
+            })
+            .collect();
+        self.queue.enqueue(&messages, self.clock.now()).await?;
+        Ok(messages.len())
+    }
+
+    /// The deliveries queue's step: one attempt of one delivery, unless it is not due yet or
+    /// the invocation has no time left for it.
+    pub async fn deliver(
+        &self,
+        message: &DeliveryMessage,
+        receive: &Receive,
+        deadline: OffsetDateTime,
+    ) -> Result<Handled, DeliveryError> {
+        let now = self.clock.now();
+        if let Some(due) = message.due_at.filter(|due| *due > now) {
+            // SQS delays 15 minutes at most, in whole seconds: longer waits hide it again.
+            return Ok(Handled::KeepUntil(due));
+        }
+        match (&message.webhook, &message.event) {
+            (Some(webhook), Some(event))
+                if !message.check
+                    && !message.manual
+                    && receive.count == 1
+                    && now - receive.sent_at < FRESH =>
+            {
+                self.first_try(message, webhook, event, deadline).await
+            }
+            _ => self.checked(message, deadline).await,
+        }
+    }
+
+    /// A v1 retry message, still queued when the stack was updated: attempted on the checked
+    /// path, with the event its v1 record holds.
+    pub async fn deliver_legacy(
+        &self,
+        message: &RetryMessage,
+        deadline: OffsetDateTime,
+    ) -> Result<Handled, DeliveryError> {
+        let converted = DeliveryMessage {
+            v: DELIVERY_MESSAGE_VERSION,
+            delivery_id: message.delivery_id.clone(),
+            account_id: message.account_id.clone(),
+            webhook_id: message.webhook_id.clone(),
+            event: None,
+            webhook: None,
+            failing: false,
+            due_at: Some(message.due_at),
+            check: true,
+            manual: message.manual,
+        };
+        let checked_now = Receive {
+            count: u32::MAX,
+            sent_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        self.deliver(&converted, &checked_now, deadline).await
+    }
+
+    fn time_left(webhook: &Webhook, now: OffsetDateTime, deadline: OffsetDateTime) -> bool {
+        now + Self::timeout(webhook) + RECORD_MARGIN <= deadline
+    }
+
+    /// The fast path: send with the fan-out's copy of the webhook, then one conditional write.
+    async fn first_try(
+        &self,
+        message: &DeliveryMessage,
+        webhook: &Webhook,
+        event: &Event,
+        deadline: OffsetDateTime,
+    ) -> Result<Handled, DeliveryError> {
+        let now = self.clock.now();
+        if !Self::time_left(webhook, now, deadline) {
+            return Ok(Handled::KeepUntil(now));
+        }
+        let mut delivery = Delivery::new(event, &webhook.id, now, false);
+        delivery.id = message.delivery_id.clone();
+        let (attempt, verdict) = self.send(webhook, event, &delivery.id, false).await;
+        let at = attempt.at;
+        let next = decide::after_attempt(
+            &verdict,
+            at,
+            0,
+            false,
+            (DeliveryStatus::Pending, None),
+            &self.settings.schedule,
+            &*self.random,
+        );
+        self.before_record(webhook, &delivery, event, &verdict, next, false, at)
+            .await?;
+        delivery.attempts.push(Self::bounded(&attempt));
+        delivery.status = next.status;
+        delivery.next_attempt_at = next.due;
+        let token = self.token("rec");
+        let expires = at + self.settings.retention;
+        if let FirstRecord::Exists(_) = self.store.record_first(&delivery, &token, expires).await? {
+            // Another copy of this message (an SQS duplicate) sent and recorded it first.
+            tracing::warn!(delivery_id = %delivery.id, "delivery sent by two copies of its message");
+            return Ok(Handled::Done);
+        }
+        self.log_outcome(webhook, &delivery, &attempt);
+        self.after_attempt(webhook, &verdict, at, &token, Some(message.failing))
+            .await;
+        Ok(Handled::Done)
+    }
+
+    /// The checked path: the webhook read afresh, the delivery claimed before the send.
+    async fn checked(
+        &self,
+        message: &DeliveryMessage,
+        deadline: OffsetDateTime,
+    ) -> Result<Handled, DeliveryError> {
+        let now = self.clock.now();
+        let Some(webhook) = self
+            .store
+            .get_webhook(&message.account_id, &message.webhook_id)
+            .await?
+        else {
+            return self.stop_for_deleted(message, now).await;
+        };
+        if !Self::time_left(&webhook, now, deadline) {
+            return Ok(Handled::KeepUntil(now));
+        }
+        let lease = self.lease(&webhook, now);
+        let expires = now + self.settings.retention;
+        let claim = match (&message.event, message.due_at, message.manual) {
+            // A first try whose fan-out may have run before: create the record, or claim it.
+            (Some(event), None, false) => {
+                let mut delivery = Delivery::new(event, &webhook.id, now, false);
+                delivery.id = message.delivery_id.clone();
+                self.store
+                    .claim_delivery(delivery, &lease, now, expires)
+                    .await?
+            }
+            _ => {
+                self.store
+                    .claim_existing(
+                        &message.account_id,
+                        &message.webhook_id,
+                        &message.delivery_id,
+                        &lease,
+                        now,
+                        message.manual,
+                    )
+                    .await?
+            }
+        };
+        let wait_for_holder = Handled::KeepUntil(now + Self::lease_length(&webhook));
+        let delivery = match claim {
+            Claim::Claimed(d) if message.manual && d.attempts.len() >= MAX_ATTEMPTS => {
+                // Its log is full; our claim lapses with its lease, nothing was sent.
+                return Ok(Handled::Done);
+            }
+            Claim::Claimed(d) => d,
+            // Another attempt of it is under way: come back when its lease ends, in case
+            // that worker dies before recording.
+            Claim::Busy(Some(_)) if message.manual => return Ok(wait_for_holder),
+            Claim::Busy(Some(d))
+                if d.status == DeliveryStatus::Pending
+                    && d.next_attempt_at.is_none_or(|next| next <= now) =>
+            {
+                return Ok(wait_for_holder)
+            }
+            // Finished, gone, or waiting for a later attempt whose own message exists.
+            Claim::Busy(_) => return Ok(Handled::Done),
+        };
+        let subscribed = webhook.status == Status::Active
+            && webhook.indexed_events().contains(&delivery.event.event);
+        if !message.manual && !subscribed {
+            let why = if webhook.status == Status::Active {
+                "the webhook no longer subscribes to this event; delivery stopped"
+            } else {
+                "the webhook is inactive; delivery stopped"
+            };
+            self.stop(&delivery, &lease.token, why, now).await?;
+            return Ok(Handled::Done);
+        }
+        let event = match &message.event {
+            Some(event) => Some(event.clone()),
+            None => match delivery.stored_event() {
+                Some(event) => Some(event),
+                None => {
+                    self.store
+                        .find_event(&delivery.account_id, &delivery.event.id)
+                        .await?
+                }
+            },
+        };
+        let Some(event) = event else {
+            // Only a resend can lack it (the API refuses those it can see); nothing is sent.
+            tracing::warn!(delivery_id = %delivery.id, "no event data kept for this delivery; not resent");
+            return Ok(Handled::Done);
+        };
+        self.attempt_claimed(&webhook, delivery, &event, &lease.token, message.manual)
+            .await?;
+        Ok(Handled::Done)
+    }
+
+    /// A message whose webhook was deleted: a pending record ends with the reason; nothing
+    /// is created for a webhook that no longer exists.
+    async fn stop_for_deleted(
+        &self,
+        message: &DeliveryMessage,
+        now: OffsetDateTime,
+    ) -> Result<Handled, DeliveryError> {
+        let lease = Lease {
+            token: self.token("lease"),
+            until: now + Duration::from_secs(30),
+        };
+        let claim = self
+            .store
+            .claim_existing(
+                &message.account_id,
+                &message.webhook_id,
+                &message.delivery_id,
+                &lease,
+                now,
+                message.manual,
+            )
+            .await?;
+        if let Claim::Claimed(d) = claim {
+            if d.status == DeliveryStatus::Pending {
+                let why = "the webhook was deleted; delivery stopped";
+                self.stop(&d, &lease.token, why, now).await?;
+            }
+        }
+        Ok(Handled::Done)
+    }
+
+    /// A resend the user asked for, now: a new attempt whatever the status, same
+    /// `webhook-id`. `None` when another attempt of it is under way.
+    pub async fn resend(
+        &self,
+        webhook: &Webhook,
+        delivery_id: &str,
+    ) -> Result<Option<Attempt>, DeliveryError> {
+        let now = self.clock.now();
+        let lease = self.lease(webhook, now);
+        let claim = self
+            .store
+            .claim_existing(
+                &webhook.account_id,
+                &webhook.id,
+                delivery_id,
+                &lease,
+                now,
+                true,
+            )
+            .await?;
+        let delivery = match claim {
+            Claim::Claimed(d) if d.attempts.len() >= MAX_ATTEMPTS => {
+                return Err(DeliveryError::AttemptsExhausted(d.id))
+            }
+            Claim::Claimed(d) => d,
+            Claim::Busy(_) => return Ok(None),
+        };
+        let event = match delivery.stored_event() {
+            Some(event) => Some(event),
+            None => {
+                self.store
+                    .find_event(&delivery.account_id, &delivery.event.id)
+                    .await?
+            }
+        };
+        let Some(event) = event else {
+            return Err(DeliveryError::PayloadNotKept(delivery.id));
+        };
+        self.attempt_claimed(webhook, delivery, &event, &lease.token, true)
+            .await
+            .map(Some)
+    }
+
+    /// One attempt under a claim: send, queue what follows, record.
+    async fn attempt_claimed(
+        &self,
+        webhook: &Webhook,
+        delivery: Delivery,
+        event: &Event,
+        lease: &str,
+        manual: bool,
+    ) -> Result<Attempt, DeliveryError> {
+        let (attempt, verdict) = self.send(webhook, event, &delivery.id, manual).await;
+        let at = attempt.at;
+        // Where the schedule stands: manual resends do not move it.
+        let scheduled_before = delivery.attempts.iter().filter(|a| !a.manual).count();
+        let next = decide::after_attempt(
+            &verdict,
+            at,
+            scheduled_before,
+            manual,
+            (delivery.status, delivery.next_attempt_at),
+            &self.settings.schedule,
+            &*self.random,
+        );
+        self.before_record(webhook, &delivery, event, &verdict, next, manual, at)
+            .await?;
+        let expires = at + self.settings.retention;
+        match self
+            .store
+            .record_attempt(
+                &delivery,
+                lease,
+                &Self::bounded(&attempt),
+                next.status,
+                next.due,
+                expires,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                // Our lease ran out and another worker took the delivery over: it records.
+                tracing::warn!(delivery_id = %delivery.id, "lease lost before recording an attempt");
+                return Ok(attempt);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut recorded = delivery;
+        recorded.attempts.push(Self::bounded(&attempt));
+        recorded.status = next.status;
+        self.log_outcome(webhook, &recorded, &attempt);
+        if !manual || verdict.success {
+            // A resend the user asked for does not count toward the webhook's failure streak.
+            self.after_attempt(webhook, &verdict, at, lease, None).await;
+        }
+        Ok(attempt)
+    }
+
+    /// What must exist before an attempt is recorded, so no crash after the record loses it:
+    /// the event's data once a delivery of it fails (for retries' records, resends and
+    /// recover), the next attempt's message (the table never names a time no message waits
+    /// for), and the exhaustion e-mail.
+    #[allow(clippy::too_many_arguments)]
+    async fn before_record(
+        &self,
+        webhook: &Webhook,
+        delivery: &Delivery,
+        event: &Event,
+        verdict: &Verdict,
+        next: Next,
+        manual: bool,
+        at: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
+        if !verdict.success && delivery.attempts.is_empty() && delivery.legacy_data.is_none() {
+            self.store
+                .keep_event(event, at + self.settings.retention)
+                .await?;
+        }
+        if let (Some(due), false) = (next.due, manual) {
+            let retry = DeliveryMessage {
+                v: DELIVERY_MESSAGE_VERSION,
+                delivery_id: delivery.id.clone(),
+                account_id: delivery.account_id.clone(),
+                webhook_id: delivery.webhook_id.clone(),
+                event: Some(event.clone()),
+                webhook: None,
+                failing: false,
+                due_at: Some(due),
+                check: false,
+                manual: false,
+            };
+            self.queue.enqueue(&[retry], self.clock.now()).await?;
+        }
+        if next.exhausted {
+            let text = format!(
+                "Delivery {} of event {} ({}) to your webhook \"{}\" ({}) failed {} times and will not be retried. \
+                 You can resend it, or recover all failed deliveries, from the API or the console.",
+                delivery.id,
+                event.id,
+                event.event.as_str(),
+                webhook.name,
+                webhook.id,
+                delivery.attempts.len() + 1,
+            );
+            let subject = format!("Webhook \"{}\": a delivery failed for good", webhook.name);
+            self.queue_notice(webhook, "outbound-exhausted", subject, text, at)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The attempt as the log keeps it: bounded excerpts, so no record outgrows its item.
+    fn bounded(attempt: &Attempt) -> Attempt {
+        let mut kept = attempt.clone();
+        kept.response_body = kept
+            .response_body
+            .as_deref()
+            .map(|b| json_prefix(b, STORED_EXCERPT_BYTES).to_string());
+        kept.error = kept
+            .error
+            .as_deref()
+            .map(|e| json_prefix(e, STORED_EXCERPT_BYTES).to_string());
+        kept
+    }
+
+    /// One line per outcome; successes at debug, so the logs cost less than the delivery.
+    fn log_outcome(&self, webhook: &Webhook, delivery: &Delivery, attempt: &Attempt) {
+        if delivery.status == DeliveryStatus::Succeeded {
+            tracing::debug!(
+                account_id = %webhook.account_id,
+                webhook_id = %webhook.id,
+                delivery_id = %delivery.id,
+                status = attempt.status,
+                duration_ms = attempt.duration_ms,
+                "delivered"
+            );
+        } else {
+            tracing::info!(
+                account_id = %webhook.account_id,
+                webhook_id = %webhook.id,
+                delivery_id = %delivery.id,
+                event = delivery.event.event.as_str(),
+                status = attempt.status,
+                error = attempt.error.as_deref(),
+                outcome = delivery.status.as_str(),
+                duration_ms = attempt.duration_ms,
+                "delivery attempt failed"
+            );
+        }
+    }
+
+    /// Records that a claimed delivery stops here, and why: it ends `failed`, and "recover"
+    /// can resend it once the webhook is active again.
+    async fn stop(
+        &self,
+        delivery: &Delivery,
+        lease: &str,
+        why: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
+        let attempt = Attempt {
+            at: now,
+            status: None,
+            error: Some(why.into()),
+            duration_ms: 0,
+            response_body: None,
+            manual: false,
+        };
+        let expires = now + self.settings.retention;
+        self.store
+            .record_attempt(
+                delivery,
+                lease,
+                &attempt,
+                DeliveryStatus::Failed,
+                None,
+                expires,
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn timeout(webhook: &Webhook) -> Duration {
+        match &webhook.config {
+            FlowConfig::Outbound(c) => Duration::from_millis(c.timeout_ms.into()),
+            FlowConfig::Inbound(_) => Duration::from_secs(15),
+        }
+    }
+
+    /// How long a claim lasts: long enough to finish an attempt and record it.
+    fn lease_length(webhook: &Webhook) -> Duration {
+        Self::timeout(webhook) + Duration::from_secs(30)
+    }
+
+    fn lease(&self, webhook: &Webhook, now: OffsetDateTime) -> Lease {
+        Lease {
+            token: self.token("lease"),
+            until: now + Self::lease_length(webhook),
+        }
+    }
+
+    fn token(&self, kind: &str) -> String {
+        format!(
+            "{kind}_{:016x}{:016x}",
+            self.random.next_u64(),
+            self.random.next_u64()
+        )
+    }
+
+    /// The signed POST of `event` to `webhook`, as delivery `delivery_id`, sent and judged.
+    async fn send(
+        &self,
+        webhook: &Webhook,
+        event: &Event,
+        delivery_id: &str,
+        manual: bool,
+    ) -> (Attempt, Verdict) {
+        let at = self.clock.now();
+        let body = payload(webhook, event);
+        let mut headers = vec![(
+            "content-type".to_string(),
+            webhook.format.mime().to_string(),
+        )];
+        headers.extend(credential_headers(&webhook.security));
+        for (name, value) in signature_headers(&webhook.security, delivery_id, at, &body) {
+            headers.push((name.to_string(), value));
+        }
+        let request = HttpRequest {
+            method: HttpMethod::Post,
+            url: webhook.url.clone(),
+            headers,
+            body,
+            timeout: Self::timeout(webhook),
+        };
+        let verdict = decide::judge(
+            self.http.send(request, self.settings.response_cap).await,
+            at,
+        );
+        let attempt = Attempt {
+            at,
+            status: verdict.status,
+            error: verdict.error.clone(),
+            // From the injected clock, so a simulated receiver's latency is what is logged.
+            duration_ms: (self.clock.now() - at).whole_milliseconds().max(0) as u64,
+            response_body: verdict.body.clone(),
+            manual,
+        };
+        (attempt, verdict)
+    }
+
+    /// The webhook's failure streak, the e-mails, and disabling. `snapshot_failing`: on the
+    /// fast path, whether the fan-out saw a streak running (a success writes only then).
+    /// Problems here are logged; they never undo a recorded attempt.
+    async fn after_attempt(
+        &self,
+        webhook: &Webhook,
+        verdict: &Verdict,
+        at: OffsetDateTime,
+        attempt: &str,
+        snapshot_failing: Option<bool>,
+    ) {
+        if verdict.success {
+            if snapshot_failing == Some(false) {
+                return;
+            }
+            match self
+                .store
+                .record_success(&webhook.account_id, &webhook.id)
+                .await
+            {
+                Ok(ended) => {
+                    if ended || snapshot_failing == Some(true) {
+                        self.mark(webhook, false).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(webhook_id = %webhook.id, error = %e, "could not reset the failure streak")
+                }
+            }
+            return;
+        }
+        if verdict.gone {
+            self.disable(webhook, "the receiver answered 410 Gone", at)
+                .await;
+            return;
+        }
+        let health = match self
+            .store
+            .record_failure(&webhook.account_id, &webhook.id, at, attempt)
+            .await
+        {
+            Ok(health) => health,
+            Err(e) => {
+                tracing::warn!(webhook_id = %webhook.id, error = %e, "could not count the failure");
+                return;
+            }
+        };
+        if health.consecutive_failures == 1 || snapshot_failing == Some(false) {
+            self.mark(webhook, true).await;
+        }
+        if health.consecutive_failures == self.settings.warn_after {
+            let text = format!(
+                "The last {} delivery attempts to your webhook \"{}\" ({}) failed. We keep retrying each \
+                 delivery for about three days; the latest failure was: {}.",
+                health.consecutive_failures,
+                webhook.name,
+                webhook.id,
+                verdict.error.as_deref().unwrap_or("unknown"),
+            );
+            self.notify(
+                webhook,
+                "outbound-failing",
+                format!("Webhook \"{}\" is failing", webhook.name),
+                text,
+                at,
+            )
+            .await;
+        }
+        if health
+            .failing_since
+            .is_some_and(|since| at - since >= self.settings.disable_after)
+        {
+            self.disable(webhook, "it failed continuously for 5 days", at)
+                .await;
+        }
+    }
+
+    async fn mark(&self, webhook: &Webhook, failing: bool) {
+        if let Err(e) = self.store.mark_failing(webhook, failing).await {
+            tracing::warn!(webhook_id = %webhook.id, failing, error = %e, "could not mark the subscription entries");
+        }
+    }
+
+    /// Sets the webhook inactive (retrying a concurrent edit a few times) and says why.
+    async fn disable(&self, webhook: &Webhook, why: &str, at: OffsetDateTime) {
+        for _ in 0..3 {
+            let current = match self
+                .store
+                .get_webhook(&webhook.account_id, &webhook.id)
+                .await
+            {
+                Ok(Some(w)) => w,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(webhook_id = %webhook.id, error = %e, "could not load the webhook to disable it");
+                    return;
+                }
+            };
+            if current.status == Status::Inactive {
+                return;
+            }
+            let mut next = current.clone();
+            next.status = Status::Inactive;
+            next.updated_at = at;
+            next.version = current.version + 1;
+            match self.store.update_webhook(&current, &next).await {
+                Ok(()) => {
+                    tracing::warn!(webhook_id = %webhook.id, why, "webhook disabled");
+                    let text = format!(
+                        "Your webhook \"{}\" ({}) was set inactive because {why}. No further events are sent to it. \
+                         Set it active again once the receiver is fixed, and recover the deliveries it missed.",
+                        webhook.name, webhook.id
+                    );
+                    self.notify(
+                        webhook,
+                        "outbound-disabled",
+                        format!("Webhook \"{}\" was disabled", webhook.name),
+                        text,
+                        at,
+                    )
+                    .await;
+                    return;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => {
+                    tracing::warn!(webhook_id = %webhook.id, error = %e, "could not disable the webhook");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An e-mail of `kind`, queued (see `NoticeMessage`); a failure to queue is logged.
+    async fn notify(
+        &self,
+        webhook: &Webhook,
+        kind: &str,
+        subject: String,
+        text: String,
+        at: OffsetDateTime,
+    ) {
+        if let Err(e) = self.queue_notice(webhook, kind, subject, text, at).await {
+            tracing::warn!(webhook_id = %webhook.id, kind, error = %e, "notice not queued");
+        }
+    }
+
+    async fn queue_notice(
+        &self,
+        webhook: &Webhook,
+        kind: &str,
+        subject: String,
+        text: String,
+        at: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
+        let message = NoticeMessage {
+            notice: kind.to_string(),
+            account_id: webhook.account_id.clone(),
+            webhook_id: webhook.id.clone(),
+            to: webhook.notification_email.clone(),
+            subject,
+            text,
+            at,
+            token: self.token("lease"),
+        };
+        self.queue.send_notice(&message).await?;
+        Ok(())
+    }
+
+    /// A queued e-mail: sent unless another of its kind went to this webhook within the notice
+    /// window (counted from when each is sent). An error keeps the message, to be tried again.
+    pub async fn send_notice(&self, message: &NoticeMessage) -> Result<Handled, DeliveryError> {
+        let now = self.clock.now();
+        let claim = NoticeClaim {
+            notice: message.token.clone(),
+            holder: self.token("lease"),
+            // Long enough for SES's answer; a run that died gives the notice up after it.
+            until: now + Duration::from_secs(60),
+        };
+        let granted = self
+            .store
+            .claim_notice(
+                &message.account_id,
+                &message.webhook_id,
+                &message.notice,
+                now,
+                self.settings.notice_window,
+                &claim,
+            )
+            .await?;
+        if let NoticeGrant::Held(until) = granted {
+            // A copy of this message in another run: it may still fail, so this copy stays
+            // until that run's time is up.
+            return Ok(Handled::KeepUntil(until + Duration::from_secs(1)));
+        }
+        if granted == NoticeGrant::Granted {
+            let email = Email {
+                to: message.to.clone(),
+                subject: message.subject.clone(),
+                text: message.text.clone(),
+            };
+            self.mailer.send(&email).await?;
+            // A redelivered copy of this message then finds its claim spent. Should this fail,
+            // only a duplicate of the message could send the e-mail twice.
+            if let Err(e) = self
+                .store
+                .notice_sent(
+                    &message.account_id,
+                    &message.webhook_id,
+                    &message.notice,
+                    &message.token,
+                )
+                .await
+            {
+                tracing::warn!(webhook_id = %message.webhook_id, error = %e, "notice not marked sent");
+            }
+        }
+        Ok(Handled::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::http::{HttpError, HttpResponse};
+    use crate::model::{WebhookPatch, WebhookRules};
+    use crate::notify::RecordingMailer;
+    use crate::queue::MemoryDeliveryQueue;
+    use crate::store::memory::MemoryStore;
+
+    /// Answers from a script, in order (200 once it runs out), and keeps every request.
+    #[derive(Default)]
+    struct Script {
+        answers: Mutex<VecDeque<Result<u16, HttpError>>>,
+        sent: Mutex<Vec<HttpRequest>>,
+    }
+
+    impl HttpClient for Script {
+        async fn send(&self, request: HttpRequest, _max: usize) -> Result<HttpResponse, HttpError> {
+            self.sent.lock().unwrap().push(request);
+            let status = self
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok(200))?;
+            Ok(HttpResponse {
+                status,
+                headers: http::HeaderMap::new(),
+                body: b"ok".to_vec(),
+                truncated: false,
+            })
+        }
+    }
+
+    type Engine = Deliverer<MemoryStore, Script, RecordingMailer, MemoryDeliveryQueue>;
+
+    fn start() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn engine(answers: &[Result<u16, HttpError>]) -> (Engine, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(start()));
+        let engine = Deliverer {
+            store: MemoryStore::new(),
+            http: Script {
+                answers: Mutex::new(answers.iter().cloned().collect()),
+                ..Default::default()
+            },
+            mailer: RecordingMailer::default(),
+            queue: MemoryDeliveryQueue::default(),
+            clock: clock.clone(),
+            random: crate::random::os(),
+            settings: DeliverySettings::default(),
+        };
+        (engine, clock)
+    }
+
+    async fn webhook(engine: &Engine) -> Webhook {
+        let body = json!({"name": "crm", "flow": "outbound", "url": "https://crm.example.com/h",
+            "notificationEmail": "ops@example.com", "events": ["case:new"]});
+        let webhook = WebhookPatch::from_json(&body)
+            .unwrap()
+            .create(
+                "wh_1".into(),
+                "acme".into(),
+                start() - time::Duration::hours(1),
+                &WebhookRules::default(),
+            )
+            .unwrap();
+        engine.store.create_webhook(&webhook).await.unwrap();
+        webhook
+    }
+
+    fn event() -> EventMessage {
+        EventMessage {
+            event: Event::from_publish(
+                &json!({"id": "evt_1", "event": "case:new", "data": {"caseId": "9"}}),
+                "acme",
+                start(),
+            )
+            .unwrap(),
+            republished: false,
+        }
+    }
+
+    fn first_receive(at: OffsetDateTime) -> Receive {
+        Receive {
+            count: 1,
+            sent_at: at,
+        }
+    }
+
+    fn far() -> OffsetDateTime {
+        start() + time::Duration::minutes(15)
+    }
+
+    /// Fans `event` out and returns the delivery messages it queued.
+    async fn fan_out(engine: &Engine, event: &EventMessage, count: u32) -> Vec<DeliveryMessage> {
+        let receive = Receive {
+            count,
+            sent_at: start(),
+        };
+        engine.fan_out(event, &receive).await.unwrap();
+        std::mem::take(&mut *engine.queue.queued.lock().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_first_try_success_sends_once_and_writes_one_record_without_the_event() {
+        let (engine, _) = engine(&[]);
+        let webhook = webhook(&engine).await;
+        let messages = fan_out(&engine, &event(), 1).await;
+        assert_eq!(messages.len(), 1);
+        let m = &messages[0];
+        assert!(!m.check && m.webhook.is_some() && m.event.is_some());
+        let handled = engine
+            .deliver(m, &first_receive(start()), far())
+            .await
+            .unwrap();
+        assert_eq!(handled, Handled::Done);
+        assert_eq!(engine.http.sent.lock().unwrap().len(), 1);
+        let stored = engine
+            .store
+            .get_delivery("acme", &webhook.id, &m.delivery_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, DeliveryStatus::Succeeded);
+        assert_eq!(stored.legacy_data, None);
+        // Nothing else: no retry, no kept event, no streak.
+        assert!(engine.queue.queued.lock().unwrap().is_empty());
+        assert!(engine
+            .store
+            .find_event("acme", "evt_1")
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_first_try_keeps_the_event_queues_its_retry_and_marks_the_webhook() {
+        let (engine, clock) = engine(&[Ok(500)]);
+        let webhook = webhook(&engine).await;
+        let m = fan_out(&engine, &event(), 1).await.remove(0);
+        engine
+            .deliver(&m, &first_receive(start()), far())
+            .await
+            .unwrap();
+        let retry = engine.queue.queued.lock().unwrap().pop().expect("a retry");
+        assert_eq!(retry.due_at.map(|d| d > start()), Some(true));
+        assert!(retry.webhook.is_none() && retry.event.is_some());
+        assert!(engine
+            .store
+            .find_event("acme", "evt_1")
+            .await
+            .unwrap()
+            .is_some());
+        let subs = engine
+            .store
+            .subscribers("acme", webhook.events()[0])
+            .await
+            .unwrap();
+        assert!(subs[0].failing, "the next fan-out knows the streak runs");
+        // Early, it waits; due, it goes through the checked path and succeeds.
+        assert_eq!(
+            engine
+                .deliver(&retry, &first_receive(start()), far())
+                .await
+                .unwrap(),
+            Handled::KeepUntil(retry.due_at.unwrap())
+        );
+        clock.advance(time::Duration::seconds(7));
+        let deadline = clock.now() + time::Duration::minutes(5);
+        engine
+            .deliver(&retry, &first_receive(clock.now()), deadline)
+            .await
+            .unwrap();
+        let stored = engine
+            .store
+            .get_delivery("acme", &webhook.id, &m.delivery_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, DeliveryStatus::Succeeded);
+        assert_eq!(stored.attempts.len(), 2);
+        let subs = engine
+            .store
+            .subscribers("acme", webhook.events()[0])
+            .await
+            .unwrap();
+        assert!(
+            !subs[0].failing,
+            "the success ended the streak and its mark"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_fan_out_is_checked_and_sends_nothing_twice() {
+        let (engine, _) = engine(&[]);
+        webhook(&engine).await;
+        let first = fan_out(&engine, &event(), 1).await.remove(0);
+        engine
+            .deliver(&first, &first_receive(start()), far())
+            .await
+            .unwrap();
+        // The event message came back (its invocation died after queueing).
+        let again = fan_out(&engine, &event(), 2).await.remove(0);
+        assert!(again.check);
+        assert_eq!(again.delivery_id, first.delivery_id);
+        assert_eq!(
+            engine
+                .deliver(&again, &first_receive(start()), far())
+                .await
+                .unwrap(),
+            Handled::Done
+        );
+        assert_eq!(engine.http.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_old_or_redelivered_first_try_takes_the_checked_path() {
+        let (engine, _) = engine(&[]);
+        webhook(&engine).await;
+        let m = fan_out(&engine, &event(), 1).await.remove(0);
+        engine
+            .deliver(&m, &first_receive(start()), far())
+            .await
+            .unwrap();
+        // The same message again (SQS at-least-once), and one that waited in a backlog.
+        let redelivered = Receive {
+            count: 2,
+            sent_at: start(),
+        };
+        let stale = first_receive(start() - FRESH - time::Duration::seconds(1));
+        for receive in [redelivered, stale] {
+            assert_eq!(
+                engine.deliver(&m, &receive, far()).await.unwrap(),
+                Handled::Done
+            );
+        }
+        assert_eq!(engine.http.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn no_attempt_starts_without_time_to_finish_and_record_it() {
+        let (engine, _) = engine(&[]);
+        webhook(&engine).await;
+        let m = fan_out(&engine, &event(), 1).await.remove(0);
+        // The default timeout is 15 s: with 20 s left, the margin does not fit.
+        let deadline = start() + time::Duration::seconds(20);
+        assert_eq!(
+            engine
+                .deliver(&m, &first_receive(start()), deadline)
+                .await
+                .unwrap(),
+            Handled::KeepUntil(start())
+        );
+        assert!(engine.http.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_republished_id_skips_webhooks_made_after_its_first_publish() {
+        let (engine, _) = engine(&[]);
+        webhook(&engine).await;
+        let mut republished = event();
+        republished.republished = true;
+        republished.event.occurred_at = start() - time::Duration::days(1);
+        assert!(fan_out(&engine, &republished, 1).await.is_empty());
+        republished.event.occurred_at = start();
+        let m = fan_out(&engine, &republished, 1).await.remove(0);
+        assert!(m.check);
+    }
+}
