@@ -110,3 +110,142 @@ where
         .collect();
     response
 }
+
+// ---- v2 (docs/delivery-pipeline.md): events fan out to one message per delivery ----
+
+use hookline::outbound::v2;
+use hookline::queue::{DeliveryMessage, DeliveryQueue, EventMessage, Postpone};
+use time::OffsetDateTime;
+
+/// What one SQS message is, in v2.
+enum Work2 {
+    Event(EventMessage),
+    Delivery(DeliveryMessage),
+    /// A v1 retry message, queued before the stack was updated.
+    Legacy(RetryMessage),
+    Notice(NoticeMessage),
+}
+
+fn parse_v2(body: &str) -> Result<Work2, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let read = |what: &str| format!("bad {what}");
+    if value.get("notice").is_some() {
+        serde_json::from_value(value)
+            .map(Work2::Notice)
+            .map_err(|e| format!("{}: {e}", read("notice")))
+    } else if value.get("v").is_some() {
+        serde_json::from_value(value)
+            .map(Work2::Delivery)
+            .map_err(|e| format!("{}: {e}", read("delivery message")))
+    } else if value.get("deliveryId").is_some() {
+        serde_json::from_value(value)
+            .map(Work2::Legacy)
+            .map_err(|e| format!("{}: {e}", read("v1 retry message")))
+    } else {
+        serde_json::from_value(value)
+            .map(Work2::Event)
+            .map_err(|e| format!("{}: {e}", read("event")))
+    }
+}
+
+/// Which receive this is and when the message was sent, from the record's attributes.
+fn receive_of(message: &SqsMessage) -> v2::Receive {
+    let attribute = |name: &str| {
+        message
+            .attributes
+            .get(name)
+            .and_then(|v| v.parse::<i128>().ok())
+    };
+    v2::Receive {
+        // Missing (never from SQS): treated as a repeat, so the checked path runs.
+        count: attribute("ApproximateReceiveCount")
+            .map_or(u32::MAX, |n| n.clamp(1, u32::MAX as i128) as u32),
+        sent_at: attribute("SentTimestamp")
+            .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    }
+}
+
+/// `true` when the message is finished with; `false` keeps it (hidden until it is due).
+async fn process_v2<S, H, M, Q>(
+    engine: &v2::Deliverer<S, H, M, Q>,
+    message: &SqsMessage,
+    deadline: OffsetDateTime,
+) -> bool
+where
+    S: v2::Backend,
+    H: HttpClient,
+    M: Mailer,
+    Q: DeliveryQueue + Postpone,
+{
+    let id = message.message_id.as_deref().unwrap_or_default();
+    let work = match parse_v2(message.body.as_deref().unwrap_or_default()) {
+        Ok(work) => work,
+        Err(why) => {
+            // Left on the queue: after maxReceiveCount receives the redrive policy moves it to
+            // the dead-letter queue, where it waits for a person.
+            tracing::error!(message_id = id, why, "unreadable message");
+            return false;
+        }
+    };
+    let receive = receive_of(message);
+    let outcome = match &work {
+        Work2::Event(event) => engine.fan_out(event, &receive).await.map(|n| {
+            tracing::debug!(event_id = %event.event.id, deliveries = n, "event fanned out");
+            v2::Handled::Done
+        }),
+        Work2::Delivery(delivery) => engine.deliver(delivery, &receive, deadline).await,
+        Work2::Legacy(retry) => engine.deliver_legacy(retry, deadline).await,
+        Work2::Notice(notice) => engine.send_notice(notice).await,
+    };
+    match outcome {
+        Ok(v2::Handled::Done) => true,
+        Ok(v2::Handled::KeepUntil(at)) => {
+            let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+            let wait = std::time::Duration::try_from(at - engine.clock.now()).unwrap_or_default();
+            if let Err(e) = engine.queue.postpone(receipt, wait).await {
+                // It comes back after the queue's visibility timeout instead.
+                tracing::warn!(message_id = id, error = %e, "could not hide the message until it is due");
+            }
+            false
+        }
+        Err(e) => {
+            tracing::error!(message_id = id, error = %e, "message failed; it will be received again");
+            false
+        }
+    }
+}
+
+/// Handles a batch under v2 within the invocation's `deadline`; the answer lists the messages
+/// to keep.
+pub async fn handle_batch_v2<S, H, M, Q>(
+    engine: &v2::Deliverer<S, H, M, Q>,
+    event: SqsEvent,
+    deadline: OffsetDateTime,
+) -> SqsBatchResponse
+where
+    S: v2::Backend,
+    H: HttpClient,
+    M: Mailer,
+    Q: DeliveryQueue + Postpone,
+{
+    let kept: Vec<String> = stream::iter(event.records.iter())
+        .map(|message| async move { (message, process_v2(engine, message, deadline).await) })
+        .buffer_unordered(RECORDS_AT_ONCE)
+        .filter_map(|(message, done)| async move {
+            (!done).then(|| message.message_id.clone().unwrap_or_default())
+        })
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = kept
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
