@@ -335,6 +335,84 @@ pub fn pack_batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 /// How often a batch's failed entries are sent again before the call gives up.
 const BATCH_TRIES: usize = 3;
 
+/// One entry of a `SendMessageBatch`, as the adapters build it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchEntry {
+    /// Unique within its batch.
+    pub id: String,
+    pub body: String,
+    /// `MessageGroupId`: the account (SQS fair queues).
+    pub group: String,
+    pub delay_seconds: i32,
+}
+
+/// An entry SQS refused; `sender_fault` when sending it again cannot help.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailedEntry {
+    pub id: String,
+    pub sender_fault: bool,
+    pub code: String,
+}
+
+/// Sends `messages` as `SendMessageBatch` calls within SQS's limits (see `pack_batches`),
+/// each visible from its `due_at` (whole seconds, rounded up, 15 minutes at most), and sends
+/// the entries a call refused again, a few times. `send` makes one call. Shared by the SQS
+/// adapter and the simulation's queue, so both run this same code.
+pub async fn send_in_batches<F, Fut>(
+    messages: &[DeliveryMessage],
+    now: time::OffsetDateTime,
+    mut send: F,
+) -> Result<(), QueueError>
+where
+    F: FnMut(Vec<BatchEntry>) -> Fut,
+    Fut: Future<Output = Result<Vec<FailedEntry>, QueueError>>,
+{
+    let entries: Vec<BatchEntry> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let wait = m
+                .due_at
+                .map(|due| std::time::Duration::try_from(due - now).unwrap_or_default())
+                .unwrap_or_default();
+            BatchEntry {
+                id: i.to_string(),
+                body: serde_json::to_string(m).expect("delivery messages always serialise"),
+                group: m.account_id.clone(),
+                delay_seconds: whole_seconds(wait, MAX_DELAY),
+            }
+        })
+        .collect();
+    let sizes: Vec<usize> = entries
+        .iter()
+        .map(|e| e.body.len() + e.group.len())
+        .collect();
+    for run in pack_batches(&sizes) {
+        let mut pending = entries[run].to_vec();
+        for _ in 0..BATCH_TRIES {
+            let failed = send(pending.clone()).await?;
+            if failed.is_empty() {
+                pending.clear();
+                break;
+            }
+            if let Some(refused) = failed.iter().find(|f| f.sender_fault) {
+                return Err(QueueError(format!(
+                    "SendMessageBatch refused an entry: {}",
+                    refused.code
+                )));
+            }
+            pending.retain(|e| failed.iter().any(|f| f.id == e.id));
+        }
+        if !pending.is_empty() {
+            return Err(QueueError(format!(
+                "SendMessageBatch left {} entries unsent after {BATCH_TRIES} tries",
+                pending.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The deliveries queue on SQS: `MessageGroupId` = the account (fair queues), delays from each
 /// message's due time, in whole seconds rounded up.
 #[derive(Clone, Debug)]
@@ -351,38 +429,37 @@ impl SqsDeliveryQueue {
         }
     }
 
-    async fn send_batch(
-        &self,
-        entries: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry>,
-    ) -> Result<(), QueueError> {
-        let mut pending = entries;
-        for _ in 0..BATCH_TRIES {
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(pending.clone()))
-                .send()
-                .await
-                .map_err(sqs_error)?;
-            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-            if failed.is_empty() {
-                return Ok(());
-            }
-            // Only the entries SQS refused go again (a sender fault will fail again: give up).
-            if out.failed().iter().any(|f| f.sender_fault()) {
-                return Err(QueueError(format!(
-                    "SendMessageBatch refused {} entries: {}",
-                    failed.len(),
-                    out.failed()[0].code()
-                )));
-            }
-            pending.retain(|e| failed.contains(&e.id()));
-        }
-        Err(QueueError(format!(
-            "SendMessageBatch left {} entries unsent after {BATCH_TRIES} tries",
-            pending.len()
-        )))
+    /// One `SendMessageBatch`; the entries it refused.
+    async fn send_batch(&self, entries: Vec<BatchEntry>) -> Result<Vec<FailedEntry>, QueueError> {
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(e.id)
+                    .message_body(e.body)
+                    .message_group_id(e.group)
+                    .delay_seconds(e.delay_seconds)
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .failed()
+            .iter()
+            .map(|f| FailedEntry {
+                id: f.id().to_string(),
+                sender_fault: f.sender_fault(),
+                code: f.code().to_string(),
+            })
+            .collect())
     }
 }
 
@@ -392,35 +469,7 @@ impl DeliveryQueue for SqsDeliveryQueue {
         messages: &[DeliveryMessage],
         now: time::OffsetDateTime,
     ) -> Result<(), QueueError> {
-        let bodies: Vec<String> = messages
-            .iter()
-            .map(|m| serde_json::to_string(m).expect("delivery messages always serialise"))
-            .collect();
-        let sizes: Vec<usize> = messages
-            .iter()
-            .zip(&bodies)
-            .map(|(m, b)| b.len() + m.account_id.len())
-            .collect();
-        for run in pack_batches(&sizes) {
-            let entries = run
-                .map(|i| {
-                    let m = &messages[i];
-                    let wait = m
-                        .due_at
-                        .map(|due| std::time::Duration::try_from(due - now).unwrap_or_default())
-                        .unwrap_or_default();
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(&bodies[i])
-                        .message_group_id(&m.account_id)
-                        .delay_seconds(whole_seconds(wait, MAX_DELAY))
-                        .build()
-                        .expect("id and body are set")
-                })
-                .collect();
-            self.send_batch(entries).await?;
-        }
-        Ok(())
+        send_in_batches(messages, now, |entries| self.send_batch(entries)).await
     }
 
     async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
@@ -499,6 +548,67 @@ mod tests {
             assert!(runs.windows(2).all(|w| w[0].end == w[1].start));
             assert!(covered > 0 && runs.iter().all(|r| r.len() <= MAX_BATCH_ENTRIES));
         }
+    }
+
+    fn message(i: usize, due_in_ms: Option<i64>) -> DeliveryMessage {
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        DeliveryMessage {
+            v: DELIVERY_MESSAGE_VERSION,
+            delivery_id: format!("dlv_{i}"),
+            account_id: "acme".into(),
+            webhook_id: "wh_1".into(),
+            event: None,
+            webhook: None,
+            failing: false,
+            due_at: due_in_ms.map(|ms| now + time::Duration::milliseconds(ms)),
+            check: false,
+            manual: false,
+        }
+    }
+
+    #[test]
+    fn batches_send_refused_entries_again_and_give_up_on_sender_faults() {
+        futures::executor::block_on(async {
+            let now = time::OffsetDateTime::UNIX_EPOCH;
+            let messages: Vec<_> = (0..23).map(|i| message(i, Some(1_500))).collect();
+            let calls = Mutex::new(Vec::new());
+            // Every first call refuses its first entry once (a throttled entry).
+            let sent = send_in_batches(&messages, now, |entries| {
+                let mut calls = calls.lock().unwrap();
+                let first_try = !calls
+                    .iter()
+                    .any(|c: &Vec<BatchEntry>| c[0].id == entries[0].id);
+                calls.push(entries.clone());
+                let failed = if first_try {
+                    vec![FailedEntry {
+                        id: entries[0].id.clone(),
+                        sender_fault: false,
+                        code: "InternalError".into(),
+                    }]
+                } else {
+                    Vec::new()
+                };
+                async move { Ok(failed) }
+            })
+            .await;
+            assert!(sent.is_ok(), "{sent:?}");
+            let calls = calls.into_inner().unwrap();
+            let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
+            assert_eq!(sizes, vec![10, 1, 10, 1, 3, 1]);
+            assert!(calls
+                .iter()
+                .flatten()
+                .all(|e| e.group == "acme" && e.delay_seconds == 2));
+            let refused = send_in_batches(&messages[..1], now, |entries| async move {
+                Ok(vec![FailedEntry {
+                    id: entries[0].id.clone(),
+                    sender_fault: true,
+                    code: "InvalidParameterValue".into(),
+                }])
+            })
+            .await;
+            assert!(refused.is_err());
+        });
     }
 
     #[test]
