@@ -628,8 +628,26 @@ async fn event_scenario<S: hookline::store::EventStore>(store: &S) {
     };
     assert_eq!(
         store.keep_event(&again, expires).await.unwrap(),
-        Kept::Existing(hookline::model::EventRef::from(&first))
+        Kept::Existing {
+            first: hookline::model::EventRef::from(&first),
+            queued: false
+        }
     );
+    store.mark_queued("acme", "evt_k").await.unwrap();
+    assert_eq!(
+        store.keep_event(&again, expires).await.unwrap(),
+        Kept::Existing {
+            first: hookline::model::EventRef::from(&first),
+            queued: true
+        }
+    );
+    // Marking an id nobody kept changes nothing.
+    store.mark_queued("acme", "evt_none").await.unwrap();
+    assert!(store
+        .find_event("acme", "evt_none")
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
         store.find_event("acme", "evt_k").await.unwrap(),
         Some(first)

@@ -18,6 +18,11 @@ fn sqs_error(e: impl std::error::Error + 'static) -> QueueError {
 
 pub trait EventQueue: Send + Sync {
     fn publish(&self, event: &Event) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// v2: the event with its `republished` flag.
+    fn publish_message(
+        &self,
+        message: &EventMessage,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +52,18 @@ impl EventQueue for SqsEventQueue {
             .map_err(sqs_error)?;
         Ok(())
     }
+
+    async fn publish_message(&self, message: &EventMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).expect("events always serialise");
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
 }
 
 /// Keeps what was published; for unit tests.
@@ -56,6 +73,11 @@ pub struct MemoryEventQueue(pub Mutex<Vec<Event>>);
 impl EventQueue for MemoryEventQueue {
     async fn publish(&self, event: &Event) -> Result<(), QueueError> {
         self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+
+    async fn publish_message(&self, message: &EventMessage) -> Result<(), QueueError> {
+        self.0.lock().unwrap().push(message.event.clone());
         Ok(())
     }
 }

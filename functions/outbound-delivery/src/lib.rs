@@ -120,7 +120,7 @@ use time::OffsetDateTime;
 /// What one SQS message is, in v2.
 enum Work2 {
     Event(EventMessage),
-    Delivery(DeliveryMessage),
+    Delivery(Box<DeliveryMessage>),
     /// A v1 retry message, queued before the stack was updated.
     Legacy(RetryMessage),
     Notice(NoticeMessage),
@@ -136,7 +136,7 @@ fn parse_v2(body: &str) -> Result<Work2, String> {
             .map_err(|e| format!("{}: {e}", read("notice")))
     } else if value.get("v").is_some() {
         serde_json::from_value(value)
-            .map(Work2::Delivery)
+            .map(|m| Work2::Delivery(Box::new(m)))
             .map_err(|e| format!("{}: {e}", read("delivery message")))
     } else if value.get("deliveryId").is_some() {
         serde_json::from_value(value)

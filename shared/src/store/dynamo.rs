@@ -1486,7 +1486,7 @@ impl EventStore for DynamoStore {
                     .table_name(&self.table)
                     .key("pk", pk)
                     .key("sk", s(&event.id))
-                    .projection_expression("occurredAt, #type")
+                    .projection_expression("occurredAt, #type, queued")
                     .expression_attribute_names("#type", "type")
                     .consistent_read(true)
                     .send()
@@ -1503,12 +1503,41 @@ impl EventStore for DynamoStore {
                         .ok_or_else(|| StoreError::Corrupt(format!("event type {t}")))?,
                     None => event.event,
                 };
-                Ok(Kept::Existing(crate::model::EventRef {
-                    id: event.id.clone(),
-                    event: kind,
-                    occurred_at: from_ms(ms)?,
-                }))
+                Ok(Kept::Existing {
+                    first: crate::model::EventRef {
+                        id: event.id.clone(),
+                        event: kind,
+                        occurred_at: from_ms(ms)?,
+                    },
+                    // v1's records are of events its fan-out had in hand.
+                    queued: item.get("type").is_none()
+                        || item
+                            .get("queued")
+                            .and_then(|v| v.as_bool().ok())
+                            .copied()
+                            .unwrap_or(false),
+                })
             }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn mark_queued(&self, account_id: &str, event_id: &str) -> StoreResult<()> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("EVT#{account_id}")))
+            .key("sk", s(event_id))
+            .update_expression("SET queued = :yes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match conditional(sent, UpdateItemError::is_conditional_check_failed_exception) {
+            // Expired meanwhile: nothing left to mark.
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
     }

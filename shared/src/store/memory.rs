@@ -29,7 +29,7 @@ struct State {
     health: Mutex<BTreeMap<(String, String), (Health, String)>>,
     events: Mutex<BTreeMap<(String, String), SeenEvent>>,
     /// Events kept with their data (`EventStore`).
-    kept: Mutex<BTreeMap<(String, String), crate::events::Event>>,
+    kept: Mutex<BTreeMap<(String, String), (crate::events::Event, bool)>>,
     /// Subscription entries marked failing: (account, webhook, event type).
     failing: Mutex<std::collections::BTreeSet<(String, String, EventType)>>,
 }
@@ -532,12 +532,28 @@ impl EventStore for MemoryStore {
         let mut kept = self.0.kept.lock().unwrap();
         let key = (event.account_id.clone(), event.id.clone());
         match kept.get(&key) {
-            Some(first) => Ok(Kept::Existing(crate::model::EventRef::from(first))),
+            Some((first, queued)) => Ok(Kept::Existing {
+                first: crate::model::EventRef::from(first),
+                queued: *queued,
+            }),
             None => {
-                kept.insert(key, event.clone());
+                kept.insert(key, (event.clone(), false));
                 Ok(Kept::New)
             }
         }
+    }
+
+    async fn mark_queued(&self, account_id: &str, event_id: &str) -> StoreResult<()> {
+        if let Some((_, queued)) = self
+            .0
+            .kept
+            .lock()
+            .unwrap()
+            .get_mut(&(account_id.to_string(), event_id.to_string()))
+        {
+            *queued = true;
+        }
+        Ok(())
     }
 
     async fn find_event(
@@ -551,7 +567,7 @@ impl EventStore for MemoryStore {
             .lock()
             .unwrap()
             .get(&(account_id.to_string(), event_id.to_string()))
-            .cloned())
+            .map(|(event, _)| event.clone()))
     }
 }
 

@@ -450,8 +450,12 @@ pub trait EventLog: Send + Sync {
 pub enum Kept {
     /// Stored now.
     New,
-    /// The id was stored before: its first time (and type) stand.
-    Existing(crate::model::EventRef),
+    /// The id was stored before: its first time (and type) stand; `queued` once the publish
+    /// that stored it queued it (`mark_queued`).
+    Existing {
+        first: crate::model::EventRef,
+        queued: bool,
+    },
 }
 
 /// Events with their data, stored at most once per event: by the API's publish (which dedupes
@@ -465,6 +469,12 @@ pub trait EventStore: Send + Sync {
         event: &crate::events::Event,
         expires_at: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Kept>> + Send;
+    /// The publish that kept the event queued it: a republish of its id queues nothing.
+    fn mark_queued(
+        &self,
+        account_id: &str,
+        event_id: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The stored event with its data, if kept.
     fn find_event(
         &self,

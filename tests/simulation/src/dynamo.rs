@@ -85,7 +85,7 @@ pub struct Tables {
     notices: BTreeMap<(String, String, String), (OffsetDateTime, NoticeClaim, bool)>,
     events: BTreeMap<(String, String), SeenEvent>,
     /// Events kept with their data (`EventStore`).
-    kept: BTreeMap<(String, String), hookline::events::Event>,
+    kept: BTreeMap<(String, String), (hookline::events::Event, bool)>,
     /// The failing marks on subscription entries, by (account, webhook, event type).
     marks: BTreeMap<(String, String, EventType), History<bool>>,
     /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
@@ -804,7 +804,7 @@ impl EventStore for SimTable {
                 if t.kept.contains_key(&key) {
                     return Err(StoreError::Conflict);
                 }
-                t.kept.insert(key.clone(), whole_ms_event(event));
+                t.kept.insert(key.clone(), (whole_ms_event(event), false));
                 Ok(())
             })
             .await;
@@ -814,7 +814,10 @@ impl EventStore for SimTable {
                 self.call("GetItem event", false, |t, _| {
                     t.kept
                         .get(&key)
-                        .map(|e| Kept::Existing(hookline::model::EventRef::from(e)))
+                        .map(|(e, queued)| Kept::Existing {
+                            first: hookline::model::EventRef::from(e),
+                            queued: *queued,
+                        })
                         .ok_or_else(|| StoreError::Corrupt("no event record".into()))
                 })
                 .await
@@ -830,8 +833,22 @@ impl EventStore for SimTable {
     ) -> StoreResult<Option<hookline::events::Event>> {
         let key = (account_id.to_string(), event_id.to_string());
         // The engine writes an event before any record that needs it, and reads it later.
-        self.call("GetItem event", false, |t, _| Ok(t.kept.get(&key).cloned()))
-            .await
+        self.call("GetItem event", false, |t, _| {
+            Ok(t.kept.get(&key).map(|(e, _)| e.clone()))
+        })
+        .await
+    }
+
+    async fn mark_queued(&self, account_id: &str, event_id: &str) -> StoreResult<()> {
+        let key = (account_id.to_string(), event_id.to_string());
+        // UpdateItem SET queued = true on attribute_exists(pk).
+        self.call("UpdateItem queued", true, |t, _| {
+            if let Some((_, queued)) = t.kept.get_mut(&key) {
+                *queued = true;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

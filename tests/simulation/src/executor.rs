@@ -96,6 +96,11 @@ impl Scheduler {
         self.0.lock().unwrap().doomed.insert(task);
     }
 
+    /// Whether `task` was killed (it runs on only until its current poll ends).
+    pub fn is_doomed(&self, task: TaskId) -> bool {
+        self.0.lock().unwrap().doomed.contains(&task)
+    }
+
     pub fn spawn<T: 'static>(
         &self,
         future: impl Future<Output = T> + 'static,

@@ -18,6 +18,13 @@ use crate::sqs::{Queue, SimQueues};
 use crate::world::World;
 
 pub type SimDeliverer = Deliverer<SimTable, Receivers, SimMailer, SimQueues>;
+pub type SimEngine = hookline::outbound::v2::Deliverer<SimTable, Receivers, SimMailer, SimQueues>;
+
+/// The engine a run drives: v1 (one message per event), or v2 (one per delivery).
+pub enum Engines {
+    V1(SimDeliverer),
+    V2(SimEngine),
+}
 
 #[derive(Clone, Debug)]
 pub struct FunctionConfig {
@@ -40,7 +47,7 @@ pub struct InvocationStats {
 pub async fn poll(
     world: World,
     queue: Arc<Queue>,
-    deliverer: Arc<SimDeliverer>,
+    deliverer: Arc<Engines>,
     config: FunctionConfig,
     stats: Arc<Mutex<InvocationStats>>,
 ) {
@@ -67,7 +74,13 @@ pub async fn poll(
                     );
                     record
                         .attributes
-                        .insert("SentTimestamp".into(), m.sent_at.to_string());
+                        // Epoch milliseconds, as SQS gives it.
+                        .insert(
+                            "SentTimestamp".into(),
+                            ((crate::world::EPOCH.unix_timestamp_nanos() / 1_000_000)
+                                + m.sent_at as i128)
+                                .to_string(),
+                        );
                     record
                 })
                 .collect();
@@ -92,9 +105,16 @@ pub async fn poll(
                     world.rng.between(1, 30)
                 };
                 let s = world.scheduler.clone();
+                // Lambda's deadline counts from the invoke.
+                let deadline = world.now() + Duration::from_millis(timeout);
                 let (task, handle) = world.scheduler.spawn(async move {
                     s.sleep(Duration::from_millis(start)).await;
-                    outbound_delivery::handle_batch(&d, event).await
+                    match &*d {
+                        Engines::V1(d) => outbound_delivery::handle_batch(d, event).await,
+                        Engines::V2(e) => {
+                            outbound_delivery::handle_batch_v2(e, event, deadline).await
+                        }
+                    }
                 });
                 world.register_invocation(task);
                 stats.lock().unwrap().invocations += 1;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use hookline::events::Event;
 use hookline::queue::{
-    whole_seconds, EventQueue, NoticeMessage, QueueError, RetryMessage, RetryQueue, MAX_DELAY,
-    MAX_HIDE,
+    send_in_batches, whole_seconds, BatchEntry, DeliveryMessage, DeliveryQueue, EventMessage,
+    EventQueue, FailedEntry, NoticeMessage, Postpone, QueueError, RetryMessage, RetryQueue,
+    MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_DELAY, MAX_HIDE,
 };
 
 use crate::crash_point;
@@ -32,6 +33,8 @@ pub struct Message {
     pub received_at: Option<u64>,
     /// Only the latest receipt handle changes the message ("Amazon SQS message identifiers").
     pub receipt: Option<String>,
+    /// `MessageGroupId`: the tenant of a fair queue.
+    pub group: Option<String>,
 }
 
 #[derive(Default)]
@@ -111,6 +114,9 @@ impl Queue {
         } else {
             1
         };
+        if copies > 1 {
+            self.note_duplicate(body);
+        }
         let now = self.world.now_ms();
         let mut s = self.state.lock().unwrap();
         let mut id = String::new();
@@ -128,6 +134,7 @@ impl Queue {
                     receive_count: 0,
                     received_at: None,
                     receipt: None,
+                    group: None,
                 },
             );
         }
@@ -141,6 +148,108 @@ impl Queue {
             )
         });
         Ok(id)
+    }
+
+    /// A copy of `body` will be handed out twice (v2): its first-try deliveries may be sent
+    /// twice, with no claim between the copies. v1's messages need no excuse (v1 claims).
+    fn note_duplicate(&self, body: &str) {
+        if let Ok(m) = serde_json::from_str::<DeliveryMessage>(body) {
+            if m.webhook.is_some() {
+                self.world.duplicated_delivery(&m.delivery_id);
+            }
+        } else if self.name == "events" && self.world.v2() {
+            if let Ok(m) = serde_json::from_str::<EventMessage>(body) {
+                self.world.duplicated_event(&m.event.id);
+            }
+        }
+    }
+
+    /// `SendMessageBatch` ("Amazon SQS batch actions"): at most 10 entries of at most 256 KiB
+    /// together, each with its own delay; an entry may fail alone (its `Failed` result); a
+    /// lost reply makes the SDK send the whole batch again.
+    pub fn send_batch(&self, entries: &[BatchEntry]) -> Result<Vec<FailedEntry>, QueueError> {
+        let bytes: usize = entries.iter().map(|e| e.body.len() + e.group.len()).sum();
+        if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
+            return Err(self.error(&format!(
+                "TooManyEntriesInBatchRequest / EmptyBatchRequest: {}",
+                entries.len()
+            )));
+        }
+        if bytes > MAX_BATCH_BYTES {
+            return Err(self.error(&format!("BatchRequestTooLong: {bytes} bytes")));
+        }
+        for e in entries {
+            if !(0..=900).contains(&e.delay_seconds) {
+                return Err(self.error(&format!(
+                    "InvalidParameterValue: DelaySeconds {}",
+                    e.delay_seconds
+                )));
+            }
+        }
+        if self
+            .world
+            .fault("sqs.send.error", self.world.faults.sqs_error)
+        {
+            return Err(self.error("ServiceUnavailable (batch)"));
+        }
+        let copies = if self
+            .world
+            .fault("sqs.send.lost_reply", self.world.faults.sqs_send_lost_reply)
+        {
+            2
+        } else {
+            1
+        };
+        let now = self.world.now_ms();
+        let mut failed = Vec::new();
+        for copy in 0..copies {
+            for e in entries {
+                // An entry refused alone (InternalError): only in the call whose answer comes back.
+                if copy + 1 == copies
+                    && self
+                        .world
+                        .fault("sqs.batch.entry_failed", self.world.faults.sqs_error)
+                {
+                    failed.push(FailedEntry {
+                        id: e.id.clone(),
+                        sender_fault: false,
+                        code: "InternalError".into(),
+                    });
+                    continue;
+                }
+                if copies > 1 && copy == 0 {
+                    self.note_duplicate(&e.body);
+                }
+                let mut s = self.state.lock().unwrap();
+                s.next_id += 1;
+                s.sends += 1;
+                let id = format!("{}-{}", self.name, s.next_id);
+                s.messages.insert(
+                    id.clone(),
+                    Message {
+                        id: id.clone(),
+                        body: e.body.clone(),
+                        sent_at: now,
+                        visible_at: now + e.delay_seconds as u64 * 1000,
+                        receive_count: 0,
+                        received_at: None,
+                        receipt: None,
+                        group: Some(e.group.clone()),
+                    },
+                );
+                drop(s);
+                self.world.trace(|| {
+                    format!(
+                        "SQS {} batch send {id} delay {}s: {}",
+                        self.name,
+                        e.delay_seconds,
+                        short(&e.body)
+                    )
+                });
+            }
+        }
+        self.wake.notify();
+        Ok(failed)
     }
 
     /// `ReceiveMessage` of up to `max` (at most 10) visible messages, in no particular order.
@@ -179,6 +288,15 @@ impl Queue {
             } else {
                 now + self.visibility_timeout as u64 * 1000
             };
+            if m.visible_at == now {
+                self.note_duplicate(&m.body);
+            }
+            self.world.trace(|| {
+                format!(
+                    "SQS {} receive {id} (receive {})",
+                    self.name, m.receive_count
+                )
+            });
             out.push(Received {
                 message_id: id.clone(),
                 receipt,
@@ -367,5 +485,48 @@ impl EventQueue for SimQueues {
     async fn publish(&self, event: &Event) -> Result<(), QueueError> {
         let body = serde_json::to_string(event).expect("events serialise");
         self.events.send(&body, 0).map(|_| ())
+    }
+
+    async fn publish_message(&self, message: &EventMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).expect("events serialise");
+        self.events.send(&body, 0).map(|_| ())
+    }
+}
+
+impl DeliveryQueue for SimQueues {
+    async fn enqueue(
+        &self,
+        messages: &[DeliveryMessage],
+        now: time::OffsetDateTime,
+    ) -> Result<(), QueueError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        // The SQS adapter's own batching code, each call through the model.
+        send_in_batches(messages, now, |entries| async move {
+            crash_point!(
+                self.world,
+                "crash.before.sqs_send",
+                self.world.faults.crash_before_call
+            );
+            let sent = self.deliveries.send_batch(&entries);
+            crash_point!(
+                self.world,
+                "crash.after.sqs_send",
+                self.world.faults.crash_after_call
+            );
+            sent
+        })
+        .await
+    }
+
+    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
+        RetryQueue::send_notice(self, message).await
+    }
+}
+
+impl Postpone for SimQueues {
+    async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        RetryQueue::postpone(self, receipt_handle, delay).await
     }
 }

@@ -95,6 +95,10 @@ pub struct Ledger {
     /// e-mails within a window that faults there excuse.
     unmarked_mail: HashMap<(String, String), TaskId>,
     pub excused_mail: HashMap<(String, String), u32>,
+    /// Events whose message SQS duplicated (a lost reply to the send, a receive left
+    /// visible): each of their deliveries may be sent once more per duplicate (v2, where a
+    /// first try takes no claim).
+    pub excused_events: HashMap<String, u32>,
 }
 
 #[derive(Default)]
@@ -114,6 +118,8 @@ pub struct World {
     invocations: Arc<Mutex<HashSet<TaskId>>>,
     pub ledger: Arc<Mutex<Ledger>>,
     pub trace_on: bool,
+    /// The run drives the v2 engine (docs/delivery-pipeline.md); set before the world is shared.
+    pub engine_v2: bool,
 }
 
 impl World {
@@ -126,6 +132,7 @@ impl World {
             invocations: Arc::default(),
             ledger: Arc::default(),
             trace_on,
+            engine_v2: false,
         }
     }
 
@@ -142,6 +149,10 @@ impl World {
     }
 
     /// Draws a fault of probability `p` (or takes a scripted one); counts it under `kind`.
+    pub fn v2(&self) -> bool {
+        self.engine_v2
+    }
+
     pub fn fault(&self, kind: &'static str, p: f64) -> bool {
         self.fault_at(kind, kind, p)
     }
@@ -268,9 +279,43 @@ impl World {
         }
     }
 
+    /// SQS duplicated a v2 first-try message of `delivery`: both copies may send.
+    pub fn duplicated_delivery(&self, delivery: &str) {
+        *self
+            .ledger
+            .lock()
+            .unwrap()
+            .excused
+            .entry(delivery.to_string())
+            .or_default() += 1;
+    }
+
+    /// SQS duplicated the message of `event`.
+    pub fn duplicated_event(&self, event: &str) {
+        *self
+            .ledger
+            .lock()
+            .unwrap()
+            .excused_events
+            .entry(event.to_string())
+            .or_default() += 1;
+    }
+
     /// A receiver answered 2xx for `delivery` to the running invocation.
     pub fn acked(&self, delivery: &str) {
         if let Some(task) = self.invocation() {
+            // Killed earlier in this same poll (another of its concurrent sends crashed): the
+            // request was on the wire, its record will never come.
+            if self.scheduler.is_doomed(task) {
+                *self
+                    .ledger
+                    .lock()
+                    .unwrap()
+                    .excused
+                    .entry(delivery.to_string())
+                    .or_default() += 1;
+                return;
+            }
             self.ledger
                 .lock()
                 .unwrap()

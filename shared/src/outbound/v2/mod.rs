@@ -69,6 +69,73 @@ pub const FRESH: time::Duration = time::Duration::seconds(60);
 /// invocation's deadline.
 pub const RECORD_MARGIN: Duration = Duration::from_secs(10);
 
+/// How long a published event's id and data are kept: its deliveries' ids stay stable, and
+/// a republish is recognised, this long.
+pub const EVENT_RETENTION: time::Duration = time::Duration::days(30);
+
+/// What a publish did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Published {
+    /// The id's first time and type (a republish keeps them).
+    pub first: crate::model::EventRef,
+    /// Whether this call queued the event.
+    pub queued: bool,
+    /// Whether the keep was marked queued afterwards (a republish then queues nothing).
+    pub marked: bool,
+}
+
+/// `POST /api/v1/events`: the event is kept first (its id is the idempotency key), queued,
+/// then marked queued. A republish of a marked id queues nothing. One kept but never marked (its
+/// first publish failed after the keep, or before the mark) is queued again, checked, with
+/// its first time: so no publish is lost, and a republish never races a first delivery unless
+/// a fault fell between the first publish's send and its mark.
+pub async fn publish<S: EventStore, Q: crate::queue::EventQueue>(
+    store: &S,
+    queue: &Q,
+    event: &Event,
+    now: OffsetDateTime,
+) -> Result<Published, DeliveryError> {
+    let message = match store.keep_event(event, now + EVENT_RETENTION).await? {
+        crate::store::Kept::New => EventMessage {
+            event: event.clone(),
+            republished: false,
+        },
+        crate::store::Kept::Existing {
+            first,
+            queued: true,
+        } => {
+            return Ok(Published {
+                first,
+                queued: false,
+                marked: true,
+            })
+        }
+        crate::store::Kept::Existing {
+            first,
+            queued: false,
+        } => EventMessage {
+            event: Event {
+                occurred_at: first.occurred_at,
+                ..event.clone()
+            },
+            republished: true,
+        },
+    };
+    queue.publish_message(&message).await?;
+    let marked = match store.mark_queued(&event.account_id, &event.id).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(event_id = %event.id, error = %e, "published event not marked queued");
+            false
+        }
+    };
+    Ok(Published {
+        first: crate::model::EventRef::from(&message.event),
+        queued: true,
+        marked,
+    })
+}
+
 pub struct Deliverer<S, H, M, Q> {
     pub store: S,
     pub http: H,
@@ -137,7 +204,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             {
                 self.first_try(message, webhook, event, deadline).await
             }
-            _ => self.checked(message, deadline).await,
+            _ => self.checked(message, receive, deadline).await,
         }
     }
 
@@ -218,6 +285,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     async fn checked(
         &self,
         message: &DeliveryMessage,
+        receive: &Receive,
         deadline: OffsetDateTime,
     ) -> Result<Handled, DeliveryError> {
         let now = self.clock.now();
@@ -270,6 +338,16 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                     && d.next_attempt_at.is_none_or(|next| next <= now) =>
             {
                 return Ok(wait_for_holder)
+            }
+            // A retry whose record is not written yet: the first try that queued it records
+            // after queueing it (so no crash loses the retry), and may not have got there.
+            // Should it have died instead, its own message comes back and records; waits grow
+            // with each receive, so this one stays far from the dead-letter queue meanwhile.
+            Claim::Busy(None) if message.due_at.is_some() && !message.manual => {
+                let waits = receive.count.clamp(1, 8);
+                return Ok(Handled::KeepUntil(
+                    now + Self::lease_length(&webhook) * waits,
+                ));
             }
             // Finished, gone, or waiting for a later attempt whose own message exists.
             Claim::Busy(_) => return Ok(Handled::Done),
