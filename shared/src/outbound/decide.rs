@@ -29,6 +29,29 @@ pub fn whole_ms(t: OffsetDateTime) -> OffsetDateTime {
         .expect("whole milliseconds of a valid time are valid")
 }
 
+/// How long an attempt waits for its answer. While a webhook is failing (its first try's
+/// fan-out saw the streak, or this is one of the delivery's early retries), the first
+/// `suspect_attempts` scheduled attempts of a delivery wait at most `suspect_limit`: a
+/// receiver that hangs then holds a delivery function's slot briefly, and other accounts
+/// keep theirs. Later retries, and resends a user asks for, wait the webhook's full timeout,
+/// so a slow receiver still gets through (and ends the streak).
+pub fn attempt_timeout(
+    configured: Duration,
+    suspect_limit: Duration,
+    suspect_attempts: usize,
+    scheduled_before: usize,
+    manual: bool,
+    failing: bool,
+) -> Duration {
+    let early = scheduled_before < suspect_attempts;
+    let suspect = !manual && early && (failing || scheduled_before > 0);
+    if suspect {
+        configured.min(suspect_limit)
+    } else {
+        configured
+    }
+}
+
 /// How one attempt went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -280,6 +303,27 @@ mod tests {
         assert_eq!(
             (next.status, next.due, next.exhausted),
             (DeliveryStatus::Failed, None, false)
+        );
+    }
+
+    #[test]
+    fn failing_webhooks_wait_briefly_on_early_attempts_only() {
+        let (full, limit) = (Duration::from_secs(30), Duration::from_secs(5));
+        let t = |before, manual, failing| attempt_timeout(full, limit, 3, before, manual, failing);
+        assert_eq!(t(0, false, false), full, "a first try to a healthy webhook");
+        assert_eq!(
+            t(0, false, true),
+            limit,
+            "a first try while the streak runs"
+        );
+        assert_eq!(t(1, false, false), limit, "the first retry");
+        assert_eq!(t(2, false, false), limit);
+        assert_eq!(t(3, false, true), full, "later retries wait it out");
+        assert_eq!(t(1, true, true), full, "a resend a user asked for");
+        assert_eq!(
+            attempt_timeout(Duration::from_secs(2), limit, 3, 1, false, true),
+            Duration::from_secs(2),
+            "never longer than configured"
         );
     }
 

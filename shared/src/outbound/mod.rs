@@ -60,6 +60,10 @@ pub struct DeliverySettings {
     pub disable_after: time::Duration,
     pub notice_window: time::Duration,
     pub retention: time::Duration,
+    /// v2: how long a failing webhook's early attempts wait (`decide::attempt_timeout`).
+    pub suspect_timeout: Duration,
+    /// v2: how many scheduled attempts of a delivery count as early.
+    pub suspect_attempts: usize,
 }
 
 /// The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h
@@ -81,6 +85,8 @@ impl Default for DeliverySettings {
             disable_after: time::Duration::days(5),
             notice_window: time::Duration::minutes(15),
             retention: time::Duration::days(30),
+            suspect_timeout: Duration::from_secs(5),
+            suspect_attempts: 3,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Behaviour {
     /// Scripted answers, in order, before any of the above applies (`None`: no answer until
     /// the timeout).
     pub script: Vec<Option<u16>>,
+    /// `hang` applies to requests before this time only (ms); always when `None`.
+    pub hang_until: Option<u64>,
 }
 
 impl Behaviour {
@@ -46,6 +48,7 @@ impl Behaviour {
             down: Vec::new(),
             gone_from: None,
             script: Vec::new(),
+            hang_until: None,
         }
     }
 
@@ -166,7 +169,9 @@ impl HttpClient for Receivers {
             Outcome::Refused
         } else if behaviour.gone_from.is_some_and(|t| now >= t) {
             Outcome::Answer(410)
-        } else if roll < behaviour.hang || latency >= timeout {
+        } else if (roll < behaviour.hang && behaviour.hang_until.is_none_or(|t| now < t))
+            || latency >= timeout
+        {
             Outcome::Hang
         } else if roll < behaviour.hang + behaviour.reset {
             Outcome::Reset

@@ -64,7 +64,7 @@ pub struct Plan {
     pub actions: Vec<(u64, Action)>,
 }
 
-fn id_of(prefix: &str, rng: &Rng) -> String {
+pub fn id_of(prefix: &str, rng: &Rng) -> String {
     let random = ((rng.next_u64() as u128) << 16) | rng.below(1 << 16) as u128;
     format!(
         "{prefix}{}",

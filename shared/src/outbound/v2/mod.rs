@@ -234,8 +234,25 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         self.deliver(&converted, &checked_now, deadline).await
     }
 
-    fn time_left(webhook: &Webhook, now: OffsetDateTime, deadline: OffsetDateTime) -> bool {
-        now + Self::timeout(webhook) + RECORD_MARGIN <= deadline
+    fn time_left(timeout: Duration, now: OffsetDateTime, deadline: OffsetDateTime) -> bool {
+        now + timeout + RECORD_MARGIN <= deadline
+    }
+
+    fn attempt_timeout(
+        &self,
+        webhook: &Webhook,
+        scheduled_before: usize,
+        manual: bool,
+        failing: bool,
+    ) -> Duration {
+        decide::attempt_timeout(
+            Self::timeout(webhook),
+            self.settings.suspect_timeout,
+            self.settings.suspect_attempts,
+            scheduled_before,
+            manual,
+            failing,
+        )
     }
 
     /// The fast path: send with the fan-out's copy of the webhook, then one conditional write.
@@ -247,12 +264,15 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         deadline: OffsetDateTime,
     ) -> Result<Handled, DeliveryError> {
         let now = self.clock.now();
-        if !Self::time_left(webhook, now, deadline) {
+        let timeout = self.attempt_timeout(webhook, 0, false, message.failing);
+        if !Self::time_left(timeout, now, deadline) {
             return Ok(Handled::KeepUntil(now));
         }
         let mut delivery = Delivery::new(event, &webhook.id, now, false);
         delivery.id = message.delivery_id.clone();
-        let (attempt, verdict) = self.send(webhook, event, &delivery.id, false).await;
+        let (attempt, verdict) = self
+            .send(webhook, event, &delivery.id, false, timeout)
+            .await;
         let at = attempt.at;
         let next = decide::after_attempt(
             &verdict,
@@ -296,7 +316,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         else {
             return self.stop_for_deleted(message, now).await;
         };
-        if !Self::time_left(&webhook, now, deadline) {
+        if !Self::time_left(Self::timeout(&webhook), now, deadline) {
             return Ok(Handled::KeepUntil(now));
         }
         let lease = self.lease(&webhook, now);
@@ -379,8 +399,18 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             tracing::warn!(delivery_id = %delivery.id, "no event data kept for this delivery; not resent");
             return Ok(Handled::Done);
         };
-        self.attempt_claimed(&webhook, delivery, &event, &lease.token, message.manual)
-            .await?;
+        let scheduled_before = delivery.attempts.iter().filter(|a| !a.manual).count();
+        let timeout =
+            self.attempt_timeout(&webhook, scheduled_before, message.manual, message.failing);
+        self.attempt_claimed(
+            &webhook,
+            delivery,
+            &event,
+            &lease.token,
+            message.manual,
+            timeout,
+        )
+        .await?;
         Ok(Handled::Done)
     }
 
@@ -453,7 +483,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         let Some(event) = event else {
             return Err(DeliveryError::PayloadNotKept(delivery.id));
         };
-        self.attempt_claimed(webhook, delivery, &event, &lease.token, true)
+        let timeout = Self::timeout(webhook);
+        self.attempt_claimed(webhook, delivery, &event, &lease.token, true, timeout)
             .await
             .map(Some)
     }
@@ -466,8 +497,11 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         event: &Event,
         lease: &str,
         manual: bool,
+        timeout: Duration,
     ) -> Result<Attempt, DeliveryError> {
-        let (attempt, verdict) = self.send(webhook, event, &delivery.id, manual).await;
+        let (attempt, verdict) = self
+            .send(webhook, event, &delivery.id, manual, timeout)
+            .await;
         let at = attempt.at;
         // Where the schedule stands: manual resends do not move it.
         let scheduled_before = delivery.attempts.iter().filter(|a| !a.manual).count();
@@ -672,6 +706,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         event: &Event,
         delivery_id: &str,
         manual: bool,
+        timeout: Duration,
     ) -> (Attempt, Verdict) {
         let at = self.clock.now();
         let body = payload(webhook, event);
@@ -688,7 +723,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             url: webhook.url.clone(),
             headers,
             body,
-            timeout: Self::timeout(webhook),
+            timeout,
         };
         let verdict = decide::judge(
             self.http.send(request, self.settings.response_cap).await,
