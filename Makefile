@@ -14,8 +14,9 @@ bench:
 # The delivery simulation over SEEDS seeds from FIRST, every fault on (see RELIABILITY.md).
 SEEDS ?= 200
 FIRST ?= 0
+# ENGINE=v2 drives the v2 engine (docs/delivery-pipeline.md).
 simulate:
-	@cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds $(SEEDS) --first $(FIRST)
+	@cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds $(SEEDS) --first $(FIRST) $(if $(filter v2,$(ENGINE)),--v2,)
 
 # A new API key for ACCOUNT against the running local stack (`make run`).
 api-key:
