@@ -25,7 +25,7 @@ use hookline::store::{
 use time::OffsetDateTime;
 
 use crate::crash_point;
-use crate::world::World;
+use crate::world::{Recorded as RecordOutcome, World};
 
 type DeliveryKey = (String, String, String);
 
@@ -410,7 +410,12 @@ impl DeliveryStore for SimTable {
                 Ok(())
             })
             .await;
-        self.world.recorded(&delivery.id, committed);
+        let outcome = match (&result, committed) {
+            (_, true) | (Ok(()), _) => RecordOutcome::Committed,
+            (Err(StoreError::Conflict), false) => RecordOutcome::Refused,
+            (Err(_), false) => RecordOutcome::Faulted,
+        };
+        self.world.recorded(&delivery.id, outcome);
         result
     }
 
@@ -466,7 +471,12 @@ impl DeliveryStore for SimTable {
             }
             Err(e) => Err(e),
         };
-        self.world.recorded(&delivery.id, committed);
+        let outcome = match (&result, committed) {
+            (_, true) | (Ok(FirstRecord::Recorded), _) => RecordOutcome::Committed,
+            (Ok(FirstRecord::Exists(_)), false) => RecordOutcome::Refused,
+            (Err(_), false) => RecordOutcome::Faulted,
+        };
+        self.world.recorded(&delivery.id, outcome);
         result
     }
 

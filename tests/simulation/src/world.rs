@@ -89,7 +89,9 @@ pub const EPOCH: OffsetDateTime = time::macros::datetime!(2026-12-01 0:00 UTC);
 /// Which 2xx answers are not yet recorded, and how many duplicates faults excuse per delivery.
 #[derive(Default)]
 pub struct Ledger {
-    unrecorded: HashMap<String, TaskId>,
+    /// 2xx answers not yet recorded, by (delivery, the invocation that got it): two copies of
+    /// one delivery may be in flight in two invocations at once.
+    unrecorded: HashSet<(String, TaskId)>,
     pub excused: HashMap<String, u32>,
     /// E-mails sent whose claim is not yet marked sent, by (webhook, kind), and the second
     /// e-mails within a window that faults there excuse.
@@ -231,15 +233,15 @@ impl World {
     pub fn kill(&self, task: TaskId) {
         self.scheduler.kill(task);
         let mut ledger = self.ledger.lock().unwrap();
-        let lost: Vec<String> = ledger
+        let lost: Vec<(String, TaskId)> = ledger
             .unrecorded
             .iter()
-            .filter(|(_, t)| **t == task)
-            .map(|(d, _)| d.clone())
+            .filter(|(_, t)| *t == task)
+            .cloned()
             .collect();
-        for d in lost {
-            ledger.unrecorded.remove(&d);
-            *ledger.excused.entry(d).or_default() += 1;
+        for entry in lost {
+            ledger.unrecorded.remove(&entry);
+            *ledger.excused.entry(entry.0).or_default() += 1;
         }
         let lost: Vec<(String, String)> = ledger
             .unmarked_mail
@@ -320,17 +322,32 @@ impl World {
                 .lock()
                 .unwrap()
                 .unrecorded
-                .insert(delivery.to_string(), task);
+                .insert((delivery.to_string(), task));
         }
     }
 
-    /// An attempt of `delivery` was recorded (`committed`), or its record failed.
-    pub fn recorded(&self, delivery: &str, committed: bool) {
+    /// How an attempt's record went: only a fault excuses the 2xx it leaves unrecorded. A
+    /// record refused by its condition (another copy recorded first, a lease lost) is the
+    /// engine's own doing, and excuses nothing.
+    pub fn recorded(&self, delivery: &str, outcome: Recorded) {
+        let Some(task) = self.invocation() else {
+            return;
+        };
         let mut ledger = self.ledger.lock().unwrap();
-        if ledger.unrecorded.remove(delivery).is_some() && !committed {
+        if ledger.unrecorded.remove(&(delivery.to_string(), task)) && outcome == Recorded::Faulted {
             *ledger.excused.entry(delivery.to_string()).or_default() += 1;
         }
     }
+}
+
+/// What became of an attempt's record (`World::recorded`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Committed,
+    /// Its condition failed: not a fault.
+    Refused,
+    /// DynamoDB failed (throttled, timed out, refused the size): a fault.
+    Faulted,
 }
 
 /// `crash_point!(world, "kind", p)`: the running invocation may die here (a fourth argument
