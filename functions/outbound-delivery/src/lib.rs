@@ -80,6 +80,20 @@ where
     }
 }
 
+/// The batch's answer: `batchItemFailures` names the messages SQS is to keep.
+fn keeping(kept: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = kept
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
 /// Handles a batch; the answer lists the messages to keep.
 pub async fn handle_batch<S, H, M, Q>(
     deliverer: &Deliverer<S, H, M, Q>,
@@ -99,16 +113,7 @@ where
         })
         .collect()
         .await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = kept
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
+    keeping(kept)
 }
 
 // ---- v2 (docs/delivery-pipeline.md): events fan out to one message per delivery ----
@@ -238,14 +243,5 @@ where
         })
         .collect()
         .await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = kept
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
+    keeping(kept)
 }
