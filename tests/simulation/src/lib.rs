@@ -108,6 +108,23 @@ pub struct Report {
     pub requests: usize,
 }
 
+impl Report {
+    /// The run's one delivery, after asserting the run broke no invariant (the violations and
+    /// the trace on failure): what a scenario test of a single delivery checks first.
+    pub fn only_delivery(&self) -> &hookline::model::Delivery {
+        let explain = || {
+            format!(
+                "violations: {:#?}\ntrace:\n{}",
+                self.violations,
+                self.trace.join("\n")
+            )
+        };
+        assert!(self.violations.is_empty(), "{}", explain());
+        assert_eq!(self.final_deliveries.len(), 1, "{}", explain());
+        &self.final_deliveries[0]
+    }
+}
+
 /// The whole pipeline after a run, for the invariants.
 pub struct Outcome<'a> {
     pub config: &'a Config,

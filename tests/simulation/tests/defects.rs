@@ -7,7 +7,7 @@ use hookline::model::DeliveryStatus;
 use hookline_simulation::receivers::Behaviour;
 use hookline_simulation::workload::scenario;
 use hookline_simulation::world::Faults;
-use hookline_simulation::{run_plan, Config, Report};
+use hookline_simulation::{run_plan, Config};
 
 fn config(faults: Faults) -> Config {
     Config {
@@ -17,20 +17,6 @@ fn config(faults: Faults) -> Config {
     }
 }
 
-/// The run's one delivery, after asserting the run broke no invariant (the trace on failure).
-fn only_delivery(report: &Report) -> &hookline::model::Delivery {
-    let explain = || {
-        format!(
-            "violations: {:#?}\ntrace:\n{}",
-            report.violations,
-            report.trace.join("\n")
-        )
-    };
-    assert!(report.violations.is_empty(), "{}", explain());
-    assert_eq!(report.final_deliveries.len(), 1, "{}", explain());
-    &report.final_deliveries[0]
-}
-
 #[test]
 fn a_retry_whose_message_arrives_early_is_attempted_when_due() {
     // SQS delays in whole seconds: a 4.6 s wait becomes visible after 4 s or 5 s.
@@ -38,7 +24,7 @@ fn a_retry_whose_message_arrives_early_is_attempted_when_due() {
         let report = run_plan(seed, &config(Faults::none()), |rng| {
             scenario(rng, Behaviour::scripted(&[Some(500)]), 1)
         });
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!(
             (d.status, d.attempts.len()),
             (DeliveryStatus::Succeeded, 2),
@@ -60,7 +46,7 @@ fn waits_longer_than_the_12_hour_visibility_cap_do_not_end_in_the_dead_letter_qu
             1,
         )
     });
-    let d = only_delivery(&report);
+    let d = report.only_delivery();
     assert_eq!(report.dead_letters, 0);
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 4));
 }
@@ -82,7 +68,7 @@ fn a_crash_anywhere_between_a_failed_attempt_and_its_retry_loses_nothing() {
             scenario(rng, Behaviour::scripted(&[Some(500), Some(500)]), 1)
         });
         assert_eq!(report.faults.values().sum::<u64>(), 1, "{point}: one crash");
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!(d.status, DeliveryStatus::Succeeded, "{point}");
         assert!(d.attempts.len() >= 2, "{point}: {:?}", d.attempts);
     }
@@ -96,7 +82,7 @@ fn a_lost_reply_to_recording_an_attempt_still_queues_the_retry() {
         scenario(rng, Behaviour::scripted(&[Some(500)]), 1)
     });
     assert_eq!(report.faults.get("dynamo.lost_reply"), Some(&1));
-    let d = only_delivery(&report);
+    let d = report.only_delivery();
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 2));
 }
 
@@ -109,7 +95,7 @@ fn a_receiver_answering_huge_errors_never_pushes_a_delivery_past_400_kb() {
     let report = run_plan(1, &config(Faults::none()), |rng| {
         scenario(rng, behaviour, 1)
     });
-    let d = only_delivery(&report);
+    let d = report.only_delivery();
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 10));
     assert!(
         report.largest_item < 64 * 1024,
@@ -127,7 +113,7 @@ fn an_event_published_twice_without_occurred_at_is_delivered_once_under_one_webh
         plan.actions.push((at + 600_000, again));
         plan
     });
-    let d = only_delivery(&report);
+    let d = report.only_delivery();
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 1));
     assert_eq!(report.events, 2, "both publishes were accepted");
 }
@@ -160,7 +146,7 @@ fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
             concurrent, 2,
             "both copies tried to claim the delivery at once"
         );
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!(d.status, DeliveryStatus::Succeeded, "crash: {crash_first}");
         assert_eq!(
             report.requests,
@@ -199,7 +185,7 @@ fn a_claim_left_by_a_dead_process_ends_stopped_when_its_webhook_leaves_before_th
             plan.actions.push((120_000, action));
             plan
         });
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!(
             d.status,
             DeliveryStatus::Failed,
@@ -232,7 +218,7 @@ fn a_lost_reply_to_a_notice_claim_or_a_failure_count_loses_no_e_mail() {
             Some(&1),
             "{point:?}"
         );
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 5));
         let failing: Vec<_> = report
             .emails
@@ -253,7 +239,7 @@ fn a_lost_reply_to_recording_the_last_attempt_still_sends_the_exhaustion_e_mail(
     let report = run_plan(1, &config, |rng| {
         scenario(rng, Behaviour::scripted(&[Some(500), Some(500)]), 1)
     });
-    let d = only_delivery(&report);
+    let d = report.only_delivery();
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 2));
     assert!(
         report.emails.iter().any(|m| m.kind == "exhausted"),
@@ -274,7 +260,7 @@ fn neither_a_crash_after_the_last_record_nor_a_failing_ses_loses_the_exhaustion_
             scenario(rng, Behaviour::scripted(&[Some(500), Some(500)]), 1)
         });
         assert_eq!(report.faults.values().sum::<u64>(), 1, "{point:?}");
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 2));
         let exhausted = report
             .emails
@@ -298,7 +284,7 @@ fn a_notice_handed_to_two_runs_at_once_is_sent_once_even_when_the_first_run_fail
             scenario(rng, Behaviour::scripted(&[Some(500)]), 1)
         });
         assert_eq!(report.faults.values().sum::<u64>(), 2, "seed {seed}");
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!(d.status, DeliveryStatus::Failed);
         let exhausted = report
             .emails

@@ -5,7 +5,7 @@ use hookline::model::DeliveryStatus;
 use hookline_simulation::receivers::Behaviour;
 use hookline_simulation::workload::scenario;
 use hookline_simulation::world::Faults;
-use hookline_simulation::{run_plan, Config, Report};
+use hookline_simulation::{run_plan, Config};
 
 fn config() -> Config {
     Config {
@@ -16,23 +16,10 @@ fn config() -> Config {
     }
 }
 
-fn only_delivery(report: &Report) -> &hookline::model::Delivery {
-    let explain = || {
-        format!(
-            "violations: {:#?}\ntrace:\n{}",
-            report.violations,
-            report.trace.join("\n")
-        )
-    };
-    assert!(report.violations.is_empty(), "{}", explain());
-    assert_eq!(report.final_deliveries.len(), 1, "{}", explain());
-    &report.final_deliveries[0]
-}
-
 #[test]
 fn a_first_try_success_writes_one_record_and_reads_nothing() {
     let report = run_plan(1, &config(), |rng| scenario(rng, Behaviour::healthy(), 1));
-    let d = only_delivery(&report);
+    let d = report.only_delivery();
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 1));
     // The publish's two writes (keep, mark) and the first try's one.
     assert_eq!(report.dynamo_writes, 3, "{:#?}", report.trace);
@@ -48,7 +35,7 @@ fn a_retry_handled_before_its_first_try_is_recorded_waits_for_the_record() {
             behaviour.latency_ms = (1.0, 2.0);
             scenario(rng, behaviour, 1)
         });
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!(
             (d.status, d.attempts.len()),
             (DeliveryStatus::Succeeded, 2),
@@ -69,7 +56,7 @@ fn a_republish_while_the_first_delivery_is_in_flight_sends_it_once() {
             plan.actions.push((at + 2_000, again));
             plan
         });
-        let d = only_delivery(&report);
+        let d = report.only_delivery();
         assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Succeeded, 1));
         assert_eq!(report.requests, 1, "seed {seed}: the receiver got it once");
     }
