@@ -7,8 +7,9 @@ use hookline::clock::SystemClock;
 use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
-use hookline::outbound::{Deliverer, DeliverySettings};
-use hookline::queue::SqsRetryQueue;
+use hookline::outbound::v2::{Deliverer, Receive};
+use hookline::outbound::DeliverySettings;
+use hookline::queue::{EventMessage, SqsDeliveryQueue};
 use hookline::store::dynamo::DynamoStore;
 use hookline_tests::upstream::{Reply, Upstream};
 use hookline_tests::{outbound_body, TestApi};
@@ -16,16 +17,18 @@ use serde_json::{json, Value};
 
 const BASE: &str = "/api/v1/webhook";
 
+type Function = Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsDeliveryQueue>;
+
 /// The delivery function over the API's table and deliveries queue.
 async fn delivery_function(
     api: &TestApi,
-) -> Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsRetryQueue> {
+) -> Function {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     Deliverer {
         store: api.app.store.clone(),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        retries: SqsRetryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap()),
+        queue: SqsDeliveryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap()),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings {
@@ -38,16 +41,34 @@ async fn delivery_function(
 /// Lambda's event source mapping, once: the function handles one batch from the queue.
 async fn pump(
     queue_url: &str,
-    d: &Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsRetryQueue>,
+    d: &Function,
 ) -> usize {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     let arn = hookline::local::queue_arn(&sqs, queue_url).await.unwrap();
     let (handed, _) = hookline::local::pump_once(&sqs, queue_url, &arn, 0, None, |batch| async {
-        Ok(outbound_delivery::handle_batch(d, batch).await)
+        Ok(outbound_delivery::handle_batch(d, batch, hookline_tests::invocation_deadline(time::OffsetDateTime::now_utc())).await)
     })
     .await
     .unwrap();
     handed
+}
+
+/// The event fans out (as the events queue's handler), and the deliveries queue hands its
+/// first tries to the function.
+async fn deliver(api: &TestApi, d: &Function, event: &Event) {
+    let message = EventMessage {
+        event: event.clone(),
+        republished: false,
+    };
+    let receive = Receive {
+        count: 1,
+        sent_at: time::OffsetDateTime::now_utc(),
+    };
+    let n = d.fan_out(&message, &receive).await.unwrap();
+    let mut handed = 0;
+    while handed < n {
+        handed += pump(api.deliveries_queue_url.as_deref().unwrap(), d).await;
+    }
 }
 
 fn event(account: &str, id: &str) -> Event {
@@ -71,8 +92,8 @@ async fn the_log_shows_every_attempt_and_failed_deliveries_can_be_resent_and_rec
     let id = created.body["id"].as_str().unwrap().to_string();
     let d = delivery_function(&api).await;
     // With no retries configured, both deliveries fail for good at once.
-    d.handle_event(&event("acme", "evt_a")).await.unwrap();
-    d.handle_event(&event("acme", "evt_b")).await.unwrap();
+    deliver(&api, &d, &event("acme", "evt_a")).await;
+    deliver(&api, &d, &event("acme", "evt_b")).await;
 
     let list = api
         .call(
@@ -303,7 +324,7 @@ async fn another_accounts_deliveries_are_404() {
         .await;
     let id = created.body["id"].as_str().unwrap().to_string();
     let d = delivery_function(&api).await;
-    d.handle_event(&event("alice", "evt_x")).await.unwrap();
+    deliver(&api, &d, &event("alice", "evt_x")).await;
     let delivery = receiver.received()[0]
         .header("webhook-id")
         .unwrap()

@@ -16,8 +16,9 @@ use hookline::http::ReqwestClient;
 use hookline::inbound::{Resolver, ResolverSettings, Source};
 use hookline::model::{delivery_id, DeliveryStatus, Webhook};
 use hookline::notify::RecordingMailer;
-use hookline::outbound::{Deliverer, DeliverySettings};
-use hookline::queue::{MemoryRetryQueue, SqsRetryQueue};
+use hookline::outbound::v2::Deliverer;
+use hookline::outbound::DeliverySettings;
+use hookline::queue::{MemoryDeliveryQueue, SqsDeliveryQueue};
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
 use hookline::store::DeliveryStore;
@@ -81,7 +82,7 @@ async fn misbehaving_receivers_cost_one_bounded_recorded_attempt_each() {
         store: store.clone(),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        retries: MemoryRetryQueue::default(),
+        queue: MemoryDeliveryQueue::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings::default(),
@@ -99,7 +100,7 @@ async fn misbehaving_receivers_cost_one_bounded_recorded_attempt_each() {
                     add_outbound_webhook(store, &account, &outbound(&receiver.url, 1000)).await;
                 let event = event(&account, "evt_fault");
                 let started = Instant::now();
-                d.handle_event(&event).await.expect("the event is handled");
+                hookline_tests::deliver_event(d, &event).await;
                 let took = started.elapsed();
                 let delivery = store
                     .get_delivery(&account, &webhook.id, &delivery_id(&event, &webhook.id))
@@ -384,16 +385,28 @@ async fn outage_mid_batch(outage: Outage) {
         store: DynamoStore::from_sdk_config(&through, &table),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        retries: SqsRetryQueue::new(aws_sdk_sqs::Client::new(&through), &deliveries_url),
+        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&through), &deliveries_url),
         clock: clock.clone(),
         random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
 
-    // The batch starts; at the first POST, with claims written and POSTs in flight, the
-    // outage begins.
+    // The events fan out: 30 delivery messages.
+    let deliveries_arn = hookline::local::queue_arn(&sqs, &deliveries_url)
+        .await
+        .unwrap();
     let (handed, kept) =
         hookline::local::pump_once(&sqs, &events_url, &arn, 0, Some(0), |batch| async {
+            Ok(outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await)
+        })
+        .await
+        .unwrap();
+    assert_eq!((handed, kept), (10, 0));
+
+    // A batch of deliveries starts; at the first POST, with POSTs in flight and their outcomes
+    // not yet recorded, the outage begins.
+    let (handed, kept) =
+        hookline::local::pump_once(&sqs, &deliveries_url, &deliveries_arn, 0, Some(0), |batch| async {
             let outage = async {
                 first_request.notified().await;
                 match &own {
@@ -409,7 +422,9 @@ async fn outage_mid_batch(outage: Outage) {
                     }
                 }
             };
-            let (response, ()) = tokio::join!(outbound_delivery::handle_batch(&d, batch), outage);
+            let deadline = hookline_tests::invocation_deadline(d.clock.now());
+            let (response, ()) =
+                tokio::join!(outbound_delivery::handle_batch(&d, batch, deadline), outage);
             Ok(response)
         })
         .await
@@ -418,16 +433,23 @@ async fn outage_mid_batch(outage: Outage) {
     assert!(kept > 0, "the outage failed part of the batch");
     eprintln!("{outage:?}: {kept} of {handed} messages kept for redelivery");
 
-    // SQS redelivers what was kept once its visibility timeout (720 s deployed) has passed.
+    // SQS redelivers what was kept once its visibility timeout (720 s deployed) has passed,
+    // with the deliveries not yet received.
     let mut rounds = 0;
     loop {
         clock.advance(time::Duration::seconds(720));
-        let (handed, _) =
-            hookline::local::pump_once(&sqs, &events_url, &arn, 0, Some(0), |batch| async {
-                Ok(outbound_delivery::handle_batch(&d, batch).await)
-            })
-            .await
-            .unwrap();
+        let (handed, _) = hookline::local::pump_once(
+            &sqs,
+            &deliveries_url,
+            &deliveries_arn,
+            0,
+            Some(0),
+            |batch| async {
+                Ok(outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await)
+            },
+        )
+        .await
+        .unwrap();
         if handed == 0 {
             break;
         }
@@ -469,7 +491,7 @@ async fn outage_mid_batch(outage: Outage) {
             "the outage fell between a send and its record"
         );
     }
-    assert!(repeats <= kept * webhooks.len());
+    assert!(repeats <= kept, "only a kept message is sent again");
     assert_eq!(
         hookline::local::pump_once(&sqs, &events_url, &arn, 0, None, |_| async {
             panic!("the events queue is empty")
@@ -516,38 +538,37 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         store: store.clone(),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        retries: SqsRetryQueue::new(sqs.clone(), &deliveries_url),
+        queue: SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
         clock: clock.clone(),
         random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
-    // The burst arrives as Lambda hands it over: 100 SQS batches of 10, two invocations at a
-    // time. (Not through moto's SQS: its receive costs grow with the square of the queue's
-    // length, which would measure moto. The events queue's own behaviour is tested in
-    // outbound.rs; the retries below do go through SQS.)
+    // The fan-out's delivery messages are kept in memory, then handed over as SQS batches.
+    let fan_out = Deliverer {
+        store: store.clone(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        queue: MemoryDeliveryQueue::default(),
+        clock: clock.clone(),
+        random: hookline::random::os(),
+        settings: DeliverySettings::default(),
+    };
+    // The burst arrives as Lambda hands it over: 100 SQS batches of 10 events, then 100 of
+    // 10 deliveries, two invocations at a time. (Not through moto's SQS: its receive costs
+    // grow with the square of the queue's length, which would measure moto. The queues' own
+    // behaviour is tested in outbound.rs; the retries below do go through SQS.)
     let started = Instant::now();
-    let kept: usize = futures::stream::iter(events.chunks(10).enumerate())
-        .map(|(n, chunk)| {
-            let bodies: Vec<(String, String)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (format!("m{n}-{i}"), serde_json::to_string(e).unwrap()))
-                .collect();
-            let d = &d;
-            async move {
-                let bodies: Vec<(&str, String)> = bodies
-                    .iter()
-                    .map(|(id, b)| (id.as_str(), b.clone()))
-                    .collect();
-                let response = outbound_delivery::handle_batch(d, sqs_batch(&bodies)).await;
-                response.batch_item_failures.len()
-            }
-        })
-        .buffer_unordered(2)
-        .collect::<Vec<usize>>()
-        .await
-        .into_iter()
-        .sum();
+    let events: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let mut kept = in_batches(&fan_out, &events).await;
+    let deliveries: Vec<String> = hookline_tests::take_queued(&fan_out)
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap())
+        .collect();
+    assert_eq!(deliveries.len(), DELIVERIES);
+    kept += in_batches(&d, &deliveries).await;
     let took = started.elapsed();
     assert_eq!(kept, 0, "every event handled, none kept for another go");
     eprintln!(
@@ -586,7 +607,7 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         );
         let (handed, kept) =
             hookline::local::pump_once(&sqs, &deliveries_url, &retry_arn, 1, None, |batch| async {
-                Ok(outbound_delivery::handle_batch(&d, batch).await)
+                Ok(outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await)
             })
             .await
             .unwrap();
@@ -627,6 +648,34 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
     assert_eq!(expected.len(), DELIVERIES);
     // The receivers saw exactly that: each delivery once, or a 500 then a 200; nothing else.
     assert_eq!(requests_per_delivery(&receiver.received()), expected);
+}
+
+/// `bodies` handed to `d` as Lambda would: SQS batches of 10, two invocations at a time.
+/// Returns how many messages the batches kept.
+async fn in_batches<Q>(
+    d: &Deliverer<DynamoStore, ReqwestClient, RecordingMailer, Q>,
+    bodies: &[String],
+) -> usize
+where
+    Q: hookline::queue::DeliveryQueue + hookline::queue::Postpone,
+{
+    futures::stream::iter(bodies.chunks(10).enumerate())
+        .map(|(n, chunk)| async move {
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("m{n}-{i}")).collect();
+            let records: Vec<(&str, String)> = ids
+                .iter()
+                .zip(chunk)
+                .map(|(id, body)| (id.as_str(), body.clone()))
+                .collect();
+            let deadline = hookline_tests::invocation_deadline(d.clock.now());
+            let response = outbound_delivery::handle_batch(d, sqs_batch(&records), deadline).await;
+            response.batch_item_failures.len()
+        })
+        .buffer_unordered(2)
+        .collect::<Vec<usize>>()
+        .await
+        .into_iter()
+        .sum()
 }
 
 /// No message in the queue: visible, in flight or delayed.

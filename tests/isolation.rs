@@ -6,8 +6,9 @@ use std::sync::Arc;
 use hookline::clock::SystemClock;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
-use hookline::outbound::{Deliverer, DeliverySettings};
-use hookline::queue::MemoryRetryQueue;
+use hookline::outbound::v2::Deliverer;
+use hookline::outbound::DeliverySettings;
+use hookline::queue::MemoryDeliveryQueue;
 use hookline::store::KeyScope;
 use hookline_tests::stack::{Stack, BASE};
 use hookline_tests::upstream::{Reply, Upstream};
@@ -32,13 +33,13 @@ async fn every_endpoint_is_a_404_for_another_account() {
         store: stack.api.app.store.clone(),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        retries: MemoryRetryQueue::default(),
+        queue: MemoryDeliveryQueue::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     let event = hookline_tests::case_new("alice", "evt_1");
-    deliverer.handle_event(&event).await.unwrap();
+    hookline_tests::deliver_event(&deliverer, &event).await;
     let delivery = receiver.received()[0]
         .header("webhook-id")
         .unwrap()

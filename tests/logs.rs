@@ -9,8 +9,9 @@ use base64::Engine;
 use hookline::clock::SystemClock;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
-use hookline::outbound::{Deliverer, DeliverySettings};
-use hookline::queue::MemoryRetryQueue;
+use hookline::outbound::v2::Deliverer;
+use hookline::outbound::DeliverySettings;
+use hookline::queue::MemoryDeliveryQueue;
 use hookline_tests::stack::{Stack, BASE};
 use hookline_tests::upstream::{Reply, Upstream};
 use hookline_tests::{inbound_body, outbound_body};
@@ -145,7 +146,7 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
         store: stack.api.app.store.clone(),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        retries: MemoryRetryQueue::default(),
+        queue: MemoryDeliveryQueue::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         // The "failing" e-mail after the first failed attempt, so this one failure sends it.
@@ -155,7 +156,7 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
         },
     };
     let event = hookline_tests::case_new("acme", "evt_1");
-    deliverer.handle_event(&event).await.unwrap();
+    hookline_tests::deliver_event(&deliverer, &event).await;
     hookline_tests::send_queued_notices(&deliverer).await;
     // 3 tries of a resolution, 2 tests and a delivery failed; a resolution, a test and a delivery worked.
     assert_eq!((failing.calls(), working.calls()), (6, 3));

@@ -8,16 +8,17 @@ use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::model::{DeliveryStatus, Status, Webhook};
 use hookline::notify::RecordingMailer;
-use hookline::outbound::{Deliverer, DeliverySettings, RetryOutcome};
-use hookline::queue::MemoryRetryQueue;
+use hookline::outbound::v2::{Deliverer, Handled};
+use hookline::outbound::DeliverySettings;
+use hookline::queue::MemoryDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::{DeliveryStore, SubscriptionIndex, WebhookStore};
-use hookline_tests::sqs_batch;
+use hookline_tests::{deliver_event, receive, sqs_batch, take_queued};
 use hookline_tests::upstream::{Reply, Upstream};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-type TestDeliverer = Deliverer<DynamoStore, ReqwestClient, RecordingMailer, MemoryRetryQueue>;
+type TestDeliverer = Deliverer<DynamoStore, ReqwestClient, RecordingMailer, MemoryDeliveryQueue>;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -29,7 +30,7 @@ async fn deliverer(settings: DeliverySettings) -> (TestDeliverer, Arc<ManualCloc
         store: hookline_tests::fresh_store().await,
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        retries: MemoryRetryQueue::default(),
+        queue: MemoryDeliveryQueue::default(),
         clock: clock.clone(),
         random: hookline::random::os(),
         settings,
@@ -83,10 +84,7 @@ async fn fans_out_to_subscribed_active_webhooks_of_the_account_only() {
     .await;
     add_webhook(&d.store, "acme", &others.url, json!({"status": "inactive"})).await;
 
-    let n = d
-        .handle_event(&event("acme", "evt_1", "case:status:closed"))
-        .await
-        .unwrap();
+    let n = deliver_event(&d, &event("acme", "evt_1", "case:status:closed")).await;
     assert_eq!(n, 3);
     assert_eq!(
         others.calls(),
@@ -119,7 +117,7 @@ async fn fans_out_to_subscribed_active_webhooks_of_the_account_only() {
         assert_eq!(delivery.status, DeliveryStatus::Succeeded);
         assert_eq!(delivery.attempts.len(), 1);
     }
-    assert!(d.retries.scheduled.lock().unwrap().is_empty());
+    assert!(take_queued(&d).is_empty(), "no retry");
 }
 
 #[tokio::test]
@@ -131,13 +129,12 @@ async fn a_failure_retries_later_with_the_same_webhook_id() {
     ])
     .await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    d.handle_event(&event("acme", "evt_2", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_2", "case:new")).await;
 
-    let (message, delay) = d.retries.scheduled.lock().unwrap()[0].clone();
+    let message = take_queued(&d).remove(0);
+    let delay = message.due_at.unwrap() - clock.now();
     assert!(
-        (4..=6).contains(&delay.as_secs()),
+        (4..=6).contains(&delay.whole_seconds()),
         "first retry after 5 s ± 20%: {delay:?}"
     );
     let pending = d
@@ -155,15 +152,12 @@ async fn a_failure_retries_later_with_the_same_webhook_id() {
 
     // Early: nothing is sent, the message is hidden until due.
     assert_eq!(
-        d.handle_retry(&message, "r1").await.unwrap(),
-        RetryOutcome::Postponed
+        receive(&d, &message).await,
+        Handled::KeepUntil(message.due_at.unwrap())
     );
     assert_eq!(r.calls(), 1);
     clock.advance(time::Duration::seconds(7));
-    assert_eq!(
-        d.handle_retry(&message, "r2").await.unwrap(),
-        RetryOutcome::Done
-    );
+    assert_eq!(receive(&d, &message).await, Handled::Done);
     assert_eq!(r.calls(), 2);
     let got = r.received();
     assert_eq!(
@@ -189,27 +183,50 @@ async fn a_failure_retries_later_with_the_same_webhook_id() {
     );
 
     // The same retry message again (SQS delivers at least once): nothing is sent.
-    assert_eq!(
-        d.handle_retry(&message, "r3").await.unwrap(),
-        RetryOutcome::Done
-    );
+    assert_eq!(receive(&d, &message).await, Handled::Done);
     assert_eq!(r.calls(), 2);
 }
 
 #[tokio::test]
 async fn a_redelivered_batch_sends_nothing_twice() {
-    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let (d, clock) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
     add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    let body = serde_json::to_string(&event("acme", "evt_3", "case:new")).unwrap();
-    let batch = sqs_batch(&[("m1", body.clone())]);
+    let event = event("acme", "evt_3", "case:new");
+    // Published through the API: kept, queued, marked.
+    let events = hookline::queue::MemoryEventQueue::default();
+    let published = hookline::outbound::v2::publish(&d.store, &events, &event, clock.now())
+        .await
+        .unwrap();
+    assert!(published.queued && published.marked);
+    let body = serde_json::to_string(&event).unwrap();
+    // The events queue hands the event over three times (a crash, a lost delete): each
+    // fan-out queues its deliveries, the repeats' checked.
+    let mut batch = sqs_batch(&[("m1", body.clone())]);
     for _ in 0..3 {
-        let response = outbound_delivery::handle_batch(&d, batch.clone()).await;
+        let response =
+            outbound_delivery::handle_batch(&d, batch.clone(), hookline_tests::invocation_deadline(d.clock.now()))
+                .await;
         assert!(response.batch_item_failures.is_empty());
+        batch = hookline_tests::received_again(batch);
     }
-    // Published twice under one id, too.
-    outbound_delivery::handle_batch(&d, sqs_batch(&[("m2", body)])).await;
+    let messages = take_queued(&d);
+    assert_eq!(messages.len(), 3);
+    assert_eq!(
+        messages.iter().filter(|m| m.check).count(),
+        2,
+        "the repeats' messages claim before they send"
+    );
+    for message in &messages {
+        assert_eq!(receive(&d, message).await, Handled::Done);
+    }
     assert_eq!(r.calls(), 1);
+    // Published again under its id: the API queues nothing.
+    let again = hookline::outbound::v2::publish(&d.store, &events, &event, clock.now())
+        .await
+        .unwrap();
+    assert!(!again.queued);
+    assert_eq!(events.0.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -218,7 +235,7 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
     add_webhook(&d.store, "acme", &r.url, json!({})).await;
     let good = serde_json::to_string(&event("acme", "evt_4", "case:new")).unwrap();
-    let future = json!({"accountId": "acme", "webhookId": "wh_x", "deliveryId": "dlv_x",
+    let future = json!({"v": 2, "accountId": "acme", "webhookId": "wh_x", "deliveryId": "dlv_x",
                         "dueAt": "2099-01-01T00:00:00Z"})
     .to_string();
     let batch = sqs_batch(&[
@@ -227,7 +244,8 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
         ("early", future),
         ("odd", "{\"id\": 1}".into()),
     ]);
-    let response = outbound_delivery::handle_batch(&d, batch).await;
+    let response =
+        outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await;
     let mut kept: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -235,8 +253,8 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
         .collect();
     kept.sort();
     assert_eq!(kept, vec!["early", "odd", "poison"]);
-    assert_eq!(r.calls(), 1);
-    let postponed = d.retries.postponed.lock().unwrap().clone();
+    assert_eq!(take_queued(&d).len(), 1, "the good event fanned out");
+    let postponed = d.queue.postponed.lock().unwrap().clone();
     assert_eq!(postponed.len(), 1);
     assert_eq!(postponed[0].0, "receipt-early");
     assert_eq!(
@@ -251,9 +269,7 @@ async fn gone_410_disables_the_webhook_at_once() {
     let (d, _) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(410, "gone")]).await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    d.handle_event(&event("acme", "evt_5", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_5", "case:new")).await;
     let now = d.store.get_webhook("acme", &w.id).await.unwrap().unwrap();
     assert_eq!(now.status, Status::Inactive);
     assert!(d
@@ -262,10 +278,7 @@ async fn gone_410_disables_the_webhook_at_once() {
         .await
         .unwrap()
         .is_empty());
-    assert!(
-        d.retries.scheduled.lock().unwrap().is_empty(),
-        "no retry after 410"
-    );
+    assert!(take_queued(&d).is_empty(), "no retry after 410");
     hookline_tests::send_queued_notices(&d).await;
     let sent = d.mailer.sent();
     assert_eq!(sent.len(), 1);
@@ -288,10 +301,8 @@ async fn retry_after_stretches_the_wait_within_twice_the_slot() {
     ])
     .await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    d.handle_event(&event("acme", "evt_6", "case:new"))
-        .await
-        .unwrap();
-    let (message, _) = d.retries.scheduled.lock().unwrap()[0].clone();
+    deliver_event(&d, &event("acme", "evt_6", "case:new")).await;
+    let message = take_queued(&d).remove(0);
     let delivery = d
         .store
         .get_delivery("acme", &w.id, &message.delivery_id)
@@ -306,7 +317,7 @@ async fn retry_after_stretches_the_wait_within_twice_the_slot() {
     );
 
     clock.advance(time::Duration::seconds(20));
-    d.handle_retry(&message, "r").await.unwrap();
+    receive(&d, &message).await;
     let delivery = d
         .store
         .get_delivery("acme", &w.id, &message.delivery_id)
@@ -339,9 +350,7 @@ async fn xml_and_form_bodies() {
         json!({"format": "application/x-www-form-urlencoded"}),
     )
     .await;
-    d.handle_event(&event("acme", "evt_7", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_7", "case:new")).await;
     let x = &xml.received()[0];
     assert_eq!(x.header("content-type"), Some("application/xml"));
     assert_eq!(
@@ -369,7 +378,7 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
         store: hookline_tests::fresh_store().await,
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: hookline_tests::ses_mailer().await,
-        retries: MemoryRetryQueue::default(),
+        queue: MemoryDeliveryQueue::default(),
         clock: clock.clone(),
         random: hookline::random::os(),
         settings: DeliverySettings {
@@ -380,12 +389,10 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
     let to = hookline_tests::unique_email();
     let r = Upstream::start(vec![Reply::status(500, "")]).await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({"notificationEmail": to})).await;
-    d.handle_event(&event("acme", "evt_8", "case:new"))
-        .await
-        .unwrap();
-    let (message, _) = d.retries.scheduled.lock().unwrap()[0].clone();
+    deliver_event(&d, &event("acme", "evt_8", "case:new")).await;
+    let message = take_queued(&d).remove(0);
     clock.advance(time::Duration::seconds(5));
-    d.handle_retry(&message, "r").await.unwrap();
+    receive(&d, &message).await;
     let delivery = d
         .store
         .get_delivery("acme", &w.id, &message.delivery_id)
@@ -396,11 +403,7 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
         (delivery.status, delivery.attempts.len()),
         (DeliveryStatus::Failed, 2)
     );
-    assert_eq!(
-        d.retries.scheduled.lock().unwrap().len(),
-        1,
-        "no retry after the last"
-    );
+    assert!(take_queued(&d).is_empty(), "no retry after the last");
     hookline_tests::send_queued_notices(&d).await;
     let sent = hookline_tests::emails_to(&to).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -419,9 +422,7 @@ async fn four_failures_in_a_row_warn_once_and_a_success_resets_the_streak() {
     let r = Upstream::start(vec![Reply::status(500, "")]).await;
     add_webhook(&d.store, "acme", &r.url, json!({})).await;
     for i in 0..5 {
-        d.handle_event(&event("acme", &format!("evt_f{i}"), "case:new"))
-            .await
-            .unwrap();
+        deliver_event(&d, &event("acme", &format!("evt_f{i}"), "case:new")).await;
     }
     hookline_tests::send_queued_notices(&d).await;
     let warnings: Vec<_> = d
@@ -443,9 +444,7 @@ async fn a_manual_resend_is_a_new_attempt_with_the_same_id() {
     .await;
     let r = Upstream::start(vec![Reply::status(500, ""), Reply::status(200, "thanks")]).await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    d.handle_event(&event("acme", "evt_9", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_9", "case:new")).await;
     let id = r.received()[0].header("webhook-id").unwrap().to_string();
     assert_eq!(
         d.store
@@ -499,7 +498,7 @@ async fn a_poison_message_reaches_the_dlq_and_good_events_are_delivered_once() {
     let mut handed = 0;
     for _ in 0..10 {
         let (n, _) = hookline::local::pump_once(&sqs, &url, &arn, 0, Some(0), |event| async {
-            Ok(outbound_delivery::handle_batch(&d, event).await)
+            Ok(outbound_delivery::handle_batch(&d, event, hookline_tests::invocation_deadline(d.clock.now())).await)
         })
         .await
         .unwrap();
@@ -512,6 +511,9 @@ async fn a_poison_message_reaches_the_dlq_and_good_events_are_delivered_once() {
         handed >= 4,
         "the poison message was received 3 times, the good one once: {handed}"
     );
+    for message in take_queued(&d) {
+        receive(&d, &message).await;
+    }
     assert_eq!(r.calls(), 1, "the good event was delivered exactly once");
     let dlq_url = sqs
         .get_queue_url()
@@ -553,13 +555,9 @@ async fn five_days_of_failures_disable_the_webhook() {
     let (d, clock) = deliverer(settings).await;
     let r = Upstream::start(vec![Reply::status(500, "")]).await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    d.handle_event(&event("acme", "evt_d1", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_d1", "case:new")).await;
     clock.advance(time::Duration::days(4));
-    d.handle_event(&event("acme", "evt_d2", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_d2", "case:new")).await;
     assert_eq!(
         d.store
             .get_webhook("acme", &w.id)
@@ -571,9 +569,7 @@ async fn five_days_of_failures_disable_the_webhook() {
         "4 days is not yet 5"
     );
     clock.advance(time::Duration::days(1));
-    d.handle_event(&event("acme", "evt_d3", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_d3", "case:new")).await;
     assert_eq!(
         d.store
             .get_webhook("acme", &w.id)
@@ -605,9 +601,7 @@ async fn five_days_of_failures_disable_the_webhook() {
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
     for (i, days) in [(1, 0), (2, 3), (3, 3)] {
         clock.advance(time::Duration::days(days));
-        d.handle_event(&event("acme", &format!("evt_s{i}"), "case:new"))
-            .await
-            .unwrap();
+        deliver_event(&d, &event("acme", &format!("evt_s{i}"), "case:new")).await;
     }
     assert_eq!(
         d.store
@@ -685,31 +679,25 @@ async fn dynamodb_calls_per_delivery_are_counted() {
     add_webhook(&d.store, "acme", &ok.url, json!({})).await;
     log.take();
 
-    d.handle_event(&event("acme", "evt_cost1", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_cost1", "case:new")).await;
     let mut ops = log.take();
     ops.sort();
-    // Per event, its record (PutItem, so a republished id keeps its delivery ids) and one Query
-    // for the fan-out; per delivery a claim (PutItem), the outcome (UpdateItem) and the streak
-    // check (GetItem, a read): 2 writes.
-    assert_eq!(
-        ops,
-        vec!["GetItem", "PutItem", "PutItem", "Query", "UpdateItem"]
-    );
+    // The fan-out's Query, and per first-try success one write, its outcome (PutItem): no
+    // read, no claim, no copy of the event.
+    assert_eq!(ops, vec!["PutItem", "Query"]);
 
     let failing = Upstream::start(vec![Reply::status(500, "")]).await;
     let other = add_webhook(&d.store, "globex", &failing.url, json!({})).await;
     log.take();
-    d.handle_event(&event("globex", "evt_cost2", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("globex", "evt_cost2", "case:new")).await;
     let mut ops = log.take();
     ops.sort();
-    // A failed attempt: claim, outcome, and the streak count (UpdateItem): 3 writes, no read.
+    // A failed first try: the event kept for its retry (PutItem), the outcome (PutItem), the
+    // streak count (UpdateItem) and, as the streak starts, the mark on each of the webhook's
+    // two subscription entries (UpdateItem): 5 writes, no read. A later failure writes 3.
     assert_eq!(
         ops,
-        vec!["PutItem", "PutItem", "Query", "UpdateItem", "UpdateItem"],
+        vec!["PutItem", "PutItem", "Query", "UpdateItem", "UpdateItem", "UpdateItem"],
         "webhook {}",
         other.id
     );
@@ -721,11 +709,9 @@ async fn deliveries_to_internal_addresses_are_refused_and_retried_later() {
     d.http = ReqwestClient::new(hookline::egress::EgressPolicy::public_only());
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    d.handle_event(&event("acme", "evt_ssrf", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_ssrf", "case:new")).await;
     assert_eq!(r.calls(), 0);
-    let (message, _) = d.retries.scheduled.lock().unwrap()[0].clone();
+    let message = take_queued(&d).remove(0);
     let delivery = d
         .store
         .get_delivery("acme", &w.id, &message.delivery_id)
@@ -748,14 +734,25 @@ async fn an_event_id_published_twice_without_occurred_at_is_delivered_once() {
     let (d, clock) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let events = hookline::queue::MemoryEventQueue::default();
     let body = json!({"id": "evt_crm-42", "event": "case:new", "data": {"caseId": "42"}});
     let first = Event::from_publish(&body, "acme", clock.now()).unwrap();
-    d.handle_event(&first).await.unwrap();
+    hookline::outbound::v2::publish(&d.store, &events, &first, clock.now())
+        .await
+        .unwrap();
     // The publisher's retry ten minutes later: same id, another publish time.
     clock.advance(time::Duration::minutes(10));
     let again = Event::from_publish(&body, "acme", clock.now()).unwrap();
     assert_ne!(again.occurred_at, first.occurred_at);
-    d.handle_event(&again).await.unwrap();
+    let published = hookline::outbound::v2::publish(&d.store, &events, &again, clock.now())
+        .await
+        .unwrap();
+    assert!(!published.queued, "the id is known: nothing is queued");
+    assert_eq!(published.first.occurred_at, first.occurred_at);
+    let queued = std::mem::take(&mut *events.0.lock().unwrap());
+    for event in &queued {
+        deliver_event(&d, event).await;
+    }
     assert_eq!(r.calls(), 1, "delivered once");
     let page = d
         .store
@@ -779,9 +776,7 @@ async fn a_delivery_takes_resends_up_to_its_attempt_cap_and_then_409s() {
     .await;
     let r = Upstream::start(vec![Reply::status(500, "no")]).await;
     let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
-    d.handle_event(&event("acme", "evt_cap", "case:new"))
-        .await
-        .unwrap();
+    deliver_event(&d, &event("acme", "evt_cap", "case:new")).await;
     let page = d
         .store
         .list_deliveries("acme", &w.id, None, 1, None)

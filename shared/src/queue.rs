@@ -531,6 +531,22 @@ impl Postpone for SqsDeliveryQueue {
 pub struct MemoryDeliveryQueue {
     pub queued: Mutex<Vec<DeliveryMessage>>,
     pub notices: Mutex<Vec<NoticeMessage>>,
+    /// `(receipt handle, delay)` of each message hidden again.
+    pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
+}
+
+impl Postpone for MemoryDeliveryQueue {
+    async fn postpone(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        self.postponed
+            .lock()
+            .unwrap()
+            .push((receipt_handle.to_string(), delay.min(MAX_HIDE)));
+        Ok(())
+    }
 }
 
 impl DeliveryQueue for MemoryDeliveryQueue {

@@ -3,7 +3,8 @@
 //! run with `make bench` (which starts moto for the DynamoDB rows) or
 //! `cargo bench -p hookline-tests --bench throughput`.
 //!
-//! 1. Outbound: `handle_batch` on SQS batches of 10 events, fan-out 1 and 10, in-memory store
+//! 1. Outbound: `handle_batch` on SQS batches of 10 events, then on the delivery messages
+//!    their fan-out queued (batches of the same size), fan-out 1 and 10, in-memory store
 //!    and (when HOOKLINE_BENCH_AWS_ENDPOINT names a moto server) DynamoDB in moto.
 //! 2. Inbound: the resolver function's handler (auth, load, three-try resolution, log) against
 //!    an upstream that answers at once, minus that upstream's own latency; and the fallback
@@ -21,8 +22,9 @@ use hookline::events::Event;
 use hookline::http::{HttpClient, HttpError, HttpRequest, HttpResponse, ReqwestClient};
 use hookline::inbound::{Resolver, ResolverSettings};
 use hookline::notify::RecordingMailer;
-use hookline::outbound::{Deliverer, DeliveryBackend, DeliverySettings};
-use hookline::queue::MemoryRetryQueue;
+use hookline::outbound::v2::{Backend, Deliverer};
+use hookline::outbound::DeliverySettings;
+use hookline::queue::MemoryDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
 use hookline::store::{KeyScope, WebhookStore};
@@ -198,23 +200,59 @@ fn event(account: &str, id: &str) -> String {
     serde_json::to_string(&event).unwrap()
 }
 
-fn batch(account: &str, run: &str, first: usize, size: usize) -> SqsEvent {
+/// An SQS batch of `bodies`, each on its first receive, sent now.
+fn records(bodies: impl IntoIterator<Item = String>) -> SqsEvent {
+    let sent = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
     let mut batch = SqsEvent::default();
-    batch.records = (first..first + size)
-        .map(|n| {
+    batch.records = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| {
             let mut m = SqsMessage::default();
             m.message_id = Some(format!("m{n}"));
             m.receipt_handle = Some(format!("r{n}"));
-            m.body = Some(event(account, &format!("evt_{run}_{n}")));
+            m.body = Some(body);
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), "1".into());
+            m.attributes.insert("SentTimestamp".into(), sent.clone());
             m
         })
         .collect();
     batch
 }
 
+fn batch(account: &str, run: &str, first: usize, size: usize) -> SqsEvent {
+    records((first..first + size).map(|n| event(account, &format!("evt_{run}_{n}"))))
+}
+
+/// One batch of events through both steps, as two Lambda invocations in turn: the events
+/// queue's (the fan-out), then the deliveries queue's, in batches of `batch_size`. Returns how
+/// long each invocation took.
+async fn fan_out_and_deliver<S: Backend, H: HttpClient>(
+    d: &Deliverer<S, H, RecordingMailer, MemoryDeliveryQueue>,
+    events: SqsEvent,
+    batch_size: usize,
+) -> Vec<Duration> {
+    let mut took = Vec::new();
+    let deadline = OffsetDateTime::now_utc() + time::Duration::seconds(120);
+    let t = Instant::now();
+    let answer = outbound_delivery::handle_batch(d, events, deadline).await;
+    took.push(t.elapsed());
+    assert!(answer.batch_item_failures.is_empty(), "a fan-out failed");
+    let messages = std::mem::take(&mut *d.queue.queued.lock().unwrap());
+    for chunk in messages.chunks(batch_size) {
+        let batch = records(chunk.iter().map(|m| serde_json::to_string(m).unwrap()));
+        let t = Instant::now();
+        let answer = outbound_delivery::handle_batch(d, batch, deadline).await;
+        took.push(t.elapsed());
+        assert!(answer.batch_item_failures.is_empty(), "a delivery failed");
+    }
+    took
+}
+
 /// `handle_batch` on `events` events in batches of `batch_size`, one invocation at a time (one
 /// Lambda instance), to `fan_out` webhooks each.
-async fn outbound<S: DeliveryBackend>(
+async fn outbound<S: Backend>(
     store: S,
     receiver: &Receiver,
     fan_out: usize,
@@ -230,24 +268,21 @@ async fn outbound<S: DeliveryBackend>(
         store,
         http: Timed::new(ReqwestClient::new(hookline_tests::local_egress())),
         mailer: RecordingMailer::default(),
-        retries: MemoryRetryQueue::default(),
+        queue: MemoryDeliveryQueue::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     // Warm-up: connections, allocator.
-    let warm = outbound_delivery::handle_batch(&d, batch(&account, "warm", 0, batch_size)).await;
-    assert!(warm.batch_item_failures.is_empty());
+    fan_out_and_deliver(&d, batch(&account, "warm", 0, batch_size), batch_size).await;
     d.http.take();
     let before = receiver.requests();
     let mut invocations = Vec::new();
     let started = Instant::now();
     for first in (0..events).step_by(batch_size) {
-        let t = Instant::now();
-        let answer =
-            outbound_delivery::handle_batch(&d, batch(&account, "run", first, batch_size)).await;
-        invocations.push(t.elapsed());
-        assert!(answer.batch_item_failures.is_empty(), "a delivery failed");
+        invocations.extend(
+            fan_out_and_deliver(&d, batch(&account, "run", first, batch_size), batch_size).await,
+        );
     }
     let elapsed = started.elapsed();
     let deliveries = receiver.requests() - before;

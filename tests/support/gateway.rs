@@ -14,8 +14,9 @@ use futures::FutureExt;
 use hookline::clock::SystemClock;
 use hookline::http::ReqwestClient;
 use hookline::notify::SesMailer;
-use hookline::outbound::{Deliverer, DeliverySettings};
-use hookline::queue::SqsRetryQueue;
+use hookline::outbound::v2::Deliverer;
+use hookline::outbound::DeliverySettings;
+use hookline::queue::SqsDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, StatusCode};
@@ -36,7 +37,7 @@ const PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
 /// and a dropped gateway leaves no receive running for long in moto.
 const RECEIVE_WAIT_SECS: i32 = 1;
 
-type DeliveryFunction = Deliverer<DynamoStore, ReqwestClient, SesMailer, SqsRetryQueue>;
+type DeliveryFunction = Deliverer<DynamoStore, ReqwestClient, SesMailer, SqsDeliveryQueue>;
 
 /// The stack behind a real HTTP origin. Dropping it stops the server and the event sources.
 pub struct Gateway {
@@ -242,7 +243,7 @@ impl EventSources {
                         store: DynamoStore::from_sdk_config(&sdk, table),
                         http: ReqwestClient::new(crate::local_egress()),
                         mailer: crate::ses_mailer().await,
-                        retries: SqsRetryQueue::new(sqs.clone(), &queues[1].url),
+                        queue: SqsDeliveryQueue::new(sqs.clone(), &queues[1].url),
                         clock: Arc::new(SystemClock),
                         random: hookline::random::os(),
                         settings: DeliverySettings::default(),
@@ -274,7 +275,10 @@ async fn event_source(sqs: &aws_sdk_sqs::Client, queue: &Queue, delivery: &Deliv
             &queue.arn,
             RECEIVE_WAIT_SECS,
             None,
-            |batch| async { Ok(outbound_delivery::handle_batch(delivery, batch).await) },
+            |batch| async {
+                let deadline = crate::invocation_deadline(time::OffsetDateTime::now_utc());
+                Ok(outbound_delivery::handle_batch(delivery, batch, deadline).await)
+            },
         )
         .await;
         if let Err(e) = pumped {

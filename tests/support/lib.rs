@@ -20,7 +20,7 @@ use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
 use hookline::outbound::DeliverySettings;
-use hookline::queue::{MemoryEventQueue, MemoryRetryQueue, SqsEventQueue, SqsRetryQueue};
+use hookline::queue::{MemoryDeliveryQueue, MemoryEventQueue, SqsDeliveryQueue, SqsEventQueue};
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
 use hookline::store::KeyScope;
@@ -111,7 +111,7 @@ impl Platform for LocalAws {
     type Store = DynamoStore;
     type Http = ReqwestClient;
     type Events = SqsEventQueue;
-    type Retries = SqsRetryQueue;
+    type Deliveries = SqsDeliveryQueue;
 }
 
 /// Storage and queues in memory, the real network.
@@ -121,7 +121,7 @@ impl Platform for InMemory {
     type Store = MemoryStore;
     type Http = ReqwestClient;
     type Events = MemoryEventQueue;
-    type Retries = MemoryRetryQueue;
+    type Deliveries = MemoryDeliveryQueue;
 }
 
 pub struct TestApi<P: Platform = LocalAws> {
@@ -134,14 +134,14 @@ pub struct TestApi<P: Platform = LocalAws> {
 fn parts<P: Platform>(
     store: P::Store,
     events: P::Events,
-    retries: P::Retries,
+    deliveries: P::Deliveries,
     http: P::Http,
     clock: Arc<dyn Clock>,
 ) -> Parts<P> {
     Parts {
         store,
         events,
-        retries,
+        deliveries,
         http,
         clock,
         rules: WebhookRules {
@@ -165,11 +165,11 @@ impl TestApi<LocalAws> {
         let (sqs, events_url) = fresh_queue("events").await;
         let (_, deliveries_url) = fresh_queue("deliveries").await;
         let events = SqsEventQueue::new(sqs.clone(), &events_url);
-        let retries = SqsRetryQueue::new(sqs, &deliveries_url);
+        let deliveries = SqsDeliveryQueue::new(sqs, &deliveries_url);
         let app = App::new(parts::<LocalAws>(
             store,
             events,
-            retries,
+            deliveries,
             ReqwestClient::new(local_egress()),
             clock,
         ));
@@ -187,7 +187,7 @@ impl TestApi<InMemory> {
         let app = App::new(parts::<InMemory>(
             MemoryStore::new(),
             MemoryEventQueue::default(),
-            MemoryRetryQueue::default(),
+            MemoryDeliveryQueue::default(),
             ReqwestClient::new(local_egress()),
             clock,
         ));
@@ -416,9 +416,11 @@ pub async fn add_outbound_webhook(
     webhook
 }
 
-/// An SQS event as Lambda hands it over: one record per `(message id, body)`.
+/// An SQS event as Lambda hands it over: one record per `(message id, body)`, each received for
+/// the first time and sent now.
 pub fn sqs_batch(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let sent = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
     let mut batch = SqsEvent::default();
     batch.records = bodies
         .iter()
@@ -427,9 +429,28 @@ pub fn sqs_batch(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::Sq
             m.message_id = Some(id.to_string());
             m.receipt_handle = Some(format!("receipt-{id}"));
             m.body = Some(body.clone());
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), "1".into());
+            m.attributes.insert("SentTimestamp".into(), sent.clone());
             m
         })
         .collect();
+    batch
+}
+
+/// The same batch received once more (its receive counts one higher).
+pub fn received_again(
+    mut batch: aws_lambda_events::event::sqs::SqsEvent,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    for m in &mut batch.records {
+        let count: u32 = m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), (count + 1).to_string());
+    }
     batch
 }
 
@@ -540,19 +561,83 @@ pub fn local_egress() -> hookline::egress::EgressPolicy {
     hookline::egress::EgressPolicy::from_list("127.0.0.1/32").expect("a valid CIDR")
 }
 
-/// Sends the failure e-mails a deliverer queued on its in-memory deliveries queue, as the
+/// The deadline of an outbound delivery invocation starting `now` (the template's timeout),
+/// by the clock its engine runs on.
+pub fn invocation_deadline(now: time::OffsetDateTime) -> time::OffsetDateTime {
+    now + time::Duration::seconds(120)
+}
+
+/// The outbound delivery engine over the in-memory deliveries queue, as tests build it.
+pub type MemoryEngine<S, H, M> =
+    hookline::outbound::v2::Deliverer<S, H, M, hookline::queue::MemoryDeliveryQueue>;
+
+/// Sends the failure e-mails an engine queued on its in-memory deliveries queue, as the
 /// delivery function does when it receives them.
-pub async fn send_queued_notices<S, H, M>(
-    d: &hookline::outbound::Deliverer<S, H, M, hookline::queue::MemoryRetryQueue>,
-) where
-    S: hookline::outbound::DeliveryBackend,
+pub async fn send_queued_notices<S, H, M>(d: &MemoryEngine<S, H, M>)
+where
+    S: hookline::outbound::v2::Backend,
     H: hookline::http::HttpClient,
     M: hookline::notify::Mailer,
 {
-    let notices = std::mem::take(&mut *d.retries.notices.lock().unwrap());
+    let notices = std::mem::take(&mut *d.queue.notices.lock().unwrap());
     for notice in notices {
-        d.handle_notice(&notice, "receipt")
-            .await
-            .expect("the notice is sent");
+        d.send_notice(&notice).await.expect("the notice is sent");
     }
+}
+
+/// A first receive, now by the engine's clock.
+pub fn first_receive<S, H, M>(d: &MemoryEngine<S, H, M>) -> hookline::outbound::v2::Receive {
+    hookline::outbound::v2::Receive {
+        count: 1,
+        sent_at: d.clock.now(),
+    }
+}
+
+/// What the two queues do with one event: it fans out, then each first try it queued is
+/// received once, fresh. Retries and notices those queue stay on the queue. Returns how many
+/// deliveries the event made.
+pub async fn deliver_event<S, H, M>(d: &MemoryEngine<S, H, M>, event: &hookline::events::Event) -> usize
+where
+    S: hookline::outbound::v2::Backend,
+    H: hookline::http::HttpClient,
+    M: hookline::notify::Mailer,
+{
+    let message = hookline::queue::EventMessage {
+        event: event.clone(),
+        republished: false,
+    };
+    let n = d
+        .fan_out(&message, &first_receive(d))
+        .await
+        .expect("the event fans out");
+    let first_tries = {
+        let mut queued = d.queue.queued.lock().unwrap();
+        let at = queued.len() - n;
+        queued.split_off(at)
+    };
+    for message in &first_tries {
+        receive(d, message).await;
+    }
+    n
+}
+
+/// The delivery messages waiting on the queue (retries, resends), taken off it.
+pub fn take_queued<S, H, M>(d: &MemoryEngine<S, H, M>) -> Vec<hookline::queue::DeliveryMessage> {
+    std::mem::take(&mut *d.queue.queued.lock().unwrap())
+}
+
+/// One receive of `message`, now, as its first, in an invocation with time to spare.
+pub async fn receive<S, H, M>(
+    d: &MemoryEngine<S, H, M>,
+    message: &hookline::queue::DeliveryMessage,
+) -> hookline::outbound::v2::Handled
+where
+    S: hookline::outbound::v2::Backend,
+    H: hookline::http::HttpClient,
+    M: hookline::notify::Mailer,
+{
+    let deadline = d.clock.now() + time::Duration::seconds(120);
+    d.deliver(message, &first_receive(d), deadline)
+        .await
+        .expect("the delivery message is handled")
 }

@@ -1,84 +1,18 @@
-//! The SQS adapter of outbound delivery: one batch from the events queue (events to fan out)
-//! or the deliveries queue (retries due, and failure e-mails to send), answered with `batchItemFailures` so only the records
-//! that need another go return to their queue.
+//! The SQS adapter of outbound delivery (docs/delivery-pipeline.md): one batch from the events
+//! queue (events to fan out into one delivery message per subscribed webhook) or the
+//! deliveries queue (first tries, retries, resends, failure e-mails), answered with
+//! `batchItemFailures` so only the records that need another go return to their queue.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
-use hookline::events::Event;
 use hookline::http::HttpClient;
 use hookline::notify::Mailer;
-use hookline::outbound::{Deliverer, DeliveryBackend, RetryOutcome};
-use hookline::queue::{NoticeMessage, RetryMessage, RetryQueue};
+use hookline::outbound::v2;
+use hookline::queue::{DeliveryMessage, DeliveryQueue, EventMessage, NoticeMessage, Postpone, RetryMessage};
+use time::OffsetDateTime;
 
-/// Records handled at once (each fans out with its own bound).
+/// Records handled at once.
 const RECORDS_AT_ONCE: usize = 10;
-
-/// What one SQS message is.
-enum Work {
-    Event(Event),
-    Retry(RetryMessage),
-    Notice(NoticeMessage),
-}
-
-fn parse(body: &str) -> Result<Work, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    if value.get("notice").is_some() {
-        serde_json::from_value(value)
-            .map(Work::Notice)
-            .map_err(|e| format!("bad notice: {e}"))
-    } else if value.get("deliveryId").is_some() {
-        serde_json::from_value(value)
-            .map(Work::Retry)
-            .map_err(|e| format!("bad retry message: {e}"))
-    } else {
-        serde_json::from_value(value)
-            .map(Work::Event)
-            .map_err(|e| format!("bad event: {e}"))
-    }
-}
-
-/// `true` when the message is finished with (SQS deletes it); `false` keeps it on its queue.
-async fn process<S, H, M, Q>(deliverer: &Deliverer<S, H, M, Q>, message: &SqsMessage) -> bool
-where
-    S: DeliveryBackend,
-    H: HttpClient,
-    M: Mailer,
-    Q: RetryQueue,
-{
-    let id = message.message_id.as_deref().unwrap_or_default();
-    let work = match parse(message.body.as_deref().unwrap_or_default()) {
-        Ok(work) => work,
-        Err(why) => {
-            // Left on the queue: after maxReceiveCount receives the redrive policy moves it to
-            // the dead-letter queue, where it waits for a person. It never loops forever.
-            tracing::error!(message_id = id, why, "unreadable message");
-            return false;
-        }
-    };
-    let outcome = match &work {
-        Work::Event(event) => deliverer.handle_event(event).await.map(|n| {
-            tracing::info!(event_id = %event.id, webhooks = n, "event fanned out");
-            RetryOutcome::Done
-        }),
-        Work::Retry(retry) => {
-            let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-            deliverer.handle_retry(retry, receipt).await
-        }
-        Work::Notice(notice) => {
-            let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-            deliverer.handle_notice(notice, receipt).await
-        }
-    };
-    match outcome {
-        Ok(RetryOutcome::Done) => true,
-        Ok(RetryOutcome::Postponed) => false,
-        Err(e) => {
-            tracing::error!(message_id = id, error = %e, "message failed; it will be received again");
-            false
-        }
-    }
-}
 
 /// The batch's answer: `batchItemFailures` names the messages SQS is to keep.
 fn keeping(kept: Vec<String>) -> SqsBatchResponse {
@@ -94,36 +28,8 @@ fn keeping(kept: Vec<String>) -> SqsBatchResponse {
     response
 }
 
-/// Handles a batch; the answer lists the messages to keep.
-pub async fn handle_batch<S, H, M, Q>(
-    deliverer: &Deliverer<S, H, M, Q>,
-    event: SqsEvent,
-) -> SqsBatchResponse
-where
-    S: DeliveryBackend,
-    H: HttpClient,
-    M: Mailer,
-    Q: RetryQueue,
-{
-    let kept: Vec<String> = stream::iter(event.records.iter())
-        .map(|message| async move { (message, process(deliverer, message).await) })
-        .buffer_unordered(RECORDS_AT_ONCE)
-        .filter_map(|(message, done)| async move {
-            (!done).then(|| message.message_id.clone().unwrap_or_default())
-        })
-        .collect()
-        .await;
-    keeping(kept)
-}
-
-// ---- v2 (docs/delivery-pipeline.md): events fan out to one message per delivery ----
-
-use hookline::outbound::v2;
-use hookline::queue::{DeliveryMessage, DeliveryQueue, EventMessage, Postpone};
-use time::OffsetDateTime;
-
-/// What one SQS message is, in v2.
-enum Work2 {
+/// What one SQS message is.
+enum Work {
     Event(EventMessage),
     Delivery(Box<DeliveryMessage>),
     /// A v1 retry message, queued before the stack was updated.
@@ -131,25 +37,25 @@ enum Work2 {
     Notice(NoticeMessage),
 }
 
-fn parse_v2(body: &str) -> Result<Work2, String> {
+fn parse(body: &str) -> Result<Work, String> {
     let value: serde_json::Value =
         serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     let read = |what: &str| format!("bad {what}");
     if value.get("notice").is_some() {
         serde_json::from_value(value)
-            .map(Work2::Notice)
+            .map(Work::Notice)
             .map_err(|e| format!("{}: {e}", read("notice")))
     } else if value.get("v").is_some() {
         serde_json::from_value(value)
-            .map(|m| Work2::Delivery(Box::new(m)))
+            .map(|m| Work::Delivery(Box::new(m)))
             .map_err(|e| format!("{}: {e}", read("delivery message")))
     } else if value.get("deliveryId").is_some() {
         serde_json::from_value(value)
-            .map(Work2::Legacy)
+            .map(Work::Legacy)
             .map_err(|e| format!("{}: {e}", read("v1 retry message")))
     } else {
         serde_json::from_value(value)
-            .map(Work2::Event)
+            .map(Work::Event)
             .map_err(|e| format!("{}: {e}", read("event")))
     }
 }
@@ -173,7 +79,7 @@ fn receive_of(message: &SqsMessage) -> v2::Receive {
 }
 
 /// `true` when the message is finished with; `false` keeps it (hidden until it is due).
-async fn process_v2<S, H, M, Q>(
+async fn process<S, H, M, Q>(
     engine: &v2::Deliverer<S, H, M, Q>,
     message: &SqsMessage,
     deadline: OffsetDateTime,
@@ -185,7 +91,7 @@ where
     Q: DeliveryQueue + Postpone,
 {
     let id = message.message_id.as_deref().unwrap_or_default();
-    let work = match parse_v2(message.body.as_deref().unwrap_or_default()) {
+    let work = match parse(message.body.as_deref().unwrap_or_default()) {
         Ok(work) => work,
         Err(why) => {
             // Left on the queue: after maxReceiveCount receives the redrive policy moves it to
@@ -196,13 +102,13 @@ where
     };
     let receive = receive_of(message);
     let outcome = match &work {
-        Work2::Event(event) => engine.fan_out(event, &receive).await.map(|n| {
+        Work::Event(event) => engine.fan_out(event, &receive).await.map(|n| {
             tracing::debug!(event_id = %event.event.id, deliveries = n, "event fanned out");
             v2::Handled::Done
         }),
-        Work2::Delivery(delivery) => engine.deliver(delivery, &receive, deadline).await,
-        Work2::Legacy(retry) => engine.deliver_legacy(retry, deadline).await,
-        Work2::Notice(notice) => engine.send_notice(notice).await,
+        Work::Delivery(delivery) => engine.deliver(delivery, &receive, deadline).await,
+        Work::Legacy(retry) => engine.deliver_legacy(retry, deadline).await,
+        Work::Notice(notice) => engine.send_notice(notice).await,
     };
     match outcome {
         Ok(v2::Handled::Done) => true,
@@ -222,9 +128,9 @@ where
     }
 }
 
-/// Handles a batch under v2 within the invocation's `deadline`; the answer lists the messages
+/// Handles a batch within the invocation's `deadline`; the answer lists the messages
 /// to keep.
-pub async fn handle_batch_v2<S, H, M, Q>(
+pub async fn handle_batch<S, H, M, Q>(
     engine: &v2::Deliverer<S, H, M, Q>,
     event: SqsEvent,
     deadline: OffsetDateTime,
@@ -236,7 +142,7 @@ where
     Q: DeliveryQueue + Postpone,
 {
     let kept: Vec<String> = stream::iter(event.records.iter())
-        .map(|message| async move { (message, process_v2(engine, message, deadline).await) })
+        .map(|message| async move { (message, process(engine, message, deadline).await) })
         .buffer_unordered(RECORDS_AT_ONCE)
         .filter_map(|(message, done)| async move {
             (!done).then(|| message.message_id.clone().unwrap_or_default())
@@ -244,4 +150,111 @@ where
         .collect()
         .await;
     keeping(kept)
+}
+
+/// The v1 engine's adapter (one message per event, fanned out inside the invocation). No
+/// Lambda runs it any more; it stays only while the simulation's v1 scenarios are moved to v2.
+pub mod v1 {
+    use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+    use futures::stream::{self, StreamExt};
+    use hookline::events::Event;
+    use hookline::http::HttpClient;
+    use hookline::notify::Mailer;
+    use hookline::outbound::{Deliverer, DeliveryBackend, RetryOutcome};
+    use hookline::queue::{NoticeMessage, RetryMessage, RetryQueue};
+
+    use super::keeping;
+
+    /// Records handled at once (each fans out with its own bound).
+    const RECORDS_AT_ONCE: usize = 10;
+
+    /// What one SQS message is.
+    enum Work {
+        Event(Event),
+        Retry(RetryMessage),
+        Notice(NoticeMessage),
+    }
+
+    fn parse(body: &str) -> Result<Work, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+        if value.get("notice").is_some() {
+            serde_json::from_value(value)
+                .map(Work::Notice)
+                .map_err(|e| format!("bad notice: {e}"))
+        } else if value.get("deliveryId").is_some() {
+            serde_json::from_value(value)
+                .map(Work::Retry)
+                .map_err(|e| format!("bad retry message: {e}"))
+        } else {
+            serde_json::from_value(value)
+                .map(Work::Event)
+                .map_err(|e| format!("bad event: {e}"))
+        }
+    }
+
+    /// `true` when the message is finished with (SQS deletes it); `false` keeps it on its queue.
+    async fn process<S, H, M, Q>(deliverer: &Deliverer<S, H, M, Q>, message: &SqsMessage) -> bool
+    where
+        S: DeliveryBackend,
+        H: HttpClient,
+        M: Mailer,
+        Q: RetryQueue,
+    {
+        let id = message.message_id.as_deref().unwrap_or_default();
+        let work = match parse(message.body.as_deref().unwrap_or_default()) {
+            Ok(work) => work,
+            Err(why) => {
+                // Left on the queue: after maxReceiveCount receives the redrive policy moves it to
+                // the dead-letter queue, where it waits for a person. It never loops forever.
+                tracing::error!(message_id = id, why, "unreadable message");
+                return false;
+            }
+        };
+        let outcome = match &work {
+            Work::Event(event) => deliverer.handle_event(event).await.map(|n| {
+                tracing::info!(event_id = %event.id, webhooks = n, "event fanned out");
+                RetryOutcome::Done
+            }),
+            Work::Retry(retry) => {
+                let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+                deliverer.handle_retry(retry, receipt).await
+            }
+            Work::Notice(notice) => {
+                let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+                deliverer.handle_notice(notice, receipt).await
+            }
+        };
+        match outcome {
+            Ok(RetryOutcome::Done) => true,
+            Ok(RetryOutcome::Postponed) => false,
+            Err(e) => {
+                tracing::error!(message_id = id, error = %e, "message failed; it will be received again");
+                false
+            }
+        }
+    }
+
+
+    /// Handles a batch; the answer lists the messages to keep.
+    pub async fn handle_batch<S, H, M, Q>(
+        deliverer: &Deliverer<S, H, M, Q>,
+        event: SqsEvent,
+    ) -> SqsBatchResponse
+    where
+        S: DeliveryBackend,
+        H: HttpClient,
+        M: Mailer,
+        Q: RetryQueue,
+    {
+        let kept: Vec<String> = stream::iter(event.records.iter())
+            .map(|message| async move { (message, process(deliverer, message).await) })
+            .buffer_unordered(RECORDS_AT_ONCE)
+            .filter_map(|(message, done)| async move {
+                (!done).then(|| message.message_id.clone().unwrap_or_default())
+            })
+            .collect()
+            .await;
+        keeping(kept)
+    }
 }

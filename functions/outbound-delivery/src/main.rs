@@ -7,24 +7,26 @@ use hookline::clock::SystemClock;
 use hookline::config::{aws_sdk_config, required, DeliveryConfig};
 use hookline::http::ReqwestClient;
 use hookline::notify::SesMailer;
-use hookline::outbound::{Deliverer, DeliverySettings};
-use hookline::queue::SqsRetryQueue;
+use hookline::outbound::v2::Deliverer;
+use hookline::outbound::DeliverySettings;
+use hookline::queue::SqsDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     hookline::telemetry::init();
     let config = DeliveryConfig::from_env()?;
     let sdk = aws_sdk_config().await;
-    let deliverer = Arc::new(Deliverer {
+    let engine = Arc::new(Deliverer {
         store: DynamoStore::from_sdk_config(&sdk, config.table_name),
         http: ReqwestClient::new(hookline::config::egress_policy()?),
         mailer: SesMailer::new(
             aws_sdk_sesv2::Client::new(&sdk),
             required("HOOKLINE_SENDER_EMAIL")?,
         ),
-        retries: SqsRetryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.deliveries_queue_url),
+        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.deliveries_queue_url),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings {
@@ -33,10 +35,15 @@ async fn main() -> Result<(), Error> {
         },
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let deliverer = deliverer.clone();
+        let engine = engine.clone();
+        // The invocation's deadline (epoch ms): no attempt starts that could not end before it.
+        let deadline = OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(event.context.deadline) * 1_000_000,
+        )
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
         async move {
             Ok::<SqsBatchResponse, Error>(
-                outbound_delivery::handle_batch(&deliverer, event.payload).await,
+                outbound_delivery::handle_batch(&engine, event.payload, deadline).await,
             )
         }
     }))

@@ -3,8 +3,8 @@
 use hookline::api::request::{decode_cursor, encode_cursor, json, json_body, page_limit, query};
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::model::{is_delivery_id, Delivery, DeliveryStatus, Flow, Webhook};
+use hookline::outbound::v2::RECOVER_WINDOW;
 use hookline::outbound::DeliveryError;
-use hookline::queue::{RetryMessage, RetryQueue};
 use hookline::store::DeliveryStore;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -12,11 +12,6 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::{App, Platform};
-
-/// Most failed deliveries one recover call queues (call again with a later `since` for more).
-pub const MAX_RECOVER: usize = 1000;
-/// How far back recover reaches (deliveries are kept 30 days).
-pub const RECOVER_WINDOW: time::Duration = time::Duration::days(14);
 
 async fn load_outbound<P: Platform>(
     app: &App<P>,
@@ -116,7 +111,8 @@ pub async fn list<P: Platform>(
     .build())
 }
 
-/// `GET /webhook/{id}/deliveries/{deliveryId}`: the event and every attempt.
+/// `GET /webhook/{id}/deliveries/{deliveryId}`: the event with its data (where it is kept: a
+/// delivery that succeeded at its first try keeps none) and every attempt.
 pub async fn get<P: Platform>(
     app: &App<P>,
     caller: &Caller,
@@ -124,7 +120,18 @@ pub async fn get<P: Platform>(
     delivery_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let (_, delivery) = load_delivery(app, caller, id, delivery_id).await?;
-    Ok(json(200, &detail(&delivery)).build())
+    let mut body = detail(&delivery);
+    if body["event"].get("data").is_none() {
+        let event = app
+            .outbound
+            .delivery_event(&delivery)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Some(event) = event {
+            body["event"]["data"] = event.data;
+        }
+    }
+    Ok(json(200, &body).build())
 }
 
 /// `POST /webhook/{id}/deliveries/{deliveryId}/retry`: one new attempt now, same `webhook-id`.
@@ -140,7 +147,9 @@ pub async fn retry<P: Platform>(
         .resend(&webhook, delivery_id)
         .await
         .map_err(|e| match e {
-            DeliveryError::AttemptsExhausted(_) => ApiError::Conflict(e.to_string()),
+            DeliveryError::AttemptsExhausted(_) | DeliveryError::PayloadNotKept(_) => {
+                ApiError::Conflict(e.to_string())
+            }
             e => ApiError::Internal(e.to_string()),
         })?
         .ok_or_else(|| {
@@ -187,42 +196,11 @@ pub async fn recover<P: Platform>(
             "must be within the last 14 days",
         ));
     }
-    let mut queued = 0;
-    let mut before: Option<String> = None;
-    'pages: loop {
-        let page = app
-            .store
-            .list_deliveries(
-                &caller.account_id,
-                &webhook.id,
-                Some(DeliveryStatus::Failed),
-                100,
-                before.as_deref(),
-            )
-            .await?;
-        for delivery in &page.items {
-            if delivery.event.occurred_at < since || queued == MAX_RECOVER {
-                break 'pages; // newest first: everything further is older
-            }
-            let message = RetryMessage {
-                account_id: caller.account_id.clone(),
-                webhook_id: webhook.id.clone(),
-                delivery_id: delivery.id.clone(),
-                due_at: now,
-                manual: true,
-            };
-            app.outbound
-                .retries
-                .schedule(&message, std::time::Duration::ZERO)
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            queued += 1;
-        }
-        match page.next_after {
-            Some(next) => before = Some(next),
-            None => break,
-        }
-    }
+    let queued = app
+        .outbound
+        .recover(&webhook, since)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     tracing::info!(account_id = %caller.account_id, webhook_id = %webhook.id, queued, "recover queued");
     Ok(json(202, &json!({"queued": queued})).build())
 }

@@ -16,23 +16,24 @@ use hookline::http::HttpClient;
 use hookline::inbound::{Resolver, ResolverSettings};
 use hookline::model::WebhookRules;
 use hookline::notify::NoMail;
-use hookline::outbound::{Deliverer, DeliveryBackend, DeliverySettings};
-use hookline::queue::EventQueue;
-use hookline::queue::RetryQueue;
+use hookline::outbound::v2::{Backend, Deliverer};
+use hookline::outbound::DeliverySettings;
+use hookline::queue::{DeliveryQueue, EventQueue};
 use hookline::store::{ActivityLog, ApiKeyStore, WebhookStore};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 /// Everything the management API needs from storage.
-pub trait Store: WebhookStore + ApiKeyStore + ActivityLog + DeliveryBackend + Clone {}
-impl<T: WebhookStore + ApiKeyStore + ActivityLog + DeliveryBackend + Clone> Store for T {}
+pub trait Store: WebhookStore + ApiKeyStore + ActivityLog + Backend + Clone {}
+impl<T: WebhookStore + ApiKeyStore + ActivityLog + Backend + Clone> Store for T {}
 
 /// The implementations the API runs on: AWS in Lambda, the local stack or memory in tests.
 pub trait Platform: 'static {
     type Store: Store;
     type Http: HttpClient + Clone;
     type Events: EventQueue;
-    type Retries: RetryQueue;
+    /// The deliveries queue: resends and recover queue their attempts there.
+    type Deliveries: DeliveryQueue;
 }
 
 pub struct App<P: Platform> {
@@ -43,15 +44,15 @@ pub struct App<P: Platform> {
     pub rules: WebhookRules,
     /// Calls inbound webhooks for "Test".
     pub inbound: Resolver<P::Http, NoMail, P::Store>,
-    /// Resends deliveries and sends outbound test events.
-    pub outbound: Deliverer<P::Store, P::Http, NoMail, P::Retries>,
+    /// Resends and recovers deliveries and sends outbound test events.
+    pub outbound: Deliverer<P::Store, P::Http, NoMail, P::Deliveries>,
 }
 
 /// The parts an `App` is made of.
 pub struct Parts<P: Platform> {
     pub store: P::Store,
     pub events: P::Events,
-    pub retries: P::Retries,
+    pub deliveries: P::Deliveries,
     pub http: P::Http,
     pub clock: Arc<dyn Clock>,
     pub rules: WebhookRules,
@@ -66,7 +67,7 @@ impl<P: Platform> App<P> {
         let Parts {
             store,
             events,
-            retries,
+            deliveries,
             http,
             clock,
             rules,
@@ -84,7 +85,7 @@ impl<P: Platform> App<P> {
             store: store.clone(),
             http,
             mailer: NoMail,
-            retries,
+            queue: deliveries,
             clock: clock.clone(),
             random: hookline::random::os(),
             settings: delivery,

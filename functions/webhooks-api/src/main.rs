@@ -9,7 +9,7 @@ use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
 use hookline::outbound::DeliverySettings;
-use hookline::queue::{SqsEventQueue, SqsRetryQueue};
+use hookline::queue::{SqsDeliveryQueue, SqsEventQueue};
 use hookline::store::dynamo::DynamoStore;
 use lambda_http::{service_fn, Error, Request};
 use webhooks_api::{App, Parts, Platform};
@@ -21,7 +21,7 @@ impl Platform for Aws {
     type Store = DynamoStore;
     type Http = ReqwestClient;
     type Events = SqsEventQueue;
-    type Retries = SqsRetryQueue;
+    type Deliveries = SqsDeliveryQueue;
 }
 
 #[tokio::main]
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
     let app: Arc<App<Aws>> = Arc::new(App::new(Parts {
         store: DynamoStore::from_sdk_config(&sdk, config.table_name),
         events: SqsEventQueue::new(sqs.clone(), events_queue_url()?),
-        retries: SqsRetryQueue::new(sqs, required("HOOKLINE_DELIVERIES_QUEUE_URL")?),
+        deliveries: SqsDeliveryQueue::new(sqs, required("HOOKLINE_DELIVERIES_QUEUE_URL")?),
         http: ReqwestClient::new(hookline::config::egress_policy()?),
         clock: Arc::new(SystemClock),
         rules: WebhookRules {

@@ -1553,6 +1553,8 @@ impl EventStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(format!("EVT#{account_id}")))
             .key("sk", s(event_id))
+            // Kept moments before a retry or resend asks for it.
+            .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;

@@ -110,9 +110,9 @@ pub async fn poll(
                 let (task, handle) = world.scheduler.spawn(async move {
                     s.sleep(Duration::from_millis(start)).await;
                     match &*d {
-                        Engines::V1(d) => outbound_delivery::handle_batch(d, event).await,
+                        Engines::V1(d) => outbound_delivery::v1::handle_batch(d, event).await,
                         Engines::V2(e) => {
-                            outbound_delivery::handle_batch_v2(e, event, deadline).await
+                            outbound_delivery::handle_batch(e, event, deadline).await
                         }
                     }
                 });

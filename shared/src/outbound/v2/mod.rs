@@ -69,6 +69,11 @@ pub const FRESH: time::Duration = time::Duration::seconds(60);
 /// invocation's deadline.
 pub const RECORD_MARGIN: Duration = Duration::from_secs(10);
 
+/// Most failed deliveries one recover call queues (call again with a later `since` for more).
+pub const MAX_RECOVER: usize = 1000;
+/// How far back recover reaches (deliveries are kept 30 days).
+pub const RECOVER_WINDOW: time::Duration = time::Duration::days(14);
+
 /// How long a published event's id and data are kept: its deliveries' ids stay stable, and
 /// a republish is recognised, this long.
 pub const EVENT_RETENTION: time::Duration = time::Duration::days(30);
@@ -380,19 +385,18 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             } else {
                 "the webhook is inactive; delivery stopped"
             };
+            if let (Some(event), true) = (&message.event, delivery.attempts.is_empty()) {
+                // Kept so that a recover, once the webhook is active again, can send it.
+                self.store
+                    .keep_event(event, now + self.settings.retention)
+                    .await?;
+            }
             self.stop(&delivery, &lease.token, why, now).await?;
             return Ok(Handled::Done);
         }
         let event = match &message.event {
             Some(event) => Some(event.clone()),
-            None => match delivery.stored_event() {
-                Some(event) => Some(event),
-                None => {
-                    self.store
-                        .find_event(&delivery.account_id, &delivery.event.id)
-                        .await?
-                }
-            },
+            None => self.delivery_event(&delivery).await?,
         };
         let Some(event) = event else {
             // Only a resend can lack it (the API refuses those it can see); nothing is sent.
@@ -472,21 +476,105 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             Claim::Claimed(d) => d,
             Claim::Busy(_) => return Ok(None),
         };
-        let event = match delivery.stored_event() {
-            Some(event) => Some(event),
-            None => {
-                self.store
-                    .find_event(&delivery.account_id, &delivery.event.id)
-                    .await?
-            }
-        };
-        let Some(event) = event else {
+        let Some(event) = self.delivery_event(&delivery).await? else {
             return Err(DeliveryError::PayloadNotKept(delivery.id));
         };
         let timeout = Self::timeout(webhook);
         self.attempt_claimed(webhook, delivery, &event, &lease.token, true, timeout)
             .await
             .map(Some)
+    }
+
+    /// The event a delivery sends: its record's copy (v1's records), or the kept event.
+    pub async fn delivery_event(&self, delivery: &Delivery) -> Result<Option<Event>, DeliveryError> {
+        match delivery.stored_event() {
+            Some(event) => Ok(Some(event)),
+            None => Ok(self
+                .store
+                .find_event(&delivery.account_id, &delivery.event.id)
+                .await?),
+        }
+    }
+
+    /// Queues one more attempt of every failed delivery of `webhook` whose event occurred at
+    /// or after `since`, newest first, at most `MAX_RECOVER`. Returns how many were queued.
+    pub async fn recover(
+        &self,
+        webhook: &Webhook,
+        since: OffsetDateTime,
+    ) -> Result<usize, DeliveryError> {
+        let mut messages = Vec::new();
+        let mut before: Option<String> = None;
+        'pages: loop {
+            let page = self
+                .store
+                .list_deliveries(
+                    &webhook.account_id,
+                    &webhook.id,
+                    Some(DeliveryStatus::Failed),
+                    100,
+                    before.as_deref(),
+                )
+                .await?;
+            for delivery in &page.items {
+                if delivery.event.occurred_at < since || messages.len() == MAX_RECOVER {
+                    break 'pages; // newest first: everything further is older
+                }
+                messages.push(DeliveryMessage {
+                    v: DELIVERY_MESSAGE_VERSION,
+                    delivery_id: delivery.id.clone(),
+                    account_id: webhook.account_id.clone(),
+                    webhook_id: webhook.id.clone(),
+                    event: None,
+                    webhook: None,
+                    failing: false,
+                    due_at: None,
+                    check: true,
+                    manual: true,
+                });
+            }
+            match page.next_after {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        self.queue.enqueue(&messages, self.clock.now()).await?;
+        Ok(messages.len())
+    }
+
+    /// A signed test event, sent once and recorded nowhere: the console's "Test" of an
+    /// outbound webhook. Its data is a sample of the webhook's first event.
+    pub async fn send_test(&self, webhook: &Webhook) -> Attempt {
+        use crate::model::EventType;
+        let now = self.clock.now();
+        let kind = webhook
+            .events()
+            .first()
+            .copied()
+            .unwrap_or(EventType::CaseNew);
+        let data = match kind {
+            EventType::AgentStatus => {
+                serde_json::json!({"agentId": "test", "status": "available", "channels": {"chat": true}})
+            }
+            case => serde_json::json!({
+                "caseId": "test",
+                "status": case.as_str().strip_prefix("case:status:").unwrap_or("active"),
+                "fields": {},
+                "contact": {"id": "test", "fields": {"name": "Test Contact"}},
+                "messages": []
+            }),
+        };
+        let event = Event {
+            id: format!("evt_test_{}", crate::ids::ulid(now)),
+            event: kind,
+            account_id: webhook.account_id.clone(),
+            occurred_at: now,
+            data,
+        };
+        let id = crate::model::delivery_id(&event, &webhook.id);
+        self.send(webhook, &event, &id, true, Self::timeout(webhook))
+            .await
+            .0
     }
 
     /// One attempt under a claim: send, queue what follows, record.
