@@ -472,8 +472,10 @@ fn testing_any_draft_never_fails_the_server_nor_writes() {
             prop_assert!(r.status == 200 || r.status == 400, "{} for {}: {}", r.status, request, r.body);
             if r.status == 400 {
                 let field = r.error_field().unwrap_or_default();
+                // A body nested deeper than the JSON parser takes (128) is refused whole.
+                let too_deep = field == "body" && depth(&request) > 127;
                 prop_assert!(
-                    field.starts_with("webhook") || field == "variables",
+                    field.starts_with("webhook") || field == "variables" || too_deep,
                     "{} names {} for {}", r.status, field, request
                 );
             }
@@ -488,4 +490,13 @@ fn testing_any_draft_never_fails_the_server_nor_writes() {
         "no draft was valid enough to be called"
     );
     eprintln!("{} of 128 drafts were called", upstream.calls());
+}
+
+/// How deeply `value` nests arrays and objects (a scalar is 0).
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
