@@ -114,6 +114,10 @@ pub struct NoticeMessage {
     pub at: time::OffsetDateTime,
     /// Holds the notice window's claim: a redelivered message still owns it.
     pub token: String,
+    /// The delivery an exhaustion notice is about: it is sent only once that delivery's
+    /// record says it failed (a copy of its message may have succeeded meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
 }
 
 /// SQS delays a message 15 minutes at most.

@@ -797,6 +797,7 @@ impl<S: DeliveryBackend, H: HttpClient, M: Mailer, Q: RetryQueue> Deliverer<S, H
             text,
             at,
             token: self.lease_token(),
+            delivery_id: None,
         };
         self.retries.send_notice(&message).await?;
         Ok(())

@@ -79,7 +79,7 @@ impl Default for Config {
             horizon_ms: 8 * 86_400_000,
             lateness_slack_ms: 2 * 3_600_000,
             trace: false,
-            v2: false,
+            v2: true,
         }
     }
 }

@@ -120,11 +120,11 @@ fn an_event_published_twice_without_occurred_at_is_delivered_once_under_one_webh
 
 #[test]
 fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
-    // SQS hands the event to a second invocation while the first is sending it (the first
-    // receive leaves the message visible). When the first then dies after its send, the copy
-    // the second one kept delivers: nothing is dropped, and the one resend is the crash's.
-    // Over several seeds, so each copy is sometimes the first to claim (only the later
-    // receive's handle can delete the message).
+    // SQS hands the event to a second invocation while the first is fanning it out (the
+    // first receive leaves the message visible): two delivery messages, the second's checked.
+    // When the first send's invocation then dies after it, the other copy delivers: nothing
+    // is dropped, and the one resend is the crash's. Over several seeds, so either copy is
+    // sometimes first.
     for (seed, crash_first) in (0..12).flat_map(|seed| [(seed, false), (seed, true)]) {
         let mut script = vec![("sqs.duplicate_receive", 1)];
         if crash_first {
@@ -134,18 +134,15 @@ fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
             scenario(rng, Behaviour::scripted(&[Some(200), Some(200)]), 1)
         });
         assert_eq!(report.faults.get("sqs.duplicate_receive"), Some(&1));
-        // The event is published at 0d 00:01:00.000; both copies try to claim within 100 ms.
-        let concurrent = report
+        // The event is published at 0d 00:01:00.000; both copies fan out within 100 ms.
+        let fan_outs = report
             .trace
             .iter()
             .filter(|l| {
-                l.trim_start().starts_with("0d 00:01:00.0") && l.contains("PutItem delivery")
+                l.trim_start().starts_with("0d 00:01:00.0") && l.contains("deliveries batch send")
             })
             .count();
-        assert_eq!(
-            concurrent, 2,
-            "both copies tried to claim the delivery at once"
-        );
+        assert_eq!(fan_outs, 2, "both copies fanned out at once");
         let d = report.only_delivery();
         assert_eq!(d.status, DeliveryStatus::Succeeded, "crash: {crash_first}");
         assert_eq!(
@@ -157,20 +154,14 @@ fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
 }
 
 #[test]
-fn a_claim_left_by_a_dead_process_ends_stopped_when_its_webhook_leaves_before_the_event_returns() {
-    // The first invocation dies right after claiming the delivery; the user disables (or
-    // deletes) the webhook before SQS hands the event out again, 12 minutes later.
-    // Dying just before the claim too: the delivery is then created stopped, so it has a
-    // record with its reason (for the log and "recover") like the others.
+fn a_first_try_whose_process_died_ends_stopped_when_its_webhook_leaves_before_it_returns() {
+    // The invocation holding the first try dies before sending; the user disables (or
+    // deletes) the webhook before SQS hands the message out again, 12 minutes later. A
+    // disabled webhook's delivery gets a record with its reason (for the log and "recover");
+    // a deleted one's gets none (its log went with it).
     use hookline_simulation::workload::Action;
-    let cases = [false, true].into_iter().flat_map(|delete| {
-        [
-            ("crash.after.dynamo:PutItem delivery", delete),
-            ("crash.before.dynamo:PutItem delivery", delete),
-        ]
-    });
-    for (point, delete) in cases {
-        let faults = Faults::scripted(&[(point, 1)]);
+    for delete in [false, true] {
+        let faults = Faults::scripted(&[("crash.before.http", 1)]);
         let report = run_plan(1, &config(faults), |rng| {
             let mut plan = scenario(rng, Behaviour::healthy(), 1);
             let (account, id) = (
@@ -185,19 +176,21 @@ fn a_claim_left_by_a_dead_process_ends_stopped_when_its_webhook_leaves_before_th
             plan.actions.push((120_000, action));
             plan
         });
+        assert_eq!(report.faults.values().sum::<u64>(), 1, "one crash");
+        assert_eq!(report.requests, 0);
+        if delete {
+            assert!(report.violations.is_empty(), "{:#?}", report.violations);
+            assert!(report.final_deliveries.is_empty());
+            continue;
+        }
         let d = report.only_delivery();
-        assert_eq!(
-            d.status,
-            DeliveryStatus::Failed,
-            "{point}, delete: {delete}"
-        );
+        assert_eq!(d.status, DeliveryStatus::Failed);
         let why = d
             .attempts
             .last()
             .and_then(|a| a.error.as_deref())
             .unwrap_or_default();
         assert!(why.ends_with("delivery stopped"), "{why}");
-        assert_eq!(report.requests, 0);
     }
 }
 
@@ -231,14 +224,16 @@ fn a_lost_reply_to_a_notice_claim_or_a_failure_count_loses_no_e_mail() {
 
 #[test]
 fn a_lost_reply_to_recording_the_last_attempt_still_sends_the_exhaustion_e_mail() {
+    // The first try's record is a PutItem; the retry's, the last, an UpdateItem.
     let mut config = config(Faults::scripted(&[(
         "dynamo.lost_reply:UpdateItem record",
-        2,
+        1,
     )]));
     config.settings.schedule = vec![Duration::from_secs(5)];
     let report = run_plan(1, &config, |rng| {
         scenario(rng, Behaviour::scripted(&[Some(500), Some(500)]), 1)
     });
+    assert_eq!(report.faults.get("dynamo.lost_reply"), Some(&1));
     let d = report.only_delivery();
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 2));
     assert!(
@@ -250,8 +245,9 @@ fn a_lost_reply_to_recording_the_last_attempt_still_sends_the_exhaustion_e_mail(
 
 #[test]
 fn neither_a_crash_after_the_last_record_nor_a_failing_ses_loses_the_exhaustion_e_mail() {
+    // The first try's record is a PutItem; the retry's, the last, an UpdateItem.
     for point in [
-        ("crash.after.dynamo:UpdateItem record", 2),
+        ("crash.after.dynamo:UpdateItem record", 1),
         ("ses.error", 1),
     ] {
         let mut config = config(Faults::scripted(&[point]));
@@ -277,7 +273,8 @@ fn a_notice_handed_to_two_runs_at_once_is_sent_once_even_when_the_first_run_fail
     // first run's SES call fails. The second must not drop the message meanwhile. Over several
     // seeds, so the failing run is sometimes the one whose receipt is current.
     for seed in 0..12 {
-        let faults = Faults::scripted(&[("sqs.duplicate_receive", 2), ("ses.error", 1)]);
+        // Receives: the event, its delivery, then the notice.
+        let faults = Faults::scripted(&[("sqs.duplicate_receive", 3), ("ses.error", 1)]);
         let mut config = config(faults);
         config.settings.schedule = vec![];
         let report = run_plan(seed, &config, |rng| {

@@ -8,15 +8,15 @@ use hookline_simulation::{run_plan, Config};
 
 #[test]
 fn a_message_whose_visibility_runs_out_while_its_invocation_still_works_is_sent_once() {
-    // The queue hides a received event for 10 s only, while the receiver takes 20 s to answer
-    // (the webhook's timeout is 30 s): SQS hands the event to a second invocation while the
-    // first still waits on the receiver ("Amazon SQS visibility timeout").
+    // The queue hides a received delivery message for 10 s only, while the receiver takes 20 s
+    // to answer (the webhook's timeout is 30 s): SQS hands the message to a second invocation
+    // while the first still waits on the receiver ("Amazon SQS visibility timeout").
     let mut config = Config {
         faults: Faults::none(),
         trace: true,
         ..Config::default()
     };
-    config.events_queue.0 = 10;
+    config.deliveries_queue.0 = 10;
     let mut behaviour = Behaviour::scripted(&[Some(200)]);
     behaviour.latency_ms = (20_000.0, 20_000.0);
     let report = run_plan(1, &config, |rng| {
@@ -31,7 +31,7 @@ fn a_message_whose_visibility_runs_out_while_its_invocation_still_works_is_sent_
     let received_twice = report
         .trace
         .iter()
-        .filter(|l| l.contains("PutItem delivery"))
+        .filter(|l| l.contains("SQS deliveries receive deliveries-1"))
         .count();
     assert!(
         received_twice >= 2,

@@ -61,3 +61,23 @@ fn a_republish_while_the_first_delivery_is_in_flight_sends_it_once() {
         assert_eq!(report.requests, 1, "seed {seed}: the receiver got it once");
     }
 }
+
+#[test]
+fn a_first_try_handed_to_two_invocations_at_once_is_sent_once() {
+    // SQS hands the delivery message to two invocations at once, with no retries configured.
+    // The second copy (its second receive) waits until the first must have recorded, then
+    // finds the record: one send, one failure, one exhaustion e-mail, sent after the record.
+    use hookline_simulation::world::Faults;
+    let mut config = config();
+    config.faults = Faults::scripted(&[("sqs.duplicate_receive", 2)]);
+    config.settings.schedule = vec![];
+    let report = run_plan(0, &config, |rng| {
+        scenario(rng, Behaviour::scripted(&[Some(500)]), 1)
+    });
+    assert_eq!(report.faults.get("sqs.duplicate_receive"), Some(&1));
+    assert_eq!(report.requests, 1, "sent once");
+    let d = report.only_delivery();
+    assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 1));
+    let kinds: Vec<&str> = report.emails.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, vec!["exhausted"]);
+}

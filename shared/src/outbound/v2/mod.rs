@@ -69,10 +69,18 @@ pub const FRESH: time::Duration = time::Duration::seconds(60);
 /// invocation's deadline.
 pub const RECORD_MARGIN: Duration = Duration::from_secs(10);
 
+/// How long a repeated fan-out's (checked) copies wait: longer than a fast-path first try can
+/// take from its message's sending to its record (`FRESH`, the longest webhook timeout, 30 s,
+/// and `RECORD_MARGIN`), so an SQS duplicate of an event handled at once sends nothing twice.
+pub const REPEAT_DELAY: time::Duration = time::Duration::minutes(2);
+
 /// Most failed deliveries one recover call queues (call again with a later `since` for more).
 pub const MAX_RECOVER: usize = 1000;
 /// How far back recover reaches (deliveries are kept 30 days).
 pub const RECOVER_WINDOW: time::Duration = time::Duration::days(14);
+
+/// How long an exhaustion notice waits for the record of the attempt that queued it.
+pub const NOTICE_RECORD_WAIT: time::Duration = time::Duration::minutes(30);
 
 /// How long a published event's id and data are kept: its deliveries' ids stay stable, and
 /// a republish is recognised, this long.
@@ -166,6 +174,9 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             .subscribers(&event.account_id, event.event)
             .await?;
         let check = receive.count > 1 || message.republished;
+        // A repeat's copies wait until any first try of the same fan-out still in flight has
+        // recorded: then their claims find its record, and nothing is sent twice.
+        let due_at = check.then(|| self.clock.now() + REPEAT_DELAY);
         let messages: Vec<DeliveryMessage> = subscribers
             .into_iter()
             // A republished id reaches no webhook made after its first publish.
@@ -178,7 +189,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 event: Some(event.clone()),
                 webhook: Some(s.webhook),
                 failing: s.failing,
-                due_at: None,
+                due_at,
                 check,
                 manual: false,
             })
@@ -321,14 +332,24 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         else {
             return self.stop_for_deleted(message, now).await;
         };
+        if let (Some(original), true) = (&message.webhook, receive.count > 1) {
+            // A first try handed out again (a crash, an SQS duplicate, a visibility timeout
+            // run out): its first receive may still be on the fast path, which does not
+            // claim. Claim only once that one must have recorded, or died.
+            let settled = receive.sent_at + FRESH + Self::timeout(original) + RECORD_MARGIN;
+            if now < settled {
+                return Ok(Handled::KeepUntil(settled));
+            }
+        }
         if !Self::time_left(Self::timeout(&webhook), now, deadline) {
             return Ok(Handled::KeepUntil(now));
         }
         let lease = self.lease(&webhook, now);
         let expires = now + self.settings.retention;
         let claim = match (&message.event, message.due_at, message.manual) {
-            // A first try whose fan-out may have run before: create the record, or claim it.
-            (Some(event), None, false) => {
+            // A first try (only the fan-out's messages carry the webhook) whose fan-out may
+            // have run before: create the record, or claim it.
+            (Some(event), _, false) if message.webhook.is_some() => {
                 let mut delivery = Delivery::new(event, &webhook.id, now, false);
                 delivery.id = message.delivery_id.clone();
                 self.store
@@ -683,7 +704,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 delivery.attempts.len() + 1,
             );
             let subject = format!("Webhook \"{}\": a delivery failed for good", webhook.name);
-            self.queue_notice(webhook, "outbound-exhausted", subject, text, at)
+            self.queue_notice(webhook, "outbound-exhausted", subject, text, at, Some(&delivery.id))
                 .await?;
         }
         Ok(())
@@ -970,7 +991,10 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         text: String,
         at: OffsetDateTime,
     ) {
-        if let Err(e) = self.queue_notice(webhook, kind, subject, text, at).await {
+        if let Err(e) = self
+            .queue_notice(webhook, kind, subject, text, at, None)
+            .await
+        {
             tracing::warn!(webhook_id = %webhook.id, kind, error = %e, "notice not queued");
         }
     }
@@ -982,6 +1006,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         subject: String,
         text: String,
         at: OffsetDateTime,
+        delivery_id: Option<&str>,
     ) -> Result<(), DeliveryError> {
         let message = NoticeMessage {
             notice: kind.to_string(),
@@ -992,6 +1017,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             text,
             at,
             token: self.token("lease"),
+            delivery_id: delivery_id.map(str::to_string),
         };
         self.queue.send_notice(&message).await?;
         Ok(())
@@ -1001,6 +1027,30 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     /// window (counted from when each is sent). An error keeps the message, to be tried again.
     pub async fn send_notice(&self, message: &NoticeMessage) -> Result<Handled, DeliveryError> {
         let now = self.clock.now();
+        if let Some(id) = &message.delivery_id {
+            // Queued before the record it announces: wait for the record, and stay silent if
+            // the delivery did not fail after all (another copy of its message succeeded).
+            let delivery = self
+                .store
+                .get_delivery(&message.account_id, &message.webhook_id, id)
+                .await?;
+            match delivery.map(|d| d.status) {
+                Some(DeliveryStatus::Failed) => {}
+                Some(DeliveryStatus::Succeeded) => return Ok(Handled::Done),
+                _ if now - message.at < NOTICE_RECORD_WAIT => {
+                    // Waits double (30 s, 1, 2, 4 ... minutes), so the message is received a
+                    // handful of times, far from the dead-letter queue.
+                    let age = now - message.at;
+                    let wait = age.clamp(time::Duration::seconds(30), time::Duration::minutes(10));
+                    return Ok(Handled::KeepUntil(now + wait));
+                }
+                _ => {
+                    // Its attempt died before the record; the attempt made again queues its own.
+                    tracing::warn!(delivery_id = %id, "exhaustion notice without a failed record; not sent");
+                    return Ok(Handled::Done);
+                }
+            }
+        }
         let claim = NoticeClaim {
             notice: message.token.clone(),
             holder: self.token("lease"),
@@ -1252,17 +1302,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_fan_out_is_checked_and_sends_nothing_twice() {
-        let (engine, _) = engine(&[]);
+        let (engine, clock) = engine(&[]);
         webhook(&engine).await;
         let first = fan_out(&engine, &event(), 1).await.remove(0);
         engine
             .deliver(&first, &first_receive(start()), far())
             .await
             .unwrap();
-        // The event message came back (its invocation died after queueing).
+        // The event message came back (its invocation died after queueing). Its copies wait
+        // until any first try of the first fan-out has recorded.
         let again = fan_out(&engine, &event(), 2).await.remove(0);
         assert!(again.check);
         assert_eq!(again.delivery_id, first.delivery_id);
+        assert_eq!(again.due_at, Some(start() + REPEAT_DELAY));
+        clock.advance(REPEAT_DELAY);
         assert_eq!(
             engine
                 .deliver(&again, &first_receive(start()), far())
@@ -1275,19 +1328,27 @@ mod tests {
 
     #[tokio::test]
     async fn an_old_or_redelivered_first_try_takes_the_checked_path() {
-        let (engine, _) = engine(&[]);
-        webhook(&engine).await;
+        let (engine, clock) = engine(&[]);
+        let hook = webhook(&engine).await;
         let m = fan_out(&engine, &event(), 1).await.remove(0);
         engine
             .deliver(&m, &first_receive(start()), far())
             .await
             .unwrap();
-        // The same message again (SQS at-least-once), and one that waited in a backlog.
+        // The same message again (SQS at-least-once): it waits until a first receive on the
+        // fast path must have recorded, then claims.
         let redelivered = Receive {
             count: 2,
             sent_at: start(),
         };
-        let stale = first_receive(start() - FRESH - time::Duration::seconds(1));
+        let settled = start() + FRESH + Engine::timeout(&hook) + RECORD_MARGIN;
+        assert_eq!(
+            engine.deliver(&m, &redelivered, far()).await.unwrap(),
+            Handled::KeepUntil(settled)
+        );
+        clock.advance(settled - start());
+        // And one that waited in a backlog.
+        let stale = first_receive(clock.now() - FRESH - time::Duration::seconds(1));
         for receive in [redelivered, stale] {
             assert_eq!(
                 engine.deliver(&m, &receive, far()).await.unwrap(),
@@ -1325,5 +1386,44 @@ mod tests {
         republished.event.occurred_at = start();
         let m = fan_out(&engine, &republished, 1).await.remove(0);
         assert!(m.check);
+    }
+
+    #[tokio::test]
+    async fn an_exhaustion_e_mail_goes_out_only_once_its_delivery_is_recorded_failed() {
+        let (mut engine, clock) = engine(&[Ok(500), Ok(200)]);
+        engine.settings.schedule = vec![];
+        webhook(&engine).await;
+        let failed = fan_out(&engine, &event(), 1).await.remove(0);
+        engine
+            .deliver(&failed, &first_receive(start()), far())
+            .await
+            .unwrap();
+        let notice = engine.queue.notices.lock().unwrap().remove(0);
+        assert_eq!(notice.delivery_id.as_deref(), Some(failed.delivery_id.as_str()));
+        // Not yet recorded, or recorded a success (another copy of the message): not sent.
+        let mut unrecorded = notice.clone();
+        unrecorded.delivery_id = Some("dlv_unrecorded".into());
+        assert_eq!(
+            engine.send_notice(&unrecorded).await.unwrap(),
+            Handled::KeepUntil(start() + Duration::from_secs(30))
+        );
+        let mut other = event();
+        other.event.id = "evt_2".into();
+        let succeeded = fan_out(&engine, &other, 1).await.remove(0);
+        engine
+            .deliver(&succeeded, &first_receive(start()), far())
+            .await
+            .unwrap();
+        let mut wrong = notice.clone();
+        wrong.delivery_id = Some(succeeded.delivery_id.clone());
+        assert_eq!(engine.send_notice(&wrong).await.unwrap(), Handled::Done);
+        assert!(engine.mailer.sent().is_empty());
+        // Recorded failed: sent.
+        assert_eq!(engine.send_notice(&notice).await.unwrap(), Handled::Done);
+        assert_eq!(engine.mailer.sent().len(), 1);
+        // An attempt that never recorded is given up after the wait.
+        clock.advance(NOTICE_RECORD_WAIT);
+        assert_eq!(engine.send_notice(&unrecorded).await.unwrap(), Handled::Done);
+        assert_eq!(engine.mailer.sent().len(), 1);
     }
 }
