@@ -14,9 +14,8 @@ bench:
 # The delivery simulation over SEEDS seeds from FIRST, every fault on (see RELIABILITY.md).
 SEEDS ?= 200
 FIRST ?= 0
-# ENGINE=v2 drives the v2 engine (docs/delivery-pipeline.md).
 simulate:
-	@cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds $(SEEDS) --first $(FIRST) $(if $(filter v2,$(ENGINE)),--v2,)
+	@cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds $(SEEDS) --first $(FIRST)
 
 # A new API key for ACCOUNT against the running local stack (`make run`).
 api-key:

@@ -41,10 +41,6 @@ if [ "$SIM_SEEDS" -gt 0 ]; then
   log "simulation: seeds 0-$((SIM_SEEDS - 1)), every fault on"
   cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds "$SIM_SEEDS" --first 0 \
     || status=$?
-  # The v2 engine (docs/delivery-pipeline.md), which is being built: the same seeds.
-  log "simulation of the v2 engine: seeds 0-$((SIM_SEEDS - 1)), every fault on"
-  cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds "$SIM_SEEDS" --first 0 --v2 \
-    || status=$?
 fi
 if [ -n "$SKIPPED_CONSOLE" ]; then
   log "$SKIPPED_CONSOLE"

@@ -7,8 +7,8 @@ use hookline::clock::SystemClock;
 use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
-use hookline::outbound::v2::{Deliverer, Receive};
 use hookline::outbound::DeliverySettings;
+use hookline::outbound::{Deliverer, Receive};
 use hookline::queue::{EventMessage, SqsDeliveryQueue};
 use hookline::store::dynamo::DynamoStore;
 use hookline_tests::upstream::{Reply, Upstream};
@@ -20,9 +20,7 @@ const BASE: &str = "/api/v1/webhook";
 type Function = Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsDeliveryQueue>;
 
 /// The delivery function over the API's table and deliveries queue.
-async fn delivery_function(
-    api: &TestApi,
-) -> Function {
+async fn delivery_function(api: &TestApi) -> Function {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     Deliverer {
         store: api.app.store.clone(),
@@ -39,14 +37,16 @@ async fn delivery_function(
 }
 
 /// Lambda's event source mapping, once: the function handles one batch from the queue.
-async fn pump(
-    queue_url: &str,
-    d: &Function,
-) -> usize {
+async fn pump(queue_url: &str, d: &Function) -> usize {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     let arn = hookline::local::queue_arn(&sqs, queue_url).await.unwrap();
     let (handed, _) = hookline::local::pump_once(&sqs, queue_url, &arn, 0, None, |batch| async {
-        Ok(outbound_delivery::handle_batch(d, batch, hookline_tests::invocation_deadline(time::OffsetDateTime::now_utc())).await)
+        Ok(outbound_delivery::handle_batch(
+            d,
+            batch,
+            hookline_tests::invocation_deadline(time::OffsetDateTime::now_utc()),
+        )
+        .await)
     })
     .await
     .unwrap();

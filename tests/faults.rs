@@ -16,7 +16,7 @@ use hookline::http::ReqwestClient;
 use hookline::inbound::{Resolver, ResolverSettings, Source};
 use hookline::model::{delivery_id, DeliveryStatus, Webhook};
 use hookline::notify::RecordingMailer;
-use hookline::outbound::v2::Deliverer;
+use hookline::outbound::Deliverer;
 use hookline::outbound::DeliverySettings;
 use hookline::queue::{MemoryDeliveryQueue, SqsDeliveryQueue};
 use hookline::store::dynamo::DynamoStore;
@@ -397,7 +397,12 @@ async fn outage_mid_batch(outage: Outage) {
         .unwrap();
     let (handed, kept) =
         hookline::local::pump_once(&sqs, &events_url, &arn, 0, Some(0), |batch| async {
-            Ok(outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await)
+            Ok(outbound_delivery::handle_batch(
+                &d,
+                batch,
+                hookline_tests::invocation_deadline(d.clock.now()),
+            )
+            .await)
         })
         .await
         .unwrap();
@@ -405,8 +410,13 @@ async fn outage_mid_batch(outage: Outage) {
 
     // A batch of deliveries starts; at the first POST, with POSTs in flight and their outcomes
     // not yet recorded, the outage begins.
-    let (handed, kept) =
-        hookline::local::pump_once(&sqs, &deliveries_url, &deliveries_arn, 0, Some(0), |batch| async {
+    let (handed, kept) = hookline::local::pump_once(
+        &sqs,
+        &deliveries_url,
+        &deliveries_arn,
+        0,
+        Some(0),
+        |batch| async {
             let outage = async {
                 first_request.notified().await;
                 match &own {
@@ -426,9 +436,10 @@ async fn outage_mid_batch(outage: Outage) {
             let (response, ()) =
                 tokio::join!(outbound_delivery::handle_batch(&d, batch, deadline), outage);
             Ok(response)
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(handed, 10);
     assert!(kept > 0, "the outage failed part of the batch");
     eprintln!("{outage:?}: {kept} of {handed} messages kept for redelivery");
@@ -445,7 +456,12 @@ async fn outage_mid_batch(outage: Outage) {
             0,
             Some(0),
             |batch| async {
-                Ok(outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await)
+                Ok(outbound_delivery::handle_batch(
+                    &d,
+                    batch,
+                    hookline_tests::invocation_deadline(d.clock.now()),
+                )
+                .await)
             },
         )
         .await
@@ -607,7 +623,12 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         );
         let (handed, kept) =
             hookline::local::pump_once(&sqs, &deliveries_url, &retry_arn, 1, None, |batch| async {
-                Ok(outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await)
+                Ok(outbound_delivery::handle_batch(
+                    &d,
+                    batch,
+                    hookline_tests::invocation_deadline(d.clock.now()),
+                )
+                .await)
             })
             .await
             .unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hookline::clock::SystemClock;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
-use hookline::outbound::v2::Deliverer;
+use hookline::outbound::Deliverer;
 use hookline::outbound::DeliverySettings;
 use hookline::queue::MemoryDeliveryQueue;
 use hookline::store::KeyScope;

@@ -9,7 +9,7 @@ use base64::Engine;
 use hookline::clock::SystemClock;
 use hookline::http::ReqwestClient;
 use hookline::notify::RecordingMailer;
-use hookline::outbound::v2::Deliverer;
+use hookline::outbound::Deliverer;
 use hookline::outbound::DeliverySettings;
 use hookline::queue::MemoryDeliveryQueue;
 use hookline_tests::stack::{Stack, BASE};

@@ -8,13 +8,13 @@ use hookline::events::Event;
 use hookline::http::ReqwestClient;
 use hookline::model::{DeliveryStatus, Status, Webhook};
 use hookline::notify::RecordingMailer;
-use hookline::outbound::v2::{Deliverer, Handled};
 use hookline::outbound::DeliverySettings;
+use hookline::outbound::{Deliverer, Handled};
 use hookline::queue::MemoryDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::{DeliveryStore, SubscriptionIndex, WebhookStore};
-use hookline_tests::{deliver_event, receive, sqs_batch, take_queued};
 use hookline_tests::upstream::{Reply, Upstream};
+use hookline_tests::{deliver_event, receive, sqs_batch, take_queued};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -195,7 +195,7 @@ async fn a_redelivered_batch_sends_nothing_twice() {
     let event = event("acme", "evt_3", "case:new");
     // Published through the API: kept, queued, marked.
     let events = hookline::queue::MemoryEventQueue::default();
-    let published = hookline::outbound::v2::publish(&d.store, &events, &event, clock.now())
+    let published = hookline::outbound::publish(&d.store, &events, &event, clock.now())
         .await
         .unwrap();
     assert!(published.queued && published.marked);
@@ -204,9 +204,12 @@ async fn a_redelivered_batch_sends_nothing_twice() {
     // fan-out queues its deliveries, the repeats' checked.
     let mut batch = sqs_batch(&[("m1", body.clone())]);
     for _ in 0..3 {
-        let response =
-            outbound_delivery::handle_batch(&d, batch.clone(), hookline_tests::invocation_deadline(d.clock.now()))
-                .await;
+        let response = outbound_delivery::handle_batch(
+            &d,
+            batch.clone(),
+            hookline_tests::invocation_deadline(d.clock.now()),
+        )
+        .await;
         assert!(response.batch_item_failures.is_empty());
         batch = hookline_tests::received_again(batch);
     }
@@ -217,12 +220,15 @@ async fn a_redelivered_batch_sends_nothing_twice() {
         2,
         "the repeats' messages claim before they send"
     );
-    for message in &messages {
+    // The first fan-out's message goes at once; the repeats' wait until it has recorded.
+    assert_eq!(receive(&d, &messages[0]).await, Handled::Done);
+    clock.advance(hookline::outbound::REPEAT_DELAY);
+    for message in &messages[1..] {
         assert_eq!(receive(&d, message).await, Handled::Done);
     }
     assert_eq!(r.calls(), 1);
     // Published again under its id: the API queues nothing.
-    let again = hookline::outbound::v2::publish(&d.store, &events, &event, clock.now())
+    let again = hookline::outbound::publish(&d.store, &events, &event, clock.now())
         .await
         .unwrap();
     assert!(!again.queued);
@@ -244,8 +250,12 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
         ("early", future),
         ("odd", "{\"id\": 1}".into()),
     ]);
-    let response =
-        outbound_delivery::handle_batch(&d, batch, hookline_tests::invocation_deadline(d.clock.now())).await;
+    let response = outbound_delivery::handle_batch(
+        &d,
+        batch,
+        hookline_tests::invocation_deadline(d.clock.now()),
+    )
+    .await;
     let mut kept: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -498,7 +508,12 @@ async fn a_poison_message_reaches_the_dlq_and_good_events_are_delivered_once() {
     let mut handed = 0;
     for _ in 0..10 {
         let (n, _) = hookline::local::pump_once(&sqs, &url, &arn, 0, Some(0), |event| async {
-            Ok(outbound_delivery::handle_batch(&d, event, hookline_tests::invocation_deadline(d.clock.now())).await)
+            Ok(outbound_delivery::handle_batch(
+                &d,
+                event,
+                hookline_tests::invocation_deadline(d.clock.now()),
+            )
+            .await)
         })
         .await
         .unwrap();
@@ -697,7 +712,14 @@ async fn dynamodb_calls_per_delivery_are_counted() {
     // two subscription entries (UpdateItem): 5 writes, no read. A later failure writes 3.
     assert_eq!(
         ops,
-        vec!["PutItem", "PutItem", "Query", "UpdateItem", "UpdateItem", "UpdateItem"],
+        vec![
+            "PutItem",
+            "PutItem",
+            "Query",
+            "UpdateItem",
+            "UpdateItem",
+            "UpdateItem"
+        ],
         "webhook {}",
         other.id
     );
@@ -737,14 +759,14 @@ async fn an_event_id_published_twice_without_occurred_at_is_delivered_once() {
     let events = hookline::queue::MemoryEventQueue::default();
     let body = json!({"id": "evt_crm-42", "event": "case:new", "data": {"caseId": "42"}});
     let first = Event::from_publish(&body, "acme", clock.now()).unwrap();
-    hookline::outbound::v2::publish(&d.store, &events, &first, clock.now())
+    hookline::outbound::publish(&d.store, &events, &first, clock.now())
         .await
         .unwrap();
     // The publisher's retry ten minutes later: same id, another publish time.
     clock.advance(time::Duration::minutes(10));
     let again = Event::from_publish(&body, "acme", clock.now()).unwrap();
     assert_ne!(again.occurred_at, first.occurred_at);
-    let published = hookline::outbound::v2::publish(&d.store, &events, &again, clock.now())
+    let published = hookline::outbound::publish(&d.store, &events, &again, clock.now())
         .await
         .unwrap();
     assert!(!published.queued, "the id is known: nothing is queued");

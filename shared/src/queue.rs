@@ -1,5 +1,6 @@
-//! The queues between functions: events from publishers to the delivery function. SQS behind
-//! a narrow trait, with an in-memory implementation for unit tests.
+//! The queues between functions: events from publishers to the fan-out, delivery messages
+//! and failure e-mails from the fan-out and the deliveries to the delivery function. SQS
+//! behind narrow traits, with in-memory implementations for unit tests.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -16,10 +17,9 @@ fn sqs_error(e: impl std::error::Error + 'static) -> QueueError {
     QueueError(DisplayErrorContext(e).to_string())
 }
 
+/// The events queue, as the API publishes to it.
 pub trait EventQueue: Send + Sync {
-    fn publish(&self, event: &Event) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// v2: the event with its `republished` flag.
-    fn publish_message(
+    fn publish(
         &self,
         message: &EventMessage,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
@@ -41,19 +41,7 @@ impl SqsEventQueue {
 }
 
 impl EventQueue for SqsEventQueue {
-    async fn publish(&self, event: &Event) -> Result<(), QueueError> {
-        let body = serde_json::to_string(event).expect("events always serialise");
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(())
-    }
-
-    async fn publish_message(&self, message: &EventMessage) -> Result<(), QueueError> {
+    async fn publish(&self, message: &EventMessage) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).expect("events always serialise");
         self.client
             .send_message()
@@ -71,19 +59,14 @@ impl EventQueue for SqsEventQueue {
 pub struct MemoryEventQueue(pub Mutex<Vec<Event>>);
 
 impl EventQueue for MemoryEventQueue {
-    async fn publish(&self, event: &Event) -> Result<(), QueueError> {
-        self.0.lock().unwrap().push(event.clone());
-        Ok(())
-    }
-
-    async fn publish_message(&self, message: &EventMessage) -> Result<(), QueueError> {
+    async fn publish(&self, message: &EventMessage) -> Result<(), QueueError> {
         self.0.lock().unwrap().push(message.event.clone());
         Ok(())
     }
 }
 
-/// "Attempt this delivery again at `due_at`": one message per scheduled retry on the
-/// deliveries queue.
+/// v1's retry message ("attempt this delivery again at `due_at`"): still read from the
+/// deliveries queue after an upgrade in place, and attempted under the engine's rules.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryMessage {
@@ -136,129 +119,7 @@ pub fn whole_seconds(wait: std::time::Duration, max: std::time::Duration) -> i32
     rounded.min(max.as_secs()) as i32
 }
 
-pub trait RetryQueue: Send + Sync {
-    /// Sends `message`, visible after `delay` (at most `MAX_DELAY`).
-    fn schedule(
-        &self,
-        message: &RetryMessage,
-        delay: std::time::Duration,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Queues a failure e-mail.
-    fn send_notice(
-        &self,
-        message: &NoticeMessage,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Hides a received message for `delay` more (at most `MAX_HIDE`): how a wait longer than
-    /// SQS's delay limit continues without sending again.
-    fn postpone(
-        &self,
-        receipt_handle: &str,
-        delay: std::time::Duration,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-}
-
-#[derive(Clone, Debug)]
-pub struct SqsRetryQueue {
-    client: aws_sdk_sqs::Client,
-    url: String,
-}
-
-impl SqsRetryQueue {
-    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        Self {
-            client,
-            url: url.into(),
-        }
-    }
-}
-
-impl RetryQueue for SqsRetryQueue {
-    async fn schedule(
-        &self,
-        message: &RetryMessage,
-        delay: std::time::Duration,
-    ) -> Result<(), QueueError> {
-        let body = serde_json::to_string(message).expect("retry messages always serialise");
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(whole_seconds(delay, MAX_DELAY))
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(())
-    }
-
-    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
-        let body = serde_json::to_string(message).expect("notices always serialise");
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(())
-    }
-
-    async fn postpone(
-        &self,
-        receipt_handle: &str,
-        delay: std::time::Duration,
-    ) -> Result<(), QueueError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(whole_seconds(delay, MAX_HIDE))
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(())
-    }
-}
-
-/// Keeps scheduled retries and postponements; for unit tests.
-#[derive(Debug, Default)]
-pub struct MemoryRetryQueue {
-    pub scheduled: Mutex<Vec<(RetryMessage, std::time::Duration)>>,
-    pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
-    pub notices: Mutex<Vec<NoticeMessage>>,
-}
-
-impl RetryQueue for MemoryRetryQueue {
-    async fn schedule(
-        &self,
-        message: &RetryMessage,
-        delay: std::time::Duration,
-    ) -> Result<(), QueueError> {
-        self.scheduled
-            .lock()
-            .unwrap()
-            .push((message.clone(), delay.min(MAX_DELAY)));
-        Ok(())
-    }
-
-    async fn postpone(
-        &self,
-        receipt_handle: &str,
-        delay: std::time::Duration,
-    ) -> Result<(), QueueError> {
-        self.postponed
-            .lock()
-            .unwrap()
-            .push((receipt_handle.to_string(), delay.min(MAX_HIDE)));
-        Ok(())
-    }
-
-    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
-        self.notices.lock().unwrap().push(message.clone());
-        Ok(())
-    }
-}
-
-// ---- v2: one message per delivery (docs/delivery-pipeline.md) ----
+// ---- one message per delivery (docs/delivery-pipeline.md) ----
 
 /// What the events queue carries: the published event, and whether the API saw its id before
 /// (`republished`: its deliveries then take the checked path, so nothing is sent twice).

@@ -14,7 +14,7 @@ use futures::FutureExt;
 use hookline::clock::SystemClock;
 use hookline::http::ReqwestClient;
 use hookline::notify::SesMailer;
-use hookline::outbound::v2::Deliverer;
+use hookline::outbound::Deliverer;
 use hookline::outbound::DeliverySettings;
 use hookline::queue::SqsDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;

@@ -569,13 +569,13 @@ pub fn invocation_deadline(now: time::OffsetDateTime) -> time::OffsetDateTime {
 
 /// The outbound delivery engine over the in-memory deliveries queue, as tests build it.
 pub type MemoryEngine<S, H, M> =
-    hookline::outbound::v2::Deliverer<S, H, M, hookline::queue::MemoryDeliveryQueue>;
+    hookline::outbound::Deliverer<S, H, M, hookline::queue::MemoryDeliveryQueue>;
 
 /// Sends the failure e-mails an engine queued on its in-memory deliveries queue, as the
 /// delivery function does when it receives them.
 pub async fn send_queued_notices<S, H, M>(d: &MemoryEngine<S, H, M>)
 where
-    S: hookline::outbound::v2::Backend,
+    S: hookline::outbound::Backend,
     H: hookline::http::HttpClient,
     M: hookline::notify::Mailer,
 {
@@ -586,8 +586,8 @@ where
 }
 
 /// A first receive, now by the engine's clock.
-pub fn first_receive<S, H, M>(d: &MemoryEngine<S, H, M>) -> hookline::outbound::v2::Receive {
-    hookline::outbound::v2::Receive {
+pub fn first_receive<S, H, M>(d: &MemoryEngine<S, H, M>) -> hookline::outbound::Receive {
+    hookline::outbound::Receive {
         count: 1,
         sent_at: d.clock.now(),
     }
@@ -596,9 +596,12 @@ pub fn first_receive<S, H, M>(d: &MemoryEngine<S, H, M>) -> hookline::outbound::
 /// What the two queues do with one event: it fans out, then each first try it queued is
 /// received once, fresh. Retries and notices those queue stay on the queue. Returns how many
 /// deliveries the event made.
-pub async fn deliver_event<S, H, M>(d: &MemoryEngine<S, H, M>, event: &hookline::events::Event) -> usize
+pub async fn deliver_event<S, H, M>(
+    d: &MemoryEngine<S, H, M>,
+    event: &hookline::events::Event,
+) -> usize
 where
-    S: hookline::outbound::v2::Backend,
+    S: hookline::outbound::Backend,
     H: hookline::http::HttpClient,
     M: hookline::notify::Mailer,
 {
@@ -630,9 +633,9 @@ pub fn take_queued<S, H, M>(d: &MemoryEngine<S, H, M>) -> Vec<hookline::queue::D
 pub async fn receive<S, H, M>(
     d: &MemoryEngine<S, H, M>,
     message: &hookline::queue::DeliveryMessage,
-) -> hookline::outbound::v2::Handled
+) -> hookline::outbound::Handled
 where
-    S: hookline::outbound::v2::Backend,
+    S: hookline::outbound::Backend,
     H: hookline::http::HttpClient,
     M: hookline::notify::Mailer,
 {

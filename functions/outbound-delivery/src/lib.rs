@@ -7,8 +7,10 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::stream::{self, StreamExt};
 use hookline::http::HttpClient;
 use hookline::notify::Mailer;
-use hookline::outbound::v2;
-use hookline::queue::{DeliveryMessage, DeliveryQueue, EventMessage, NoticeMessage, Postpone, RetryMessage};
+use hookline::outbound;
+use hookline::queue::{
+    DeliveryMessage, DeliveryQueue, EventMessage, NoticeMessage, Postpone, RetryMessage,
+};
 use time::OffsetDateTime;
 
 /// Records handled at once.
@@ -61,14 +63,14 @@ fn parse(body: &str) -> Result<Work, String> {
 }
 
 /// Which receive this is and when the message was sent, from the record's attributes.
-fn receive_of(message: &SqsMessage) -> v2::Receive {
+fn receive_of(message: &SqsMessage) -> outbound::Receive {
     let attribute = |name: &str| {
         message
             .attributes
             .get(name)
             .and_then(|v| v.parse::<i128>().ok())
     };
-    v2::Receive {
+    outbound::Receive {
         // Missing (never from SQS): treated as a repeat, so the checked path runs.
         count: attribute("ApproximateReceiveCount")
             .map_or(u32::MAX, |n| n.clamp(1, u32::MAX as i128) as u32),
@@ -80,12 +82,12 @@ fn receive_of(message: &SqsMessage) -> v2::Receive {
 
 /// `true` when the message is finished with; `false` keeps it (hidden until it is due).
 async fn process<S, H, M, Q>(
-    engine: &v2::Deliverer<S, H, M, Q>,
+    engine: &outbound::Deliverer<S, H, M, Q>,
     message: &SqsMessage,
     deadline: OffsetDateTime,
 ) -> bool
 where
-    S: v2::Backend,
+    S: outbound::Backend,
     H: HttpClient,
     M: Mailer,
     Q: DeliveryQueue + Postpone,
@@ -104,15 +106,15 @@ where
     let outcome = match &work {
         Work::Event(event) => engine.fan_out(event, &receive).await.map(|n| {
             tracing::debug!(event_id = %event.event.id, deliveries = n, "event fanned out");
-            v2::Handled::Done
+            outbound::Handled::Done
         }),
         Work::Delivery(delivery) => engine.deliver(delivery, &receive, deadline).await,
         Work::Legacy(retry) => engine.deliver_legacy(retry, deadline).await,
         Work::Notice(notice) => engine.send_notice(notice).await,
     };
     match outcome {
-        Ok(v2::Handled::Done) => true,
-        Ok(v2::Handled::KeepUntil(at)) => {
+        Ok(outbound::Handled::Done) => true,
+        Ok(outbound::Handled::KeepUntil(at)) => {
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             let wait = std::time::Duration::try_from(at - engine.clock.now()).unwrap_or_default();
             if let Err(e) = engine.queue.postpone(receipt, wait).await {
@@ -131,12 +133,12 @@ where
 /// Handles a batch within the invocation's `deadline`; the answer lists the messages
 /// to keep.
 pub async fn handle_batch<S, H, M, Q>(
-    engine: &v2::Deliverer<S, H, M, Q>,
+    engine: &outbound::Deliverer<S, H, M, Q>,
     event: SqsEvent,
     deadline: OffsetDateTime,
 ) -> SqsBatchResponse
 where
-    S: v2::Backend,
+    S: outbound::Backend,
     H: HttpClient,
     M: Mailer,
     Q: DeliveryQueue + Postpone,
@@ -150,111 +152,4 @@ where
         .collect()
         .await;
     keeping(kept)
-}
-
-/// The v1 engine's adapter (one message per event, fanned out inside the invocation). No
-/// Lambda runs it any more; it stays only while the simulation's v1 scenarios are moved to v2.
-pub mod v1 {
-    use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-    use futures::stream::{self, StreamExt};
-    use hookline::events::Event;
-    use hookline::http::HttpClient;
-    use hookline::notify::Mailer;
-    use hookline::outbound::{Deliverer, DeliveryBackend, RetryOutcome};
-    use hookline::queue::{NoticeMessage, RetryMessage, RetryQueue};
-
-    use super::keeping;
-
-    /// Records handled at once (each fans out with its own bound).
-    const RECORDS_AT_ONCE: usize = 10;
-
-    /// What one SQS message is.
-    enum Work {
-        Event(Event),
-        Retry(RetryMessage),
-        Notice(NoticeMessage),
-    }
-
-    fn parse(body: &str) -> Result<Work, String> {
-        let value: serde_json::Value =
-            serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-        if value.get("notice").is_some() {
-            serde_json::from_value(value)
-                .map(Work::Notice)
-                .map_err(|e| format!("bad notice: {e}"))
-        } else if value.get("deliveryId").is_some() {
-            serde_json::from_value(value)
-                .map(Work::Retry)
-                .map_err(|e| format!("bad retry message: {e}"))
-        } else {
-            serde_json::from_value(value)
-                .map(Work::Event)
-                .map_err(|e| format!("bad event: {e}"))
-        }
-    }
-
-    /// `true` when the message is finished with (SQS deletes it); `false` keeps it on its queue.
-    async fn process<S, H, M, Q>(deliverer: &Deliverer<S, H, M, Q>, message: &SqsMessage) -> bool
-    where
-        S: DeliveryBackend,
-        H: HttpClient,
-        M: Mailer,
-        Q: RetryQueue,
-    {
-        let id = message.message_id.as_deref().unwrap_or_default();
-        let work = match parse(message.body.as_deref().unwrap_or_default()) {
-            Ok(work) => work,
-            Err(why) => {
-                // Left on the queue: after maxReceiveCount receives the redrive policy moves it to
-                // the dead-letter queue, where it waits for a person. It never loops forever.
-                tracing::error!(message_id = id, why, "unreadable message");
-                return false;
-            }
-        };
-        let outcome = match &work {
-            Work::Event(event) => deliverer.handle_event(event).await.map(|n| {
-                tracing::info!(event_id = %event.id, webhooks = n, "event fanned out");
-                RetryOutcome::Done
-            }),
-            Work::Retry(retry) => {
-                let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-                deliverer.handle_retry(retry, receipt).await
-            }
-            Work::Notice(notice) => {
-                let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-                deliverer.handle_notice(notice, receipt).await
-            }
-        };
-        match outcome {
-            Ok(RetryOutcome::Done) => true,
-            Ok(RetryOutcome::Postponed) => false,
-            Err(e) => {
-                tracing::error!(message_id = id, error = %e, "message failed; it will be received again");
-                false
-            }
-        }
-    }
-
-
-    /// Handles a batch; the answer lists the messages to keep.
-    pub async fn handle_batch<S, H, M, Q>(
-        deliverer: &Deliverer<S, H, M, Q>,
-        event: SqsEvent,
-    ) -> SqsBatchResponse
-    where
-        S: DeliveryBackend,
-        H: HttpClient,
-        M: Mailer,
-        Q: RetryQueue,
-    {
-        let kept: Vec<String> = stream::iter(event.records.iter())
-            .map(|message| async move { (message, process(deliverer, message).await) })
-            .buffer_unordered(RECORDS_AT_ONCE)
-            .filter_map(|(message, done)| async move {
-                (!done).then(|| message.message_id.clone().unwrap_or_default())
-            })
-            .collect()
-            .await;
-        keeping(kept)
-    }
 }

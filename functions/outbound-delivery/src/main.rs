@@ -7,7 +7,7 @@ use hookline::clock::SystemClock;
 use hookline::config::{aws_sdk_config, required, DeliveryConfig};
 use hookline::http::ReqwestClient;
 use hookline::notify::SesMailer;
-use hookline::outbound::v2::Deliverer;
+use hookline::outbound::Deliverer;
 use hookline::outbound::DeliverySettings;
 use hookline::queue::SqsDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;

@@ -3,8 +3,8 @@
 use hookline::api::request::{decode_cursor, encode_cursor, json, json_body, page_limit, query};
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::model::{is_delivery_id, Delivery, DeliveryStatus, Flow, Webhook};
-use hookline::outbound::v2::RECOVER_WINDOW;
 use hookline::outbound::DeliveryError;
+use hookline::outbound::RECOVER_WINDOW;
 use hookline::store::DeliveryStore;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::{App, Platform};
 
 /// Checks the event, keeps it under its id and puts it on the events queue: 202 with its id.
-/// Publishing an id again is no error and delivers nothing new (`v2::publish`).
+/// Publishing an id again is no error and delivers nothing new (`outbound::publish`).
 pub async fn publish<P: Platform>(
     app: &App<P>,
     caller: &Caller,
@@ -17,7 +17,7 @@ pub async fn publish<P: Platform>(
 ) -> Result<Response<Body>, ApiError> {
     let body = json_body(req)?.ok_or_else(|| ApiError::invalid("body", "is required"))?;
     let event = Event::from_publish(&body, &caller.account_id, app.clock.now())?;
-    hookline::outbound::v2::publish(&app.store, &app.events, &event, app.clock.now())
+    hookline::outbound::publish(&app.store, &app.events, &event, app.clock.now())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     tracing::info!(account_id = %caller.account_id, event_id = %event.id, event = event.event.as_str(), "event published");

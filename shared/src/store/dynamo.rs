@@ -1397,65 +1397,6 @@ impl HealthStore for DynamoStore {
     }
 }
 
-impl EventLog for DynamoStore {
-    async fn first_seen(
-        &self,
-        event: &crate::events::Event,
-        webhook_ids: &[String],
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<SeenEvent> {
-        let pk = s(format!("EVT#{}", event.account_id));
-        let ids = AttributeValue::L(webhook_ids.iter().map(s).collect());
-        let sent = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", pk.clone())
-            .item("sk", s(&event.id))
-            .item("occurredAt", epoch_ms(event.occurred_at))
-            .item("webhooks", ids)
-            .item(TTL_ATTRIBUTE, epoch(expires_at))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match conditional(sent, PutItemError::is_conditional_check_failed_exception) {
-            Ok(()) => Ok(SeenEvent {
-                occurred_at: event.occurred_at,
-                webhook_ids: webhook_ids.to_vec(),
-            }),
-            // Seen before (or our own write, retried by the SDK): the stored record stands.
-            Err(StoreError::Conflict) => {
-                let out = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("pk", pk)
-                    .key("sk", s(&event.id))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                let item = out
-                    .item()
-                    .ok_or_else(|| StoreError::Corrupt("event record vanished".into()))?;
-                let ms = get_n(item, "occurredAt")
-                    .ok_or_else(|| StoreError::Corrupt("event record without occurredAt".into()))?;
-                let webhook_ids = match item.get("webhooks") {
-                    Some(AttributeValue::L(list)) => {
-                        list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                Ok(SeenEvent {
-                    occurred_at: from_ms(ms)?,
-                    webhook_ids,
-                })
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
-
 impl EventStore for DynamoStore {
     async fn keep_event(
         &self,

@@ -27,7 +27,6 @@ struct State {
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
     /// The streak and the attempt counted last.
     health: Mutex<BTreeMap<(String, String), (Health, String)>>,
-    events: Mutex<BTreeMap<(String, String), SeenEvent>>,
     /// Events kept with their data (`EventStore`).
     kept: Mutex<BTreeMap<(String, String), (crate::events::Event, bool)>>,
     /// Subscription entries marked failing: (account, webhook, event type).
@@ -568,23 +567,5 @@ impl EventStore for MemoryStore {
             .unwrap()
             .get(&(account_id.to_string(), event_id.to_string()))
             .map(|(event, _)| event.clone()))
-    }
-}
-
-impl EventLog for MemoryStore {
-    async fn first_seen(
-        &self,
-        event: &crate::events::Event,
-        webhook_ids: &[String],
-        _expires_at: OffsetDateTime,
-    ) -> StoreResult<SeenEvent> {
-        let mut events = self.0.events.lock().unwrap();
-        Ok(events
-            .entry((event.account_id.clone(), event.id.clone()))
-            .or_insert_with(|| SeenEvent {
-                occurred_at: event.occurred_at,
-                webhook_ids: webhook_ids.to_vec(),
-            })
-            .clone())
     }
 }

@@ -422,29 +422,6 @@ pub trait DeliveryStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Page<crate::model::Delivery>>> + Send;
 }
 
-/// What the fan-out recorded the first time it saw an event id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeenEvent {
-    pub occurred_at: OffsetDateTime,
-    /// The webhooks the event went to: its subscribers, fixed at that first fan-out.
-    pub webhook_ids: Vec<String>,
-}
-
-/// The events the fan-out has seen. An event's delivery ids (and so the `webhook-id`
-/// receivers dedupe on) derive from its id and time; a publisher that sends one id twice
-/// without `occurredAt` gets two publish times, so the first one seen is kept and used. Its
-/// subscribers are kept too, so a redelivered event finishes the set it started.
-pub trait EventLog: Send + Sync {
-    /// Records `event`'s id, time and subscribers unless the id was seen before; returns what
-    /// was recorded first. Repeating a call (a retry after a lost reply) answers the same.
-    fn first_seen(
-        &self,
-        event: &crate::events::Event,
-        webhook_ids: &[String],
-        expires_at: OffsetDateTime,
-    ) -> impl Future<Output = StoreResult<SeenEvent>> + Send;
-}
-
 /// What `keep_event` found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kept {

@@ -18,9 +18,9 @@ use hookline::model::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
 use hookline::store::memory::{reclaimable, refusal};
 use hookline::store::{
-    collect_page, Claim, DeliveryStore, EventLog, EventStore, FirstRecord, Health, HealthStore,
-    Kept, Lease, ListFilter, NoticeClaim, NoticeGate, NoticeGrant, Page, RawPage, SeenEvent,
-    StoreError, StoreResult, Subscriber, SubscriptionIndex, WebhookStore, MAX_READS_PER_PAGE,
+    collect_page, Claim, DeliveryStore, EventStore, FirstRecord, Health, HealthStore, Kept, Lease,
+    ListFilter, NoticeClaim, NoticeGate, NoticeGrant, Page, RawPage, StoreError, StoreResult,
+    Subscriber, SubscriptionIndex, WebhookStore, MAX_READS_PER_PAGE,
 };
 use time::OffsetDateTime;
 
@@ -83,7 +83,6 @@ pub struct Tables {
     health: BTreeMap<(String, String), History<(Health, String)>>,
     /// (window end, the claim, sent)
     notices: BTreeMap<(String, String, String), (OffsetDateTime, NoticeClaim, bool)>,
-    events: BTreeMap<(String, String), SeenEvent>,
     /// Events kept with their data (`EventStore`).
     kept: BTreeMap<(String, String), (hookline::events::Event, bool)>,
     /// The failing marks on subscription entries, by (account, webhook, event type).
@@ -932,50 +931,5 @@ impl NoticeGate for SimTable {
             .await;
         self.world.mail_marked(webhook_id, kind, marked);
         result
-    }
-}
-
-impl EventLog for SimTable {
-    async fn first_seen(
-        &self,
-        event: &hookline::events::Event,
-        webhook_ids: &[String],
-        _expires_at: OffsetDateTime,
-    ) -> StoreResult<SeenEvent> {
-        let key = (event.account_id.clone(), event.id.clone());
-        // PutItem if absent; on a failed condition the adapter reads the stored record.
-        let put = self
-            .call("PutItem event", true, |t, _| {
-                if t.events.contains_key(&key) {
-                    return Err(StoreError::Conflict);
-                }
-                // The table keeps whole milliseconds.
-                let ms = event.occurred_at.unix_timestamp_nanos() / 1_000_000;
-                let occurred_at = OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
-                    .expect("a valid time");
-                let seen = SeenEvent {
-                    occurred_at,
-                    webhook_ids: webhook_ids.to_vec(),
-                };
-                t.events.insert(key.clone(), seen);
-                Ok(())
-            })
-            .await;
-        match put {
-            Ok(()) => Ok(SeenEvent {
-                occurred_at: event.occurred_at,
-                webhook_ids: webhook_ids.to_vec(),
-            }),
-            Err(StoreError::Conflict) => {
-                self.call("GetItem event", false, |t, _| {
-                    t.events
-                        .get(&key)
-                        .cloned()
-                        .ok_or_else(|| StoreError::Corrupt("no event record".into()))
-                })
-                .await
-            }
-            Err(e) => Err(e),
-        }
     }
 }

@@ -122,10 +122,9 @@ pub fn check(o: &Outcome) -> Checked {
                 at.saturating_sub(o.config.faults.dynamo_stale_ms),
                 done,
             );
-            // v2 queues a message per delivery and records it when attempted: a webhook
-            // deleted in between gets none (its deliveries are gone with it).
-            let expected =
-                expected && !(o.world.v2() && timeline.last().is_some_and(|(_, w)| w.is_none()));
+            // A message per delivery, recorded when attempted: a webhook deleted in between
+            // gets none (its deliveries are gone with it).
+            let expected = expected && !timeline.last().is_some_and(|(_, w)| w.is_none());
             let Some(stored) = deliveries.get(&(event_id.clone(), webhook.id.clone())) else {
                 if expected {
                     v.push(format!(

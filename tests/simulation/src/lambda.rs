@@ -17,14 +17,7 @@ use crate::receivers::Receivers;
 use crate::sqs::{Queue, SimQueues};
 use crate::world::World;
 
-pub type SimDeliverer = Deliverer<SimTable, Receivers, SimMailer, SimQueues>;
-pub type SimEngine = hookline::outbound::v2::Deliverer<SimTable, Receivers, SimMailer, SimQueues>;
-
-/// The engine a run drives: v1 (one message per event), or v2 (one per delivery).
-pub enum Engines {
-    V1(SimDeliverer),
-    V2(SimEngine),
-}
+pub type SimEngine = Deliverer<SimTable, Receivers, SimMailer, SimQueues>;
 
 #[derive(Clone, Debug)]
 pub struct FunctionConfig {
@@ -47,7 +40,7 @@ pub struct InvocationStats {
 pub async fn poll(
     world: World,
     queue: Arc<Queue>,
-    deliverer: Arc<Engines>,
+    deliverer: Arc<SimEngine>,
     config: FunctionConfig,
     stats: Arc<Mutex<InvocationStats>>,
 ) {
@@ -109,12 +102,7 @@ pub async fn poll(
                 let deadline = world.now() + Duration::from_millis(timeout);
                 let (task, handle) = world.scheduler.spawn(async move {
                     s.sleep(Duration::from_millis(start)).await;
-                    match &*d {
-                        Engines::V1(d) => outbound_delivery::v1::handle_batch(d, event).await,
-                        Engines::V2(e) => {
-                            outbound_delivery::handle_batch(e, event, deadline).await
-                        }
-                    }
+                    outbound_delivery::handle_batch(&d, event, deadline).await
                 });
                 world.register_invocation(task);
                 stats.lock().unwrap().invocations += 1;

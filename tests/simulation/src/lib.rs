@@ -32,8 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use hookline::events::Event;
 use hookline::model::Status;
-use hookline::outbound::{Deliverer, DeliverySettings};
-use hookline::queue::EventQueue;
+use hookline::outbound::DeliverySettings;
 
 use crate::dynamo::SimTable;
 use crate::executor::Executor;
@@ -58,8 +57,6 @@ pub struct Config {
     /// How late an attempt may be after its due time before it counts as lost.
     pub lateness_slack_ms: u64,
     pub trace: bool,
-    /// Drive the v2 engine (docs/delivery-pipeline.md) instead of v1.
-    pub v2: bool,
 }
 
 impl Default for Config {
@@ -79,7 +76,6 @@ impl Default for Config {
             horizon_ms: 8 * 86_400_000,
             lateness_slack_ms: 2 * 3_600_000,
             trace: false,
-            v2: true,
         }
     }
 }
@@ -149,8 +145,7 @@ pub fn run_plan(
     config: &Config,
     make_plan: impl FnOnce(&rng::Rng) -> workload::Plan,
 ) -> Report {
-    let mut world = World::new(seed, config.faults.clone(), config.trace);
-    world.engine_v2 = config.v2;
+    let world = World::new(seed, config.faults.clone(), config.trace);
     let plan = make_plan(&world.rng);
     let table = SimTable::new(world.clone());
     let receivers = Receivers::new(world.clone());
@@ -174,26 +169,14 @@ pub fn run_plan(
         ),
     };
     let mailer = SimMailer::new(world.clone());
-    let deliverer = Arc::new(if config.v2 {
-        lambda::Engines::V2(hookline::outbound::v2::Deliverer {
-            store: table.clone(),
-            http: receivers.clone(),
-            mailer: mailer.clone(),
-            queue: queues.clone(),
-            clock: Arc::new(SimClock(world.clone())),
-            random: Arc::new(world.rng.clone()),
-            settings: config.settings.clone(),
-        })
-    } else {
-        lambda::Engines::V1(Deliverer {
-            store: table.clone(),
-            http: receivers.clone(),
-            mailer: mailer.clone(),
-            retries: queues.clone(),
-            clock: Arc::new(SimClock(world.clone())),
-            random: Arc::new(world.rng.clone()),
-            settings: config.settings.clone(),
-        })
+    let deliverer = Arc::new(hookline::outbound::Deliverer {
+        store: table.clone(),
+        http: receivers.clone(),
+        mailer: mailer.clone(),
+        queue: queues.clone(),
+        clock: Arc::new(SimClock(world.clone())),
+        random: Arc::new(world.rng.clone()),
+        settings: config.settings.clone(),
     });
     let stats = Arc::new(Mutex::new(InvocationStats::default()));
     for queue in [&queues.events, &queues.deliveries] {
@@ -275,16 +258,12 @@ async fn act(
     let now = world.now_ms();
     match action {
         Action::Publish { body, account } => {
-            // As POST /api/v1/events does: validate, then SendMessage.
+            // As POST /api/v1/events does: validate, keep, queue, mark.
             let event = Event::from_publish(&body, &account, world.now()).expect("valid events");
             world.trace(|| format!("USER publish {} {}", event.id, event.event.as_str()));
             // A publisher whose call failed tries again, as an API client would.
             for _ in 0..5 {
-                let sent = if world.v2() {
-                    publish_v2(world, table, queues, &event).await
-                } else {
-                    queues.publish(&event).await.map_err(|e| e.to_string())
-                };
+                let sent = publish(world, table, queues, &event).await;
                 if sent.is_ok() {
                     published.lock().unwrap().push((now, event));
                     break;
@@ -310,15 +289,15 @@ async fn act(
     }
 }
 
-/// `POST /api/v1/events` in v2: the event kept once (the dedupe), then queued; a republished
-/// id goes out checked, with its first time.
-async fn publish_v2(
+/// `POST /api/v1/events`: the event kept once (the dedupe), then queued; a republished id
+/// goes out checked, with its first time.
+async fn publish(
     world: &World,
     table: &SimTable,
     queues: &SimQueues,
     event: &Event,
 ) -> Result<(), String> {
-    let published = hookline::outbound::v2::publish(table, queues, event, world.now())
+    let published = hookline::outbound::publish(table, queues, event, world.now())
         .await
         .map_err(|e| e.to_string())?;
     if published.queued && !published.marked {
@@ -371,10 +350,9 @@ impl std::fmt::Display for Summary {
     }
 }
 
-pub fn replay_command(seed: u64, v2: bool) -> String {
+pub fn replay_command(seed: u64) -> String {
     format!(
-        "cargo run -p hookline-simulation --profile sim --bin simulate -- --seed {seed} --trace{}",
-        if v2 { " --v2" } else { "" }
+        "cargo run -p hookline-simulation --profile sim --bin simulate -- --seed {seed} --trace"
     )
 }
 

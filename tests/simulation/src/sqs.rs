@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookline::events::Event;
 use hookline::queue::{
     send_in_batches, whole_seconds, BatchEntry, DeliveryMessage, DeliveryQueue, EventMessage,
-    EventQueue, FailedEntry, NoticeMessage, Postpone, QueueError, RetryMessage, RetryQueue,
-    MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_DELAY, MAX_HIDE,
+    EventQueue, FailedEntry, NoticeMessage, Postpone, QueueError, MAX_BATCH_BYTES,
+    MAX_BATCH_ENTRIES, MAX_HIDE,
 };
 
 use crate::crash_point;
@@ -150,14 +149,14 @@ impl Queue {
         Ok(id)
     }
 
-    /// A copy of `body` will be handed out twice (v2): its first-try deliveries may be sent
-    /// twice, with no claim between the copies. v1's messages need no excuse (v1 claims).
+    /// Two copies of `body` are queued (a lost reply to the send), both first receives: its
+    /// first-try deliveries may be sent twice, with no claim between the copies.
     fn note_duplicate(&self, body: &str) {
         if let Ok(m) = serde_json::from_str::<DeliveryMessage>(body) {
             if m.webhook.is_some() {
                 self.world.duplicated_delivery(&m.delivery_id);
             }
-        } else if self.name == "events" && self.world.v2() {
+        } else if self.name == "events" {
             if let Ok(m) = serde_json::from_str::<EventMessage>(body) {
                 self.world.duplicated_event(&m.event.id);
             }
@@ -317,9 +316,8 @@ impl Queue {
             } else {
                 now + self.visibility_timeout as u64 * 1000
             };
-            if m.visible_at == now {
-                self.note_duplicate(&m.body);
-            }
+            // No excuse: a copy received again (a higher receive count) waits until the
+            // first must have recorded, so it sends nothing twice.
             self.world.trace(|| {
                 format!(
                     "SQS {} receive {id} (receive {})",
@@ -480,64 +478,8 @@ pub struct SimQueues {
     pub deliveries: Arc<Queue>,
 }
 
-impl RetryQueue for SimQueues {
-    async fn schedule(&self, message: &RetryMessage, delay: Duration) -> Result<(), QueueError> {
-        crash_point!(
-            self.world,
-            "crash.before.sqs_send",
-            self.world.faults.crash_before_call
-        );
-        let body = serde_json::to_string(message).expect("retry messages serialise");
-        let sent = self.deliveries.send(&body, whole_seconds(delay, MAX_DELAY));
-        crash_point!(
-            self.world,
-            "crash.after.sqs_send",
-            self.world.faults.crash_after_call
-        );
-        sent.map(|_| ())
-    }
-
-    async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
-        crash_point!(
-            self.world,
-            "crash.before.sqs_send",
-            self.world.faults.crash_before_call
-        );
-        let body = serde_json::to_string(message).expect("notices serialise");
-        let sent = self.deliveries.send(&body, 0);
-        crash_point!(
-            self.world,
-            "crash.after.sqs_send",
-            self.world.faults.crash_after_call
-        );
-        sent.map(|_| ())
-    }
-
-    async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
-        crash_point!(
-            self.world,
-            "crash.before.sqs_hide",
-            self.world.faults.crash_before_call
-        );
-        let changed = self
-            .deliveries
-            .change_visibility(receipt_handle, whole_seconds(delay, MAX_HIDE));
-        crash_point!(
-            self.world,
-            "crash.after.sqs_hide",
-            self.world.faults.crash_after_call
-        );
-        changed
-    }
-}
-
 impl EventQueue for SimQueues {
-    async fn publish(&self, event: &Event) -> Result<(), QueueError> {
-        let body = serde_json::to_string(event).expect("events serialise");
-        self.events.send(&body, 0).map(|_| ())
-    }
-
-    async fn publish_message(&self, message: &EventMessage) -> Result<(), QueueError> {
+    async fn publish(&self, message: &EventMessage) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).expect("events serialise");
         self.events.send(&body, 0).map(|_| ())
     }
@@ -571,12 +513,37 @@ impl DeliveryQueue for SimQueues {
     }
 
     async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
-        RetryQueue::send_notice(self, message).await
+        crash_point!(
+            self.world,
+            "crash.before.sqs_send",
+            self.world.faults.crash_before_call
+        );
+        let body = serde_json::to_string(message).expect("notices serialise");
+        let sent = self.deliveries.send(&body, 0);
+        crash_point!(
+            self.world,
+            "crash.after.sqs_send",
+            self.world.faults.crash_after_call
+        );
+        sent.map(|_| ())
     }
 }
 
 impl Postpone for SimQueues {
     async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
-        RetryQueue::postpone(self, receipt_handle, delay).await
+        crash_point!(
+            self.world,
+            "crash.before.sqs_hide",
+            self.world.faults.crash_before_call
+        );
+        let changed = self
+            .deliveries
+            .change_visibility(receipt_handle, whole_seconds(delay, MAX_HIDE));
+        crash_point!(
+            self.world,
+            "crash.after.sqs_hide",
+            self.world.faults.crash_after_call
+        );
+        changed
     }
 }

@@ -98,8 +98,8 @@ pub struct Ledger {
     unmarked_mail: HashMap<(String, String), TaskId>,
     pub excused_mail: HashMap<(String, String), u32>,
     /// Events whose message SQS duplicated (a lost reply to the send, a receive left
-    /// visible): each of their deliveries may be sent once more per duplicate (v2, where a
-    /// first try takes no claim).
+    /// visible): each of their deliveries may be sent once more per duplicate (a first try
+    /// takes no claim).
     pub excused_events: HashMap<String, u32>,
 }
 
@@ -120,8 +120,6 @@ pub struct World {
     invocations: Arc<Mutex<HashSet<TaskId>>>,
     pub ledger: Arc<Mutex<Ledger>>,
     pub trace_on: bool,
-    /// The run drives the v2 engine (docs/delivery-pipeline.md); set before the world is shared.
-    pub engine_v2: bool,
 }
 
 impl World {
@@ -134,7 +132,6 @@ impl World {
             invocations: Arc::default(),
             ledger: Arc::default(),
             trace_on,
-            engine_v2: false,
         }
     }
 
@@ -151,10 +148,6 @@ impl World {
     }
 
     /// Draws a fault of probability `p` (or takes a scripted one); counts it under `kind`.
-    pub fn v2(&self) -> bool {
-        self.engine_v2
-    }
-
     pub fn fault(&self, kind: &'static str, p: f64) -> bool {
         self.fault_at(kind, kind, p)
     }

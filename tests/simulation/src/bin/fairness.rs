@@ -1,6 +1,6 @@
 //! `fairness`: account B's publish-to-delivery latency while account A's 100 webhooks hang
 //! for their whole 30 s timeout, on the simulation's models of SQS (fair queues), Lambda's
-//! event source and the engine, v1 and v2 (issue 14's fairness figure). No faults.
+//! event source and the engine (issue 14's fairness figure). No faults.
 //!
 //! A publishes an event every 10 s for 10 minutes (6,000 deliveries that hang for 15 minutes,
 //! then its receivers recover); B publishes one every 5 s for 40 minutes to one healthy
@@ -65,10 +65,9 @@ fn main() {
         .position(|a| a == "--concurrency")
         .and_then(|i| args.get(i + 1))
         .map_or(10, |n| n.parse().expect("--concurrency takes a number"));
-    for v2 in [false, true] {
+    {
         let mut config = Config {
             faults: Faults::none(),
-            v2,
             ..Config::default()
         };
         config.function.max_concurrency = concurrency;
@@ -101,8 +100,7 @@ fn main() {
         let at =
             |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         println!(
-            "{} (concurrency {concurrency}): B's deliveries {} of 480; latency p50 {} ms, p99 {} ms, worst {} ms; violations {}",
-            if v2 { "v2" } else { "v1" },
+            "concurrency {concurrency}: B's deliveries {} of 480; latency p50 {} ms, p99 {} ms, worst {} ms; violations {}",
             latencies.len(),
             at(0.5),
             at(0.99),

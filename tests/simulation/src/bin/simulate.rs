@@ -1,7 +1,6 @@
 //! `make simulate SEEDS=N FIRST=K`: runs seeds K..K+N-1 with every fault on, prints a line per
 //! failing seed with the command that replays it, and a summary line last; exits 1 on any
-//! violation. `simulate --seed S --trace` replays one seed and prints its trace; `--v2` drives
-//! the v2 engine (docs/delivery-pipeline.md).
+//! violation. `simulate --seed S --trace` replays one seed and prints its trace.
 
 use hookline_simulation::{run, Config};
 
@@ -24,10 +23,8 @@ fn main() {
             value("--seeds").unwrap_or(100),
         ),
     };
-    let v2 = args.iter().any(|a| a == "--v2");
     let config = Config {
         trace,
-        v2,
         ..Config::default()
     };
     let summary = hookline_simulation::run_seeds(first, seeds, &config, |report| {
@@ -43,7 +40,7 @@ fn main() {
             }
             println!(
                 "  replay: {}",
-                hookline_simulation::replay_command(report.seed, v2)
+                hookline_simulation::replay_command(report.seed)
             );
         }
     });

@@ -134,7 +134,7 @@ pub async fn publish<S: EventStore, Q: crate::queue::EventQueue>(
             republished: true,
         },
     };
-    queue.publish_message(&message).await?;
+    queue.publish(&message).await?;
     let marked = match store.mark_queued(&event.account_id, &event.id).await {
         Ok(()) => true,
         Err(e) => {
@@ -507,7 +507,10 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     }
 
     /// The event a delivery sends: its record's copy (v1's records), or the kept event.
-    pub async fn delivery_event(&self, delivery: &Delivery) -> Result<Option<Event>, DeliveryError> {
+    pub async fn delivery_event(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<Option<Event>, DeliveryError> {
         match delivery.stored_event() {
             Some(event) => Ok(Some(event)),
             None => Ok(self
@@ -704,8 +707,15 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 delivery.attempts.len() + 1,
             );
             let subject = format!("Webhook \"{}\": a delivery failed for good", webhook.name);
-            self.queue_notice(webhook, "outbound-exhausted", subject, text, at, Some(&delivery.id))
-                .await?;
+            self.queue_notice(
+                webhook,
+                "outbound-exhausted",
+                subject,
+                text,
+                at,
+                Some(&delivery.id),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -1399,7 +1409,10 @@ mod tests {
             .await
             .unwrap();
         let notice = engine.queue.notices.lock().unwrap().remove(0);
-        assert_eq!(notice.delivery_id.as_deref(), Some(failed.delivery_id.as_str()));
+        assert_eq!(
+            notice.delivery_id.as_deref(),
+            Some(failed.delivery_id.as_str())
+        );
         // Not yet recorded, or recorded a success (another copy of the message): not sent.
         let mut unrecorded = notice.clone();
         unrecorded.delivery_id = Some("dlv_unrecorded".into());
@@ -1423,7 +1436,10 @@ mod tests {
         assert_eq!(engine.mailer.sent().len(), 1);
         // An attempt that never recorded is given up after the wait.
         clock.advance(NOTICE_RECORD_WAIT);
-        assert_eq!(engine.send_notice(&unrecorded).await.unwrap(), Handled::Done);
+        assert_eq!(
+            engine.send_notice(&unrecorded).await.unwrap(),
+            Handled::Done
+        );
         assert_eq!(engine.mailer.sent().len(), 1);
     }
 }

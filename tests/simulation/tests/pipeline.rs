@@ -1,4 +1,4 @@
-//! What the simulation found in the v2 engine (docs/delivery-pipeline.md), each as a scenario
+//! What the simulation found in the delivery pipeline v2 (docs/delivery-pipeline.md), each as a scenario
 //! that failed before its fix. Every run also checks all the invariants.
 
 use hookline::model::DeliveryStatus;
@@ -11,7 +11,6 @@ fn config() -> Config {
     Config {
         faults: Faults::none(),
         trace: true,
-        v2: true,
         ..Config::default()
     }
 }
