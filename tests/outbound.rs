@@ -814,3 +814,116 @@ async fn a_delivery_takes_resends_up_to_its_attempt_cap_and_then_409s() {
     ));
     assert_eq!(r.calls(), MAX_ATTEMPTS, "the refused resend sent nothing");
 }
+
+/// Records the entries of every `SendMessageBatch` the SQS client sends.
+#[derive(Debug, Clone, Default)]
+struct BatchLog(Arc<std::sync::Mutex<Vec<Vec<String>>>>);
+
+impl aws_sdk_sqs::config::Intercept for BatchLog {
+    fn name(&self) -> &'static str {
+        "batch-log"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_sqs::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
+        if let Some(input) = context.input().downcast_ref::<SendMessageBatchInput>() {
+            let bodies = input
+                .entries()
+                .iter()
+                .map(|e| e.message_body().to_string())
+                .collect();
+            self.0.lock().unwrap().push(bodies);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_wide_fan_out_queues_one_message_per_webhook_in_batches_of_ten() {
+    // 250 webhooks of one account here: moto copies its whole table on each transaction, so
+    // creating 1,000 takes 3 minutes. The simulation fans out to 1,000 (tests/simulation/
+    // tests/pipeline.rs).
+    use hookline::queue::{DeliveryMessage, SqsDeliveryQueue};
+    use hookline::store::WebhookStore;
+    const WEBHOOKS: usize = 250;
+    let store = hookline_tests::fresh_store().await;
+    let started = std::time::Instant::now();
+    let template = add_webhook(&store, "acme", "https://crm.example.com/hooks/0", json!({})).await;
+    let mut hooks = vec![template.clone()];
+    for n in 1..WEBHOOKS {
+        // One at a time: moto's server fails concurrent transactions (a 500).
+        let mut w = template.clone();
+        w.id = hookline::ids::new_webhook_id(OffsetDateTime::now_utc());
+        w.url = format!("https://crm.example.com/hooks/{n}");
+        store.create_webhook(&w).await.unwrap();
+        hooks.push(w);
+    }
+    eprintln!("{WEBHOOKS} webhooks created in {:?}", started.elapsed());
+    let (_, url) = hookline_tests::fresh_queue("deliveries").await;
+    let log = BatchLog::default();
+    let config = aws_sdk_sqs::config::Builder::from(&hookline_tests::sdk_config().await)
+        .interceptor(log.clone())
+        .build();
+    let sqs = aws_sdk_sqs::Client::from_conf(config);
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let d = Deliverer {
+        store,
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        queue: SqsDeliveryQueue::new(sqs.clone(), &url),
+        clock: clock.clone(),
+        random: hookline::random::os(),
+        settings: DeliverySettings::default(),
+    };
+    // Each subscription entry holds the whole webhook, so the Query may read several 1 MB
+    // pages; every page is read.
+    let event = hookline::queue::EventMessage {
+        event: event("acme", "evt_wide", "case:new"),
+        republished: false,
+    };
+    let receive = hookline::outbound::Receive {
+        count: 1,
+        sent_at: clock.now(),
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(d.fan_out(&event, &receive).await.unwrap(), WEBHOOKS);
+    eprintln!("fan-out to {WEBHOOKS} webhooks: {:?}", started.elapsed());
+
+    // 100 SendMessageBatch calls of 10, one first-try message per webhook.
+    let batches = log.0.lock().unwrap().clone();
+    assert_eq!(batches.len(), WEBHOOKS.div_ceil(10));
+    assert!(batches.iter().all(|b| b.len() == 10));
+    let queued: Vec<DeliveryMessage> = batches
+        .iter()
+        .flatten()
+        .map(|body| serde_json::from_str(body).unwrap())
+        .collect();
+    let mut to: Vec<&str> = queued.iter().map(|m| m.webhook_id.as_str()).collect();
+    to.sort_unstable();
+    let mut expected: Vec<&str> = hooks.iter().map(|w| w.id.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(to, expected, "each webhook once");
+    let ids: std::collections::HashSet<&str> =
+        queued.iter().map(|m| m.delivery_id.as_str()).collect();
+    assert_eq!(ids.len(), WEBHOOKS);
+    assert!(queued
+        .iter()
+        .all(|m| !m.check && m.event.is_some() && m.webhook.is_some() && m.due_at.is_none()));
+    // And SQS holds them.
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let held = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned();
+    assert_eq!(held, Some(WEBHOOKS.to_string()));
+}

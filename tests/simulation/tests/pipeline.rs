@@ -80,3 +80,37 @@ fn a_first_try_handed_to_two_invocations_at_once_is_sent_once() {
     let kinds: Vec<&str> = report.emails.iter().map(|m| m.kind).collect();
     assert_eq!(kinds, vec!["exhausted"]);
 }
+
+#[test]
+fn a_fan_out_to_1000_webhooks_of_one_account_delivers_each_once() {
+    // One event, 1,000 subscribed webhooks of one account, each its own receiver: the fan-out
+    // sends 1,000 delivery messages through the model's SendMessageBatch (10 entries and
+    // 256 KiB at most per call), and each is delivered once.
+    use hookline_simulation::workload::id_of;
+    const WEBHOOKS: usize = 1000;
+    let report = run_plan(1, &config(), |rng| {
+        let mut plan = scenario(rng, Behaviour::healthy(), 1);
+        let (template, behaviour) = plan.webhooks[0].clone();
+        plan.webhooks = (0..WEBHOOKS)
+            .map(|n| {
+                let mut webhook = template.clone();
+                webhook.id = id_of("wh_", rng);
+                webhook.url = format!("https://receiver{n}.example.com/hooks");
+                (webhook, behaviour.clone())
+            })
+            .collect();
+        plan
+    });
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(report.final_deliveries.len(), WEBHOOKS);
+    assert!(report
+        .final_deliveries
+        .iter()
+        .all(|d| d.status == DeliveryStatus::Succeeded && d.attempts.len() == 1));
+    assert_eq!(report.requests, WEBHOOKS, "each webhook got it once");
+    assert_eq!(
+        report.sqs_sends,
+        1 + WEBHOOKS as u64,
+        "the event, then one message each"
+    );
+}
