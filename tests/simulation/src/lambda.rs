@@ -21,7 +21,10 @@ pub type SimEngine = Deliverer<SimTable, Receivers, SimMailer, SimQueues>;
 
 #[derive(Clone, Debug)]
 pub struct FunctionConfig {
+    /// `BatchSize`: above 10 the poller makes several receives to fill a batch.
     pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds` (ms): a batch not yet full waits this long for more.
+    pub batching_window_ms: u64,
     /// `ScalingConfig.MaximumConcurrency`, per queue.
     pub max_concurrency: usize,
     /// The function timeout (ms).
@@ -49,9 +52,28 @@ pub async fn poll(
     loop {
         let generation = wake.generation();
         while *running.lock().unwrap() < config.max_concurrency && queue.has_visible() {
-            let batch = queue.receive(config.batch_size);
+            let mut batch = queue.receive(config.batch_size);
             if batch.is_empty() {
                 break;
+            }
+            // The poller fills a batch with more receives (10 messages each at most), waiting
+            // up to the batching window for what is not there yet.
+            let fill = |batch: &mut Vec<_>| {
+                while batch.len() < config.batch_size {
+                    let more = queue.receive(config.batch_size - batch.len());
+                    if more.is_empty() {
+                        break;
+                    }
+                    batch.extend(more);
+                }
+            };
+            fill(&mut batch);
+            if batch.len() < config.batch_size && config.batching_window_ms > 0 {
+                world
+                    .scheduler
+                    .sleep(Duration::from_millis(config.batching_window_ms))
+                    .await;
+                fill(&mut batch);
             }
             *running.lock().unwrap() += 1;
             let records = batch

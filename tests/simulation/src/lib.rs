@@ -47,7 +47,10 @@ use crate::world::{Faults, SimClock, World};
 pub struct Config {
     pub shape: Shape,
     pub faults: Faults,
+    /// The events queue's event source, and the function.
     pub function: FunctionConfig,
+    /// The deliveries queue's batches: (`BatchSize`, `MaximumBatchingWindowInSeconds` in ms).
+    pub delivery_batches: (usize, u64),
     /// The queues as infra/template.yaml makes them: (visibility timeout s, maxReceiveCount).
     pub events_queue: (u32, u32),
     pub deliveries_queue: (u32, u32),
@@ -64,12 +67,15 @@ impl Default for Config {
         Self {
             shape: Shape::default(),
             faults: Faults::all(),
-            // infra/template.yaml: BatchSize 10, MaximumConcurrency 10, Timeout 120.
+            // infra/template.yaml: BatchSize 10 (events), 100 with a 1 s window (deliveries),
+            // MaximumConcurrency 10, Timeout 120.
             function: FunctionConfig {
                 batch_size: 10,
+                batching_window_ms: 0,
                 max_concurrency: 10,
                 timeout_ms: 120_000,
             },
+            delivery_batches: (100, 1_000),
             events_queue: (720, 20),
             deliveries_queue: (720, 20),
             settings: DeliverySettings::default(),
@@ -179,12 +185,20 @@ pub fn run_plan(
         settings: config.settings.clone(),
     });
     let stats = Arc::new(Mutex::new(InvocationStats::default()));
-    for queue in [&queues.events, &queues.deliveries] {
+    let deliveries_source = FunctionConfig {
+        batch_size: config.delivery_batches.0,
+        batching_window_ms: config.delivery_batches.1,
+        ..config.function.clone()
+    };
+    for (queue, source) in [
+        (&queues.events, config.function.clone()),
+        (&queues.deliveries, deliveries_source),
+    ] {
         world.scheduler.spawn(lambda::poll(
             world.clone(),
             queue.clone(),
             deliverer.clone(),
-            config.function.clone(),
+            source,
             stats.clone(),
         ));
     }

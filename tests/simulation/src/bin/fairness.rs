@@ -65,12 +65,20 @@ fn main() {
         .position(|a| a == "--concurrency")
         .and_then(|i| args.get(i + 1))
         .map_or(10, |n| n.parse().expect("--concurrency takes a number"));
+    // `--batch N`: the deliveries queue's BatchSize (the template's DeliveryBatchSize, 100).
+    let batch = args
+        .iter()
+        .position(|a| a == "--batch")
+        .and_then(|i| args.get(i + 1))
+        .map_or(100, |n| n.parse().expect("--batch takes a number"));
     {
         let mut config = Config {
             faults: Faults::none(),
             ..Config::default()
         };
         config.function.max_concurrency = concurrency;
+        // Lambda requires a batching window of at least 1 s for batches over 10.
+        config.delivery_batches = (batch, if batch > 10 { 1_000 } else { 0 });
         let report = run_plan(1, &config, plan);
         let mut latencies: Vec<i64> = report
             .final_deliveries
@@ -100,7 +108,7 @@ fn main() {
         let at =
             |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         println!(
-            "concurrency {concurrency}: B's deliveries {} of 480; latency p50 {} ms, p99 {} ms, worst {} ms; violations {}",
+            "concurrency {concurrency}, batch {batch}: B's deliveries {} of 480; latency p50 {} ms, p99 {} ms, worst {} ms; violations {}",
             latencies.len(),
             at(0.5),
             at(0.99),
