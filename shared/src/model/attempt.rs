@@ -26,6 +26,10 @@ pub struct Attempt {
 /// inside DynamoDB's 400 KB item.
 pub const STORED_EXCERPT_BYTES: usize = 2 * 1024;
 
+/// What the log keeps of a successful answer: enough to recognise it, and small enough that a
+/// first-try success's record (its one write) stays under 1 KB, one write unit.
+pub const SUCCESS_EXCERPT_BYTES: usize = 256;
+
 /// The longest prefix of `text` whose JSON string encoding (without its quotes) takes at most
 /// `max` bytes.
 pub fn json_prefix(text: &str, max: usize) -> &str {

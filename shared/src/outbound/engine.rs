@@ -17,7 +17,7 @@ use super::{payload, DeliveryError, DeliverySettings, MAX_ATTEMPTS};
 use crate::clock::Clock;
 use crate::events::Event;
 use crate::http::{HttpClient, HttpMethod, HttpRequest};
-use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES};
+use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES, SUCCESS_EXCERPT_BYTES};
 use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
 use crate::notify::{Email, Mailer};
 use crate::queue::{
@@ -723,10 +723,16 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     /// The attempt as the log keeps it: bounded excerpts, so no record outgrows its item.
     fn bounded(attempt: &Attempt) -> Attempt {
         let mut kept = attempt.clone();
+        let succeeded = attempt.status.is_some_and(|s| (200..300).contains(&s));
+        let cap = if succeeded {
+            SUCCESS_EXCERPT_BYTES
+        } else {
+            STORED_EXCERPT_BYTES
+        };
         kept.response_body = kept
             .response_body
             .as_deref()
-            .map(|b| json_prefix(b, STORED_EXCERPT_BYTES).to_string());
+            .map(|b| json_prefix(b, cap).to_string());
         kept.error = kept
             .error
             .as_deref()
@@ -1441,5 +1447,32 @@ mod tests {
             Handled::Done
         );
         assert_eq!(engine.mailer.sent().len(), 1);
+    }
+
+    #[test]
+    fn a_first_try_success_record_stays_under_one_write_unit_at_worst() {
+        use crate::store::dynamo::{delivery_item, item_size};
+        // The longest ids, a webhook id, and an answer of 16 KiB of control bytes (six stored
+        // bytes each once escaped): the record `record_first` writes.
+        let long = "a".repeat(64);
+        let mut event = event().event;
+        event.id = format!("evt_{}", &long[..60]);
+        event.account_id = long.clone();
+        let mut delivery = Delivery::new(&event, "wh_01M8QEDC0074YSVSJF45VM0707", start(), false);
+        let answer = "\u{1}\"\\".repeat(16 * 1024 / 3);
+        let attempt = Attempt {
+            at: start(),
+            status: Some(299),
+            error: None,
+            duration_ms: 29_999,
+            response_body: Some(answer),
+            manual: false,
+        };
+        delivery.attempts.push(Engine::bounded(&attempt));
+        delivery.status = DeliveryStatus::Succeeded;
+        let token = format!("rec_{:032x}", u128::MAX);
+        let item = delivery_item(&delivery, None, Some(&token), Some(far()));
+        let size = item_size(&item);
+        assert!(size <= 1024, "{size} bytes: more than one write unit");
     }
 }
