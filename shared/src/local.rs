@@ -75,14 +75,36 @@ where
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect();
-    for m in out.messages() {
-        if !kept.contains(&m.message_id().unwrap_or_default()) {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .map_err(sqs_error)?;
+    // As Lambda does: the handled messages deleted with DeleteMessageBatch, 10 per call.
+    let done: Vec<&aws_sdk_sqs::types::Message> = out
+        .messages()
+        .iter()
+        .filter(|m| !kept.contains(&m.message_id().unwrap_or_default()))
+        .collect();
+    for chunk in done.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        let deleted = sqs
+            .delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        if let Some(failed) = deleted.failed().first() {
+            return Err(PumpError(format!(
+                "DeleteMessageBatch refused an entry: {}",
+                failed.code()
+            )));
         }
     }
     Ok((handed, kept.len()))

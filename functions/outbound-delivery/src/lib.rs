@@ -85,6 +85,7 @@ fn receive_of(message: &SqsMessage) -> outbound::Receive {
 async fn process<S, H, M, Q>(
     engine: &outbound::Deliverer<S, H, M, Q>,
     message: &SqsMessage,
+    work: &Work,
     deadline: OffsetDateTime,
 ) -> bool
 where
@@ -94,17 +95,8 @@ where
     Q: DeliveryQueue + Postpone,
 {
     let id = message.message_id.as_deref().unwrap_or_default();
-    let work = match parse(message.body.as_deref().unwrap_or_default()) {
-        Ok(work) => work,
-        Err(why) => {
-            // Left on the queue: after maxReceiveCount receives the redrive policy moves it to
-            // the dead-letter queue, where it waits for a person.
-            tracing::error!(message_id = id, why, "unreadable message");
-            return false;
-        }
-    };
     let receive = receive_of(message);
-    let outcome = match &work {
+    let outcome = match work {
         Work::Event(event) => engine.fan_out(event, &receive).await.map(|n| {
             tracing::debug!(event_id = %event.event.id, deliveries = n, "event fanned out");
             outbound::Handled::Done
@@ -144,13 +136,46 @@ where
     M: Mailer,
     Q: DeliveryQueue + Postpone,
 {
-    let kept: Vec<String> = stream::iter(event.records.iter())
-        .map(|message| async move { (message, process(engine, message, deadline).await) })
-        .buffer_unordered(RECORDS_AT_ONCE)
-        .filter_map(|(message, done)| async move {
-            (!done).then(|| message.message_id.clone().unwrap_or_default())
-        })
-        .collect()
-        .await;
+    let id_of = |m: &SqsMessage| m.message_id.clone().unwrap_or_default();
+    let mut kept = Vec::new();
+    let mut events = Vec::new();
+    let mut rest = Vec::new();
+    for message in &event.records {
+        match parse(message.body.as_deref().unwrap_or_default()) {
+            Ok(Work::Event(e)) => events.push((message, e)),
+            Ok(work) => rest.push((message, work)),
+            Err(why) => {
+                // Left on the queue: after maxReceiveCount receives the redrive policy moves
+                // it to the dead-letter queue, where it waits for a person.
+                tracing::error!(message_id = id_of(message), why, "unreadable message");
+                kept.push(id_of(message));
+            }
+        }
+    }
+    if !events.is_empty() {
+        // The batch's events fan out together, so their delivery messages share
+        // SendMessageBatch calls; should that fail, all of them come back (repeats are safe).
+        let all: Vec<(&EventMessage, outbound::Receive)> = events
+            .iter()
+            .map(|(message, e)| (e, receive_of(message)))
+            .collect();
+        match engine.fan_out_all(&all).await {
+            Ok(n) => tracing::debug!(events = all.len(), deliveries = n, "events fanned out"),
+            Err(e) => {
+                tracing::error!(error = %e, events = all.len(), "fan-out failed; the events will be received again");
+                kept.extend(events.iter().map(|(message, _)| id_of(message)));
+            }
+        }
+    }
+    let others: Vec<String> =
+        stream::iter(rest.iter())
+            .map(|(message, work)| async move {
+                (message, process(engine, message, work, deadline).await)
+            })
+            .buffer_unordered(RECORDS_AT_ONCE)
+            .filter_map(|(message, done)| async move { (!done).then(|| id_of(message)) })
+            .collect()
+            .await;
+    kept.extend(others);
     keeping(kept)
 }

@@ -168,6 +168,34 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         message: &EventMessage,
         receive: &Receive,
     ) -> Result<usize, DeliveryError> {
+        self.fan_out_all(&[(message, *receive)]).await
+    }
+
+    /// The fan-out of a batch of events at once: one Query per event, then all their delivery
+    /// messages queued together, 10 per `SendMessageBatch` whatever each event's fan-out (at
+    /// fan-out 1, a tenth of a request per delivery instead of one). Returns how many were
+    /// queued; on an error, repeating the whole batch is harmless.
+    pub async fn fan_out_all(
+        &self,
+        events: &[(&EventMessage, Receive)],
+    ) -> Result<usize, DeliveryError> {
+        let each = futures::future::try_join_all(
+            events
+                .iter()
+                .map(|(message, receive)| self.deliveries_for(message, receive)),
+        )
+        .await?;
+        let messages: Vec<DeliveryMessage> = each.into_iter().flatten().collect();
+        self.queue.enqueue(&messages, self.clock.now()).await?;
+        Ok(messages.len())
+    }
+
+    /// One delivery message per webhook subscribed to `message`'s event.
+    async fn deliveries_for(
+        &self,
+        message: &EventMessage,
+        receive: &Receive,
+    ) -> Result<Vec<DeliveryMessage>, DeliveryError> {
         let event = &message.event;
         let subscribers = self
             .store
@@ -194,8 +222,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 manual: false,
             })
             .collect();
-        self.queue.enqueue(&messages, self.clock.now()).await?;
-        Ok(messages.len())
+        Ok(messages)
     }
 
     /// The deliveries queue's step: one attempt of one delivery, unless it is not due yet or
