@@ -12,6 +12,8 @@ log "CPU per operation (shared/benches/hot_path.rs)"
 cargo bench -p hookline-shared --bench hot_path
 log "throughput and latency (tests/benches/throughput.rs)"
 cargo bench -p hookline-tests --bench throughput
+log "AWS requests and dollars per delivery (tests/benches/cost.rs)"
+cargo bench -p hookline-tests --bench cost
 log "release builds of the three functions, for the cold starts"
 cargo build --release -p webhooks-api -p inbound-resolver -p outbound-delivery
 log "cold starts (tests/benches/cold_start.rs)"

@@ -31,16 +31,56 @@ where
     F: FnOnce(SqsEvent) -> Fut,
     Fut: Future<Output = Result<SqsBatchResponse, PumpError>>,
 {
-    let out = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(wait_secs)
-        .set_visibility_timeout(visibility_secs)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .send()
-        .await
-        .map_err(sqs_error)?;
+    pump_batch(
+        sqs,
+        queue_url,
+        queue_arn,
+        wait_secs,
+        visibility_secs,
+        10,
+        invoke,
+    )
+    .await
+}
+
+/// As `pump_once`, with batches of up to `batch_size` messages: as Lambda's poller does for a
+/// `BatchSize` over 10, several receives (10 messages each at most) fill one invocation's
+/// batch, for as long as messages are there.
+pub async fn pump_batch<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    queue_arn: &str,
+    wait_secs: i32,
+    visibility_secs: Option<i32>,
+    batch_size: usize,
+    invoke: F,
+) -> Result<(usize, usize), PumpError>
+where
+    F: FnOnce(SqsEvent) -> Fut,
+    Fut: Future<Output = Result<SqsBatchResponse, PumpError>>,
+{
+    let mut messages: Vec<aws_sdk_sqs::types::Message> = Vec::new();
+    while messages.len() < batch_size {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages((batch_size - messages.len()).min(10) as i32)
+            .wait_time_seconds(if messages.is_empty() { wait_secs } else { 0 })
+            .set_visibility_timeout(visibility_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        let asked = (batch_size - messages.len()).min(10);
+        let got = out.messages().len();
+        messages.extend(out.messages().iter().cloned());
+        if got < asked {
+            break; // the queue has no more for now (or hands the same ones out again)
+        }
+    }
+    let out = aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput::builder()
+        .set_messages(Some(messages))
+        .build();
     if out.messages().is_empty() {
         return Ok((0, 0));
     }

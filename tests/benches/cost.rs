@@ -12,7 +12,8 @@
 //!   item's size at the end of the run (items only grow here), so it never undercounts;
 //! - Lambda's duration is the handler's wall time here, against moto on the same machine;
 //! - Lambda's pollers' empty receives are a fixed cost per event source, not per delivery,
-//!   and are left out; each batch's receive and delete are counted;
+//!   and are left out; each batch's receives and deletes are counted, with the template's
+//!   batch sizes (10 events, 100 delivery messages);
 //! - CloudWatch Logs: the bytes our code logs at the template's default level (`info`), plus
 //!   the platform's START/END/REPORT lines (about 300 bytes per invocation).
 
@@ -458,20 +459,22 @@ async fn run(scenario: Scenario, logs: &LogBytes) -> Measured {
     let wanted = deliveries * if scenario.one_retry { 2 } else { 1 };
     let started = Instant::now();
     let plain_sqs = aws_sdk_sqs::Client::new(&plain);
-    for url in [&events_url, &deliveries_url] {
+    // The template's batch sizes: 10 events, 100 delivery messages.
+    for (url, batch_size) in [(&events_url, 10), (&deliveries_url, 100)] {
         // Not counted: Lambda knows its queue.
         let arn = hookline::local::queue_arn(&plain_sqs, url).await.unwrap();
         loop {
             let mut took = Duration::ZERO;
-            let (handed, _) = hookline::local::pump_once(&sqs, url, &arn, 0, None, |batch| async {
-                let t = Instant::now();
-                let deadline = OffsetDateTime::now_utc() + time::Duration::seconds(120);
-                let answer = outbound_delivery::handle_batch(&engine, batch, deadline).await;
-                took = t.elapsed();
-                Ok(answer)
-            })
-            .await
-            .unwrap();
+            let pumped =
+                hookline::local::pump_batch(&sqs, url, &arn, 0, None, batch_size, |batch| async {
+                    let t = Instant::now();
+                    let deadline = OffsetDateTime::now_utc() + time::Duration::seconds(120);
+                    let answer = outbound_delivery::handle_batch(&engine, batch, deadline).await;
+                    took = t.elapsed();
+                    Ok(answer)
+                })
+                .await;
+            let (handed, _) = pumped.unwrap();
             if handed > 0 {
                 invocations += 1;
                 lambda_seconds += took.as_secs_f64();
