@@ -8,8 +8,9 @@
 //! first try of each delivery and accepting the retry.
 //!
 //! What is approximated, and how:
-//! - an `UpdateItem` is billed on the larger of the item before and after; the bench uses the
-//!   item's size at the end of the run (items only grow here), so it never undercounts;
+//! - an `UpdateItem` is billed on the larger of the item before and after, and a `GetItem` on
+//!   the whole item whatever it projects; the bench uses the item's size at the end of the run
+//!   (items only grow here), so it never undercounts;
 //! - Lambda's duration is the handler's wall time here, against moto on the same machine;
 //! - Lambda's pollers' empty receives are a fixed cost per event source, not per delivery,
 //!   and are left out; each batch's receives and deletes are counted, with the template's
@@ -81,6 +82,8 @@ struct Call {
     units: f64,
     /// An `UpdateItem`'s key: its units come from the item's size at the end.
     updated: Option<(String, String)>,
+    /// A `GetItem`'s key: its units come from the whole item's size at the end.
+    read: Option<(String, String)>,
     consistent: bool,
 }
 
@@ -143,6 +146,7 @@ impl aws_sdk_dynamodb::config::Intercept for DynamoMeter {
             op: "other",
             units: 0.0,
             updated: None,
+            read: None,
             consistent: false,
         };
         if let Some(i) = input.downcast_ref::<put_item::PutItemInput>() {
@@ -154,6 +158,8 @@ impl aws_sdk_dynamodb::config::Intercept for DynamoMeter {
         } else if let Some(i) = input.downcast_ref::<get_item::GetItemInput>() {
             call.op = "GetItem";
             call.consistent = i.consistent_read().unwrap_or(false);
+            // Billed on the whole item, whatever a projection returns.
+            call.read = key_of(i.key());
         } else if let Some(i) = input.downcast_ref::<query::QueryInput>() {
             call.op = "Query";
             call.consistent = i.consistent_read().unwrap_or(false);
@@ -181,8 +187,8 @@ impl aws_sdk_dynamodb::config::Intercept for DynamoMeter {
             return Ok(());
         };
         if let Some(Ok(output)) = context.output_or_error() {
-            if let Some(o) = output.downcast_ref::<get_item::GetItemOutput>() {
-                call.units = read_units(o.item().map_or(0, item_size), call.consistent);
+            if output.downcast_ref::<get_item::GetItemOutput>().is_some() {
+                // Priced at the end, on the whole item (see `run`).
             } else if let Some(o) = output.downcast_ref::<query::QueryOutput>() {
                 let bytes: usize = o.items().iter().map(item_size).sum();
                 call.units = read_units(bytes, call.consistent);
@@ -241,6 +247,7 @@ impl aws_sdk_sqs::config::Intercept for SqsMeter {
             op,
             units,
             updated: None,
+            read: None,
             consistent: false,
         };
         cfg.interceptor_state().store_put(Pending(call));
@@ -499,6 +506,9 @@ async fn run(scenario: Scenario, logs: &LogBytes) -> Measured {
     for call in &mut calls {
         if let Some(key) = &call.updated {
             call.units = write_units(sizes.get(key).copied().unwrap_or(0));
+        }
+        if let Some(key) = &call.read {
+            call.units = read_units(sizes.get(key).copied().unwrap_or(0), call.consistent);
         }
     }
     Measured {
