@@ -36,11 +36,9 @@ async fn main() -> Result<(), Error> {
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let engine = engine.clone();
-        // The invocation's deadline (epoch ms): no attempt starts that could not end before it.
-        let deadline = OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(event.context.deadline) * 1_000_000,
-        )
-        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        // No attempt starts that could not end before the invocation's deadline.
+        let deadline =
+            outbound_delivery::deadline_of(event.context.deadline, OffsetDateTime::now_utc());
         async move {
             Ok::<SqsBatchResponse, Error>(
                 outbound_delivery::handle_batch(&engine, event.payload, deadline).await,
