@@ -24,19 +24,6 @@ pub fn deadline_of(deadline_ms: u64, now: OffsetDateTime) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms) * 1_000_000).unwrap_or(now)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_deadline_is_epoch_milliseconds_or_the_emulator_s_timeout() {
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let lambda = 1_800_000_120_000;
-        assert_eq!(deadline_of(lambda, now), now + time::Duration::seconds(120));
-        assert_eq!(deadline_of(600_000, now), now + time::Duration::minutes(10));
-    }
-}
-
 /// Most records of a batch handled at once: every record of the template's batches, so one
 /// hanging receiver holds no other record back.
 const RECORDS_AT_ONCE: usize = 100;
@@ -202,4 +189,17 @@ where
             .await;
     kept.extend(others);
     keeping(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_epoch_milliseconds_or_the_emulator_s_timeout() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let lambda = 1_800_000_120_000;
+        assert_eq!(deadline_of(lambda, now), now + time::Duration::seconds(120));
+        assert_eq!(deadline_of(600_000, now), now + time::Duration::minutes(10));
+    }
 }
