@@ -41,12 +41,7 @@ async fn pump(queue_url: &str, d: &Function) -> usize {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     let arn = hookline::local::queue_arn(&sqs, queue_url).await.unwrap();
     let (handed, _) = hookline::local::pump_once(&sqs, queue_url, &arn, 0, None, |batch| async {
-        Ok(outbound_delivery::handle_batch(
-            d,
-            batch,
-            hookline_tests::invocation_deadline(time::OffsetDateTime::now_utc()),
-        )
-        .await)
+        Ok(hookline_tests::invoke(d, batch).await)
     })
     .await
     .unwrap();

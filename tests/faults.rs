@@ -397,12 +397,7 @@ async fn outage_mid_batch(outage: Outage) {
         .unwrap();
     let (handed, kept) =
         hookline::local::pump_once(&sqs, &events_url, &arn, 0, Some(0), |batch| async {
-            Ok(outbound_delivery::handle_batch(
-                &d,
-                batch,
-                hookline_tests::invocation_deadline(d.clock.now()),
-            )
-            .await)
+            Ok(hookline_tests::invoke(&d, batch).await)
         })
         .await
         .unwrap();
@@ -432,9 +427,7 @@ async fn outage_mid_batch(outage: Outage) {
                     }
                 }
             };
-            let deadline = hookline_tests::invocation_deadline(d.clock.now());
-            let (response, ()) =
-                tokio::join!(outbound_delivery::handle_batch(&d, batch, deadline), outage);
+            let (response, ()) = tokio::join!(hookline_tests::invoke(&d, batch), outage);
             Ok(response)
         },
     )
@@ -455,14 +448,7 @@ async fn outage_mid_batch(outage: Outage) {
             &deliveries_arn,
             0,
             Some(0),
-            |batch| async {
-                Ok(outbound_delivery::handle_batch(
-                    &d,
-                    batch,
-                    hookline_tests::invocation_deadline(d.clock.now()),
-                )
-                .await)
-            },
+            |batch| async { Ok(hookline_tests::invoke(&d, batch).await) },
         )
         .await
         .unwrap();
@@ -623,12 +609,7 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         );
         let (handed, kept) =
             hookline::local::pump_once(&sqs, &deliveries_url, &retry_arn, 1, None, |batch| async {
-                Ok(outbound_delivery::handle_batch(
-                    &d,
-                    batch,
-                    hookline_tests::invocation_deadline(d.clock.now()),
-                )
-                .await)
+                Ok(hookline_tests::invoke(&d, batch).await)
             })
             .await
             .unwrap();
@@ -688,8 +669,7 @@ where
                 .zip(chunk)
                 .map(|(id, body)| (id.as_str(), body.clone()))
                 .collect();
-            let deadline = hookline_tests::invocation_deadline(d.clock.now());
-            let response = outbound_delivery::handle_batch(d, sqs_batch(&records), deadline).await;
+            let response = hookline_tests::invoke(d, sqs_batch(&records)).await;
             response.batch_item_failures.len()
         })
         .buffer_unordered(2)

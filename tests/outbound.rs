@@ -204,12 +204,7 @@ async fn a_redelivered_batch_sends_nothing_twice() {
     // fan-out queues its deliveries, the repeats' checked.
     let mut batch = sqs_batch(&[("m1", body.clone())]);
     for _ in 0..3 {
-        let response = outbound_delivery::handle_batch(
-            &d,
-            batch.clone(),
-            hookline_tests::invocation_deadline(d.clock.now()),
-        )
-        .await;
+        let response = hookline_tests::invoke(&d, batch.clone()).await;
         assert!(response.batch_item_failures.is_empty());
         batch = hookline_tests::received_again(batch);
     }
@@ -250,12 +245,7 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
         ("early", future),
         ("odd", "{\"id\": 1}".into()),
     ]);
-    let response = outbound_delivery::handle_batch(
-        &d,
-        batch,
-        hookline_tests::invocation_deadline(d.clock.now()),
-    )
-    .await;
+    let response = hookline_tests::invoke(&d, batch).await;
     let mut kept: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -508,12 +498,7 @@ async fn a_poison_message_reaches_the_dlq_and_good_events_are_delivered_once() {
     let mut handed = 0;
     for _ in 0..10 {
         let (n, _) = hookline::local::pump_once(&sqs, &url, &arn, 0, Some(0), |event| async {
-            Ok(outbound_delivery::handle_batch(
-                &d,
-                event,
-                hookline_tests::invocation_deadline(d.clock.now()),
-            )
-            .await)
+            Ok(hookline_tests::invoke(&d, event).await)
         })
         .await
         .unwrap();

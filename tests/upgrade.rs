@@ -94,8 +94,7 @@ async fn deliveries_in_flight_in_the_v1_format_are_delivered_after_the_update() 
     for url in [&events_url, &deliveries_url, &deliveries_url] {
         let arn = hookline::local::queue_arn(&sqs, url).await.unwrap();
         let (_, kept) = hookline::local::pump_once(&sqs, url, &arn, 0, None, |batch| async {
-            let deadline = hookline_tests::invocation_deadline(OffsetDateTime::now_utc());
-            Ok(outbound_delivery::handle_batch(&engine, batch, deadline).await)
+            Ok(hookline_tests::invoke(&engine, batch).await)
         })
         .await
         .unwrap();

@@ -275,10 +275,7 @@ async fn event_source(sqs: &aws_sdk_sqs::Client, queue: &Queue, delivery: &Deliv
             &queue.arn,
             RECEIVE_WAIT_SECS,
             None,
-            |batch| async {
-                let deadline = crate::invocation_deadline(time::OffsetDateTime::now_utc());
-                Ok(outbound_delivery::handle_batch(delivery, batch, deadline).await)
-            },
+            |batch| async { Ok(crate::invoke(delivery, batch).await) },
         )
         .await;
         if let Err(e) = pumped {

@@ -561,10 +561,20 @@ pub fn local_egress() -> hookline::egress::EgressPolicy {
     hookline::egress::EgressPolicy::from_list("127.0.0.1/32").expect("a valid CIDR")
 }
 
-/// The deadline of an outbound delivery invocation starting `now` (the template's timeout),
-/// by the clock its engine runs on.
-pub fn invocation_deadline(now: time::OffsetDateTime) -> time::OffsetDateTime {
-    now + time::Duration::seconds(120)
+/// One invocation of outbound delivery with `batch`, as Lambda makes it: its deadline the
+/// template's timeout (120 s) from now, by the clock the engine runs on.
+pub async fn invoke<S, H, M, Q>(
+    d: &hookline::outbound::Deliverer<S, H, M, Q>,
+    batch: aws_lambda_events::event::sqs::SqsEvent,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse
+where
+    S: hookline::outbound::Backend,
+    H: hookline::http::HttpClient,
+    M: hookline::notify::Mailer,
+    Q: hookline::queue::DeliveryQueue + hookline::queue::Postpone,
+{
+    let deadline = d.clock.now() + time::Duration::seconds(120);
+    outbound_delivery::handle_batch(d, batch, deadline).await
 }
 
 /// The outbound delivery engine over the in-memory deliveries queue, as tests build it.
