@@ -59,7 +59,8 @@ async fn deliver(api: &TestApi, d: &Function, event: &Event) {
         count: 1,
         sent_at: time::OffsetDateTime::now_utc(),
     };
-    let n = d.fan_out(&message, &receive).await.unwrap();
+    let deadline = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);
+    let n = d.fan_out(&message, &receive, deadline).await.unwrap();
     let mut handed = 0;
     while handed < n {
         handed += pump(api.deliveries_queue_url.as_deref().unwrap(), d).await;

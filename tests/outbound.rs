@@ -875,7 +875,12 @@ async fn a_wide_fan_out_queues_one_message_per_webhook_in_batches_of_ten() {
         sent_at: clock.now(),
     };
     let started = std::time::Instant::now();
-    assert_eq!(d.fan_out(&event, &receive).await.unwrap(), WEBHOOKS);
+    assert_eq!(
+        d.fan_out(&event, &receive, clock.now() + time::Duration::minutes(2))
+            .await
+            .unwrap(),
+        WEBHOOKS
+    );
     eprintln!("fan-out to {WEBHOOKS} webhooks: {:?}", started.elapsed());
 
     // 100 SendMessageBatch calls of 10, one first-try message per webhook.

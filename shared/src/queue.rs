@@ -169,15 +169,61 @@ pub struct DeliveryMessage {
 
 pub const DELIVERY_MESSAGE_VERSION: u8 = 2;
 
+/// A delivery message as the queue sends it: its body, its fair-queue group (the account) and
+/// when it is due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Encoded {
+    pub body: String,
+    pub account_id: String,
+    pub due_at: Option<time::OffsetDateTime>,
+}
+
+impl DeliveryMessage {
+    pub fn encode(&self) -> Encoded {
+        Encoded {
+            body: serde_json::to_string(self).expect("delivery messages always serialise"),
+            account_id: self.account_id.clone(),
+            due_at: self.due_at,
+        }
+    }
+
+    /// Encodes this message, whose `event` is `None`, with `event_json`: a fan-out encodes
+    /// its event once for all its messages (up to 64 KiB of data each) instead of once each.
+    pub fn encode_with_event(&self, event_json: &str) -> Encoded {
+        debug_assert!(self.event.is_none(), "the event is spliced in once");
+        let mut body = serde_json::to_string(self).expect("delivery messages always serialise");
+        // A struct's JSON ends with its closing brace and always has fields before it (`v`).
+        debug_assert!(body.ends_with('}'));
+        body.pop();
+        body.push_str(",\"event\":");
+        body.push_str(event_json);
+        body.push('}');
+        Encoded {
+            body,
+            account_id: self.account_id.clone(),
+            due_at: self.due_at,
+        }
+    }
+}
+
 /// The deliveries queue as the engine sees it: no receipt handles, no SQS limits. A message
 /// is visible from its `due_at` (or at once); the adapter turns that into delays.
 pub trait DeliveryQueue: Send + Sync {
+    /// Queues encoded messages, each visible from its `due_at`, counted from `now`.
+    fn enqueue_encoded(
+        &self,
+        messages: &[Encoded],
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
     /// Queues `messages`, each visible from its `due_at`, counted from `now`.
     fn enqueue(
         &self,
         messages: &[DeliveryMessage],
         now: time::OffsetDateTime,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    ) -> impl Future<Output = Result<(), QueueError>> + Send {
+        let encoded: Vec<Encoded> = messages.iter().map(DeliveryMessage::encode).collect();
+        async move { self.enqueue_encoded(&encoded, now).await }
+    }
     /// Queues a failure e-mail.
     fn send_notice(
         &self,
@@ -220,7 +266,14 @@ pub fn pack_batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 }
 
 /// How often a batch's failed entries are sent again before the call gives up.
-const BATCH_TRIES: usize = 3;
+const BATCH_TRIES: u32 = 3;
+
+/// The wait before sending a batch's refused entries again (`tries` made so far): full jitter
+/// over 100 ms doubling per try, at most 1 s. `unit` is a random number in [0, 1).
+pub fn batch_backoff(tries: u32, unit: f64) -> std::time::Duration {
+    let ceiling = (100u64 << tries.min(10)).min(1_000);
+    std::time::Duration::from_millis((ceiling as f64 * unit) as u64)
+}
 
 /// One entry of a `SendMessageBatch`, as the adapters build it.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,16 +296,20 @@ pub struct FailedEntry {
 
 /// Sends `messages` as `SendMessageBatch` calls within SQS's limits (see `pack_batches`),
 /// each visible from its `due_at` (whole seconds, rounded up, 15 minutes at most), and sends
-/// the entries a call refused again, a few times. `send` makes one call. Shared by the SQS
-/// adapter and the simulation's queue, so both run this same code.
-pub async fn send_in_batches<F, Fut>(
-    messages: &[DeliveryMessage],
+/// the entries a call refused (throttled, internal errors) again after `pause(tries)`, a few
+/// times. `send` makes one call. Shared by the SQS adapter and the simulation's queue, so both
+/// run this same code.
+pub async fn send_in_batches<F, Fut, P, PFut>(
+    messages: &[Encoded],
     now: time::OffsetDateTime,
     mut send: F,
+    mut pause: P,
 ) -> Result<(), QueueError>
 where
     F: FnMut(Vec<BatchEntry>) -> Fut,
     Fut: Future<Output = Result<Vec<FailedEntry>, QueueError>>,
+    P: FnMut(u32) -> PFut,
+    PFut: Future<Output = ()>,
 {
     let entries: Vec<BatchEntry> = messages
         .iter()
@@ -264,7 +321,7 @@ where
                 .unwrap_or_default();
             BatchEntry {
                 id: i.to_string(),
-                body: serde_json::to_string(m).expect("delivery messages always serialise"),
+                body: m.body.clone(),
                 group: m.account_id.clone(),
                 delay_seconds: whole_seconds(wait, MAX_DELAY),
             }
@@ -276,7 +333,10 @@ where
         .collect();
     for run in pack_batches(&sizes) {
         let mut pending = entries[run].to_vec();
-        for _ in 0..BATCH_TRIES {
+        for tries in 0..BATCH_TRIES {
+            if tries > 0 {
+                pause(tries).await;
+            }
             let failed = send(pending.clone()).await?;
             if failed.is_empty() {
                 pending.clear();
@@ -351,12 +411,19 @@ impl SqsDeliveryQueue {
 }
 
 impl DeliveryQueue for SqsDeliveryQueue {
-    async fn enqueue(
+    async fn enqueue_encoded(
         &self,
-        messages: &[DeliveryMessage],
+        messages: &[Encoded],
         now: time::OffsetDateTime,
     ) -> Result<(), QueueError> {
-        send_in_batches(messages, now, |entries| self.send_batch(entries)).await
+        use crate::random::Random;
+        send_in_batches(
+            messages,
+            now,
+            |entries| self.send_batch(entries),
+            |tries| tokio::time::sleep(batch_backoff(tries, crate::random::OsRandom.unit())),
+        )
+        .await
     }
 
     async fn send_notice(&self, message: &NoticeMessage) -> Result<(), QueueError> {
@@ -415,12 +482,16 @@ impl Postpone for MemoryDeliveryQueue {
 }
 
 impl DeliveryQueue for MemoryDeliveryQueue {
-    async fn enqueue(
+    async fn enqueue_encoded(
         &self,
-        messages: &[DeliveryMessage],
+        messages: &[Encoded],
         _now: time::OffsetDateTime,
     ) -> Result<(), QueueError> {
-        self.queued.lock().unwrap().extend_from_slice(messages);
+        let decoded = messages
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).map_err(|e| QueueError(e.to_string())))
+            .collect::<Result<Vec<DeliveryMessage>, _>>()?;
+        self.queued.lock().unwrap().extend(decoded);
         Ok(())
     }
 
@@ -470,31 +541,70 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_entry_waits_a_jittered_doubling_pause_of_at_most_a_second() {
+        assert_eq!(batch_backoff(1, 0.0), std::time::Duration::ZERO);
+        assert!(batch_backoff(1, 0.999) < std::time::Duration::from_millis(200));
+        assert!(batch_backoff(2, 0.999) < std::time::Duration::from_millis(400));
+        assert!(batch_backoff(40, 0.999) < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_event_spliced_into_its_message_reads_back_as_the_whole_message() {
+        let mut whole = message(3, Some(1_500));
+        whole.event = Some(crate::events::Event {
+            id: "evt_1".into(),
+            event: crate::model::EventType::CaseNew,
+            account_id: "acme".into(),
+            occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            data: serde_json::json!({"case": {"id": "c1", "note": "a \"quoted\" }"}}),
+        });
+        let mut bare = whole.clone();
+        let event = bare.event.take().unwrap();
+        let spliced = bare.encode_with_event(&serde_json::to_string(&event).unwrap());
+        let read: DeliveryMessage = serde_json::from_str(&spliced.body).unwrap();
+        assert_eq!(read, whole);
+        assert_eq!(spliced.account_id, "acme");
+        assert_eq!(spliced.due_at, whole.due_at);
+    }
+
+    #[test]
     fn batches_send_refused_entries_again_and_give_up_on_sender_faults() {
         futures::executor::block_on(async {
             let now = time::OffsetDateTime::UNIX_EPOCH;
-            let messages: Vec<_> = (0..23).map(|i| message(i, Some(1_500))).collect();
+            let messages: Vec<Encoded> =
+                (0..23).map(|i| message(i, Some(1_500)).encode()).collect();
             let calls = Mutex::new(Vec::new());
+            let pauses = Mutex::new(Vec::new());
             // Every first call refuses its first entry once (a throttled entry).
-            let sent = send_in_batches(&messages, now, |entries| {
-                let mut calls = calls.lock().unwrap();
-                let first_try = !calls
-                    .iter()
-                    .any(|c: &Vec<BatchEntry>| c[0].id == entries[0].id);
-                calls.push(entries.clone());
-                let failed = if first_try {
-                    vec![FailedEntry {
-                        id: entries[0].id.clone(),
-                        sender_fault: false,
-                        code: "InternalError".into(),
-                    }]
-                } else {
-                    Vec::new()
-                };
-                async move { Ok(failed) }
-            })
+            let sent = send_in_batches(
+                &messages,
+                now,
+                |entries| {
+                    let mut calls = calls.lock().unwrap();
+                    let first_try = !calls
+                        .iter()
+                        .any(|c: &Vec<BatchEntry>| c[0].id == entries[0].id);
+                    calls.push(entries.clone());
+                    let failed = if first_try {
+                        vec![FailedEntry {
+                            id: entries[0].id.clone(),
+                            sender_fault: false,
+                            code: "InternalError".into(),
+                        }]
+                    } else {
+                        Vec::new()
+                    };
+                    async move { Ok(failed) }
+                },
+                |tries| {
+                    pauses.lock().unwrap().push(tries);
+                    async {}
+                },
+            )
             .await;
             assert!(sent.is_ok(), "{sent:?}");
+            // Each refused entry waited once before it went again.
+            assert_eq!(pauses.into_inner().unwrap(), vec![1, 1, 1]);
             let calls = calls.into_inner().unwrap();
             let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
             assert_eq!(sizes, vec![10, 1, 10, 1, 3, 1]);
@@ -502,13 +612,18 @@ mod tests {
                 .iter()
                 .flatten()
                 .all(|e| e.group == "acme" && e.delay_seconds == 2));
-            let refused = send_in_batches(&messages[..1], now, |entries| async move {
-                Ok(vec![FailedEntry {
-                    id: entries[0].id.clone(),
-                    sender_fault: true,
-                    code: "InvalidParameterValue".into(),
-                }])
-            })
+            let refused = send_in_batches(
+                &messages[..1],
+                now,
+                |entries| async move {
+                    Ok(vec![FailedEntry {
+                        id: entries[0].id.clone(),
+                        sender_fault: true,
+                        code: "InvalidParameterValue".into(),
+                    }])
+                },
+                |_| async {},
+            )
             .await;
             assert!(refused.is_err());
         });

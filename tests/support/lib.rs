@@ -620,7 +620,11 @@ where
         republished: false,
     };
     let n = d
-        .fan_out(&message, &first_receive(d))
+        .fan_out(
+            &message,
+            &first_receive(d),
+            d.clock.now() + time::Duration::minutes(2),
+        )
         .await
         .expect("the event fans out");
     let first_tries = {

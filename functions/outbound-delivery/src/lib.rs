@@ -108,7 +108,7 @@ where
     let id = message.message_id.as_deref().unwrap_or_default();
     let receive = receive_of(message);
     let outcome = match work {
-        Work::Event(event) => engine.fan_out(event, &receive).await.map(|n| {
+        Work::Event(event) => engine.fan_out(event, &receive, deadline).await.map(|n| {
             tracing::debug!(event_id = %event.event.id, deliveries = n, "event fanned out");
             outbound::Handled::Done
         }),
@@ -165,16 +165,22 @@ where
     }
     if !events.is_empty() {
         // The batch's events fan out together, so their delivery messages share
-        // SendMessageBatch calls; should that fail, all of them come back (repeats are safe).
+        // SendMessageBatch calls; an event whose messages were not all queued comes back
+        // (repeats are safe).
         let all: Vec<(&EventMessage, outbound::Receive)> = events
             .iter()
             .map(|(message, e)| (e, receive_of(message)))
             .collect();
-        match engine.fan_out_all(&all).await {
-            Ok(n) => tracing::debug!(events = all.len(), deliveries = n, "events fanned out"),
-            Err(e) => {
-                tracing::error!(error = %e, events = all.len(), "fan-out failed; the events will be received again");
-                kept.extend(events.iter().map(|(message, _)| id_of(message)));
+        let results = engine.fan_out_all(&all, deadline).await;
+        for ((message, e), result) in events.iter().zip(results) {
+            match result {
+                Ok(n) => {
+                    tracing::debug!(event_id = %e.event.id, deliveries = n, "event fanned out")
+                }
+                Err(why) => {
+                    tracing::error!(message_id = id_of(message), event_id = %e.event.id, error = %why, "fan-out incomplete; the event will be received again");
+                    kept.push(id_of(message));
+                }
             }
         }
     }

@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use time::OffsetDateTime;
 
 use super::decide::{self, Next, Verdict};
@@ -73,6 +75,15 @@ pub const RECORD_MARGIN: Duration = Duration::from_secs(10);
 /// take from its message's sending to its record (`FRESH`, the longest webhook timeout, 30 s,
 /// and `RECORD_MARGIN`), so an SQS duplicate of an event handled at once sends nothing twice.
 pub const REPEAT_DELAY: time::Duration = time::Duration::minutes(2);
+
+/// Delivery messages a fan-out encodes and queues at a time (up to five `SendMessageBatch`
+/// calls), and such chunks in flight at once: with 64 KiB events, about 15 MB of bodies at
+/// most, whatever the fan-out's width.
+const FAN_OUT_CHUNK: usize = 50;
+const FAN_OUT_CHUNKS_AT_ONCE: usize = 4;
+/// Time a fan-out chunk must have before the invocation's deadline to start: its calls, with
+/// the SDK's own retries. An event whose chunks did not all start is received again.
+pub const FAN_OUT_MARGIN: time::Duration = time::Duration::seconds(10);
 
 /// Most failed deliveries one recover call queues (call again with a later `since` for more).
 pub const MAX_RECOVER: usize = 1000;
@@ -167,30 +178,86 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         &self,
         message: &EventMessage,
         receive: &Receive,
+        deadline: OffsetDateTime,
     ) -> Result<usize, DeliveryError> {
-        self.fan_out_all(&[(message, *receive)]).await
+        let mut results = self.fan_out_all(&[(message, *receive)], deadline).await;
+        results.remove(0)
     }
 
     /// The fan-out of a batch of events at once: one Query per event, then all their delivery
     /// messages queued together, 10 per `SendMessageBatch` whatever each event's fan-out (at
-    /// fan-out 1, a tenth of a request per delivery instead of one). Returns how many were
-    /// queued; on an error, repeating the whole batch is harmless.
+    /// fan-out 1, a tenth of a request per delivery instead of one). Each event's answer: how
+    /// many messages it queued, or why it must be received again (repeating a fan-out is
+    /// harmless).
+    ///
+    /// Wide fan-outs stay bounded: messages are encoded and sent `FAN_OUT_CHUNK` at a time,
+    /// `FAN_OUT_CHUNKS_AT_ONCE` chunks in flight, each event encoded once, so memory does not
+    /// grow with the width; and no chunk starts without `FAN_OUT_MARGIN` left before
+    /// `deadline`.
     pub async fn fan_out_all(
         &self,
         events: &[(&EventMessage, Receive)],
-    ) -> Result<usize, DeliveryError> {
-        let each = futures::future::try_join_all(
+        deadline: OffsetDateTime,
+    ) -> Vec<Result<usize, DeliveryError>> {
+        let found = futures::future::join_all(
             events
                 .iter()
                 .map(|(message, receive)| self.deliveries_for(message, receive)),
         )
-        .await?;
-        let messages: Vec<DeliveryMessage> = each.into_iter().flatten().collect();
-        self.queue.enqueue(&messages, self.clock.now()).await?;
-        Ok(messages.len())
+        .await;
+        let mut results: Vec<Result<usize, DeliveryError>> = Vec::with_capacity(events.len());
+        let mut work: Vec<(usize, DeliveryMessage)> = Vec::new();
+        for (index, messages) in found.into_iter().enumerate() {
+            match messages {
+                Ok(messages) => {
+                    results.push(Ok(messages.len()));
+                    work.extend(messages.into_iter().map(|m| (index, m)));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let encoded_events: Vec<String> = events
+            .iter()
+            .map(|(message, _)| {
+                serde_json::to_string(&message.event).expect("events always serialise")
+            })
+            .collect();
+        let encoded_events = &encoded_events;
+        let sent: Vec<(Vec<usize>, Result<(), DeliveryError>)> =
+            futures::stream::iter(work.chunks(FAN_OUT_CHUNK))
+                .map(|chunk| async move {
+                    let mut of: Vec<usize> = chunk.iter().map(|(index, _)| *index).collect();
+                    of.dedup();
+                    let now = self.clock.now();
+                    if now + FAN_OUT_MARGIN > deadline {
+                        return (of, Err(DeliveryError::OutOfTime));
+                    }
+                    let encoded: Vec<_> = chunk
+                        .iter()
+                        .map(|(index, m)| m.encode_with_event(&encoded_events[*index]))
+                        .collect();
+                    let result = self.queue.enqueue_encoded(&encoded, now).await;
+                    (of, result.map_err(DeliveryError::from))
+                })
+                .buffer_unordered(FAN_OUT_CHUNKS_AT_ONCE)
+                .collect()
+                .await;
+        for (of, result) in sent {
+            let Err(e) = result else { continue };
+            for index in of {
+                if results[index].is_ok() {
+                    results[index] = Err(match &e {
+                        DeliveryError::OutOfTime => DeliveryError::OutOfTime,
+                        other => DeliveryError::Queue(crate::queue::QueueError(other.to_string())),
+                    });
+                }
+            }
+        }
+        results
     }
 
-    /// One delivery message per webhook subscribed to `message`'s event.
+    /// One delivery message per webhook subscribed to `message`'s event, without the event
+    /// (the fan-out encodes it once and splices it into each).
     async fn deliveries_for(
         &self,
         message: &EventMessage,
@@ -214,7 +281,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 delivery_id: crate::model::delivery_id(event, &s.webhook.id),
                 account_id: event.account_id.clone(),
                 webhook_id: s.webhook.id.clone(),
-                event: Some(event.clone()),
+                event: None,
                 webhook: Some(s.webhook),
                 failing: s.failing,
                 due_at,
@@ -1250,8 +1317,122 @@ mod tests {
             count,
             sent_at: start(),
         };
-        engine.fan_out(event, &receive).await.unwrap();
+        engine.fan_out(event, &receive, far()).await.unwrap();
         std::mem::take(&mut *engine.queue.queued.lock().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_without_time_left_queues_nothing_and_is_received_again() {
+        let (engine, _clock) = engine(&[]);
+        webhook(&engine).await;
+        let close = start() + FAN_OUT_MARGIN - time::Duration::seconds(1);
+        let result = engine
+            .fan_out(&event(), &first_receive(start()), close)
+            .await;
+        assert!(
+            matches!(result, Err(DeliveryError::OutOfTime)),
+            "{result:?}"
+        );
+        assert!(engine.queue.queued.lock().unwrap().is_empty());
+    }
+
+    /// Refuses every `enqueue` whose messages are all of account "acme".
+    #[derive(Default)]
+    struct RefusingAcme {
+        inner: MemoryDeliveryQueue,
+        calls: Mutex<usize>,
+    }
+
+    impl DeliveryQueue for RefusingAcme {
+        async fn enqueue_encoded(
+            &self,
+            messages: &[crate::queue::Encoded],
+            now: OffsetDateTime,
+        ) -> Result<(), crate::queue::QueueError> {
+            *self.calls.lock().unwrap() += 1;
+            if messages.iter().all(|m| m.account_id == "acme") {
+                return Err(crate::queue::QueueError("ServiceUnavailable".into()));
+            }
+            self.inner.enqueue_encoded(messages, now).await
+        }
+
+        async fn send_notice(
+            &self,
+            message: &crate::queue::NoticeMessage,
+        ) -> Result<(), crate::queue::QueueError> {
+            self.inner.send_notice(message).await
+        }
+    }
+
+    async fn subscribe(store: &MemoryStore, id: &str, account: &str) {
+        let body = json!({"name": "crm", "flow": "outbound", "url": "https://crm.example.com/h",
+            "notificationEmail": "ops@example.com", "events": ["case:new"]});
+        let webhook = WebhookPatch::from_json(&body)
+            .unwrap()
+            .create(
+                id.into(),
+                account.into(),
+                start() - time::Duration::hours(1),
+                &WebhookRules::default(),
+            )
+            .unwrap();
+        store.create_webhook(&webhook).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wide_fan_out_goes_in_chunks_and_answers_for_each_event() {
+        // acme: 60 webhooks (a chunk of 50 alone, then 10 sharing a chunk with globex's one).
+        // The queue refuses the chunk that is acme's alone: acme's event is received again,
+        // globex's is done.
+        let clock = Arc::new(ManualClock::new(start()));
+        let engine = Deliverer {
+            store: MemoryStore::new(),
+            http: Script::default(),
+            mailer: RecordingMailer::default(),
+            queue: RefusingAcme::default(),
+            clock: clock.clone(),
+            random: crate::random::os(),
+            settings: DeliverySettings::default(),
+        };
+        for n in 0..60 {
+            subscribe(&engine.store, &format!("wh_{n:03}"), "acme").await;
+        }
+        subscribe(&engine.store, "wh_g", "globex").await;
+        let acme = event();
+        let globex = EventMessage {
+            event: Event::from_publish(
+                &json!({"id": "evt_2", "event": "case:new", "data": {"caseId": "7"}}),
+                "globex",
+                start(),
+            )
+            .unwrap(),
+            republished: false,
+        };
+        let receive = first_receive(start());
+        let results = engine
+            .fan_out_all(&[(&acme, receive), (&globex, receive)], far())
+            .await;
+        assert!(
+            matches!(results[0], Err(DeliveryError::Queue(_))),
+            "{results:?}"
+        );
+        assert_eq!(results[1].as_ref().unwrap(), &1);
+        assert_eq!(
+            *engine.queue.calls.lock().unwrap(),
+            2,
+            "60 + 1 messages: two chunks"
+        );
+        let queued = engine.queue.inner.queued.lock().unwrap().clone();
+        assert_eq!(queued.len(), 11, "the second chunk went through");
+        // Each message carries its own event, spliced in whole.
+        for m in &queued {
+            let expected = if m.account_id == "acme" {
+                &acme
+            } else {
+                &globex
+            };
+            assert_eq!(m.event.as_ref(), Some(&expected.event));
+        }
     }
 
     #[tokio::test]

@@ -76,6 +76,10 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The invocation's deadline came before all of an event's delivery messages were queued:
+    /// the event is received again (a repeated fan-out is harmless).
+    #[error("the invocation's deadline came before the fan-out was queued")]
+    OutOfTime,
     #[error("delivery {0} is being attempted by another worker")]
     InFlight(String),
     #[error(transparent)]

@@ -321,12 +321,14 @@ pub fn check(o: &Outcome) -> Checked {
             Some(DeliveryStatus::Succeeded),
             Some(DeliveryStatus::Failed),
         ] {
+            // The webhook's own key range: a scan of the whole table per webhook would make
+            // wide fan-outs quadratic.
+            let from = (account.to_string(), id.to_string(), String::new());
             let mut want: Vec<&str> = tables
                 .deliveries
-                .iter()
-                .filter(|((a, w, _), s)| {
-                    a == account && w == id && status.is_none_or(|st| s.delivery.status == st)
-                })
+                .range(from..)
+                .take_while(|((a, w, _), _)| a == account && w == id)
+                .filter(|(_, s)| status.is_none_or(|st| s.delivery.status == st))
                 .map(|((_, _, d), _)| d.as_str())
                 .collect();
             want.reverse();

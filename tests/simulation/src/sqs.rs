@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookline::queue::{
-    send_in_batches, whole_seconds, BatchEntry, DeliveryMessage, DeliveryQueue, EventMessage,
-    EventQueue, FailedEntry, NoticeMessage, Postpone, QueueError, MAX_BATCH_BYTES,
-    MAX_BATCH_ENTRIES, MAX_HIDE,
+    batch_backoff, send_in_batches, whole_seconds, BatchEntry, DeliveryMessage, DeliveryQueue,
+    Encoded, EventMessage, EventQueue, FailedEntry, NoticeMessage, Postpone, QueueError,
+    MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_HIDE,
 };
 
 use crate::crash_point;
@@ -257,45 +257,30 @@ impl Queue {
     pub fn receive(&self, max: usize) -> Vec<Received> {
         let now = self.world.now_ms();
         let mut s = self.state.lock().unwrap();
-        let mut visible: Vec<String> = s
-            .messages
-            .values()
-            .filter(|m| m.visible_at <= now)
-            .map(|m| m.id.clone())
-            .collect();
         let noisy = fair_queue_noisy(&s.messages, now);
+        // Visible messages, split once per receive into quiet tenants' and noisy tenants'
+        // (with the tenant's in-flight count).
+        let (mut quiet, mut loud): (Vec<String>, Vec<(String, usize)>) = (Vec::new(), Vec::new());
+        for m in s.messages.values().filter(|m| m.visible_at <= now) {
+            match m.group.as_ref().and_then(|g| noisy.get(g)) {
+                Some(n) => loud.push((m.id.clone(), *n)),
+                None => quiet.push(m.id.clone()),
+            }
+        }
         let mut out = Vec::new();
-        while out.len() < max.min(10) && !visible.is_empty() {
+        while out.len() < max.min(10) && !(quiet.is_empty() && loud.is_empty()) {
             // Fair queues ("How Amazon SQS fair queues work"): a quiet tenant's message first
             // whenever one is waiting; among noisy tenants, the one with fewest in flight.
-            let quiet: Vec<usize> = (0..visible.len())
-                .filter(|&i| {
-                    s.messages[&visible[i]]
-                        .group
-                        .as_ref()
-                        .is_none_or(|g| !noisy.contains_key(g))
-                })
-                .collect();
-            let i = if !quiet.is_empty() {
-                quiet[self.world.rng.below(quiet.len() as u64) as usize]
+            let id = if !quiet.is_empty() {
+                let i = self.world.rng.below(quiet.len() as u64) as usize;
+                quiet.swap_remove(i)
             } else {
-                let fewest = visible
-                    .iter()
-                    .filter_map(|id| s.messages[id].group.as_ref())
-                    .map(|g| noisy[g])
-                    .min()
-                    .unwrap_or(0);
-                let candidates: Vec<usize> = (0..visible.len())
-                    .filter(|&i| {
-                        s.messages[&visible[i]]
-                            .group
-                            .as_ref()
-                            .is_some_and(|g| noisy[g] == fewest)
-                    })
-                    .collect();
-                candidates[self.world.rng.below(candidates.len() as u64) as usize]
+                let fewest = loud.iter().map(|(_, n)| *n).min().unwrap_or(0);
+                let candidates: Vec<usize> =
+                    (0..loud.len()).filter(|&i| loud[i].1 == fewest).collect();
+                let i = candidates[self.world.rng.below(candidates.len() as u64) as usize];
+                loud.swap_remove(i).0
             };
-            let id = visible.swap_remove(i);
             let mut m = s.messages.remove(&id).expect("listed");
             m.receive_count += 1;
             if m.receive_count > self.max_receive_count {
@@ -478,37 +463,61 @@ pub struct SimQueues {
     pub deliveries: Arc<Queue>,
 }
 
+impl SimQueues {
+    /// Half of an SQS request's round trip (1-8 ms): the way there before the queue changes,
+    /// the way back after it. Fan-outs and retries take time, as on AWS.
+    async fn transit(&self) {
+        let ms = self.world.rng.between(1, 8);
+        self.world.scheduler.sleep(Duration::from_millis(ms)).await;
+    }
+}
+
 impl EventQueue for SimQueues {
     async fn publish(&self, message: &EventMessage) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).expect("events serialise");
-        self.events.send(&body, 0).map(|_| ())
+        self.transit().await;
+        let sent = self.events.send(&body, 0).map(|_| ());
+        self.transit().await;
+        sent
     }
 }
 
 impl DeliveryQueue for SimQueues {
-    async fn enqueue(
+    async fn enqueue_encoded(
         &self,
-        messages: &[DeliveryMessage],
+        messages: &[Encoded],
         now: time::OffsetDateTime,
     ) -> Result<(), QueueError> {
         if messages.is_empty() {
             return Ok(());
         }
         // The SQS adapter's own batching code, each call through the model.
-        send_in_batches(messages, now, |entries| async move {
-            crash_point!(
-                self.world,
-                "crash.before.sqs_send",
-                self.world.faults.crash_before_call
-            );
-            let sent = self.deliveries.send_batch(&entries);
-            crash_point!(
-                self.world,
-                "crash.after.sqs_send",
-                self.world.faults.crash_after_call
-            );
-            sent
-        })
+        send_in_batches(
+            messages,
+            now,
+            |entries| async move {
+                crash_point!(
+                    self.world,
+                    "crash.before.sqs_send",
+                    self.world.faults.crash_before_call
+                );
+                self.transit().await;
+                let sent = self.deliveries.send_batch(&entries);
+                self.transit().await;
+                crash_point!(
+                    self.world,
+                    "crash.after.sqs_send",
+                    self.world.faults.crash_after_call
+                );
+                sent
+            },
+            |tries| {
+                // The adapter's jittered pause, on the simulation's clock and seed.
+                self.world
+                    .scheduler
+                    .sleep(batch_backoff(tries, self.world.rng.unit()))
+            },
+        )
         .await
     }
 
@@ -519,7 +528,9 @@ impl DeliveryQueue for SimQueues {
             self.world.faults.crash_before_call
         );
         let body = serde_json::to_string(message).expect("notices serialise");
+        self.transit().await;
         let sent = self.deliveries.send(&body, 0);
+        self.transit().await;
         crash_point!(
             self.world,
             "crash.after.sqs_send",
@@ -536,9 +547,11 @@ impl Postpone for SimQueues {
             "crash.before.sqs_hide",
             self.world.faults.crash_before_call
         );
+        self.transit().await;
         let changed = self
             .deliveries
             .change_visibility(receipt_handle, whole_seconds(delay, MAX_HIDE));
+        self.transit().await;
         crash_point!(
             self.world,
             "crash.after.sqs_hide",
