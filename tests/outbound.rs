@@ -217,7 +217,10 @@ async fn a_redelivered_batch_sends_nothing_twice() {
     );
     // The first fan-out's message goes at once; the repeats' wait until it has recorded.
     assert_eq!(receive(&d, &messages[0]).await, Handled::Done);
-    clock.advance(hookline::outbound::REPEAT_DELAY);
+    // The helpers' invocations have 2 minutes: a function with a 120 s timeout.
+    clock.advance(hookline::outbound::repeat_delay(
+        std::time::Duration::from_secs(120),
+    ));
     for message in &messages[1..] {
         assert_eq!(receive(&d, message).await, Handled::Done);
     }

@@ -169,6 +169,36 @@ pub struct DeliveryMessage {
 
 pub const DELIVERY_MESSAGE_VERSION: u8 = 2;
 
+/// The rest of a fan-out that did not fit its invocation, on the deliveries queue: its event,
+/// and the webhook id up to which (in id order) every delivery message was queued. Its
+/// handler queues the others, checked, and passes on what it cannot fit in turn.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanOutRest {
+    pub rest_of: Event,
+    pub after: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub republished: bool,
+    /// Not to be handled before this: after the fast-path tries of the fan-out it continues
+    /// have recorded (`outbound::repeat_delay`).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub due_at: Option<time::OffsetDateTime>,
+}
+
+impl FanOutRest {
+    pub fn encode(&self) -> Encoded {
+        Encoded {
+            body: serde_json::to_string(self).expect("fan-out rests always serialise"),
+            account_id: self.rest_of.account_id.clone(),
+            due_at: self.due_at,
+        }
+    }
+}
+
 /// A delivery message as the queue sends it: its body, its fair-queue group (the account) and
 /// when it is due.
 #[derive(Clone, Debug, PartialEq)]
@@ -462,6 +492,7 @@ impl Postpone for SqsDeliveryQueue {
 #[derive(Debug, Default)]
 pub struct MemoryDeliveryQueue {
     pub queued: Mutex<Vec<DeliveryMessage>>,
+    pub rests: Mutex<Vec<FanOutRest>>,
     pub notices: Mutex<Vec<NoticeMessage>>,
     /// `(receipt handle, delay)` of each message hidden again.
     pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
@@ -487,11 +518,14 @@ impl DeliveryQueue for MemoryDeliveryQueue {
         messages: &[Encoded],
         _now: time::OffsetDateTime,
     ) -> Result<(), QueueError> {
-        let decoded = messages
-            .iter()
-            .map(|m| serde_json::from_str(&m.body).map_err(|e| QueueError(e.to_string())))
-            .collect::<Result<Vec<DeliveryMessage>, _>>()?;
-        self.queued.lock().unwrap().extend(decoded);
+        for m in messages {
+            if let Ok(rest) = serde_json::from_str::<FanOutRest>(&m.body) {
+                self.rests.lock().unwrap().push(rest);
+                continue;
+            }
+            let message = serde_json::from_str(&m.body).map_err(|e| QueueError(e.to_string()))?;
+            self.queued.lock().unwrap().push(message);
+        }
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use hookline::http::HttpClient;
 use hookline::notify::Mailer;
 use hookline::outbound;
 use hookline::queue::{
-    DeliveryMessage, DeliveryQueue, EventMessage, NoticeMessage, Postpone, RetryMessage,
+    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, Postpone, RetryMessage,
 };
 use time::OffsetDateTime;
 
@@ -46,6 +46,8 @@ fn keeping(kept: Vec<String>) -> SqsBatchResponse {
 enum Work {
     Event(EventMessage),
     Delivery(Box<DeliveryMessage>),
+    /// The rest of a fan-out too wide for its invocation.
+    Rest(Box<FanOutRest>),
     /// A v1 retry message, queued before the stack was updated.
     Legacy(RetryMessage),
     Notice(NoticeMessage),
@@ -55,7 +57,11 @@ fn parse(body: &str) -> Result<Work, String> {
     let value: serde_json::Value =
         serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     let read = |what: &str| format!("bad {what}");
-    if value.get("notice").is_some() {
+    if value.get("restOf").is_some() {
+        serde_json::from_value(value)
+            .map(|m| Work::Rest(Box::new(m)))
+            .map_err(|e| format!("{}: {e}", read("fan-out rest")))
+    } else if value.get("notice").is_some() {
         serde_json::from_value(value)
             .map(Work::Notice)
             .map_err(|e| format!("{}: {e}", read("notice")))
@@ -113,6 +119,8 @@ where
             outbound::Handled::Done
         }),
         Work::Delivery(delivery) => engine.deliver(delivery, &receive, deadline).await,
+        // Boxed: the fan-out's future is deep, and it is rare on this queue.
+        Work::Rest(rest) => Box::pin(engine.fan_out_rest(rest, deadline)).await,
         Work::Legacy(retry) => engine.deliver_legacy(retry, deadline).await,
         Work::Notice(notice) => engine.send_notice(notice).await,
     };
@@ -200,6 +208,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fan_out_rest_is_read_as_one() {
+        let rest = FanOutRest {
+            rest_of: hookline::events::Event::from_publish(
+                &serde_json::json!({"id": "evt_1", "event": "case:new", "data": {"caseId": "9"}}),
+                "acme",
+                OffsetDateTime::UNIX_EPOCH,
+            )
+            .unwrap(),
+            after: "wh_9".into(),
+            republished: false,
+            due_at: None,
+        };
+        let body = rest.encode().body;
+        assert!(matches!(parse(&body), Ok(Work::Rest(read)) if *read == rest));
+    }
 
     #[test]
     fn a_deadline_is_epoch_milliseconds_or_the_emulator_s_timeout() {

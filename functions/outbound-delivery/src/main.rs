@@ -41,7 +41,13 @@ async fn main() -> Result<(), Error> {
             outbound_delivery::deadline_of(event.context.deadline, OffsetDateTime::now_utc());
         async move {
             Ok::<SqsBatchResponse, Error>(
-                outbound_delivery::handle_batch(&engine, event.payload, deadline).await,
+                // Boxed: the batch's future is too deep for the compiler's layout otherwise.
+                Box::pin(outbound_delivery::handle_batch(
+                    &engine,
+                    event.payload,
+                    deadline,
+                ))
+                .await,
             )
         }
     }))

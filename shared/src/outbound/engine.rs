@@ -20,10 +20,13 @@ use crate::clock::Clock;
 use crate::events::Event;
 use crate::http::{HttpClient, HttpMethod, HttpRequest};
 use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES, SUCCESS_EXCERPT_BYTES};
-use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
+
+use crate::model::{
+    Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook, OUTBOUND_TIMEOUT_MS,
+};
 use crate::notify::{Email, Mailer};
 use crate::queue::{
-    DeliveryMessage, DeliveryQueue, EventMessage, NoticeMessage, RetryMessage,
+    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, RetryMessage,
     DELIVERY_MESSAGE_VERSION,
 };
 use crate::random::Random;
@@ -71,19 +74,39 @@ pub const FRESH: time::Duration = time::Duration::seconds(60);
 /// invocation's deadline.
 pub const RECORD_MARGIN: Duration = Duration::from_secs(10);
 
-/// How long a repeated fan-out's (checked) copies wait: longer than a fast-path first try can
-/// take from its message's sending to its record (`FRESH`, the longest webhook timeout, 30 s,
-/// and `RECORD_MARGIN`), so an SQS duplicate of an event handled at once sends nothing twice.
-pub const REPEAT_DELAY: time::Duration = time::Duration::minutes(2);
+/// How long a repeated fan-out's (checked) copies wait, given the function's timeout: longer
+/// than the first fan-out's fast-path tries can take to record, so an SQS duplicate of an event
+/// handled at once sends nothing twice. The first fan-out received the event before this one
+/// did, so its invocation began before now and sent its messages before its deadline, at most
+/// one function timeout from now; each of them took the fast path within `FRESH` of its
+/// sending or not at all, and recorded within the longest webhook timeout and `RECORD_MARGIN`.
+/// `REPEAT_SLACK` covers the estimate of the timeout and clocks. With the template's 120 s:
+/// 120 + 60 + 30 + 10 + 30 = 250 s.
+pub fn repeat_delay(function_timeout: Duration) -> time::Duration {
+    let longest_webhook = Duration::from_millis(u64::from(OUTBOUND_TIMEOUT_MS.2));
+    let bound = function_timeout + longest_webhook + RECORD_MARGIN + REPEAT_SLACK;
+    FRESH + time::Duration::try_from(bound).unwrap_or(time::Duration::MAX)
+}
 
-/// Delivery messages a fan-out encodes and queues at a time (up to five `SendMessageBatch`
-/// calls), and such chunks in flight at once: with 64 KiB events, about 15 MB of bodies at
+const REPEAT_SLACK: Duration = Duration::from_secs(30);
+
+/// The function's timeout, from an invocation's deadline seen at its start: Lambda's timeouts
+/// are whole seconds, and the invocation began moments ago.
+fn function_timeout(deadline: OffsetDateTime, now: OffsetDateTime) -> Duration {
+    let left = (deadline - now).whole_milliseconds().max(0) as u64;
+    Duration::from_secs(left.div_ceil(1000))
+}
+
+/// Delivery messages a fan-out encodes and queues at a time (one `SendMessageBatch`, or up to
+/// four for events near 64 KiB), and such chunks in flight at once: about 10 MB of bodies at
 /// most, whatever the fan-out's width.
-const FAN_OUT_CHUNK: usize = 50;
-const FAN_OUT_CHUNKS_AT_ONCE: usize = 4;
-/// Time a fan-out chunk must have before the invocation's deadline to start: its calls, with
-/// the SDK's own retries. An event whose chunks did not all start is received again.
-pub const FAN_OUT_MARGIN: time::Duration = time::Duration::seconds(10);
+const FAN_OUT_CHUNK: usize = 10;
+const FAN_OUT_CHUNKS_AT_ONCE: usize = 16;
+/// Time a fan-out chunk must have before the invocation's deadline to start: a chunk of one
+/// call takes at most three tries of the SDK's 12 s operation timeout and the pauses between
+/// them (38 s), and then the fan-out's rest is queued. What does not start goes on in a
+/// `FanOutRest`.
+pub const FAN_OUT_MARGIN: time::Duration = time::Duration::seconds(55);
 
 /// Most failed deliveries one recover call queues (call again with a later `since` for more).
 pub const MAX_RECOVER: usize = 1000;
@@ -187,95 +210,166 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     /// The fan-out of a batch of events at once: one Query per event, then all their delivery
     /// messages queued together, 10 per `SendMessageBatch` whatever each event's fan-out (at
     /// fan-out 1, a tenth of a request per delivery instead of one). Each event's answer: how
-    /// many messages it queued, or why it must be received again (repeating a fan-out is
-    /// harmless).
-    ///
-    /// Wide fan-outs stay bounded: messages are encoded and sent `FAN_OUT_CHUNK` at a time,
-    /// `FAN_OUT_CHUNKS_AT_ONCE` chunks in flight, each event encoded once, so memory does not
-    /// grow with the width; and no chunk starts without `FAN_OUT_MARGIN` left before
-    /// `deadline`.
+    /// many messages it queued now, or why it must be received again (repeating a fan-out is
+    /// harmless). What does not fit the invocation goes on as a `FanOutRest`.
     pub async fn fan_out_all(
         &self,
         events: &[(&EventMessage, Receive)],
         deadline: OffsetDateTime,
     ) -> Vec<Result<usize, DeliveryError>> {
-        let found = futures::future::join_all(
-            events
-                .iter()
-                .map(|(message, receive)| self.deliveries_for(message, receive)),
-        )
+        let now = self.clock.now();
+        let repeat_delay = repeat_delay(function_timeout(deadline, now));
+        let plans = futures::future::join_all(events.iter().map(|(message, receive)| {
+            let check = receive.count > 1 || message.republished;
+            // A repeat's copies wait until any first try of the same fan-out still in flight
+            // has recorded: then their claims find its record, and nothing is sent twice.
+            let due_at = check.then(|| now + repeat_delay);
+            self.deliveries_for(&message.event, message.republished, None, check, due_at)
+        }))
         .await;
-        let mut results: Vec<Result<usize, DeliveryError>> = Vec::with_capacity(events.len());
+        let fan_outs: Vec<(&Event, bool)> = events
+            .iter()
+            .map(|(message, _)| (&message.event, message.republished))
+            .collect();
+        self.queue_fan_outs(&fan_outs, plans, deadline, repeat_delay)
+            .await
+    }
+
+    /// The deliveries queue's step for the rest of a fan-out: the webhooks after `rest.after`,
+    /// each message checked (the fan-out it continues may have queued some of them).
+    pub async fn fan_out_rest(
+        &self,
+        rest: &FanOutRest,
+        deadline: OffsetDateTime,
+    ) -> Result<Handled, DeliveryError> {
+        let now = self.clock.now();
+        if let Some(due) = rest.due_at.filter(|due| *due > now) {
+            return Ok(Handled::KeepUntil(due));
+        }
+        let repeat_delay = repeat_delay(function_timeout(deadline, now));
+        let plan = self
+            .deliveries_for(
+                &rest.rest_of,
+                rest.republished,
+                Some(&rest.after),
+                true,
+                None,
+            )
+            .await;
+        let fan_out = [(&rest.rest_of, rest.republished)];
+        let mut results = self
+            .queue_fan_outs(&fan_out, vec![plan], deadline, repeat_delay)
+            .await;
+        results.remove(0).map(|_| Handled::Done)
+    }
+
+    /// Queues each fan-out's planned messages, every event encoded once and spliced into its
+    /// messages, `FAN_OUT_CHUNK` messages a chunk and `FAN_OUT_CHUNKS_AT_ONCE` chunks in
+    /// flight, so memory does not grow with the width. No chunk starts within `FAN_OUT_MARGIN`
+    /// of `deadline`. A fan-out whose messages were queued up to some webhook but not all goes
+    /// on as a `FanOutRest` after that webhook, so a fan-out too wide for one invocation (or
+    /// one that met a failing call) keeps its progress instead of starting over.
+    async fn queue_fan_outs(
+        &self,
+        fan_outs: &[(&Event, bool)],
+        plans: Vec<Result<Vec<DeliveryMessage>, DeliveryError>>,
+        deadline: OffsetDateTime,
+        repeat_delay: time::Duration,
+    ) -> Vec<Result<usize, DeliveryError>> {
+        let mut results: Vec<Result<usize, DeliveryError>> = Vec::with_capacity(plans.len());
         let mut work: Vec<(usize, DeliveryMessage)> = Vec::new();
-        for (index, messages) in found.into_iter().enumerate() {
-            match messages {
+        let mut ranges = Vec::with_capacity(plans.len());
+        for (index, plan) in plans.into_iter().enumerate() {
+            let start = work.len();
+            match plan {
                 Ok(messages) => {
                     results.push(Ok(messages.len()));
                     work.extend(messages.into_iter().map(|m| (index, m)));
                 }
                 Err(e) => results.push(Err(e)),
             }
+            ranges.push(start..work.len());
         }
-        let encoded_events: Vec<String> = events
+        let encoded_events: Vec<String> = fan_outs
             .iter()
-            .map(|(message, _)| {
-                serde_json::to_string(&message.event).expect("events always serialise")
-            })
+            .map(|(event, _)| serde_json::to_string(event).expect("events always serialise"))
             .collect();
         let encoded_events = &encoded_events;
-        let sent: Vec<(Vec<usize>, Result<(), DeliveryError>)> =
-            futures::stream::iter(work.chunks(FAN_OUT_CHUNK))
-                .map(|chunk| async move {
-                    let mut of: Vec<usize> = chunk.iter().map(|(index, _)| *index).collect();
-                    of.dedup();
+        let outcomes: Vec<(usize, Result<(), DeliveryError>)> =
+            futures::stream::iter(work.chunks(FAN_OUT_CHUNK).enumerate())
+                .map(|(k, chunk)| async move {
                     let now = self.clock.now();
                     if now + FAN_OUT_MARGIN > deadline {
-                        return (of, Err(DeliveryError::OutOfTime));
+                        return (k, Err(DeliveryError::OutOfTime));
                     }
                     let encoded: Vec<_> = chunk
                         .iter()
                         .map(|(index, m)| m.encode_with_event(&encoded_events[*index]))
                         .collect();
                     let result = self.queue.enqueue_encoded(&encoded, now).await;
-                    (of, result.map_err(DeliveryError::from))
+                    (k, result.map_err(DeliveryError::from))
                 })
                 .buffer_unordered(FAN_OUT_CHUNKS_AT_ONCE)
                 .collect()
                 .await;
-        for (of, result) in sent {
-            let Err(e) = result else { continue };
-            for index in of {
-                if results[index].is_ok() {
-                    results[index] = Err(match &e {
-                        DeliveryError::OutOfTime => DeliveryError::OutOfTime,
-                        other => DeliveryError::Queue(crate::queue::QueueError(other.to_string())),
-                    });
-                }
+        let mut failed: Vec<Option<DeliveryError>> = Vec::new();
+        failed.resize_with(work.len().div_ceil(FAN_OUT_CHUNK), || None);
+        for (k, result) in outcomes {
+            failed[k] = result.err();
+        }
+        for (index, range) in ranges.into_iter().enumerate() {
+            let Some(stop) = range.clone().find(|i| failed[i / FAN_OUT_CHUNK].is_some()) else {
+                continue;
+            };
+            let why = match &failed[stop / FAN_OUT_CHUNK] {
+                Some(DeliveryError::OutOfTime) | None => DeliveryError::OutOfTime,
+                Some(e) => DeliveryError::Queue(crate::queue::QueueError(e.to_string())),
+            };
+            if stop == range.start {
+                results[index] = Err(why);
+                continue;
             }
+            let (event, republished) = fan_outs[index];
+            // Any fast-path message in this fan-out: the rest waits until those recorded.
+            let fast = work[range.clone()].iter().any(|(_, m)| !m.check);
+            let now = self.clock.now();
+            let rest = FanOutRest {
+                rest_of: event.clone(),
+                after: work[stop - 1].1.webhook_id.clone(),
+                republished,
+                due_at: fast.then(|| now + repeat_delay),
+            };
+            results[index] = match self.queue.enqueue_encoded(&[rest.encode()], now).await {
+                Ok(()) => {
+                    tracing::info!(event_id = %event.id, queued = stop - range.start, why = %why, "fan-out goes on in another invocation");
+                    Ok(stop - range.start)
+                }
+                Err(e) => Err(e.into()),
+            };
         }
         results
     }
 
-    /// One delivery message per webhook subscribed to `message`'s event, without the event
-    /// (the fan-out encodes it once and splices it into each).
+    /// One delivery message per webhook subscribed to `event`, in webhook id order (after
+    /// `after`, if given), without the event (the fan-out encodes it once and splices it in).
     async fn deliveries_for(
         &self,
-        message: &EventMessage,
-        receive: &Receive,
+        event: &Event,
+        republished: bool,
+        after: Option<&str>,
+        check: bool,
+        due_at: Option<OffsetDateTime>,
     ) -> Result<Vec<DeliveryMessage>, DeliveryError> {
-        let event = &message.event;
-        let subscribers = self
+        let mut subscribers = self
             .store
             .subscribers(&event.account_id, event.event)
             .await?;
-        let check = receive.count > 1 || message.republished;
-        // A repeat's copies wait until any first try of the same fan-out still in flight has
-        // recorded: then their claims find its record, and nothing is sent twice.
-        let due_at = check.then(|| self.clock.now() + REPEAT_DELAY);
+        subscribers.sort_by(|a, b| a.webhook.id.cmp(&b.webhook.id));
         let messages: Vec<DeliveryMessage> = subscribers
             .into_iter()
+            .filter(|s| after.is_none_or(|after| s.webhook.id.as_str() > after))
             // A republished id reaches no webhook made after its first publish.
-            .filter(|s| !message.republished || s.webhook.created_at <= event.occurred_at)
+            .filter(|s| !republished || s.webhook.created_at <= event.occurred_at)
             .map(|s| DeliveryMessage {
                 v: DELIVERY_MESSAGE_VERSION,
                 delivery_id: crate::model::delivery_id(event, &s.webhook.id),
@@ -1321,6 +1415,26 @@ mod tests {
         std::mem::take(&mut *engine.queue.queued.lock().unwrap())
     }
 
+    #[test]
+    fn the_function_timeout_is_read_from_a_fresh_invocation_s_deadline() {
+        let now = start();
+        let later = |ms| now + time::Duration::milliseconds(ms);
+        assert_eq!(
+            function_timeout(later(120_000), now),
+            Duration::from_secs(120)
+        );
+        // A few milliseconds into the invocation: still the whole second.
+        assert_eq!(
+            function_timeout(later(119_993), now),
+            Duration::from_secs(120)
+        );
+        assert_eq!(function_timeout(later(-5), now), Duration::ZERO);
+        assert_eq!(
+            repeat_delay(Duration::from_secs(120)),
+            time::Duration::seconds(250)
+        );
+    }
+
     #[tokio::test]
     async fn a_fan_out_without_time_left_queues_nothing_and_is_received_again() {
         let (engine, _clock) = engine(&[]);
@@ -1336,21 +1450,24 @@ mod tests {
         assert!(engine.queue.queued.lock().unwrap().is_empty());
     }
 
-    /// Refuses every `enqueue` whose messages are all of account "acme".
+    /// Refuses every `enqueue` holding a message for webhook `wh_010`.
     #[derive(Default)]
-    struct RefusingAcme {
+    struct Refusing {
         inner: MemoryDeliveryQueue,
         calls: Mutex<usize>,
     }
 
-    impl DeliveryQueue for RefusingAcme {
+    impl DeliveryQueue for Refusing {
         async fn enqueue_encoded(
             &self,
             messages: &[crate::queue::Encoded],
             now: OffsetDateTime,
         ) -> Result<(), crate::queue::QueueError> {
             *self.calls.lock().unwrap() += 1;
-            if messages.iter().all(|m| m.account_id == "acme") {
+            if messages
+                .iter()
+                .any(|m| m.body.contains("\"webhookId\":\"wh_010\""))
+            {
                 return Err(crate::queue::QueueError("ServiceUnavailable".into()));
             }
             self.inner.enqueue_encoded(messages, now).await
@@ -1380,21 +1497,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wide_fan_out_goes_in_chunks_and_answers_for_each_event() {
-        // acme: 60 webhooks (a chunk of 50 alone, then 10 sharing a chunk with globex's one).
-        // The queue refuses the chunk that is acme's alone: acme's event is received again,
-        // globex's is done.
+    async fn a_wide_fan_out_goes_in_chunks_and_keeps_its_progress_in_a_rest() {
+        // acme: 25 webhooks, in chunks of 10 (wh_000..009, wh_010..019), then wh_020..024
+        // sharing a chunk with globex's one. The queue refuses the second chunk: acme's
+        // fan-out goes on after wh_009 in a rest; globex's is done.
         let clock = Arc::new(ManualClock::new(start()));
         let engine = Deliverer {
             store: MemoryStore::new(),
             http: Script::default(),
             mailer: RecordingMailer::default(),
-            queue: RefusingAcme::default(),
+            queue: Refusing::default(),
             clock: clock.clone(),
             random: crate::random::os(),
             settings: DeliverySettings::default(),
         };
-        for n in 0..60 {
+        for n in (0..25).rev() {
             subscribe(&engine.store, &format!("wh_{n:03}"), "acme").await;
         }
         subscribe(&engine.store, "wh_g", "globex").await;
@@ -1409,21 +1526,19 @@ mod tests {
             republished: false,
         };
         let receive = first_receive(start());
+        let deadline = start() + time::Duration::seconds(120);
         let results = engine
-            .fan_out_all(&[(&acme, receive), (&globex, receive)], far())
+            .fan_out_all(&[(&acme, receive), (&globex, receive)], deadline)
             .await;
-        assert!(
-            matches!(results[0], Err(DeliveryError::Queue(_))),
-            "{results:?}"
-        );
+        assert_eq!(results[0].as_ref().unwrap(), &10, "{results:?}");
         assert_eq!(results[1].as_ref().unwrap(), &1);
         assert_eq!(
             *engine.queue.calls.lock().unwrap(),
-            2,
-            "60 + 1 messages: two chunks"
+            4,
+            "three chunks and the rest"
         );
-        let queued = engine.queue.inner.queued.lock().unwrap().clone();
-        assert_eq!(queued.len(), 11, "the second chunk went through");
+        let queued = std::mem::take(&mut *engine.queue.inner.queued.lock().unwrap());
+        assert_eq!(queued.len(), 16, "the first and third chunks went through");
         // Each message carries its own event, spliced in whole.
         for m in &queued {
             let expected = if m.account_id == "acme" {
@@ -1433,6 +1548,55 @@ mod tests {
             };
             assert_eq!(m.event.as_ref(), Some(&expected.event));
         }
+        let rest = engine.queue.inner.rests.lock().unwrap().remove(0);
+        assert_eq!(rest.after, "wh_009");
+        assert_eq!(rest.rest_of, acme.event);
+        // It waits until the first tries queued have recorded.
+        let wait = repeat_delay(Duration::from_secs(120));
+        assert_eq!(rest.due_at, Some(start() + wait));
+        assert_eq!(
+            engine.fan_out_rest(&rest, deadline).await.unwrap(),
+            Handled::KeepUntil(start() + wait)
+        );
+
+        // Handled when due: the webhooks after wh_009, each checked (wh_020..024 were queued
+        // already). wh_010's chunk is refused again, first: no progress, so the rest is
+        // received again; its later chunk went (harmless: checked copies).
+        clock.advance(wait);
+        let deadline = clock.now() + time::Duration::seconds(120);
+        let refused = engine.fan_out_rest(&rest, deadline).await;
+        assert!(
+            matches!(refused, Err(DeliveryError::Queue(_))),
+            "{refused:?}"
+        );
+        let queued = std::mem::take(&mut *engine.queue.inner.queued.lock().unwrap());
+        let ids: Vec<&str> = queued.iter().map(|m| m.webhook_id.as_str()).collect();
+        assert_eq!(ids, ["wh_020", "wh_021", "wh_022", "wh_023", "wh_024"]);
+        assert!(queued.iter().all(|m| m.check));
+        assert!(engine.queue.inner.rests.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_rest_queues_checked_messages_for_the_webhooks_after_its_mark() {
+        let (engine, clock) = engine(&[]);
+        for n in 0..5 {
+            subscribe(&engine.store, &format!("wh_{n:03}"), "acme").await;
+        }
+        let rest = FanOutRest {
+            rest_of: event().event,
+            after: "wh_001".into(),
+            republished: false,
+            due_at: None,
+        };
+        let deadline = clock.now() + time::Duration::seconds(120);
+        assert_eq!(
+            engine.fan_out_rest(&rest, deadline).await.unwrap(),
+            Handled::Done
+        );
+        let queued = std::mem::take(&mut *engine.queue.queued.lock().unwrap());
+        let ids: Vec<&str> = queued.iter().map(|m| m.webhook_id.as_str()).collect();
+        assert_eq!(ids, ["wh_002", "wh_003", "wh_004"]);
+        assert!(queued.iter().all(|m| m.check && m.due_at.is_none()));
     }
 
     #[tokio::test]
@@ -1538,11 +1702,15 @@ mod tests {
         let again = fan_out(&engine, &event(), 2).await.remove(0);
         assert!(again.check);
         assert_eq!(again.delivery_id, first.delivery_id);
-        assert_eq!(again.due_at, Some(start() + REPEAT_DELAY));
-        clock.advance(REPEAT_DELAY);
+        // far() is 15 minutes away: a function with a 900 s timeout.
+        let wait = repeat_delay(Duration::from_secs(900));
+        assert_eq!(wait, time::Duration::seconds(900 + 60 + 30 + 10 + 30));
+        assert_eq!(again.due_at, Some(start() + wait));
+        clock.advance(wait);
+        let deadline = clock.now() + time::Duration::minutes(2);
         assert_eq!(
             engine
-                .deliver(&again, &first_receive(start()), far())
+                .deliver(&again, &first_receive(start()), deadline)
                 .await
                 .unwrap(),
             Handled::Done

@@ -21,8 +21,8 @@ pub mod decide;
 pub mod engine;
 
 pub use engine::{
-    publish, Backend, Deliverer, Handled, Published, Receive, EVENT_RETENTION, FRESH, MAX_RECOVER,
-    NOTICE_RECORD_WAIT, RECORD_MARGIN, RECOVER_WINDOW, REPEAT_DELAY,
+    publish, repeat_delay, Backend, Deliverer, Handled, Published, Receive, EVENT_RETENTION, FRESH,
+    MAX_RECOVER, NOTICE_RECORD_WAIT, RECORD_MARGIN, RECOVER_WINDOW,
 };
 
 #[derive(Clone, Debug)]

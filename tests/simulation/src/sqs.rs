@@ -465,9 +465,14 @@ pub struct SimQueues {
 
 impl SimQueues {
     /// Half of an SQS request's round trip (1-8 ms): the way there before the queue changes,
-    /// the way back after it. Fan-outs and retries take time, as on AWS.
+    /// the way back after it. Fan-outs and retries take time, as on AWS. A slow call takes
+    /// the SDK's operation timeout (12 s) and still succeeds.
     async fn transit(&self) {
-        let ms = self.world.rng.between(1, 8);
+        let ms = if self.world.fault("sqs.slow", self.world.faults.sqs_slow) {
+            6_000
+        } else {
+            self.world.rng.between(1, 8)
+        };
         self.world.scheduler.sleep(Duration::from_millis(ms)).await;
     }
 }

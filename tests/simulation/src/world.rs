@@ -31,6 +31,8 @@ pub struct Faults {
     pub sqs_duplicate_receive: f64,
     /// A delete that does not reach every copy: the message comes back.
     pub sqs_delete_lost: f64,
+    /// An SQS call takes the SDK's whole operation timeout (12 s) to answer, and succeeds.
+    pub sqs_slow: f64,
     pub ses_error: f64,
     /// Faults at chosen places: (point, n) makes the n-th pass (from 1) through `point` fail.
     /// A point is a fault kind (`crash.after.sqs_send`) or, for DynamoDB, the kind and the
@@ -59,6 +61,7 @@ impl Faults {
             sqs_error: 0.0,
             sqs_duplicate_receive: 0.0,
             sqs_delete_lost: 0.0,
+            sqs_slow: 0.0,
             ses_error: 0.0,
             script: Vec::new(),
         }
@@ -77,6 +80,7 @@ impl Faults {
             sqs_error: 0.003,
             sqs_duplicate_receive: 0.003,
             sqs_delete_lost: 0.003,
+            sqs_slow: 0.002,
             ses_error: 0.02,
             script: Vec::new(),
         }

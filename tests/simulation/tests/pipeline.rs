@@ -81,30 +81,72 @@ fn a_first_try_handed_to_two_invocations_at_once_is_sent_once() {
     assert_eq!(kinds, vec!["exhausted"]);
 }
 
+/// One event to `webhooks` webhooks of one account, each its own receiver.
+fn wide(
+    rng: &hookline_simulation::rng::Rng,
+    webhooks: usize,
+    behaviour: Behaviour,
+) -> hookline_simulation::workload::Plan {
+    use hookline_simulation::workload::id_of;
+    let mut plan = scenario(rng, behaviour, 1);
+    let (template, behaviour) = plan.webhooks[0].clone();
+    plan.webhooks = (0..webhooks)
+        .map(|n| {
+            let mut webhook = template.clone();
+            webhook.id = id_of("wh_", rng);
+            webhook.url = format!("https://receiver{n}.example.com/hooks");
+            (webhook, behaviour.clone())
+        })
+        .collect();
+    plan
+}
+
+#[test]
+fn a_fan_out_too_slow_for_one_invocation_goes_on_and_delivers_each_once() {
+    // Every SQS call takes 12 s (the SDK's operation timeout), so a fan-out to 1,000 webhooks
+    // cannot queue its messages within one invocation, and SQS also hands the event to a
+    // second invocation at once (a receive left visible), whose copies are checked. Before
+    // fan-outs went on as a `FanOutRest`, each receive started over and ran out of time
+    // again, until the event went to the dead-letter queue after 20 receives and no webhook
+    // got it. The receivers take 25 s of their 30 s timeout.
+    let config = Config {
+        trace: false,
+        faults: Faults {
+            sqs_slow: 1.0,
+            ..Faults::scripted(&[("sqs.duplicate_receive", 1)])
+        },
+        ..config()
+    };
+    let mut slow = Behaviour::healthy();
+    slow.latency_ms = (25_000.0, 25_000.0);
+    let report = run_plan(1, &config, |rng| {
+        let mut plan = wide(rng, 1000, slow.clone());
+        for (webhook, _) in &mut plan.webhooks {
+            if let hookline::model::FlowConfig::Outbound(o) = &mut webhook.config {
+                o.timeout_ms = 30_000;
+            }
+        }
+        plan
+    });
+    assert_eq!(report.faults.get("sqs.duplicate_receive"), Some(&1));
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(report.requests, 1000, "each webhook got it once");
+    // The event, a message per webhook from each of the two fan-outs, and their rests.
+    let rests = report.sqs_sends - 1 - 2 * 1000;
+    assert!((1..=4).contains(&rests), "{} sends", report.sqs_sends);
+}
+
 /// One event, `webhooks` subscribed webhooks of one account, each its own receiver: the
 /// fan-out sends a delivery message per webhook through the model's SendMessageBatch (10
 /// entries and 256 KiB at most per call, each call taking its round trip), and each is
 /// delivered once. Returns the time from the event's publish to its last first try.
 fn fan_out_to(webhooks: usize) -> time::Duration {
-    use hookline_simulation::workload::id_of;
     // No trace: at this width it would be most of the run's time.
     let quiet = Config {
         trace: false,
         ..config()
     };
-    let report = run_plan(1, &quiet, |rng| {
-        let mut plan = scenario(rng, Behaviour::healthy(), 1);
-        let (template, behaviour) = plan.webhooks[0].clone();
-        plan.webhooks = (0..webhooks)
-            .map(|n| {
-                let mut webhook = template.clone();
-                webhook.id = id_of("wh_", rng);
-                webhook.url = format!("https://receiver{n}.example.com/hooks");
-                (webhook, behaviour.clone())
-            })
-            .collect();
-        plan
-    });
+    let report = run_plan(1, &quiet, |rng| wide(rng, webhooks, Behaviour::healthy()));
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
     assert_eq!(report.final_deliveries.len(), webhooks);
     assert!(report
