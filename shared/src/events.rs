@@ -96,6 +96,26 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The checks `from_publish` makes, for an event a publisher sent straight to the events
+    /// queue (the API did not see it): its id, its account id and its data.
+    pub fn check_queued(&self) -> Result<(), ValidationError> {
+        if !is_event_id(&self.id) {
+            return Err(ValidationError::new(
+                "id",
+                "must be 1 to 64 letters, digits, '_' or '-'",
+            ));
+        }
+        if !crate::apikeys::valid_account_id(&self.account_id) {
+            return Err(ValidationError::new(
+                "accountId",
+                "is not a valid account id",
+            ));
+        }
+        check_data(self.event, &self.data)
+    }
+}
+
 /// The fields receivers rely on, per event kind; other fields pass through as sent.
 fn check_data(event: EventType, data: &Value) -> Result<(), ValidationError> {
     let map = data

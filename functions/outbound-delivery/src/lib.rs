@@ -43,6 +43,7 @@ fn keeping(kept: Vec<String>) -> SqsBatchResponse {
 }
 
 /// What one SQS message is.
+#[derive(Debug)]
 enum Work {
     Event(EventMessage),
     Delivery(Box<DeliveryMessage>),
@@ -53,30 +54,44 @@ enum Work {
     Notice(NoticeMessage),
 }
 
+/// Why a body could not be read, without quoting it: serde's messages can hold the values
+/// they met (customer data).
+fn unreadable(what: &str, e: serde_json::Error) -> String {
+    format!(
+        "bad {what}: {:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
 fn parse(body: &str) -> Result<Work, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    let read = |what: &str| format!("bad {what}");
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| unreadable("JSON", e))?;
     if value.get("restOf").is_some() {
         serde_json::from_value(value)
             .map(|m| Work::Rest(Box::new(m)))
-            .map_err(|e| format!("{}: {e}", read("fan-out rest")))
+            .map_err(|e| unreadable("fan-out rest", e))
     } else if value.get("notice").is_some() {
         serde_json::from_value(value)
             .map(Work::Notice)
-            .map_err(|e| format!("{}: {e}", read("notice")))
+            .map_err(|e| unreadable("notice", e))
     } else if value.get("v").is_some() {
         serde_json::from_value(value)
             .map(|m| Work::Delivery(Box::new(m)))
-            .map_err(|e| format!("{}: {e}", read("delivery message")))
+            .map_err(|e| unreadable("delivery message", e))
     } else if value.get("deliveryId").is_some() {
         serde_json::from_value(value)
             .map(Work::Legacy)
-            .map_err(|e| format!("{}: {e}", read("v1 retry message")))
+            .map_err(|e| unreadable("v1 retry message", e))
     } else {
-        serde_json::from_value(value)
-            .map(Work::Event)
-            .map_err(|e| format!("{}: {e}", read("event")))
+        let message: EventMessage =
+            serde_json::from_value(value).map_err(|e| unreadable("event", e))?;
+        // Publishers may send straight to the queue: the API's checks, made here.
+        message
+            .event
+            .check_queued()
+            .map_err(|e| format!("bad event: {}: {}", e.field, e.message))?;
+        Ok(Work::Event(message))
     }
 }
 
@@ -208,6 +223,50 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_sent_straight_to_the_queue_gets_the_api_s_checks() {
+        let event = |id: &str, data: serde_json::Value| {
+            serde_json::json!({"id": id, "event": "case:new", "accountId": "acme",
+                "occurredAt": "2026-12-01T00:00:00Z", "data": data})
+            .to_string()
+        };
+        assert!(matches!(
+            parse(&event("evt_1", serde_json::json!({"caseId": "9"}))),
+            Ok(Work::Event(_))
+        ));
+        let bad_id = parse(&event("evt 1/../x", serde_json::json!({"caseId": "9"})));
+        assert!(
+            matches!(&bad_id, Err(why) if why.starts_with("bad event: id:")),
+            "{bad_id:?}"
+        );
+        let no_case = parse(&event("evt_1", serde_json::json!({})));
+        assert!(
+            matches!(&no_case, Err(why) if why.contains("data.caseId")),
+            "{no_case:?}"
+        );
+        let big = "x".repeat(70 * 1024);
+        let too_big = parse(&event(
+            "evt_1",
+            serde_json::json!({"caseId": "9", "note": big}),
+        ));
+        assert!(
+            matches!(&too_big, Err(why) if why.contains("64 KiB")),
+            "{too_big:?}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_message_is_described_without_quoting_it() {
+        let body = serde_json::json!({"id": "evt_1", "event": "card 4111 1111 1111 1111",
+            "accountId": "acme", "occurredAt": "2026-12-01T00:00:00Z", "data": {}})
+        .to_string();
+        let Err(why) = parse(&body) else {
+            panic!("read an unknown event type")
+        };
+        assert!(!why.contains("4111"), "{why}");
+        assert!(why.starts_with("bad event: Data error at line"), "{why}");
+    }
 
     #[test]
     fn a_fan_out_rest_is_read_as_one() {
