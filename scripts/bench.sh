@@ -14,6 +14,8 @@ log "throughput and latency (tests/benches/throughput.rs)"
 cargo bench -p hookline-tests --bench throughput
 log "AWS requests and dollars per delivery (tests/benches/cost.rs)"
 cargo bench -p hookline-tests --bench cost
+log "one account's hanging receivers against another's latency (tests/benches/fairness.rs)"
+cargo bench -p hookline-tests --bench fairness
 log "release builds of the three functions, for the cold starts"
 cargo build --release -p webhooks-api -p inbound-resolver -p outbound-delivery
 log "cold starts (tests/benches/cold_start.rs)"

@@ -24,7 +24,7 @@ use hookline::inbound::{Resolver, ResolverSettings};
 use hookline::notify::RecordingMailer;
 use hookline::outbound::DeliverySettings;
 use hookline::outbound::{Backend, Deliverer};
-use hookline::queue::MemoryDeliveryQueue;
+use hookline::queue::{DeliveryQueue, Encoded, NoticeMessage, Postpone, QueueError};
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
 use hookline::store::{KeyScope, WebhookStore};
@@ -225,23 +225,54 @@ fn batch(account: &str, run: &str, first: usize, size: usize) -> SqsEvent {
     records((first..first + size).map(|n| event(account, &format!("evt_{run}_{n}"))))
 }
 
-/// One batch of events through both steps, as two Lambda invocations in turn: the events
-/// queue's (the fan-out), then the deliveries queue's, in batches of `batch_size`. Returns how
-/// long each invocation took.
+/// The deliveries queue as SQS carries it: the bodies the fan-out encoded, handed to the
+/// deliveries' invocations as they are (no decoding and encoding again in the harness).
+#[derive(Default)]
+struct Bodies(Mutex<Vec<String>>);
+
+impl DeliveryQueue for Bodies {
+    async fn enqueue_encoded(
+        &self,
+        messages: &[Encoded],
+        _now: OffsetDateTime,
+    ) -> Result<(), QueueError> {
+        let mut bodies = self.0.lock().unwrap();
+        bodies.extend(messages.iter().map(|m| m.body.clone()));
+        Ok(())
+    }
+
+    async fn send_notice(&self, _message: &NoticeMessage) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+impl Postpone for Bodies {
+    async fn postpone(&self, _receipt: &str, _delay: Duration) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+/// The template's deliveries queue batch size (`DeliveryBatchSize`).
+const DELIVERY_BATCH: usize = 100;
+
+/// Batches of events through both steps, as Lambda invocations in turn: the events queue's
+/// (the fan-outs), then the deliveries queue's, in batches of `DELIVERY_BATCH` as the
+/// template has them. Returns how long each invocation took.
 async fn fan_out_and_deliver<S: Backend, H: HttpClient>(
-    d: &Deliverer<S, H, RecordingMailer, MemoryDeliveryQueue>,
-    events: SqsEvent,
-    batch_size: usize,
+    d: &Deliverer<S, H, RecordingMailer, Bodies>,
+    event_batches: Vec<SqsEvent>,
 ) -> Vec<Duration> {
     let mut took = Vec::new();
     let deadline = OffsetDateTime::now_utc() + time::Duration::seconds(120);
-    let t = Instant::now();
-    let answer = outbound_delivery::handle_batch(d, events, deadline).await;
-    took.push(t.elapsed());
-    assert!(answer.batch_item_failures.is_empty(), "a fan-out failed");
-    let messages = std::mem::take(&mut *d.queue.queued.lock().unwrap());
-    for chunk in messages.chunks(batch_size) {
-        let batch = records(chunk.iter().map(|m| serde_json::to_string(m).unwrap()));
+    for events in event_batches {
+        let t = Instant::now();
+        let answer = outbound_delivery::handle_batch(d, events, deadline).await;
+        took.push(t.elapsed());
+        assert!(answer.batch_item_failures.is_empty(), "a fan-out failed");
+    }
+    let messages = std::mem::take(&mut *d.queue.0.lock().unwrap());
+    for chunk in messages.chunks(DELIVERY_BATCH) {
+        let batch = records(chunk.iter().cloned());
         let t = Instant::now();
         let answer = outbound_delivery::handle_batch(d, batch, deadline).await;
         took.push(t.elapsed());
@@ -251,7 +282,8 @@ async fn fan_out_and_deliver<S: Backend, H: HttpClient>(
 }
 
 /// `handle_batch` on `events` events in batches of `batch_size`, one invocation at a time (one
-/// Lambda instance), to `fan_out` webhooks each.
+/// Lambda instance), to `fan_out` webhooks each: enough event batches fan out to fill a
+/// deliveries batch, then their messages are delivered.
 async fn outbound<S: Backend>(
     store: S,
     receiver: &Receiver,
@@ -268,21 +300,26 @@ async fn outbound<S: Backend>(
         store,
         http: Timed::new(ReqwestClient::new(hookline_tests::local_egress())),
         mailer: RecordingMailer::default(),
-        queue: MemoryDeliveryQueue::default(),
+        queue: Bodies::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings::default(),
     };
     // Warm-up: connections, allocator.
-    fan_out_and_deliver(&d, batch(&account, "warm", 0, batch_size), batch_size).await;
+    fan_out_and_deliver(&d, vec![batch(&account, "warm", 0, batch_size)]).await;
     d.http.take();
     let before = receiver.requests();
     let mut invocations = Vec::new();
     let started = Instant::now();
-    for first in (0..events).step_by(batch_size) {
-        invocations.extend(
-            fan_out_and_deliver(&d, batch(&account, "run", first, batch_size), batch_size).await,
-        );
+    // Event batches per round: their deliveries fill one deliveries batch.
+    let per_round = (DELIVERY_BATCH / (batch_size * fan_out)).max(1);
+    let firsts: Vec<usize> = (0..events).step_by(batch_size).collect();
+    for round in firsts.chunks(per_round) {
+        let batches = round
+            .iter()
+            .map(|first| batch(&account, "run", *first, batch_size))
+            .collect();
+        invocations.extend(fan_out_and_deliver(&d, batches).await);
     }
     let elapsed = started.elapsed();
     let deliveries = receiver.requests() - before;
@@ -473,7 +510,7 @@ async fn main() {
 
     // 1. Outbound, next to the bare loop; then against a receiver that takes 5 ms, as real
     // ones do, where the network rather than the CPU sets the pace.
-    println!("## Outbound delivery: batches of 10 events, one invocation at a time\n");
+    println!("## Outbound delivery: batches of 10 events, then of {DELIVERY_BATCH} delivery messages, one invocation at a time\n");
     println!("| receiver | store | fan-out | deliveries | deliveries/s | vs bare loop | POST p50 ms | POST p99 ms | invocation p50 ms | invocation p99 ms |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let slow = Receiver::answering_after("", Duration::from_millis(5)).await;
@@ -483,7 +520,7 @@ async fn main() {
     ] {
         for fan_out in [1usize, 10] {
             let events = volume / fan_out;
-            let concurrency = 10 * fan_out.min(16);
+            let concurrency = DELIVERY_BATCH;
             let mut limit = bare(receiver, events * fan_out, concurrency).await;
             print_row(answers, "bare reqwest loop", fan_out, &mut limit, None);
             let mut run = outbound(MemoryStore::new(), receiver, fan_out, 10, events).await;

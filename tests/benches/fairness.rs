@@ -1,0 +1,212 @@
+//! `fairness`: one account's hanging receivers against another account's latency, on the
+//! local stack (moto's server as SQS and DynamoDB) with the real delivery code. Run by
+//! `make bench`; the simulation's figure is `target/sim/fairness` (RELIABILITY.md).
+//!
+//! Account A has 100 webhooks whose receiver answers only after their whole timeout (5 s);
+//! it publishes one event every 2 s. Account B has one webhook whose receiver answers at
+//! once; it publishes one event every 250 ms. Both publish straight to the events queue for
+//! 40 s. Lambda's event sources are played by pollers with the template's settings: one for
+//! the events queue (batches of 10), `CONCURRENCY` for the deliveries queue (batches of 100,
+//! each polled until a receive comes back short). The figure is B's publish-to-delivery
+//! latency: p50, p99 and worst.
+//!
+//! moto's SQS has no fair queues (it hands messages out oldest first), so this measures what
+//! the function does on its own: every record of a batch attempted at once, each attempt
+//! inside the invocation's deadline, and short timeouts for webhooks already failing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hookline::clock::SystemClock;
+use hookline::http::ReqwestClient;
+use hookline::notify::RecordingMailer;
+use hookline::outbound::{Deliverer, DeliverySettings};
+use hookline::queue::SqsDeliveryQueue;
+use hookline_tests::upstream::{Reply, Upstream};
+use serde_json::json;
+use time::OffsetDateTime;
+
+const HANGING_WEBHOOKS: usize = 100;
+const TIMEOUT_MS: u64 = 5_000;
+const PUBLISH_FOR: Duration = Duration::from_secs(40);
+const A_EVERY: Duration = Duration::from_millis(2_000);
+const B_EVERY: Duration = Duration::from_millis(250);
+/// The deliveries queue's pollers: Lambda instances at once (the template's
+/// `DeliveryMaxConcurrency` default is 10).
+const CONCURRENCY: usize = 10;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+async fn run() {
+    let plain = hookline_tests::sdk_config().await;
+    let store = hookline_tests::fresh_store().await;
+    let (sqs, events_url) = hookline_tests::fresh_queue("events").await;
+    let (_, deliveries_url) = hookline_tests::fresh_queue("deliveries").await;
+
+    // A's receiver answers after its webhooks' whole timeout; B's at once, noting when each
+    // of its events arrived.
+    let hanging = Upstream::start(vec![
+        Reply::status(200, "late").after(Duration::from_millis(TIMEOUT_MS + 1_000))
+    ])
+    .await;
+    let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let noted = arrived.clone();
+    let prompt = Upstream::scripted(move |r| {
+        if let Ok(body) = serde_json::from_slice::<serde_json::Value>(&r.body) {
+            if let Some(case) = body["data"]["caseId"].as_str() {
+                noted
+                    .lock()
+                    .unwrap()
+                    .entry(case.to_string())
+                    .or_insert_with(Instant::now);
+            }
+        }
+        Reply::status(200, "ok")
+    })
+    .await;
+    let mut body = hookline_tests::outbound_body(&hanging.url);
+    body["timeoutMs"] = json!(TIMEOUT_MS);
+    for _ in 0..HANGING_WEBHOOKS {
+        hookline_tests::add_outbound_webhook(&store, "acct-a", &body).await;
+    }
+    hookline_tests::add_outbound_webhook(
+        &store,
+        "acct-b",
+        &hookline_tests::outbound_body(&prompt.url),
+    )
+    .await;
+
+    let sdk = hookline_tests::function_sdk_config(&hookline_tests::endpoint()).await;
+    let engine = Arc::new(Deliverer {
+        store: store.clone(),
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: RecordingMailer::default(),
+        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), &deliveries_url),
+        clock: Arc::new(SystemClock),
+        random: hookline::random::os(),
+        settings: DeliverySettings::default(),
+    });
+
+    // Lambda's event sources.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pollers = Vec::new();
+    let sources = std::iter::once((events_url.clone(), 10)).chain(std::iter::repeat_n(
+        (deliveries_url.clone(), 100),
+        CONCURRENCY,
+    ));
+    for (url, batch_size) in sources {
+        let (engine, stop) = (engine.clone(), stop.clone());
+        let sqs = aws_sdk_sqs::Client::new(&plain);
+        pollers.push(tokio::spawn(async move {
+            let arn = hookline::local::queue_arn(&sqs, &url).await.unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let pumped =
+                    hookline::local::pump_batch(&sqs, &url, &arn, 1, None, batch_size, |batch| {
+                        let engine = engine.clone();
+                        async move { Ok(hookline_tests::invoke(&engine, batch).await) }
+                    })
+                    .await;
+                if let Err(e) = pumped {
+                    eprintln!("fairness: poller: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }));
+    }
+
+    // Publish straight to the events queue, as an integrator would.
+    let publish = |account: &str, case: String| {
+        let event = hookline::events::Event::from_publish(
+            &json!({"event": "case:new", "data": {"caseId": case}}),
+            account,
+            OffsetDateTime::now_utc(),
+        )
+        .expect("a valid event");
+        serde_json::to_string(&event).unwrap()
+    };
+    let started = Instant::now();
+    let mut sent: HashMap<String, Instant> = HashMap::new();
+    let (mut next_a, mut next_b, mut n) = (Duration::ZERO, Duration::ZERO, 0);
+    while started.elapsed() < PUBLISH_FOR {
+        let now = started.elapsed();
+        if now >= next_a {
+            let body = publish("acct-a", format!("a-{n}"));
+            sqs.send_message()
+                .queue_url(&events_url)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap();
+            next_a += A_EVERY;
+        }
+        if now >= next_b {
+            let case = format!("b-{n}");
+            let body = publish("acct-b", case.clone());
+            sent.insert(case, Instant::now());
+            sqs.send_message()
+                .queue_url(&events_url)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap();
+            next_b += B_EVERY;
+        }
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Wait for B's last events (at most a minute).
+    let until = Instant::now() + Duration::from_secs(60);
+    while arrived.lock().unwrap().len() < sent.len() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for poller in pollers {
+        let _ = poller.await;
+    }
+
+    let arrived = arrived.lock().unwrap();
+    let mut latencies: Vec<Duration> = sent
+        .iter()
+        .filter_map(|(case, at)| arrived.get(case).map(|got| got.duration_since(*at)))
+        .collect();
+    latencies.sort();
+    println!(
+        "fairness on the local stack: A's {HANGING_WEBHOOKS} webhooks hang {} s (their timeout), \
+         one A event every {} ms and one B event every {} ms for {} s; {CONCURRENCY} delivery pollers, \
+         batches of 100",
+        TIMEOUT_MS / 1000,
+        A_EVERY.as_millis(),
+        B_EVERY.as_millis(),
+        PUBLISH_FOR.as_secs()
+    );
+    println!("A: {} requests to the hanging receiver", hanging.calls());
+    if latencies.is_empty() {
+        println!("B: none of its {} events arrived", sent.len());
+        return;
+    }
+    println!(
+        "B: {} of {} events delivered; publish to delivery p50 {:.0} ms, p99 {:.0} ms, worst {:.0} ms",
+        latencies.len(),
+        sent.len(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0,
+    );
+}
+
+fn main() {
+    if std::env::var("HOOKLINE_TEST_AWS_ENDPOINT").is_err() {
+        if let Ok(endpoint) = std::env::var("HOOKLINE_BENCH_AWS_ENDPOINT") {
+            std::env::set_var("HOOKLINE_TEST_AWS_ENDPOINT", endpoint);
+        } else {
+            eprintln!("fairness: needs moto's server (make bench starts it); skipped");
+            return;
+        }
+    }
+    tokio::runtime::Runtime::new().unwrap().block_on(run());
+}
