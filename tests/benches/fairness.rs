@@ -3,9 +3,9 @@
 //! `make bench`; the simulation's figure is `target/sim/fairness` (RELIABILITY.md).
 //!
 //! Account A has 100 webhooks whose receiver answers only after their whole timeout (5 s);
-//! it publishes one event every 2 s. Account B has one webhook whose receiver answers at
-//! once; it publishes one event every 250 ms. Both publish straight to the events queue for
-//! 40 s. Lambda's event sources are played by pollers with the template's settings: one for
+//! it publishes one event every 5 s. Account B has one webhook whose receiver answers at
+//! once; it publishes one event every 500 ms. Both publish straight to the events queue for
+//! 30 s (moto's single server process is the limit beyond that). Lambda's event sources are played by pollers with the template's settings: one for
 //! the events queue (batches of 10), `CONCURRENCY` for the deliveries queue (batches of 100,
 //! each polled until a receive comes back short). The figure is B's publish-to-delivery
 //! latency: p50, p99 and worst.
@@ -30,9 +30,9 @@ use time::OffsetDateTime;
 
 const HANGING_WEBHOOKS: usize = 100;
 const TIMEOUT_MS: u64 = 5_000;
-const PUBLISH_FOR: Duration = Duration::from_secs(40);
-const A_EVERY: Duration = Duration::from_millis(2_000);
-const B_EVERY: Duration = Duration::from_millis(250);
+const PUBLISH_FOR: Duration = Duration::from_secs(30);
+const A_EVERY: Duration = Duration::from_millis(5_000);
+const B_EVERY: Duration = Duration::from_millis(500);
 /// The deliveries queue's pollers: Lambda instances at once (the template's
 /// `DeliveryMaxConcurrency` default is 10).
 const CONCURRENCY: usize = 10;
@@ -92,32 +92,37 @@ async fn run() {
         settings: DeliverySettings::default(),
     });
 
-    // Lambda's event sources.
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut pollers = Vec::new();
-    let sources = std::iter::once((events_url.clone(), 10)).chain(std::iter::repeat_n(
-        (deliveries_url.clone(), 100),
-        CONCURRENCY,
-    ));
-    for (url, batch_size) in sources {
-        let (engine, stop) = (engine.clone(), stop.clone());
+    // Lambda's event sources, run beside the publisher until B's events have arrived.
+    let stop = AtomicBool::new(false);
+    let sources: Vec<(String, usize)> = std::iter::once((events_url.clone(), 10))
+        .chain(std::iter::repeat_n(
+            (deliveries_url.clone(), 100),
+            CONCURRENCY,
+        ))
+        .collect();
+    let pollers = futures::future::join_all(sources.into_iter().map(|(url, batch_size)| {
+        let (engine, stop) = (&engine, &stop);
         let sqs = aws_sdk_sqs::Client::new(&plain);
-        pollers.push(tokio::spawn(async move {
+        async move {
             let arn = hookline::local::queue_arn(&sqs, &url).await.unwrap();
             while !stop.load(Ordering::Relaxed) {
-                let pumped =
-                    hookline::local::pump_batch(&sqs, &url, &arn, 1, None, batch_size, |batch| {
-                        let engine = engine.clone();
-                        async move { Ok(hookline_tests::invoke(&engine, batch).await) }
-                    })
-                    .await;
+                let pumped = hookline::local::pump_batch(
+                    &sqs,
+                    &url,
+                    &arn,
+                    1,
+                    Some(720),
+                    batch_size,
+                    |batch| async move { Ok(hookline_tests::invoke(engine, batch).await) },
+                )
+                .await;
                 if let Err(e) = pumped {
                     eprintln!("fairness: poller: {e}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
-        }));
-    }
+        }
+    }));
 
     // Publish straight to the events queue, as an integrator would.
     let publish = |account: &str, case: String| {
@@ -129,45 +134,46 @@ async fn run() {
         .expect("a valid event");
         serde_json::to_string(&event).unwrap()
     };
-    let started = Instant::now();
-    let mut sent: HashMap<String, Instant> = HashMap::new();
-    let (mut next_a, mut next_b, mut n) = (Duration::ZERO, Duration::ZERO, 0);
-    while started.elapsed() < PUBLISH_FOR {
-        let now = started.elapsed();
-        if now >= next_a {
-            let body = publish("acct-a", format!("a-{n}"));
-            sqs.send_message()
-                .queue_url(&events_url)
-                .message_body(body)
-                .send()
-                .await
-                .unwrap();
-            next_a += A_EVERY;
+    let publisher = async {
+        let started = Instant::now();
+        let mut sent: HashMap<String, Instant> = HashMap::new();
+        let (mut next_a, mut next_b, mut n) = (Duration::ZERO, Duration::ZERO, 0);
+        while started.elapsed() < PUBLISH_FOR {
+            let now = started.elapsed();
+            if now >= next_a {
+                let body = publish("acct-a", format!("a-{n}"));
+                sqs.send_message()
+                    .queue_url(&events_url)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                next_a += A_EVERY;
+            }
+            if now >= next_b {
+                let case = format!("b-{n}");
+                let body = publish("acct-b", case.clone());
+                sent.insert(case, Instant::now());
+                sqs.send_message()
+                    .queue_url(&events_url)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                next_b += B_EVERY;
+            }
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if now >= next_b {
-            let case = format!("b-{n}");
-            let body = publish("acct-b", case.clone());
-            sent.insert(case, Instant::now());
-            sqs.send_message()
-                .queue_url(&events_url)
-                .message_body(body)
-                .send()
-                .await
-                .unwrap();
-            next_b += B_EVERY;
+        // Wait for B's last events (at most a minute).
+        let until = Instant::now() + Duration::from_secs(60);
+        while arrived.lock().unwrap().len() < sent.len() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        n += 1;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // Wait for B's last events (at most a minute).
-    let until = Instant::now() + Duration::from_secs(60);
-    while arrived.lock().unwrap().len() < sent.len() && Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    stop.store(true, Ordering::Relaxed);
-    for poller in pollers {
-        let _ = poller.await;
-    }
+        stop.store(true, Ordering::Relaxed);
+        sent
+    };
+    let (sent, _) = tokio::join!(publisher, pollers);
 
     let arrived = arrived.lock().unwrap();
     let mut latencies: Vec<Duration> = sent
