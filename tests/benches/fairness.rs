@@ -94,6 +94,8 @@ async fn run() {
 
     // Lambda's event sources, run beside the publisher until B's events have arrived.
     let stop = AtomicBool::new(false);
+    // How long each invocation took, events queue and deliveries queue apart.
+    let took: Mutex<HashMap<bool, Vec<Duration>>> = Mutex::default();
     let sources: Vec<(String, usize)> = std::iter::once((events_url.clone(), 10))
         .chain(std::iter::repeat_n(
             (deliveries_url.clone(), 100),
@@ -101,7 +103,8 @@ async fn run() {
         ))
         .collect();
     let pollers = futures::future::join_all(sources.into_iter().map(|(url, batch_size)| {
-        let (engine, stop) = (&engine, &stop);
+        let (engine, stop, took) = (&engine, &stop, &took);
+        let is_events = url == events_url;
         let sqs = aws_sdk_sqs::Client::new(&plain);
         async move {
             let arn = hookline::local::queue_arn(&sqs, &url).await.unwrap();
@@ -113,7 +116,13 @@ async fn run() {
                     1,
                     Some(720),
                     batch_size,
-                    |batch| async move { Ok(hookline_tests::invoke(engine, batch).await) },
+                    |batch| async move {
+                        let started = Instant::now();
+                        let answer = hookline_tests::invoke(engine, batch).await;
+                        let mut took = took.lock().unwrap();
+                        took.entry(is_events).or_default().push(started.elapsed());
+                        Ok(answer)
+                    },
                 )
                 .await;
                 if let Err(e) = pumped {
@@ -191,6 +200,19 @@ async fn run() {
         PUBLISH_FOR.as_secs()
     );
     println!("A: {} requests to the hanging receiver", hanging.calls());
+    for (is_events, name) in [(true, "events"), (false, "deliveries")] {
+        let mut took = took.lock().unwrap().remove(&is_events).unwrap_or_default();
+        took.sort();
+        if !took.is_empty() {
+            println!(
+                "{name} queue: {} invocations, p50 {:.0} ms, p99 {:.0} ms, longest {:.0} ms",
+                took.len(),
+                percentile(&took, 0.5).as_secs_f64() * 1000.0,
+                percentile(&took, 0.99).as_secs_f64() * 1000.0,
+                took.last().unwrap().as_secs_f64() * 1000.0
+            );
+        }
+    }
     if latencies.is_empty() {
         println!("B: none of its {} events arrived", sent.len());
         return;
