@@ -38,7 +38,7 @@ export HOOKLINE_TABLE_NAME="$TABLE"
 
 cd "$ROOT"
 log "building the operator command and the local SQS event source"
-cargo build --quiet --bin hookline-admin --bin hookline-local-poller
+cargo build --quiet -p hookline-shared --features local --bin hookline-admin --bin hookline-local-poller
 ADMIN="$ROOT/target/debug/hookline-admin"
 "$ADMIN" init-local --queue hookline-events --queue hookline-deliveries --ses-domain hookline.local
 "$ADMIN" keys create --account "$DEMO_ACCOUNT" --name "make run demo" >"$LOCAL/demo-api-key"

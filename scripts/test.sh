@@ -42,6 +42,18 @@ if [ "$SIM_SEEDS" -gt 0 ]; then
   cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds "$SIM_SEEDS" --first 0 \
     || status=$?
 fi
+# The Lambda binaries carry no test fakes and no local event source: hookline-shared's
+# `testing` and `local` features stay off in each function's own dependency tree.
+if [ $# -eq 0 ]; then
+  log "the functions' builds leave out the test fakes and the local poller"
+  for function in webhooks-api inbound-resolver outbound-delivery; do
+    if cargo tree -q -p "$function" -e normal,features --prefix none \
+      | grep -E 'hookline-shared feature "(testing|local)"'; then
+      echo "$function would ship hookline-shared's test or local code" >&2
+      status=1
+    fi
+  done
+fi
 if [ -n "$SKIPPED_CONSOLE" ]; then
   log "$SKIPPED_CONSOLE"
 else

@@ -1,5 +1,6 @@
 //! Time as a dependency, so tests can pin it.
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
@@ -21,9 +22,11 @@ impl Clock for SystemClock {
 }
 
 /// A clock that stands still until moved; for tests.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug)]
 pub struct ManualClock(Mutex<OffsetDateTime>);
 
+#[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     pub fn new(at: OffsetDateTime) -> Self {
         Self(Mutex::new(at))
@@ -34,6 +37,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap()

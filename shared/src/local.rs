@@ -1,11 +1,15 @@
-//! What Lambda's SQS event source mapping does, for the local stack and tests: receive a batch,
-//! hand it to the function as a real SQS event, delete the messages the function did not list
-//! in `batchItemFailures`, and leave the rest to reappear (and, after the queue's
-//! maxReceiveCount, move to its dead-letter queue).
+//! The local stack's queues: their set-up (`hookline-admin init-local`), and, with the `local`
+//! feature, what Lambda's SQS event source mapping does, for `make run` and tests: receive a
+//! batch, hand it to the function as a real SQS event, delete the messages the function did not
+//! list in `batchItemFailures`, and leave the rest to reappear (and, after the queue's
+//! maxReceiveCount, move to its dead-letter queue). The Lambda binaries build without it.
 
+#[cfg(feature = "local")]
 use std::future::Future;
 
+#[cfg(feature = "local")]
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+#[cfg(feature = "local")]
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +23,7 @@ fn sqs_error(e: impl std::error::Error + 'static) -> PumpError {
 /// One receive from `queue_url` (waiting up to `wait_secs` for messages), handed to `invoke`.
 /// `visibility_secs` overrides the queue's visibility timeout for what is received. Returns how
 /// many messages were handed over and how many the function kept.
+#[cfg(feature = "local")]
 pub async fn pump_once<F, Fut>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
@@ -46,6 +51,7 @@ where
 /// As `pump_once`, with batches of up to `batch_size` messages: as Lambda's poller does for a
 /// `BatchSize` over 10, several receives (10 messages each at most) fill one invocation's
 /// batch, for as long as messages are there.
+#[cfg(feature = "local")]
 pub async fn pump_batch<F, Fut>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,

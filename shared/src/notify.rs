@@ -2,6 +2,7 @@
 //! local stack, and a recording mailer for unit tests.
 
 use std::future::Future;
+#[cfg(any(test, feature = "testing"))]
 use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,15 +63,18 @@ impl Mailer for SesMailer {
 }
 
 /// Keeps what it was asked to send; for unit tests.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct RecordingMailer(pub Mutex<Vec<Email>>);
 
+#[cfg(any(test, feature = "testing"))]
 impl RecordingMailer {
     pub fn sent(&self) -> Vec<Email> {
         self.0.lock().unwrap().clone()
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Mailer for RecordingMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
         self.0.lock().unwrap().push(email.clone());

@@ -3,6 +3,7 @@
 //! behind narrow traits, with in-memory implementations for unit tests.
 
 use std::future::Future;
+#[cfg(any(test, feature = "testing"))]
 use std::sync::Mutex;
 
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -55,9 +56,11 @@ impl EventQueue for SqsEventQueue {
 }
 
 /// Keeps what was published; for unit tests.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct MemoryEventQueue(pub Mutex<Vec<Event>>);
 
+#[cfg(any(test, feature = "testing"))]
 impl EventQueue for MemoryEventQueue {
     async fn publish(&self, message: &EventMessage) -> Result<(), QueueError> {
         self.0.lock().unwrap().push(message.event.clone());
@@ -489,6 +492,7 @@ impl Postpone for SqsDeliveryQueue {
 }
 
 /// Keeps what was queued; for unit tests.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct MemoryDeliveryQueue {
     pub queued: Mutex<Vec<DeliveryMessage>>,
@@ -498,6 +502,7 @@ pub struct MemoryDeliveryQueue {
     pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Postpone for MemoryDeliveryQueue {
     async fn postpone(
         &self,
@@ -512,6 +517,7 @@ impl Postpone for MemoryDeliveryQueue {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl DeliveryQueue for MemoryDeliveryQueue {
     async fn enqueue_encoded(
         &self,

@@ -2,6 +2,7 @@
 //! implementation (`dynamo`) and an in-memory one (`memory`) for unit tests.
 
 pub mod dynamo;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 
 use std::future::Future;
