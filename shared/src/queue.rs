@@ -223,7 +223,10 @@ impl DeliveryMessage {
     /// Encodes this message, whose `event` is `None`, with `event_json`: a fan-out encodes
     /// its event once for all its messages (up to 64 KiB of data each) instead of once each.
     pub fn encode_with_event(&self, event_json: &str) -> Encoded {
-        debug_assert!(self.event.is_none(), "the event is spliced in once");
+        if self.event.is_some() {
+            // Already carries its event: a second "event" key would make it unreadable.
+            return self.encode();
+        }
         let mut body = serde_json::to_string(self).expect("delivery messages always serialise");
         // A struct's JSON ends with its closing brace and always has fields before it (`v`).
         debug_assert!(body.ends_with('}'));
@@ -264,14 +267,33 @@ pub trait DeliveryQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
-/// What the function's adapter does to a received message that is to wait: hide it for
-/// `delay` more (at most `MAX_HIDE`).
+/// Which queue a received record came from, by its event source ARN. Only the deliveries
+/// queue may carry the function's own messages (delivery messages, rests, notices): publishers
+/// can write to the events queue, and a delivery message there could name any URL and
+/// credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Events,
+    Deliveries,
+    /// A record of the in-memory fakes' tests, which carries no ARN: either kind.
+    Unknown,
+}
+
+/// The deliveries queue as the function's adapter sees its received records.
 pub trait Postpone: Send + Sync {
+    /// Hides a received message that is to wait for `delay` more (at most `MAX_HIDE`).
     fn postpone(
         &self,
         receipt_handle: &str,
         delay: std::time::Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Where a record with this event source ARN came from.
+    fn source_of(&self, event_source_arn: Option<&str>) -> Source;
+}
+
+/// A queue's name: the last part of its URL or ARN.
+pub fn queue_name(url_or_arn: &str) -> &str {
+    url_or_arn.rsplit(['/', ':']).next().unwrap_or(url_or_arn)
 }
 
 /// `SendMessageBatch` takes at most 10 entries ...
@@ -474,6 +496,14 @@ impl DeliveryQueue for SqsDeliveryQueue {
 }
 
 impl Postpone for SqsDeliveryQueue {
+    fn source_of(&self, event_source_arn: Option<&str>) -> Source {
+        // Lambda always names the queue; a record that does not is not trusted.
+        match event_source_arn {
+            Some(arn) if queue_name(arn) == queue_name(&self.url) => Source::Deliveries,
+            _ => Source::Events,
+        }
+    }
+
     async fn postpone(
         &self,
         receipt_handle: &str,
@@ -504,6 +534,14 @@ pub struct MemoryDeliveryQueue {
 
 #[cfg(any(test, feature = "testing"))]
 impl Postpone for MemoryDeliveryQueue {
+    fn source_of(&self, event_source_arn: Option<&str>) -> Source {
+        match event_source_arn.map(queue_name) {
+            None => Source::Unknown,
+            Some("deliveries") => Source::Deliveries,
+            Some(_) => Source::Events,
+        }
+    }
+
     async fn postpone(
         &self,
         receipt_handle: &str,

@@ -247,6 +247,10 @@ impl DeliveryQueue for Bodies {
 }
 
 impl Postpone for Bodies {
+    fn source_of(&self, _event_source_arn: Option<&str>) -> hookline::queue::Source {
+        hookline::queue::Source::Unknown
+    }
+
     async fn postpone(&self, _receipt: &str, _delay: Duration) -> Result<(), QueueError> {
         Ok(())
     }

@@ -9,7 +9,8 @@ use hookline::http::HttpClient;
 use hookline::notify::Mailer;
 use hookline::outbound;
 use hookline::queue::{
-    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, Postpone, RetryMessage,
+    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, Postpone,
+    RetryMessage, Source,
 };
 use time::OffsetDateTime;
 
@@ -77,9 +78,21 @@ struct Kind {
 }
 
 /// Reads a body straight into its type: the hot path (a delivery message per record) builds
-/// no `serde_json::Value` tree of the event and the webhook first.
-fn parse(body: &str) -> Result<Work, String> {
+/// no `serde_json::Value` tree of the event and the webhook first. A record of the events
+/// queue can only be an event; the function's own kinds come only from the deliveries queue.
+fn parse(body: &str, source: Source) -> Result<Work, String> {
     let kind: Kind = serde_json::from_str(body).map_err(|e| unreadable("JSON", e))?;
+    let own = kind.rest_of.is_some()
+        || kind.notice.is_some()
+        || kind.v.is_some()
+        || kind.delivery_id.is_some();
+    match (source, own) {
+        (Source::Events, true) => {
+            return Err("an internal message's keys on the events queue".into());
+        }
+        (Source::Deliveries, false) => return Err("an event on the deliveries queue".into()),
+        _ => {}
+    }
     if kind.rest_of.is_some() {
         serde_json::from_str(body)
             .map(|m| Work::Rest(Box::new(m)))
@@ -188,7 +201,8 @@ where
     let mut events = Vec::new();
     let mut rest = Vec::new();
     for message in &event.records {
-        match parse(message.body.as_deref().unwrap_or_default()) {
+        let source = engine.queue.source_of(message.event_source_arn.as_deref());
+        match parse(message.body.as_deref().unwrap_or_default(), source) {
             Ok(Work::Event(e)) => events.push((message, e)),
             Ok(work) => rest.push((message, work)),
             Err(why) => {
@@ -237,6 +251,59 @@ where
 mod tests {
     use super::*;
 
+    fn parse_unknown(body: &str) -> Result<Work, String> {
+        parse(body, Source::Unknown)
+    }
+
+    #[test]
+    fn the_events_queue_carries_events_only_and_the_deliveries_queue_none() {
+        // A publisher may write to the events queue: a delivery message there could name any
+        // URL and credentials, a notice any address, a rest any account.
+        let delivery = serde_json::json!({"v": 2, "deliveryId": "dlv_1", "accountId": "acme",
+            "webhookId": "wh_1", "webhook": {"url": "http://169.254.169.254/"}})
+        .to_string();
+        let notice = serde_json::json!({"notice": "exhausted", "accountId": "acme"}).to_string();
+        for body in [&delivery, &notice] {
+            let refused = parse(body, Source::Events);
+            assert!(
+                matches!(&refused, Err(why) if why.contains("events queue")),
+                "{refused:?}"
+            );
+        }
+        let event = serde_json::json!({"id": "evt_1", "event": "case:new", "accountId": "acme",
+            "occurredAt": "2026-12-01T00:00:00Z", "data": {"caseId": "9"}})
+        .to_string();
+        assert!(matches!(parse(&event, Source::Events), Ok(Work::Event(_))));
+        let refused = parse(&event, Source::Deliveries);
+        assert!(
+            matches!(&refused, Err(why) if why.contains("deliveries queue")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_s_queue_is_told_by_its_event_source_arn() {
+        let sdk = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let queue = hookline::queue::SqsDeliveryQueue::new(
+            sdk,
+            "https://sqs.us-east-1.amazonaws.com/123456789012/hookline-deliveries",
+        );
+        let arn = |name: &str| format!("arn:aws:sqs:us-east-1:123456789012:{name}");
+        assert_eq!(
+            queue.source_of(Some(&arn("hookline-deliveries"))),
+            Source::Deliveries
+        );
+        assert_eq!(
+            queue.source_of(Some(&arn("hookline-events"))),
+            Source::Events
+        );
+        assert_eq!(queue.source_of(None), Source::Events);
+    }
+
     #[test]
     fn an_event_sent_straight_to_the_queue_gets_the_api_s_checks() {
         let event = |id: &str, data: serde_json::Value| {
@@ -245,21 +312,21 @@ mod tests {
             .to_string()
         };
         assert!(matches!(
-            parse(&event("evt_1", serde_json::json!({"caseId": "9"}))),
+            parse_unknown(&event("evt_1", serde_json::json!({"caseId": "9"}))),
             Ok(Work::Event(_))
         ));
-        let bad_id = parse(&event("evt 1/../x", serde_json::json!({"caseId": "9"})));
+        let bad_id = parse_unknown(&event("evt 1/../x", serde_json::json!({"caseId": "9"})));
         assert!(
             matches!(&bad_id, Err(why) if why.starts_with("bad event: id:")),
             "{bad_id:?}"
         );
-        let no_case = parse(&event("evt_1", serde_json::json!({})));
+        let no_case = parse_unknown(&event("evt_1", serde_json::json!({})));
         assert!(
             matches!(&no_case, Err(why) if why.contains("data.caseId")),
             "{no_case:?}"
         );
         let big = "x".repeat(70 * 1024);
-        let too_big = parse(&event(
+        let too_big = parse_unknown(&event(
             "evt_1",
             serde_json::json!({"caseId": "9", "note": big}),
         ));
@@ -274,7 +341,7 @@ mod tests {
         let body = serde_json::json!({"id": "evt_1", "event": "card 4111 1111 1111 1111",
             "accountId": "acme", "occurredAt": "2026-12-01T00:00:00Z", "data": {}})
         .to_string();
-        let Err(why) = parse(&body) else {
+        let Err(why) = parse(&body, Source::Unknown) else {
             panic!("read an unknown event type")
         };
         assert!(!why.contains("4111"), "{why}");
@@ -295,7 +362,7 @@ mod tests {
             due_at: None,
         };
         let body = rest.encode().body;
-        assert!(matches!(parse(&body), Ok(Work::Rest(read)) if *read == rest));
+        assert!(matches!(parse(&body, Source::Unknown), Ok(Work::Rest(read)) if *read == rest));
     }
 
     #[test]

@@ -21,9 +21,7 @@ use crate::events::Event;
 use crate::http::{HttpClient, HttpMethod, HttpRequest};
 use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES, SUCCESS_EXCERPT_BYTES};
 
-use crate::model::{
-    Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook, OUTBOUND_TIMEOUT_MS,
-};
+use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
 use crate::notify::{Email, Mailer};
 use crate::queue::{
     DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, RetryMessage,
@@ -74,18 +72,25 @@ pub const FRESH: time::Duration = time::Duration::seconds(60);
 /// invocation's deadline.
 pub const RECORD_MARGIN: Duration = Duration::from_secs(10);
 
-/// How long a repeated fan-out's (checked) copies wait, given the function's timeout: longer
-/// than the first fan-out's fast-path tries can take to record, so an SQS duplicate of an event
-/// handled at once sends nothing twice. The first fan-out received the event before this one
-/// did, so its invocation began before now and sent its messages before its deadline, at most
-/// one function timeout from now; each of them took the fast path within `FRESH` of its
-/// sending or not at all, and recorded within the longest webhook timeout and `RECORD_MARGIN`.
-/// `REPEAT_SLACK` covers the estimate of the timeout and clocks. With the template's 120 s:
-/// 120 + 60 + 30 + 10 + 30 = 250 s.
+/// How long a repeated fan-out's (checked) copies, and a fan-out's rest, wait, given the
+/// function's timeout `T`: longer than the fast-path tries of any fan-out of the same event
+/// can take to record, so an SQS duplicate of an event handled at once sends nothing twice.
+/// The first fan-out received the event before this one did, so its invocation began before
+/// now and sent its messages before its deadline, at most `T` from now. Each of them took
+/// the fast path within `FRESH` of its sending or not at all, and that invocation recorded it
+/// or died within `T` of its start (what follows the send, a retry's queueing and a notice,
+/// can take longer than `RECORD_MARGIN`; the deadline bounds it). `REPEAT_SLACK` covers the
+/// estimate of `T` and clocks. With the template's 120 s: 60 + 2 x 120 + 30 = 330 s.
 pub fn repeat_delay(function_timeout: Duration) -> time::Duration {
-    let longest_webhook = Duration::from_millis(u64::from(OUTBOUND_TIMEOUT_MS.2));
-    let bound = function_timeout + longest_webhook + RECORD_MARGIN + REPEAT_SLACK;
-    FRESH + time::Duration::try_from(bound).unwrap_or(time::Duration::MAX)
+    FRESH
+        + time::Duration::try_from(2 * function_timeout + REPEAT_SLACK)
+            .unwrap_or(time::Duration::MAX)
+}
+
+/// When a fast-path try of a first-try message sent at `sent_at` has recorded or died: it
+/// started within `FRESH` of the sending, and its invocation ended within `T` of its start.
+fn fast_path_settled(sent_at: OffsetDateTime, function_timeout: Duration) -> OffsetDateTime {
+    sent_at + FRESH + function_timeout + REPEAT_SLACK
 }
 
 const REPEAT_SLACK: Duration = Duration::from_secs(30);
@@ -97,10 +102,11 @@ fn function_timeout(deadline: OffsetDateTime, now: OffsetDateTime) -> Duration {
     Duration::from_secs(left.div_ceil(1000))
 }
 
-/// Delivery messages a fan-out encodes and queues at a time (one `SendMessageBatch`, or up to
-/// four for events near 64 KiB), and such chunks in flight at once: about 10 MB of bodies at
+/// A fan-out encodes and queues its messages a chunk at a time, each chunk one
+/// `SendMessageBatch` (10 entries and 256 KiB at most, sized from the event's encoding and this
+/// estimate of a webhook's), and keeps this many chunks in flight: about 4 MB of bodies at
 /// most, whatever the fan-out's width.
-const FAN_OUT_CHUNK: usize = 10;
+const WEBHOOK_BYTES_ESTIMATE: usize = 4 * 1024;
 const FAN_OUT_CHUNKS_AT_ONCE: usize = 16;
 /// Time a fan-out chunk must have before the invocation's deadline to start: a chunk of one
 /// call takes at most three tries of the SDK's 12 s operation timeout and the pauses between
@@ -277,32 +283,51 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         repeat_delay: time::Duration,
     ) -> Vec<Result<usize, DeliveryError>> {
         let mut results: Vec<Result<usize, DeliveryError>> = Vec::with_capacity(plans.len());
-        let mut work: Vec<(usize, DeliveryMessage)> = Vec::new();
-        let mut ranges = Vec::with_capacity(plans.len());
+        let mut plans_in_order: Vec<(usize, Vec<DeliveryMessage>)> = Vec::new();
         for (index, plan) in plans.into_iter().enumerate() {
-            let start = work.len();
             match plan {
                 Ok(messages) => {
                     results.push(Ok(messages.len()));
-                    work.extend(messages.into_iter().map(|m| (index, m)));
+                    plans_in_order.push((index, messages));
                 }
                 Err(e) => results.push(Err(e)),
             }
-            ranges.push(start..work.len());
+        }
+        // Narrow fan-outs first: one that runs out of time should be the widest, not another
+        // account's single delivery queued behind it.
+        plans_in_order.sort_by_key(|(_, messages)| messages.len());
+        let mut work: Vec<(usize, DeliveryMessage)> = Vec::new();
+        let mut ranges = vec![0..0; fan_outs.len()];
+        for (index, messages) in plans_in_order {
+            let start = work.len();
+            work.extend(messages.into_iter().map(|m| (index, m)));
+            ranges[index] = start..work.len();
         }
         let encoded_events: Vec<String> = fan_outs
             .iter()
             .map(|(event, _)| serde_json::to_string(event).expect("events always serialise"))
             .collect();
         let encoded_events = &encoded_events;
+        // Chunks of one SendMessageBatch each (10 entries, 256 KiB), by each message's size
+        // estimated from its event's and a webhook's.
+        let estimates: Vec<usize> = work
+            .iter()
+            .map(|(index, _)| encoded_events[*index].len() + WEBHOOK_BYTES_ESTIMATE)
+            .collect();
+        let chunks = crate::queue::pack_batches(&estimates);
+        let mut chunk_of = vec![0; work.len()];
+        for (k, chunk) in chunks.iter().enumerate() {
+            chunk_of[chunk.clone()].fill(k);
+        }
+        let work = &work;
         let outcomes: Vec<(usize, Result<(), DeliveryError>)> =
-            futures::stream::iter(work.chunks(FAN_OUT_CHUNK).enumerate())
+            futures::stream::iter(chunks.iter().cloned().enumerate())
                 .map(|(k, chunk)| async move {
                     let now = self.clock.now();
                     if now + FAN_OUT_MARGIN > deadline {
                         return (k, Err(DeliveryError::OutOfTime));
                     }
-                    let encoded: Vec<_> = chunk
+                    let encoded: Vec<_> = work[chunk]
                         .iter()
                         .map(|(index, m)| m.encode_with_event(&encoded_events[*index]))
                         .collect();
@@ -313,15 +338,19 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 .collect()
                 .await;
         let mut failed: Vec<Option<DeliveryError>> = Vec::new();
-        failed.resize_with(work.len().div_ceil(FAN_OUT_CHUNK), || None);
+        failed.resize_with(chunks.len(), || None);
         for (k, result) in outcomes {
             failed[k] = result.err();
         }
+        // Each event stopped short after some progress goes on in a rest; all rests of the
+        // batch are queued in one call.
+        let now = self.clock.now();
+        let mut rests: Vec<(usize, FanOutRest, usize, DeliveryError)> = Vec::new();
         for (index, range) in ranges.into_iter().enumerate() {
-            let Some(stop) = range.clone().find(|i| failed[i / FAN_OUT_CHUNK].is_some()) else {
+            let Some(stop) = range.clone().find(|i| failed[chunk_of[*i]].is_some()) else {
                 continue;
             };
-            let why = match &failed[stop / FAN_OUT_CHUNK] {
+            let why = match &failed[chunk_of[stop]] {
                 Some(DeliveryError::OutOfTime) | None => DeliveryError::OutOfTime,
                 Some(e) => DeliveryError::Queue(crate::queue::QueueError(e.to_string())),
             };
@@ -330,21 +359,28 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 continue;
             }
             let (event, republished) = fan_outs[index];
-            // Any fast-path message in this fan-out: the rest waits until those recorded.
-            let fast = work[range.clone()].iter().any(|(_, m)| !m.check);
-            let now = self.clock.now();
+            // The rest's messages are checked; they wait until every fast-path try of any
+            // fan-out of this event (this one, or a first one beside a repeat) has recorded.
             let rest = FanOutRest {
                 rest_of: event.clone(),
                 after: work[stop - 1].1.webhook_id.clone(),
                 republished,
-                due_at: fast.then(|| now + repeat_delay),
+                due_at: Some(now + repeat_delay),
             };
-            results[index] = match self.queue.enqueue_encoded(&[rest.encode()], now).await {
+            rests.push((index, rest, stop - range.start, why));
+        }
+        if rests.is_empty() {
+            return results;
+        }
+        let encoded: Vec<_> = rests.iter().map(|(_, rest, _, _)| rest.encode()).collect();
+        let sent = self.queue.enqueue_encoded(&encoded, now).await;
+        for (index, rest, queued, why) in rests {
+            results[index] = match &sent {
                 Ok(()) => {
-                    tracing::info!(event_id = %event.id, queued = stop - range.start, why = %why, "fan-out goes on in another invocation");
-                    Ok(stop - range.start)
+                    tracing::info!(event_id = %rest.rest_of.id, queued, why = %why, "fan-out goes on in another invocation");
+                    Ok(queued)
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(DeliveryError::Queue(crate::queue::QueueError(e.0.clone()))),
             };
         }
         results
@@ -520,11 +556,11 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         else {
             return self.stop_for_deleted(message, now).await;
         };
-        if let (Some(original), true) = (&message.webhook, receive.count > 1) {
+        if message.webhook.is_some() && receive.count > 1 {
             // A first try handed out again (a crash, an SQS duplicate, a visibility timeout
             // run out): its first receive may still be on the fast path, which does not
             // claim. Claim only once that one must have recorded, or died.
-            let settled = receive.sent_at + FRESH + Self::timeout(original) + RECORD_MARGIN;
+            let settled = fast_path_settled(receive.sent_at, function_timeout(deadline, now));
             if now < settled {
                 return Ok(Handled::KeepUntil(settled));
             }
@@ -1431,7 +1467,7 @@ mod tests {
         assert_eq!(function_timeout(later(-5), now), Duration::ZERO);
         assert_eq!(
             repeat_delay(Duration::from_secs(120)),
-            time::Duration::seconds(250)
+            time::Duration::seconds(330)
         );
     }
 
@@ -1498,9 +1534,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_wide_fan_out_goes_in_chunks_and_keeps_its_progress_in_a_rest() {
-        // acme: 25 webhooks, in chunks of 10 (wh_000..009, wh_010..019), then wh_020..024
-        // sharing a chunk with globex's one. The queue refuses the second chunk: acme's
-        // fan-out goes on after wh_009 in a rest; globex's is done.
+        // The narrow fan-out first: globex's one webhook shares a chunk with acme's
+        // wh_000..008; then wh_009..018 and wh_019..024. The queue refuses the second
+        // chunk: acme's fan-out goes on after wh_008 in a rest; globex's is done.
         let clock = Arc::new(ManualClock::new(start()));
         let engine = Deliverer {
             store: MemoryStore::new(),
@@ -1530,7 +1566,7 @@ mod tests {
         let results = engine
             .fan_out_all(&[(&acme, receive), (&globex, receive)], deadline)
             .await;
-        assert_eq!(results[0].as_ref().unwrap(), &10, "{results:?}");
+        assert_eq!(results[0].as_ref().unwrap(), &9, "{results:?}");
         assert_eq!(results[1].as_ref().unwrap(), &1);
         assert_eq!(
             *engine.queue.calls.lock().unwrap(),
@@ -1549,7 +1585,7 @@ mod tests {
             assert_eq!(m.event.as_ref(), Some(&expected.event));
         }
         let rest = engine.queue.inner.rests.lock().unwrap().remove(0);
-        assert_eq!(rest.after, "wh_009");
+        assert_eq!(rest.after, "wh_008");
         assert_eq!(rest.rest_of, acme.event);
         // It waits until the first tries queued have recorded.
         let wait = repeat_delay(Duration::from_secs(120));
@@ -1559,7 +1595,7 @@ mod tests {
             Handled::KeepUntil(start() + wait)
         );
 
-        // Handled when due: the webhooks after wh_009, each checked (wh_020..024 were queued
+        // Handled when due: the webhooks after wh_008, each checked (wh_019..024 were queued
         // already). wh_010's chunk is refused again, first: no progress, so the rest is
         // received again; its later chunk went (harmless: checked copies).
         clock.advance(wait);
@@ -1571,9 +1607,46 @@ mod tests {
         );
         let queued = std::mem::take(&mut *engine.queue.inner.queued.lock().unwrap());
         let ids: Vec<&str> = queued.iter().map(|m| m.webhook_id.as_str()).collect();
-        assert_eq!(ids, ["wh_020", "wh_021", "wh_022", "wh_023", "wh_024"]);
+        assert_eq!(
+            ids,
+            ["wh_019", "wh_020", "wh_021", "wh_022", "wh_023", "wh_024"]
+        );
         assert!(queued.iter().all(|m| m.check));
         assert!(engine.queue.inner.rests.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_repeated_fan_out_s_rest_waits_too() {
+        // A repeat (its event received twice) whose fan-out stops short: its rest must not
+        // claim while the first fan-out's fast-path tries may still be sending.
+        let clock = Arc::new(ManualClock::new(start()));
+        let engine = Deliverer {
+            store: MemoryStore::new(),
+            http: Script::default(),
+            mailer: RecordingMailer::default(),
+            queue: Refusing::default(),
+            clock: clock.clone(),
+            random: crate::random::os(),
+            settings: DeliverySettings::default(),
+        };
+        for n in 0..15 {
+            subscribe(&engine.store, &format!("wh_{n:03}"), "acme").await;
+        }
+        let again = Receive {
+            count: 2,
+            sent_at: start(),
+        };
+        let deadline = start() + time::Duration::seconds(120);
+        assert_eq!(
+            engine.fan_out(&event(), &again, deadline).await.unwrap(),
+            10
+        );
+        let rest = engine.queue.inner.rests.lock().unwrap().remove(0);
+        assert_eq!(rest.after, "wh_009");
+        assert_eq!(
+            rest.due_at,
+            Some(start() + repeat_delay(Duration::from_secs(120)))
+        );
     }
 
     #[tokio::test]
@@ -1704,7 +1777,7 @@ mod tests {
         assert_eq!(again.delivery_id, first.delivery_id);
         // far() is 15 minutes away: a function with a 900 s timeout.
         let wait = repeat_delay(Duration::from_secs(900));
-        assert_eq!(wait, time::Duration::seconds(900 + 60 + 30 + 10 + 30));
+        assert_eq!(wait, time::Duration::seconds(60 + 2 * 900 + 30));
         assert_eq!(again.due_at, Some(start() + wait));
         clock.advance(wait);
         let deadline = clock.now() + time::Duration::minutes(2);
@@ -1733,7 +1806,8 @@ mod tests {
             count: 2,
             sent_at: start(),
         };
-        let settled = start() + FRESH + Engine::timeout(&hook) + RECORD_MARGIN;
+        // far() is 15 minutes away: a function with a 900 s timeout.
+        let settled = start() + FRESH + time::Duration::seconds(900 + 30);
         assert_eq!(
             engine.deliver(&m, &redelivered, far()).await.unwrap(),
             Handled::KeepUntil(settled)
@@ -1741,9 +1815,10 @@ mod tests {
         clock.advance(settled - start());
         // And one that waited in a backlog.
         let stale = first_receive(clock.now() - FRESH - time::Duration::seconds(1));
+        let deadline = clock.now() + time::Duration::seconds(120);
         for receive in [redelivered, stale] {
             assert_eq!(
-                engine.deliver(&m, &receive, far()).await.unwrap(),
+                engine.deliver(&m, &receive, deadline).await.unwrap(),
                 Handled::Done
             );
         }

@@ -82,6 +82,9 @@ pub async fn poll(
                     let mut record = SqsMessage::default();
                     record.message_id = Some(m.message_id.clone());
                     record.receipt_handle = Some(m.receipt.clone());
+                    // As Lambda names the queue a record came from.
+                    record.event_source_arn =
+                        Some(format!("arn:aws:sqs:us-east-1:000000000000:{}", queue.name));
                     record.body = Some(m.body.clone());
                     record.attributes.insert(
                         "ApproximateReceiveCount".into(),

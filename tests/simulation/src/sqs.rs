@@ -464,15 +464,18 @@ pub struct SimQueues {
 }
 
 impl SimQueues {
-    /// Half of an SQS request's round trip (1-8 ms): the way there before the queue changes,
-    /// the way back after it. Fan-outs and retries take time, as on AWS. A slow call takes
-    /// the SDK's operation timeout (12 s) and still succeeds.
-    async fn transit(&self) {
-        let ms = if self.world.fault("sqs.slow", self.world.faults.sqs_slow) {
-            6_000
+    /// An SQS request's round trip, in two halves (1-8 ms each): the way there before the
+    /// queue changes, the way back after it. Fan-outs and retries take time, as on AWS. A
+    /// slow call takes the SDK's operation timeout (12 s) and still succeeds.
+    fn round_trip(&self) -> (u64, u64) {
+        if self.world.fault("sqs.slow", self.world.faults.sqs_slow) {
+            (6_000, 6_000)
         } else {
-            self.world.rng.between(1, 8)
-        };
+            (self.world.rng.between(1, 8), self.world.rng.between(1, 8))
+        }
+    }
+
+    async fn transit(&self, ms: u64) {
         self.world.scheduler.sleep(Duration::from_millis(ms)).await;
     }
 }
@@ -480,9 +483,10 @@ impl SimQueues {
 impl EventQueue for SimQueues {
     async fn publish(&self, message: &EventMessage) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).expect("events serialise");
-        self.transit().await;
+        let (there, back) = self.round_trip();
+        self.transit(there).await;
         let sent = self.events.send(&body, 0).map(|_| ());
-        self.transit().await;
+        self.transit(back).await;
         sent
     }
 }
@@ -506,9 +510,10 @@ impl DeliveryQueue for SimQueues {
                     "crash.before.sqs_send",
                     self.world.faults.crash_before_call
                 );
-                self.transit().await;
+                let (there, back) = self.round_trip();
+                self.transit(there).await;
                 let sent = self.deliveries.send_batch(&entries);
-                self.transit().await;
+                self.transit(back).await;
                 crash_point!(
                     self.world,
                     "crash.after.sqs_send",
@@ -533,9 +538,10 @@ impl DeliveryQueue for SimQueues {
             self.world.faults.crash_before_call
         );
         let body = serde_json::to_string(message).expect("notices serialise");
-        self.transit().await;
+        let (there, back) = self.round_trip();
+        self.transit(there).await;
         let sent = self.deliveries.send(&body, 0);
-        self.transit().await;
+        self.transit(back).await;
         crash_point!(
             self.world,
             "crash.after.sqs_send",
@@ -546,17 +552,27 @@ impl DeliveryQueue for SimQueues {
 }
 
 impl Postpone for SimQueues {
+    fn source_of(&self, event_source_arn: Option<&str>) -> hookline::queue::Source {
+        match event_source_arn {
+            Some(arn) if hookline::queue::queue_name(arn) == self.deliveries.name => {
+                hookline::queue::Source::Deliveries
+            }
+            _ => hookline::queue::Source::Events,
+        }
+    }
+
     async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
         crash_point!(
             self.world,
             "crash.before.sqs_hide",
             self.world.faults.crash_before_call
         );
-        self.transit().await;
+        let (there, back) = self.round_trip();
+        self.transit(there).await;
         let changed = self
             .deliveries
             .change_visibility(receipt_handle, whole_seconds(delay, MAX_HIDE));
-        self.transit().await;
+        self.transit(back).await;
         crash_point!(
             self.world,
             "crash.after.sqs_hide",
