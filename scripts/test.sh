@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 
 # The simulation's seeds in a whole run (not when cargo test gets arguments: one test's run).
 SIM_SEEDS="${HOOKLINE_SIM_SEEDS:-200}"
-[ $# -eq 0 ] || SIM_SEEDS=0
+WHOLE_RUN=1
+[ $# -eq 0 ] || { SIM_SEEDS=0; WHOLE_RUN=0; }
 
 CHROMIUM="${HOOKLINE_TEST_CHROMIUM:-/usr/bin/chromium}"
 CHROMEDRIVER="${HOOKLINE_TEST_CHROMEDRIVER:-/usr/bin/chromedriver}"
@@ -45,7 +46,7 @@ fi
 # The Lambda binaries carry no test fakes and no local event source: hookline-shared's
 # `testing` and `local` features stay off in what `cargo lambda build --bin ...` selects from
 # the root (the workspace's default members, as make package and sam build run it).
-if [ $# -eq 0 ]; then
+if [ "$WHOLE_RUN" = 1 ]; then
   log "the functions' builds leave out the test fakes and the local poller"
   if cargo tree -q -e normal,features --prefix none \
     | grep -E 'hookline-shared feature "(testing|local)"'; then

@@ -25,7 +25,7 @@ use hookline::store::DeliveryStore;
 use hookline_tests::link::Link;
 use hookline_tests::moto::OwnMoto;
 use hookline_tests::upstream::{Received, Reply, Upstream};
-use hookline_tests::{add_outbound_webhook, fresh_queue, sqs_batch, TestApi};
+use hookline_tests::{add_outbound_webhook, fresh_queue, sqs_batch_from, TestApi};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -564,13 +564,13 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         .iter()
         .map(|e| serde_json::to_string(e).unwrap())
         .collect();
-    let mut kept = in_batches(&fan_out, &events).await;
+    let mut kept = in_batches(&fan_out, "events", &events).await;
     let deliveries: Vec<String> = hookline_tests::take_queued(&fan_out)
         .iter()
         .map(|m| serde_json::to_string(m).unwrap())
         .collect();
     assert_eq!(deliveries.len(), DELIVERIES);
-    kept += in_batches(&d, &deliveries).await;
+    kept += in_batches(&d, &deliveries_url, &deliveries).await;
     let took = started.elapsed();
     assert_eq!(kept, 0, "every event handled, none kept for another go");
     eprintln!(
@@ -656,6 +656,7 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
 /// Returns how many messages the batches kept.
 async fn in_batches<Q>(
     d: &Deliverer<DynamoStore, ReqwestClient, RecordingMailer, Q>,
+    queue: &str,
     bodies: &[String],
 ) -> usize
 where
@@ -669,7 +670,7 @@ where
                 .zip(chunk)
                 .map(|(id, body)| (id.as_str(), body.clone()))
                 .collect();
-            let response = hookline_tests::invoke(d, sqs_batch(&records)).await;
+            let response = hookline_tests::invoke(d, sqs_batch_from(queue, &records)).await;
             response.batch_item_failures.len()
         })
         .buffer_unordered(2)

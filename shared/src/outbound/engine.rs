@@ -1794,7 +1794,7 @@ mod tests {
     #[tokio::test]
     async fn an_old_or_redelivered_first_try_takes_the_checked_path() {
         let (engine, clock) = engine(&[]);
-        let hook = webhook(&engine).await;
+        webhook(&engine).await;
         let m = fan_out(&engine, &event(), 1).await.remove(0);
         engine
             .deliver(&m, &first_receive(start()), far())
