@@ -190,6 +190,14 @@ pub struct FanOutRest {
         skip_serializing_if = "Option::is_none"
     )]
     pub due_at: Option<time::OffsetDateTime>,
+    /// When the fan-out it continues read the subscriptions: webhooks made since get nothing,
+    /// as if the whole fan-out had fitted one invocation.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub planned_at: Option<time::OffsetDateTime>,
 }
 
 impl FanOutRest {

@@ -360,6 +360,7 @@ mod tests {
             after: "wh_9".into(),
             republished: false,
             due_at: None,
+            planned_at: None,
         };
         let body = rest.encode().body;
         assert!(matches!(parse(&body, Source::Unknown), Ok(Work::Rest(read)) if *read == rest));

@@ -230,12 +230,19 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             // A repeat's copies wait until any first try of the same fan-out still in flight
             // has recorded: then their claims find its record, and nothing is sent twice.
             let due_at = check.then(|| now + repeat_delay);
-            self.deliveries_for(&message.event, message.republished, None, check, due_at)
+            self.deliveries_for(
+                &message.event,
+                message.republished,
+                None,
+                None,
+                check,
+                due_at,
+            )
         }))
         .await;
-        let fan_outs: Vec<(&Event, bool)> = events
+        let fan_outs: Vec<(&Event, bool, OffsetDateTime)> = events
             .iter()
-            .map(|(message, _)| (&message.event, message.republished))
+            .map(|(message, _)| (&message.event, message.republished, now))
             .collect();
         self.queue_fan_outs(&fan_outs, plans, deadline, repeat_delay)
             .await
@@ -253,16 +260,19 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             return Ok(Handled::KeepUntil(due));
         }
         let repeat_delay = repeat_delay(function_timeout(deadline, now));
+        // The webhooks the fan-out it continues saw: none made since.
+        let planned_at = rest.planned_at.unwrap_or(now);
         let plan = self
             .deliveries_for(
                 &rest.rest_of,
                 rest.republished,
                 Some(&rest.after),
+                Some(planned_at),
                 true,
                 None,
             )
             .await;
-        let fan_out = [(&rest.rest_of, rest.republished)];
+        let fan_out = [(&rest.rest_of, rest.republished, planned_at)];
         let mut results = self
             .queue_fan_outs(&fan_out, vec![plan], deadline, repeat_delay)
             .await;
@@ -277,7 +287,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     /// one that met a failing call) keeps its progress instead of starting over.
     async fn queue_fan_outs(
         &self,
-        fan_outs: &[(&Event, bool)],
+        fan_outs: &[(&Event, bool, OffsetDateTime)],
         plans: Vec<Result<Vec<DeliveryMessage>, DeliveryError>>,
         deadline: OffsetDateTime,
         repeat_delay: time::Duration,
@@ -305,7 +315,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         }
         let encoded_events: Vec<String> = fan_outs
             .iter()
-            .map(|(event, _)| serde_json::to_string(event).expect("events always serialise"))
+            .map(|(event, _, _)| serde_json::to_string(event).expect("events always serialise"))
             .collect();
         let encoded_events = &encoded_events;
         // Chunks of one SendMessageBatch each (10 entries, 256 KiB), by each message's size
@@ -358,7 +368,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 results[index] = Err(why);
                 continue;
             }
-            let (event, republished) = fan_outs[index];
+            let (event, republished, planned_at) = fan_outs[index];
             // The rest's messages are checked; they wait until every fast-path try of any
             // fan-out of this event (this one, or a first one beside a repeat) has recorded.
             let rest = FanOutRest {
@@ -366,6 +376,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 after: work[stop - 1].1.webhook_id.clone(),
                 republished,
                 due_at: Some(now + repeat_delay),
+                planned_at: Some(planned_at),
             };
             rests.push((index, rest, stop - range.start, why));
         }
@@ -387,12 +398,14 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     }
 
     /// One delivery message per webhook subscribed to `event`, in webhook id order (after
-    /// `after`, if given), without the event (the fan-out encodes it once and splices it in).
+    /// `after`, and made no later than `made_by`, if given), without the event (the fan-out
+    /// encodes it once and splices it in).
     async fn deliveries_for(
         &self,
         event: &Event,
         republished: bool,
         after: Option<&str>,
+        made_by: Option<OffsetDateTime>,
         check: bool,
         due_at: Option<OffsetDateTime>,
     ) -> Result<Vec<DeliveryMessage>, DeliveryError> {
@@ -404,6 +417,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         let messages: Vec<DeliveryMessage> = subscribers
             .into_iter()
             .filter(|s| after.is_none_or(|after| s.webhook.id.as_str() > after))
+            .filter(|s| made_by.is_none_or(|made_by| s.webhook.created_at <= made_by))
             // A republished id reaches no webhook made after its first publish.
             .filter(|s| !republished || s.webhook.created_at <= event.occurred_at)
             .map(|s| DeliveryMessage {
@@ -1660,6 +1674,7 @@ mod tests {
             after: "wh_001".into(),
             republished: false,
             due_at: None,
+            planned_at: Some(start()),
         };
         let deadline = clock.now() + time::Duration::seconds(120);
         assert_eq!(
@@ -1670,6 +1685,18 @@ mod tests {
         let ids: Vec<&str> = queued.iter().map(|m| m.webhook_id.as_str()).collect();
         assert_eq!(ids, ["wh_002", "wh_003", "wh_004"]);
         assert!(queued.iter().all(|m| m.check && m.due_at.is_none()));
+
+        // The webhooks were made an hour before the start: a fan-out planned before that saw
+        // none of them, and its rest reaches none.
+        let earlier = FanOutRest {
+            planned_at: Some(start() - time::Duration::hours(2)),
+            ..rest
+        };
+        assert_eq!(
+            engine.fan_out_rest(&earlier, deadline).await.unwrap(),
+            Handled::Done
+        );
+        assert!(engine.queue.queued.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
