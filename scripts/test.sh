@@ -48,8 +48,10 @@ fi
 # the root (the workspace's default members, as make package and sam build run it).
 if [ "$WHOLE_RUN" = 1 ]; then
   log "the functions' builds leave out the test fakes and the local poller"
-  if cargo tree -q -e normal,features --prefix none \
-    | grep -E 'hookline-shared feature "(testing|local)"'; then
+  if ! tree="$(cargo tree -q -e normal,features --prefix none)"; then
+    echo "cargo tree failed: the function-build check could not run" >&2
+    status=1
+  elif grep -E 'hookline-shared feature "(testing|local)"' <<<"$tree"; then
     echo "a function build would ship hookline-shared's test or local code" >&2
     status=1
   fi

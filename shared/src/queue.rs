@@ -301,7 +301,24 @@ pub trait Postpone: Send + Sync {
 
 /// A queue's name: the last part of its URL or ARN.
 pub fn queue_name(url_or_arn: &str) -> &str {
-    url_or_arn.rsplit(['/', ':']).next().unwrap_or(url_or_arn)
+    queue_id(url_or_arn).1
+}
+
+/// A queue's account and name, from its URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`)
+/// or ARN (`arn:aws:sqs:REGION:ACCOUNT:NAME`). A Lambda event source reads queues of its own
+/// region only, so the two tell a queue apart; an events queue of the same name in another
+/// account is another queue.
+pub fn queue_id(url_or_arn: &str) -> (&str, &str) {
+    if let Some(rest) = url_or_arn.strip_prefix("arn:") {
+        let mut parts = rest.rsplitn(3, ':');
+        let name = parts.next().unwrap_or_default();
+        let account = parts.next().unwrap_or_default();
+        return (account, name);
+    }
+    let mut parts = url_or_arn.trim_end_matches('/').rsplitn(3, '/');
+    let name = parts.next().unwrap_or_default();
+    let account = parts.next().unwrap_or_default();
+    (account, name)
 }
 
 /// `SendMessageBatch` takes at most 10 entries ...
@@ -507,7 +524,9 @@ impl Postpone for SqsDeliveryQueue {
     fn source_of(&self, event_source_arn: Option<&str>) -> Source {
         // Lambda always names the queue; a record that does not is not trusted.
         match event_source_arn {
-            Some(arn) if queue_name(arn) == queue_name(&self.url) => Source::Deliveries,
+            Some(arn) if queue_id(arn) == queue_id(&self.url) && !queue_name(arn).is_empty() => {
+                Source::Deliveries
+            }
             _ => Source::Events,
         }
     }
@@ -624,6 +643,24 @@ mod tests {
             check: false,
             manual: false,
         }
+    }
+
+    #[test]
+    fn a_queue_is_its_account_and_name_from_its_url_or_arn() {
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/hookline-deliveries";
+        let arn = "arn:aws:sqs:us-east-1:123456789012:hookline-deliveries";
+        assert_eq!(queue_id(url), ("123456789012", "hookline-deliveries"));
+        assert_eq!(queue_id(arn), queue_id(url));
+        assert_eq!(queue_id(&format!("{url}/")), queue_id(url));
+        assert_eq!(
+            queue_id("http://127.0.0.1:5000/123456789012/d.fifo"),
+            ("123456789012", "d.fifo")
+        );
+        // The same name in another account is another queue.
+        assert_ne!(
+            queue_id("arn:aws:sqs:us-east-1:999999999999:hookline-deliveries"),
+            queue_id(url)
+        );
     }
 
     #[test]

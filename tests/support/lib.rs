@@ -416,18 +416,19 @@ pub async fn add_outbound_webhook(
     webhook
 }
 
-/// An SQS event as Lambda hands it over: one record per `(message id, body)`, each received for
-/// the first time and sent now.
 /// As `sqs_batch`, from the queue `queue` (a URL or name), named in each record's event
 /// source ARN as Lambda names it.
 pub fn sqs_batch_from(
     queue: &str,
     bodies: &[(&str, String)],
 ) -> aws_lambda_events::event::sqs::SqsEvent {
-    let arn = format!(
-        "arn:aws:sqs:us-east-1:000000000000:{}",
-        hookline::queue::queue_name(queue)
-    );
+    let (account, name) = hookline::queue::queue_id(queue);
+    let account = if account.is_empty() {
+        "000000000000"
+    } else {
+        account
+    };
+    let arn = format!("arn:aws:sqs:us-east-1:{account}:{name}");
     let mut batch = sqs_batch(bodies);
     for record in &mut batch.records {
         record.event_source_arn = Some(arn.clone());
@@ -435,6 +436,8 @@ pub fn sqs_batch_from(
     batch
 }
 
+/// An SQS event as Lambda hands it over: one record per `(message id, body)`, each received for
+/// the first time and sent now.
 pub fn sqs_batch(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     let sent = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();

@@ -25,8 +25,10 @@ pub fn deadline_of(deadline_ms: u64, now: OffsetDateTime) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms) * 1_000_000).unwrap_or(now)
 }
 
-/// Most records of a batch handled at once: every record of the template's batches, so one
-/// hanging receiver holds no other record back.
+/// Most records of a batch handled at once: every record of the template's batches (its
+/// `DeliveryBatchSize` is at most 100), so one hanging receiver holds no other record back.
+/// The engine also relies on it: each record reads the function's timeout from the time left
+/// to the deadline, which holds only while every record starts with the invocation.
 const RECORDS_AT_ONCE: usize = 100;
 
 /// The batch's answer: `batchItemFailures` names the messages SQS is to keep.

@@ -62,10 +62,8 @@ pub enum Handled {
     KeepUntil(OffsetDateTime),
 }
 
-/// A first try takes the fast path only this soon after its message was sent. The events
-/// queue's visibility timeout must exceed a fan-out, plus this, plus a delivery invocation:
-/// then a fan-out repeated after a crash queues its (checked) copies only after every
-/// fast-path original was recorded or died.
+/// A first try takes the fast path only this soon after its message was sent; later it is
+/// checked (a backlog). A repeated fan-out's copies wait `repeat_delay`, which counts this in.
 pub const FRESH: time::Duration = time::Duration::seconds(60);
 
 /// An attempt starts only if its timeout and its record (this margin) fit before the
@@ -106,7 +104,7 @@ fn function_timeout(deadline: OffsetDateTime, now: OffsetDateTime) -> Duration {
 /// `SendMessageBatch` (10 entries and 256 KiB at most, sized from the event's encoding and this
 /// estimate of a webhook's), and keeps this many chunks in flight: about 4 MB of bodies at
 /// most, whatever the fan-out's width.
-const WEBHOOK_BYTES_ESTIMATE: usize = 4 * 1024;
+const WEBHOOK_BYTES_ESTIMATE: usize = 8 * 1024;
 const FAN_OUT_CHUNKS_AT_ONCE: usize = 16;
 /// Time a fan-out chunk must have before the invocation's deadline to start: a chunk of one
 /// call takes at most three tries of the SDK's 12 s operation timeout and the pauses between
@@ -240,9 +238,11 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             )
         }))
         .await;
+        // After the Queries: every webhook they returned was made by then.
+        let planned_at = self.clock.now();
         let fan_outs: Vec<(&Event, bool, OffsetDateTime)> = events
             .iter()
-            .map(|(message, _)| (&message.event, message.republished, now))
+            .map(|(message, _)| (&message.event, message.republished, planned_at))
             .collect();
         self.queue_fan_outs(&fan_outs, plans, deadline, repeat_delay)
             .await
@@ -280,7 +280,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     }
 
     /// Queues each fan-out's planned messages, every event encoded once and spliced into its
-    /// messages, `FAN_OUT_CHUNK` messages a chunk and `FAN_OUT_CHUNKS_AT_ONCE` chunks in
+    /// messages, chunks of one `SendMessageBatch` and `FAN_OUT_CHUNKS_AT_ONCE` chunks in
     /// flight, so memory does not grow with the width. No chunk starts within `FAN_OUT_MARGIN`
     /// of `deadline`. A fan-out whose messages were queued up to some webhook but not all goes
     /// on as a `FanOutRest` after that webhook, so a fan-out too wide for one invocation (or
