@@ -134,14 +134,23 @@ async fn run() {
     }));
 
     // Publish straight to the events queue, as an integrator would.
-    let publish = |account: &str, case: String| {
+    let publish = |account: &'static str, case: String| {
         let event = hookline::events::Event::from_publish(
             &json!({"event": "case:new", "data": {"caseId": case}}),
             account,
             OffsetDateTime::now_utc(),
         )
         .expect("a valid event");
-        serde_json::to_string(&event).unwrap()
+        let body = serde_json::to_string(&event).unwrap();
+        let (sqs, events_url) = (&sqs, &events_url);
+        async move {
+            sqs.send_message()
+                .queue_url(events_url)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap();
+        }
     };
     let publisher = async {
         let started = Instant::now();
@@ -150,25 +159,13 @@ async fn run() {
         while started.elapsed() < PUBLISH_FOR {
             let now = started.elapsed();
             if now >= next_a {
-                let body = publish("acct-a", format!("a-{n}"));
-                sqs.send_message()
-                    .queue_url(&events_url)
-                    .message_body(body)
-                    .send()
-                    .await
-                    .unwrap();
+                publish("acct-a", format!("a-{n}")).await;
                 next_a += A_EVERY;
             }
             if now >= next_b {
                 let case = format!("b-{n}");
-                let body = publish("acct-b", case.clone());
-                sent.insert(case, Instant::now());
-                sqs.send_message()
-                    .queue_url(&events_url)
-                    .message_body(body)
-                    .send()
-                    .await
-                    .unwrap();
+                sent.insert(case.clone(), Instant::now());
+                publish("acct-b", case).await;
                 next_b += B_EVERY;
             }
             n += 1;

@@ -1400,6 +1400,17 @@ mod tests {
     }
 
     fn engine(answers: &[Result<u16, HttpError>]) -> (Engine, Arc<ManualClock>) {
+        engine_with(answers, MemoryDeliveryQueue::default())
+    }
+
+    /// An engine over `queue`, answering with `answers`, its clock at `start()`.
+    fn engine_with<Q: DeliveryQueue>(
+        answers: &[Result<u16, HttpError>],
+        queue: Q,
+    ) -> (
+        Deliverer<MemoryStore, Script, RecordingMailer, Q>,
+        Arc<ManualClock>,
+    ) {
         let clock = Arc::new(ManualClock::new(start()));
         let engine = Deliverer {
             store: MemoryStore::new(),
@@ -1408,7 +1419,7 @@ mod tests {
                 ..Default::default()
             },
             mailer: RecordingMailer::default(),
-            queue: MemoryDeliveryQueue::default(),
+            queue,
             clock: clock.clone(),
             random: crate::random::os(),
             settings: DeliverySettings::default(),
@@ -1551,16 +1562,7 @@ mod tests {
         // The narrow fan-out first: globex's one webhook shares a chunk with acme's
         // wh_000..008; then wh_009..018 and wh_019..024. The queue refuses the second
         // chunk: acme's fan-out goes on after wh_008 in a rest; globex's is done.
-        let clock = Arc::new(ManualClock::new(start()));
-        let engine = Deliverer {
-            store: MemoryStore::new(),
-            http: Script::default(),
-            mailer: RecordingMailer::default(),
-            queue: Refusing::default(),
-            clock: clock.clone(),
-            random: crate::random::os(),
-            settings: DeliverySettings::default(),
-        };
+        let (engine, clock) = engine_with(&[], Refusing::default());
         for n in (0..25).rev() {
             subscribe(&engine.store, &format!("wh_{n:03}"), "acme").await;
         }
@@ -1633,16 +1635,7 @@ mod tests {
     async fn a_repeated_fan_out_s_rest_waits_too() {
         // A repeat (its event received twice) whose fan-out stops short: its rest must not
         // claim while the first fan-out's fast-path tries may still be sending.
-        let clock = Arc::new(ManualClock::new(start()));
-        let engine = Deliverer {
-            store: MemoryStore::new(),
-            http: Script::default(),
-            mailer: RecordingMailer::default(),
-            queue: Refusing::default(),
-            clock: clock.clone(),
-            random: crate::random::os(),
-            settings: DeliverySettings::default(),
-        };
+        let (engine, _) = engine_with(&[], Refusing::default());
         for n in 0..15 {
             subscribe(&engine.store, &format!("wh_{n:03}"), "acme").await;
         }
