@@ -40,7 +40,7 @@ cd "$ROOT"
 log "building the operator command and the local SQS event source"
 cargo build --quiet -p hookline-shared --features local --bin hookline-admin --bin hookline-local-poller
 ADMIN="$ROOT/target/debug/hookline-admin"
-"$ADMIN" init-local --queue hookline-events --queue hookline-deliveries --ses-domain hookline.local
+"$ADMIN" init-local --queue hookline-events --queue hookline-deliveries --queue hookline-slow-deliveries --ses-domain hookline.local
 "$ADMIN" keys create --account "$DEMO_ACCOUNT" --name "make run demo" >"$LOCAL/demo-api-key"
 KEY="$(cat "$LOCAL/demo-api-key")"
 # What `make api-key` needs to find this stack.
@@ -58,6 +58,7 @@ HOOKLINE_EGRESS_ALLOW_CIDRS=127.0.0.1/32
 HOOKLINE_SENDER_EMAIL=notifications@hookline.local
 HOOKLINE_EVENTS_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/hookline-events
 HOOKLINE_DELIVERIES_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/hookline-deliveries
+HOOKLINE_SLOW_DELIVERIES_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/hookline-slow-deliveries
 HOOKLINE_RESOLVE_DEADLINE_MS=8000
 HOOKLINE_LOG_LEVEL=info
 ENV
@@ -100,9 +101,10 @@ PATH="$VENV/bin:$PATH" cargo lambda watch --invoke-address 127.0.0.1 --invoke-po
   --env-file "$LOCAL/functions.env" &
 WATCH_PID=$!
 
-# Lambda's SQS event source mapping, locally: both queues feed outbound-delivery.
+# Lambda's SQS event source mapping, locally: the three queues feed outbound-delivery.
 QUEUES="http://127.0.0.1:$MOTO_PORT/123456789012"
 "$ROOT/target/debug/hookline-local-poller" --invoke "http://127.0.0.1:$LAMBDA_PORT" --function outbound-delivery \
-  --queue "$QUEUES/hookline-events" --queue "$QUEUES/hookline-deliveries" &
+  --queue "$QUEUES/hookline-events" --queue "$QUEUES/hookline-deliveries" \
+  --queue "$QUEUES/hookline-slow-deliveries" &
 POLLER_PID=$!
 wait "$WATCH_PID"

@@ -26,7 +26,8 @@ async fn delivery_function(api: &TestApi) -> Function {
         store: api.app.store.clone(),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap()),
+        queue: SqsDeliveryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap())
+            .with_slow_lane(api.slow_deliveries_queue_url.clone().unwrap()),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings {
@@ -61,9 +62,11 @@ async fn deliver(api: &TestApi, d: &Function, event: &Event) {
     };
     let deadline = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);
     let n = d.fan_out(&message, &receive, deadline).await.unwrap();
+    // Both lanes: a first try to a webhook already failing goes to the slow lane's queue.
     let mut handed = 0;
     while handed < n {
         handed += pump(api.deliveries_queue_url.as_deref().unwrap(), d).await;
+        handed += pump(api.slow_deliveries_queue_url.as_deref().unwrap(), d).await;
     }
 }
 
@@ -140,7 +143,8 @@ async fn the_log_shows_every_attempt_and_failed_deliveries_can_be_resent_and_rec
     // The exhaustion e-mails the failures queued on the deliveries queue go out first.
     while pump(api.deliveries_queue_url.as_deref().unwrap(), &d).await > 0 {}
 
-    // Recover: the remaining failed delivery goes through the deliveries queue to the function.
+    // Recover: the remaining failed delivery goes through the slow lane's queue (bulk work to a
+    // receiver that may still fail) to the function.
     let since = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -158,6 +162,10 @@ async fn the_log_shows_every_attempt_and_failed_deliveries_can_be_resent_and_rec
     );
     assert_eq!(
         pump(api.deliveries_queue_url.as_deref().unwrap(), &d).await,
+        0
+    );
+    assert_eq!(
+        pump(api.slow_deliveries_queue_url.as_deref().unwrap(), &d).await,
         1
     );
     assert_eq!(receiver.calls(), 4);

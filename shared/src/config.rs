@@ -106,8 +106,6 @@ pub fn egress_policy() -> Result<crate::egress::EgressPolicy, ConfigError> {
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
     pub table_name: String,
-    /// Where failed deliveries wait for their next attempt.
-    pub deliveries_queue_url: String,
     /// The waits between attempts.
     pub retry_schedule: Vec<Duration>,
 }
@@ -116,7 +114,6 @@ impl DeliveryConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required("HOOKLINE_TABLE_NAME")?,
-            deliveries_queue_url: required("HOOKLINE_DELIVERIES_QUEUE_URL")?,
             retry_schedule: match std::env::var("HOOKLINE_RETRY_SCHEDULE") {
                 Ok(v) if !v.trim().is_empty() => {
                     parse_schedule(&v).map_err(|message| ConfigError::Invalid {
@@ -159,6 +156,19 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
         return Err("at most 20 retries".into());
     }
     Ok(waits)
+}
+
+/// The deliveries queues: `HOOKLINE_DELIVERIES_QUEUE_URL`, and the slow lane's
+/// `HOOKLINE_SLOW_DELIVERIES_QUEUE_URL` (without it, slow work shares the one queue).
+pub fn delivery_queue(
+    client: aws_sdk_sqs::Client,
+) -> Result<crate::queue::SqsDeliveryQueue, ConfigError> {
+    let queue =
+        crate::queue::SqsDeliveryQueue::new(client, required("HOOKLINE_DELIVERIES_QUEUE_URL")?);
+    Ok(match std::env::var("HOOKLINE_SLOW_DELIVERIES_QUEUE_URL") {
+        Ok(slow) if !slow.trim().is_empty() => queue.with_slow_lane(slow.trim()),
+        _ => queue,
+    })
 }
 
 /// The queue `POST /api/v1/events` publishes to (management API only).

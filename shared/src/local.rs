@@ -43,6 +43,7 @@ where
         wait_secs,
         visibility_secs,
         10,
+        std::time::Duration::ZERO,
         invoke,
     )
     .await
@@ -50,8 +51,10 @@ where
 
 /// As `pump_once`, with batches of up to `batch_size` messages: as Lambda's poller does for a
 /// `BatchSize` over 10, several receives (10 messages each at most) fill one invocation's
-/// batch, for as long as messages are there.
+/// batch, for as long as messages are there, and then (`MaximumBatchingWindowInSeconds`) until
+/// `window` has passed since the first of them came.
 #[cfg(feature = "local")]
+#[allow(clippy::too_many_arguments)]
 pub async fn pump_batch<F, Fut>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
@@ -59,6 +62,7 @@ pub async fn pump_batch<F, Fut>(
     wait_secs: i32,
     visibility_secs: Option<i32>,
     batch_size: usize,
+    window: std::time::Duration,
     invoke: F,
 ) -> Result<(usize, usize), PumpError>
 where
@@ -66,6 +70,7 @@ where
     Fut: Future<Output = Result<SqsBatchResponse, PumpError>>,
 {
     let mut messages: Vec<aws_sdk_sqs::types::Message> = Vec::new();
+    let mut window_ends: Option<std::time::Instant> = None;
     while messages.len() < batch_size {
         let out = sqs
             .receive_message()
@@ -80,8 +85,16 @@ where
         let asked = (batch_size - messages.len()).min(10);
         let got = out.messages().len();
         messages.extend(out.messages().iter().cloned());
+        if messages.is_empty() {
+            break;
+        }
+        let window_ends = *window_ends.get_or_insert_with(|| std::time::Instant::now() + window);
         if got < asked {
-            break; // the queue has no more for now (or hands the same ones out again)
+            // The queue has no more for now: wait for more within the window.
+            if std::time::Instant::now() >= window_ends {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
     let out = aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput::builder()

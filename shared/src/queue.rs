@@ -168,6 +168,21 @@ pub struct DeliveryMessage {
     /// A resend the user asked for: attempted whatever the delivery's status.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manual: bool,
+    /// Goes to the slow lane (`Lane::Slow`): its receiver was failing when it was queued (a
+    /// first try to a webhook whose streak runs, every retry), or it is a bulk recover.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub slow: bool,
+}
+
+/// Which deliveries queue a message goes to. Work that may hang (receivers already failing,
+/// bulk recovers) has a queue of its own, whose event source has its own, smaller
+/// `MaximumConcurrency`: however much of it there is, it holds only that share of the
+/// function's instances, and first tries to healthy receivers never wait behind it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lane {
+    #[default]
+    Prompt,
+    Slow,
 }
 
 pub const DELIVERY_MESSAGE_VERSION: u8 = 2;
@@ -206,6 +221,7 @@ impl FanOutRest {
             body: serde_json::to_string(self).expect("fan-out rests always serialise"),
             account_id: self.rest_of.account_id.clone(),
             due_at: self.due_at,
+            lane: Lane::Prompt,
         }
     }
 }
@@ -217,6 +233,7 @@ pub struct Encoded {
     pub body: String,
     pub account_id: String,
     pub due_at: Option<time::OffsetDateTime>,
+    pub lane: Lane,
 }
 
 impl DeliveryMessage {
@@ -225,6 +242,15 @@ impl DeliveryMessage {
             body: serde_json::to_string(self).expect("delivery messages always serialise"),
             account_id: self.account_id.clone(),
             due_at: self.due_at,
+            lane: self.lane(),
+        }
+    }
+
+    pub fn lane(&self) -> Lane {
+        if self.slow {
+            Lane::Slow
+        } else {
+            Lane::Prompt
         }
     }
 
@@ -246,6 +272,7 @@ impl DeliveryMessage {
             body,
             account_id: self.account_id.clone(),
             due_at: self.due_at,
+            lane: self.lane(),
         }
     }
 }
@@ -276,22 +303,24 @@ pub trait DeliveryQueue: Send + Sync {
 }
 
 /// Which queue a received record came from, by its event source ARN. Only the deliveries
-/// queue may carry the function's own messages (delivery messages, rests, notices): publishers
-/// can write to the events queue, and a delivery message there could name any URL and
-/// credentials.
+/// queues may carry the function's own messages (delivery messages, rests, notices):
+/// publishers can write to the events queue, and a delivery message there could name any URL
+/// and credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     Events,
-    Deliveries,
+    Deliveries(Lane),
     /// A record of the in-memory fakes' tests, which carries no ARN: either kind.
     Unknown,
 }
 
-/// The deliveries queue as the function's adapter sees its received records.
+/// The deliveries queues as the function's adapter sees its received records.
 pub trait Postpone: Send + Sync {
-    /// Hides a received message that is to wait for `delay` more (at most `MAX_HIDE`).
+    /// Hides a received message of the queue `source` that is to wait for `delay` more (at
+    /// most `MAX_HIDE`).
     fn postpone(
         &self,
+        source: Source,
         receipt_handle: &str,
         delay: std::time::Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
@@ -377,13 +406,40 @@ pub struct FailedEntry {
 /// Sends `messages` as `SendMessageBatch` calls within SQS's limits (see `pack_batches`),
 /// each visible from its `due_at` (whole seconds, rounded up, 15 minutes at most), and sends
 /// the entries a call refused (throttled, internal errors) again after `pause(tries)`, a few
-/// times. `send` makes one call. Shared by the SQS adapter and the simulation's queue, so both
-/// run this same code.
+/// times. `send` makes one call to one lane's queue (a batch holds one lane's messages).
+/// Shared by the SQS adapter and the simulation's queue, so both run this same code.
 pub async fn send_in_batches<F, Fut, P, PFut>(
     messages: &[Encoded],
     now: time::OffsetDateTime,
     mut send: F,
     mut pause: P,
+) -> Result<(), QueueError>
+where
+    F: FnMut(Lane, Vec<BatchEntry>) -> Fut,
+    Fut: Future<Output = Result<Vec<FailedEntry>, QueueError>>,
+    P: FnMut(u32) -> PFut,
+    PFut: Future<Output = ()>,
+{
+    for lane in [Lane::Prompt, Lane::Slow] {
+        let lane_messages: Vec<&Encoded> = messages.iter().filter(|m| m.lane == lane).collect();
+        if !lane_messages.is_empty() {
+            send_lane(
+                &lane_messages,
+                now,
+                |entries| send(lane, entries),
+                &mut pause,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn send_lane<F, Fut, P, PFut>(
+    messages: &[&Encoded],
+    now: time::OffsetDateTime,
+    mut send: F,
+    pause: &mut P,
 ) -> Result<(), QueueError>
 where
     F: FnMut(Vec<BatchEntry>) -> Fut,
@@ -440,12 +496,14 @@ where
     Ok(())
 }
 
-/// The deliveries queue on SQS: `MessageGroupId` = the account (fair queues), delays from each
-/// message's due time, in whole seconds rounded up.
+/// The deliveries queues on SQS: `MessageGroupId` = the account (fair queues), delays from
+/// each message's due time, in whole seconds rounded up. Without a slow lane's queue, slow
+/// messages go to the prompt one.
 #[derive(Clone, Debug)]
 pub struct SqsDeliveryQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    slow_url: Option<String>,
 }
 
 impl SqsDeliveryQueue {
@@ -453,11 +511,29 @@ impl SqsDeliveryQueue {
         Self {
             client,
             url: url.into(),
+            slow_url: None,
         }
     }
 
-    /// One `SendMessageBatch`; the entries it refused.
-    async fn send_batch(&self, entries: Vec<BatchEntry>) -> Result<Vec<FailedEntry>, QueueError> {
+    /// With the slow lane's own queue.
+    pub fn with_slow_lane(mut self, url: impl Into<String>) -> Self {
+        self.slow_url = Some(url.into()).filter(|u: &String| !u.is_empty());
+        self
+    }
+
+    fn url_of(&self, lane: Lane) -> &str {
+        match (lane, &self.slow_url) {
+            (Lane::Slow, Some(slow)) => slow,
+            _ => &self.url,
+        }
+    }
+
+    /// One `SendMessageBatch` to `lane`'s queue; the entries it refused.
+    async fn send_batch(
+        &self,
+        lane: Lane,
+        entries: Vec<BatchEntry>,
+    ) -> Result<Vec<FailedEntry>, QueueError> {
         let entries = entries
             .into_iter()
             .map(|e| {
@@ -473,7 +549,7 @@ impl SqsDeliveryQueue {
         let out = self
             .client
             .send_message_batch()
-            .queue_url(&self.url)
+            .queue_url(self.url_of(lane))
             .set_entries(Some(entries))
             .send()
             .await
@@ -500,7 +576,7 @@ impl DeliveryQueue for SqsDeliveryQueue {
         send_in_batches(
             messages,
             now,
-            |entries| self.send_batch(entries),
+            |lane, entries| self.send_batch(lane, entries),
             |tries| tokio::time::sleep(batch_backoff(tries, crate::random::OsRandom.unit())),
         )
         .await
@@ -523,22 +599,36 @@ impl DeliveryQueue for SqsDeliveryQueue {
 impl Postpone for SqsDeliveryQueue {
     fn source_of(&self, event_source_arn: Option<&str>) -> Source {
         // Lambda always names the queue; a record that does not is not trusted.
-        match event_source_arn {
-            Some(arn) if queue_id(arn) == queue_id(&self.url) && !queue_name(arn).is_empty() => {
-                Source::Deliveries
-            }
-            _ => Source::Events,
+        let Some(arn) = event_source_arn.filter(|arn| !queue_name(arn).is_empty()) else {
+            return Source::Events;
+        };
+        if queue_id(arn) == queue_id(&self.url) {
+            Source::Deliveries(Lane::Prompt)
+        } else if self
+            .slow_url
+            .as_deref()
+            .is_some_and(|slow| queue_id(arn) == queue_id(slow))
+        {
+            Source::Deliveries(Lane::Slow)
+        } else {
+            Source::Events
         }
     }
 
     async fn postpone(
         &self,
+        source: Source,
         receipt_handle: &str,
         delay: std::time::Duration,
     ) -> Result<(), QueueError> {
+        let lane = match source {
+            Source::Deliveries(lane) => lane,
+            // Only the deliveries queues' records are ever kept for later.
+            Source::Events | Source::Unknown => Lane::Prompt,
+        };
         self.client
             .change_message_visibility()
-            .queue_url(&self.url)
+            .queue_url(self.url_of(lane))
             .receipt_handle(receipt_handle)
             .visibility_timeout(whole_seconds(delay, MAX_HIDE))
             .send()
@@ -564,13 +654,15 @@ impl Postpone for MemoryDeliveryQueue {
     fn source_of(&self, event_source_arn: Option<&str>) -> Source {
         match event_source_arn.map(queue_name) {
             None => Source::Unknown,
-            Some("deliveries") => Source::Deliveries,
+            Some("deliveries") => Source::Deliveries(Lane::Prompt),
+            Some("slow-deliveries") => Source::Deliveries(Lane::Slow),
             Some(_) => Source::Events,
         }
     }
 
     async fn postpone(
         &self,
+        _source: Source,
         receipt_handle: &str,
         delay: std::time::Duration,
     ) -> Result<(), QueueError> {
@@ -642,7 +734,48 @@ mod tests {
             due_at: due_in_ms.map(|ms| now + time::Duration::milliseconds(ms)),
             check: false,
             manual: false,
+            slow: false,
         }
+    }
+
+    #[test]
+    fn each_batch_holds_one_lane_s_messages_and_goes_to_its_queue() {
+        futures::executor::block_on(async {
+            let now = time::OffsetDateTime::UNIX_EPOCH;
+            // Slow and prompt messages interleaved, as a fan-out over webhooks in id order
+            // (some failing) makes them.
+            let messages: Vec<Encoded> = (0..14)
+                .map(|i| {
+                    let mut m = message(i, None);
+                    m.slow = i % 3 == 0;
+                    m.encode()
+                })
+                .collect();
+            assert_eq!(messages[3].lane, Lane::Slow);
+            assert_eq!(messages[4].lane, Lane::Prompt);
+            let calls = Mutex::new(Vec::new());
+            send_in_batches(
+                &messages,
+                now,
+                |lane, entries| {
+                    let bodies: Vec<String> = entries.into_iter().map(|e| e.body).collect();
+                    calls.lock().unwrap().push((lane, bodies));
+                    async { Ok(Vec::new()) }
+                },
+                |_| async {},
+            )
+            .await
+            .unwrap();
+            let calls = calls.into_inner().unwrap();
+            let lanes: Vec<(Lane, usize)> = calls.iter().map(|(l, b)| (*l, b.len())).collect();
+            assert_eq!(lanes, vec![(Lane::Prompt, 9), (Lane::Slow, 5)]);
+            for (lane, bodies) in &calls {
+                for body in bodies {
+                    let m: DeliveryMessage = serde_json::from_str(body).unwrap();
+                    assert_eq!(m.lane(), *lane);
+                }
+            }
+        });
     }
 
     #[test]
@@ -661,6 +794,34 @@ mod tests {
             queue_id("arn:aws:sqs:us-east-1:999999999999:hookline-deliveries"),
             queue_id(url)
         );
+    }
+
+    #[test]
+    fn records_say_which_lane_they_came_from_and_others_count_as_the_events_queue() {
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let base = "https://sqs.us-east-1.amazonaws.com/123456789012";
+        let arn = |name: &str| format!("arn:aws:sqs:us-east-1:123456789012:{name}");
+        let queue = SqsDeliveryQueue::new(client.clone(), format!("{base}/d"))
+            .with_slow_lane(format!("{base}/d-slow"));
+        assert_eq!(
+            queue.source_of(Some(&arn("d"))),
+            Source::Deliveries(Lane::Prompt)
+        );
+        assert_eq!(
+            queue.source_of(Some(&arn("d-slow"))),
+            Source::Deliveries(Lane::Slow)
+        );
+        assert_eq!(queue.source_of(Some(&arn("events"))), Source::Events);
+        assert_eq!(queue.source_of(None), Source::Events);
+        assert_eq!(queue.url_of(Lane::Slow), format!("{base}/d-slow"));
+        // Without a slow lane's queue, everything goes to the one deliveries queue.
+        let single = SqsDeliveryQueue::new(client, format!("{base}/d")).with_slow_lane("");
+        assert_eq!(single.url_of(Lane::Slow), format!("{base}/d"));
+        assert_eq!(single.source_of(Some(&arn("d-slow"))), Source::Events);
     }
 
     #[test]
@@ -702,7 +863,7 @@ mod tests {
             let sent = send_in_batches(
                 &messages,
                 now,
-                |entries| {
+                |_lane, entries| {
                     let mut calls = calls.lock().unwrap();
                     let first_try = !calls
                         .iter()
@@ -738,7 +899,7 @@ mod tests {
             let refused = send_in_batches(
                 &messages[..1],
                 now,
-                |entries| async move {
+                |_lane, entries| async move {
                     Ok(vec![FailedEntry {
                         id: entries[0].id.clone(),
                         sender_fault: true,

@@ -337,6 +337,7 @@ struct Stack {
     table: String,
     events_queue_url: String,
     deliveries_queue_url: String,
+    slow_deliveries_queue_url: String,
     store: DynamoStore,
     api_key: String,
 }
@@ -356,7 +357,7 @@ impl Stack {
             .map_err(|e| format!("create the table in moto at {endpoint}: {e}"))?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let mut queues = Vec::new();
-        for name in ["events", "deliveries"] {
+        for name in ["events", "deliveries", "slow-deliveries"] {
             let name = format!("hookline-bench-{name}-{suffix}");
             let url = hookline::local::create_queue_with_dlq(&sqs, &name, 5)
                 .await
@@ -369,6 +370,7 @@ impl Stack {
             hookline::apikeys::issue(&store, ACCOUNT, "cold start bench", KeyScope::Full, now)
                 .await
                 .map_err(|e| format!("issue an API key: {e}"))?;
+        let slow_deliveries_queue_url = queues.pop().unwrap_or_default();
         let deliveries_queue_url = queues.pop().unwrap_or_default();
         let events_queue_url = queues.pop().unwrap_or_default();
         Ok(Self {
@@ -376,6 +378,7 @@ impl Stack {
             table,
             events_queue_url,
             deliveries_queue_url,
+            slow_deliveries_queue_url,
             store,
             api_key,
         })
@@ -428,6 +431,10 @@ impl Stack {
                     "HOOKLINE_DELIVERIES_QUEUE_URL",
                     self.deliveries_queue_url.clone(),
                 ),
+                (
+                    "HOOKLINE_SLOW_DELIVERIES_QUEUE_URL",
+                    self.slow_deliveries_queue_url.clone(),
+                ),
             ],
             "inbound-resolver" => vec![
                 ("HOOKLINE_ALLOW_PLAIN_HTTP", "true".into()),
@@ -438,6 +445,10 @@ impl Stack {
                 (
                     "HOOKLINE_DELIVERIES_QUEUE_URL",
                     self.deliveries_queue_url.clone(),
+                ),
+                (
+                    "HOOKLINE_SLOW_DELIVERIES_QUEUE_URL",
+                    self.slow_deliveries_queue_url.clone(),
                 ),
                 ("HOOKLINE_SENDER_EMAIL", sender),
                 (

@@ -472,14 +472,22 @@ async fn run(scenario: Scenario, logs: &LogBytes) -> Measured {
         let arn = hookline::local::queue_arn(&plain_sqs, url).await.unwrap();
         loop {
             let mut took = Duration::ZERO;
-            let pumped =
-                hookline::local::pump_batch(&sqs, url, &arn, 0, None, batch_size, |batch| async {
+            let pumped = hookline::local::pump_batch(
+                &sqs,
+                url,
+                &arn,
+                0,
+                None,
+                batch_size,
+                Duration::ZERO,
+                |batch| async {
                     let t = Instant::now();
                     let answer = hookline_tests::invoke(&engine, batch).await;
                     took = t.elapsed();
                     Ok(answer)
-                })
-                .await;
+                },
+            )
+            .await;
             let (handed, _) = pumped.unwrap();
             if handed > 0 {
                 invocations += 1;

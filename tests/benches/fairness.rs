@@ -5,14 +5,16 @@
 //! Account A has 100 webhooks whose receiver answers only after their whole timeout (5 s);
 //! it publishes one event every 5 s. Account B has one webhook whose receiver answers at
 //! once; it publishes one event every 500 ms. Both publish straight to the events queue for
-//! 30 s (moto's single server process is the limit beyond that). Lambda's event sources are played by pollers with the template's settings: one for
-//! the events queue (batches of 10), `CONCURRENCY` for the deliveries queue (batches of 100,
-//! each polled until a receive comes back short). The figure is B's publish-to-delivery
-//! latency: p50, p99 and worst.
+//! 30 s (moto's single server process is the limit beyond that). Lambda's event sources are
+//! played by pollers with the template's settings: one for the events queue (batches of 10),
+//! `CONCURRENCY` for the deliveries queue and `SLOW_LANE_CONCURRENCY` for the slow lane's
+//! (batches of 100 filled for up to 1 s, the template's batching window). The figure is B's
+//! publish-to-delivery latency: p50, p99 and worst.
 //!
 //! moto's SQS has no fair queues (it hands messages out oldest first), so this measures what
 //! the function does on its own: every record of a batch attempted at once, each attempt
-//! inside the invocation's deadline, and short timeouts for webhooks already failing.
+//! inside the invocation's deadline, short timeouts for webhooks already failing, and the
+//! slow lane for their deliveries.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +38,8 @@ const B_EVERY: Duration = Duration::from_millis(500);
 /// The deliveries queue's pollers: Lambda instances at once (the template's
 /// `DeliveryMaxConcurrency` default is 10).
 const CONCURRENCY: usize = 10;
+/// The slow lane's (the template's `SlowLaneMaxConcurrency` default).
+const SLOW_LANE_CONCURRENCY: usize = 2;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
@@ -47,6 +51,7 @@ async fn run() {
     let store = hookline_tests::fresh_store().await;
     let (sqs, events_url) = hookline_tests::fresh_queue("events").await;
     let (_, deliveries_url) = hookline_tests::fresh_queue("deliveries").await;
+    let (_, slow_url) = hookline_tests::fresh_queue("slow-deliveries").await;
 
     // A's receiver answers after its webhooks' whole timeout; B's at once, noting when each
     // of its events arrived.
@@ -86,7 +91,8 @@ async fn run() {
         store: store.clone(),
         http: ReqwestClient::new(hookline_tests::local_egress()),
         mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), &deliveries_url),
+        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), &deliveries_url)
+            .with_slow_lane(&slow_url),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings::default(),
@@ -94,44 +100,52 @@ async fn run() {
 
     // Lambda's event sources, run beside the publisher until B's events have arrived.
     let stop = AtomicBool::new(false);
-    // How long each invocation took, events queue and deliveries queue apart.
-    let took: Mutex<HashMap<bool, Vec<Duration>>> = Mutex::default();
-    let sources: Vec<(String, usize)> = std::iter::once((events_url.clone(), 10))
-        .chain(std::iter::repeat_n(
-            (deliveries_url.clone(), 100),
-            CONCURRENCY,
-        ))
-        .collect();
-    let pollers = futures::future::join_all(sources.into_iter().map(|(url, batch_size)| {
-        let (engine, stop, took) = (&engine, &stop, &took);
-        let is_events = url == events_url;
-        let sqs = aws_sdk_sqs::Client::new(&plain);
-        async move {
-            let arn = hookline::local::queue_arn(&sqs, &url).await.unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                let pumped = hookline::local::pump_batch(
-                    &sqs,
-                    &url,
-                    &arn,
-                    1,
-                    Some(720),
-                    batch_size,
-                    |batch| async move {
-                        let started = Instant::now();
-                        let answer = hookline_tests::invoke(engine, batch).await;
-                        let mut took = took.lock().unwrap();
-                        took.entry(is_events).or_default().push(started.elapsed());
-                        Ok(answer)
-                    },
-                )
-                .await;
-                if let Err(e) = pumped {
-                    eprintln!("fairness: poller: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+    // How long each invocation took, by queue.
+    let took: Mutex<HashMap<&'static str, Vec<Duration>>> = Mutex::default();
+    // (queue, its URL, BatchSize, MaximumBatchingWindowInSeconds) as the template sets them.
+    let window = Duration::from_secs(1);
+    let sources: Vec<(&'static str, String, usize, Duration)> =
+        std::iter::once(("events", events_url.clone(), 10, Duration::ZERO))
+            .chain(std::iter::repeat_n(
+                ("deliveries", deliveries_url.clone(), 100, window),
+                CONCURRENCY,
+            ))
+            .chain(std::iter::repeat_n(
+                ("slow lane", slow_url.clone(), 100, window),
+                SLOW_LANE_CONCURRENCY,
+            ))
+            .collect();
+    let pollers =
+        futures::future::join_all(sources.into_iter().map(|(name, url, batch_size, window)| {
+            let (engine, stop, took) = (&engine, &stop, &took);
+            let sqs = aws_sdk_sqs::Client::new(&plain);
+            async move {
+                let arn = hookline::local::queue_arn(&sqs, &url).await.unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let pumped = hookline::local::pump_batch(
+                        &sqs,
+                        &url,
+                        &arn,
+                        1,
+                        Some(720),
+                        batch_size,
+                        window,
+                        |batch| async move {
+                            let started = Instant::now();
+                            let answer = hookline_tests::invoke(engine, batch).await;
+                            let mut took = took.lock().unwrap();
+                            took.entry(name).or_default().push(started.elapsed());
+                            Ok(answer)
+                        },
+                    )
+                    .await;
+                    if let Err(e) = pumped {
+                        eprintln!("fairness: poller: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
                 }
             }
-        }
-    }));
+        }));
 
     // Publish straight to the events queue, as an integrator would.
     let publish = |account: &'static str, case: String| {
@@ -187,18 +201,36 @@ async fn run() {
         .filter_map(|(case, at)| arrived.get(case).map(|got| got.duration_since(*at)))
         .collect();
     latencies.sort();
+    // The three slowest of B's events, with when they were published: which part of the run
+    // held them up.
+    let first = sent.values().min().copied();
+    let mut slowest: Vec<(Duration, Duration)> = sent
+        .iter()
+        .filter_map(|(case, at)| {
+            let got = arrived.get(case)?;
+            Some((got.duration_since(*at), at.duration_since(first?)))
+        })
+        .collect();
+    slowest.sort();
+    for (took, published) in slowest.iter().rev().take(3) {
+        println!(
+            "B: published at +{:.1} s, delivered {:.0} ms later",
+            published.as_secs_f64(),
+            took.as_secs_f64() * 1000.0
+        );
+    }
     println!(
         "fairness on the local stack: A's {HANGING_WEBHOOKS} webhooks hang {} s (their timeout), \
-         one A event every {} ms and one B event every {} ms for {} s; {CONCURRENCY} delivery pollers, \
-         batches of 100",
+         one A event every {} ms and one B event every {} ms for {} s; {CONCURRENCY} delivery pollers \
+         and {SLOW_LANE_CONCURRENCY} for the slow lane, batches of 100",
         TIMEOUT_MS / 1000,
         A_EVERY.as_millis(),
         B_EVERY.as_millis(),
         PUBLISH_FOR.as_secs()
     );
     println!("A: {} requests to the hanging receiver", hanging.calls());
-    for (is_events, name) in [(true, "events"), (false, "deliveries")] {
-        let mut took = took.lock().unwrap().remove(&is_events).unwrap_or_default();
+    for name in ["events", "deliveries", "slow lane"] {
+        let mut took = took.lock().unwrap().remove(name).unwrap_or_default();
         took.sort();
         if !took.is_empty() {
             println!(

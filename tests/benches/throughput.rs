@@ -251,7 +251,12 @@ impl Postpone for Bodies {
         hookline::queue::Source::Unknown
     }
 
-    async fn postpone(&self, _receipt: &str, _delay: Duration) -> Result<(), QueueError> {
+    async fn postpone(
+        &self,
+        _source: hookline::queue::Source,
+        _receipt: &str,
+        _delay: Duration,
+    ) -> Result<(), QueueError> {
         Ok(())
     }
 }

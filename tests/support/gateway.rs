@@ -69,9 +69,14 @@ impl Gateway {
             .deliveries_queue_url
             .clone()
             .expect("a deliveries queue");
+        let slow_url = stack
+            .api
+            .slow_deliveries_queue_url
+            .clone()
+            .expect("a slow lane's queue");
         let sqs = aws_sdk_sqs::Client::new(&crate::sdk_config().await);
         let mut queues = Vec::new();
-        for url in [events_url, deliveries_url] {
+        for url in [events_url, deliveries_url, slow_url] {
             let arn = hookline::local::queue_arn(&sqs, &url)
                 .await
                 .expect("the queue's ARN");
@@ -243,7 +248,8 @@ impl EventSources {
                         store: DynamoStore::from_sdk_config(&sdk, table),
                         http: ReqwestClient::new(crate::local_egress()),
                         mailer: crate::ses_mailer().await,
-                        queue: SqsDeliveryQueue::new(sqs.clone(), &queues[1].url),
+                        queue: SqsDeliveryQueue::new(sqs.clone(), &queues[1].url)
+                            .with_slow_lane(&queues[2].url),
                         clock: Arc::new(SystemClock),
                         random: hookline::random::os(),
                         settings: DeliverySettings::default(),

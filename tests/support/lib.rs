@@ -129,6 +129,8 @@ pub struct TestApi<P: Platform = LocalAws> {
     /// The queues in the local stack, for tests that read them back.
     pub events_queue_url: Option<String>,
     pub deliveries_queue_url: Option<String>,
+    /// The slow lane's deliveries queue (retries, failing receivers, recovers).
+    pub slow_deliveries_queue_url: Option<String>,
 }
 
 fn parts<P: Platform>(
@@ -164,8 +166,9 @@ impl TestApi<LocalAws> {
     pub async fn local(store: DynamoStore, clock: Arc<dyn Clock>) -> Self {
         let (sqs, events_url) = fresh_queue("events").await;
         let (_, deliveries_url) = fresh_queue("deliveries").await;
+        let (_, slow_url) = fresh_queue("slow-deliveries").await;
         let events = SqsEventQueue::new(sqs.clone(), &events_url);
-        let deliveries = SqsDeliveryQueue::new(sqs, &deliveries_url);
+        let deliveries = SqsDeliveryQueue::new(sqs, &deliveries_url).with_slow_lane(&slow_url);
         let app = App::new(parts::<LocalAws>(
             store,
             events,
@@ -177,6 +180,7 @@ impl TestApi<LocalAws> {
             app,
             events_queue_url: Some(events_url),
             deliveries_queue_url: Some(deliveries_url),
+            slow_deliveries_queue_url: Some(slow_url),
         }
     }
 }
@@ -195,6 +199,7 @@ impl TestApi<InMemory> {
             app,
             events_queue_url: None,
             deliveries_queue_url: None,
+            slow_deliveries_queue_url: None,
         }
     }
 }

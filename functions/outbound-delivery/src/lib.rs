@@ -92,7 +92,7 @@ fn parse(body: &str, source: Source) -> Result<Work, String> {
         (Source::Events, true) => {
             return Err("an internal message's keys on the events queue".into());
         }
-        (Source::Deliveries, false) => return Err("an event on the deliveries queue".into()),
+        (Source::Deliveries(_), false) => return Err("an event on a deliveries queue".into()),
         _ => {}
     }
     if kind.rest_of.is_some() {
@@ -145,6 +145,7 @@ fn receive_of(message: &SqsMessage) -> outbound::Receive {
 async fn process<S, H, M, Q>(
     engine: &outbound::Deliverer<S, H, M, Q>,
     message: &SqsMessage,
+    source: Source,
     work: &Work,
     deadline: OffsetDateTime,
 ) -> bool
@@ -172,7 +173,7 @@ where
         Ok(outbound::Handled::KeepUntil(at)) => {
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             let wait = std::time::Duration::try_from(at - engine.clock.now()).unwrap_or_default();
-            if let Err(e) = engine.queue.postpone(receipt, wait).await {
+            if let Err(e) = engine.queue.postpone(source, receipt, wait).await {
                 // It comes back after the queue's visibility timeout instead.
                 tracing::warn!(message_id = id, error = %e, "could not hide the message until it is due");
             }
@@ -206,7 +207,7 @@ where
         let source = engine.queue.source_of(message.event_source_arn.as_deref());
         match parse(message.body.as_deref().unwrap_or_default(), source) {
             Ok(Work::Event(e)) => events.push((message, e)),
-            Ok(work) => rest.push((message, work)),
+            Ok(work) => rest.push((message, source, work)),
             Err(why) => {
                 // Left on the queue: after maxReceiveCount receives the redrive policy moves
                 // it to the dead-letter queue, where it waits for a person.
@@ -236,15 +237,17 @@ where
             }
         }
     }
-    let others: Vec<String> =
-        stream::iter(rest.iter())
-            .map(|(message, work)| async move {
-                (message, process(engine, message, work, deadline).await)
-            })
-            .buffer_unordered(RECORDS_AT_ONCE)
-            .filter_map(|(message, done)| async move { (!done).then(|| id_of(message)) })
-            .collect()
-            .await;
+    let others: Vec<String> = stream::iter(rest.iter())
+        .map(|(message, source, work)| async move {
+            (
+                message,
+                process(engine, message, *source, work, deadline).await,
+            )
+        })
+        .buffer_unordered(RECORDS_AT_ONCE)
+        .filter_map(|(message, done)| async move { (!done).then(|| id_of(message)) })
+        .collect()
+        .await;
     kept.extend(others);
     keeping(kept)
 }
@@ -276,7 +279,7 @@ mod tests {
             "occurredAt": "2026-12-01T00:00:00Z", "data": {"caseId": "9"}})
         .to_string();
         assert!(matches!(parse(&event, Source::Events), Ok(Work::Event(_))));
-        let refused = parse(&event, Source::Deliveries);
+        let refused = parse(&event, Source::Deliveries(hookline::queue::Lane::Slow));
         assert!(
             matches!(&refused, Err(why) if why.contains("deliveries queue")),
             "{refused:?}"
@@ -297,7 +300,7 @@ mod tests {
         let arn = |name: &str| format!("arn:aws:sqs:us-east-1:123456789012:{name}");
         assert_eq!(
             queue.source_of(Some(&arn("hookline-deliveries"))),
-            Source::Deliveries
+            Source::Deliveries(hookline::queue::Lane::Prompt)
         );
         assert_eq!(
             queue.source_of(Some(&arn("hookline-events"))),

@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hookline::clock::SystemClock;
-use hookline::config::{aws_sdk_config, required, DeliveryConfig};
+use hookline::config::{aws_sdk_config, delivery_queue, required, DeliveryConfig};
 use hookline::http::ReqwestClient;
 use hookline::notify::SesMailer;
 use hookline::outbound::Deliverer;
 use hookline::outbound::DeliverySettings;
-use hookline::queue::SqsDeliveryQueue;
 use hookline::store::dynamo::DynamoStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use time::OffsetDateTime;
@@ -26,7 +25,7 @@ async fn main() -> Result<(), Error> {
             aws_sdk_sesv2::Client::new(&sdk),
             required("HOOKLINE_SENDER_EMAIL")?,
         ),
-        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.deliveries_queue_url),
+        queue: delivery_queue(aws_sdk_sqs::Client::new(&sdk))?,
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         settings: DeliverySettings {

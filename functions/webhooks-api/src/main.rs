@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use hookline::clock::SystemClock;
-use hookline::config::{aws_sdk_config, events_queue_url, required, ApiConfig};
+use hookline::config::{aws_sdk_config, delivery_queue, events_queue_url, ApiConfig};
 use hookline::http::ReqwestClient;
 use hookline::inbound::ResolverSettings;
 use hookline::model::WebhookRules;
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
     let app: Arc<App<Aws>> = Arc::new(App::new(Parts {
         store: DynamoStore::from_sdk_config(&sdk, config.table_name),
         events: SqsEventQueue::new(sqs.clone(), events_queue_url()?),
-        deliveries: SqsDeliveryQueue::new(sqs, required("HOOKLINE_DELIVERIES_QUEUE_URL")?),
+        deliveries: delivery_queue(sqs)?,
         http: ReqwestClient::new(hookline::config::egress_policy()?),
         clock: Arc::new(SystemClock),
         rules: WebhookRules {

@@ -431,6 +431,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 due_at,
                 check,
                 manual: false,
+                // A receiver already failing may hang: its deliveries wait in the slow lane.
+                slow: s.failing,
             })
             .collect();
         Ok(messages)
@@ -480,6 +482,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             due_at: Some(message.due_at),
             check: true,
             manual: message.manual,
+            slow: false,
         };
         let checked_now = Receive {
             count: u32::MAX,
@@ -793,6 +796,9 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                     due_at: None,
                     check: true,
                     manual: true,
+                    // Up to MAX_RECOVER at the webhook's full timeout, to a receiver that
+                    // may still be failing: bulk work, in the slow lane.
+                    slow: true,
                 });
             }
             match page.next_after {
@@ -930,6 +936,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 due_at: Some(due),
                 check: false,
                 manual: false,
+                // This attempt failed: the next may hang too.
+                slow: true,
             };
             self.queue.enqueue(&[retry], self.clock.now()).await?;
         }
@@ -1365,6 +1373,7 @@ mod tests {
     use crate::http::{HttpError, HttpResponse};
     use crate::model::{WebhookPatch, WebhookRules};
     use crate::notify::RecordingMailer;
+    use crate::queue::Lane;
     use crate::queue::MemoryDeliveryQueue;
     use crate::store::memory::MemoryStore;
 
@@ -1729,6 +1738,7 @@ mod tests {
         let (engine, clock) = engine(&[Ok(500)]);
         let webhook = webhook(&engine).await;
         let m = fan_out(&engine, &event(), 1).await.remove(0);
+        assert_eq!(m.lane(), Lane::Prompt, "a healthy receiver's first try");
         engine
             .deliver(&m, &first_receive(start()), far())
             .await
@@ -1736,6 +1746,7 @@ mod tests {
         let retry = engine.queue.queued.lock().unwrap().pop().expect("a retry");
         assert_eq!(retry.due_at.map(|d| d > start()), Some(true));
         assert!(retry.webhook.is_none() && retry.event.is_some());
+        assert_eq!(retry.lane(), Lane::Slow, "a retry may hang as its try did");
         assert!(engine
             .store
             .find_event("acme", "evt_1")
@@ -1748,6 +1759,11 @@ mod tests {
             .await
             .unwrap();
         assert!(subs[0].failing, "the next fan-out knows the streak runs");
+        let mut second = event();
+        second.event.id = "evt_2".into();
+        let next = fan_out(&engine, &second, 1).await.remove(0);
+        assert!(next.failing);
+        assert_eq!(next.lane(), Lane::Slow, "first tries to a failing receiver");
         // Early, it waits; due, it goes through the checked path and succeeds.
         assert_eq!(
             engine

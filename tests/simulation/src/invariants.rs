@@ -47,13 +47,14 @@ pub fn check(o: &Outcome) -> Checked {
     let window = o.config.settings.notice_window.whole_milliseconds() as u64;
     if o.work_left {
         v.push(format!(
-            "work left at the horizon ({}): {} event and {} delivery messages",
+            "work left at the horizon ({}): {} event and {} + {} delivery messages (prompt + slow)",
             fmt_ms(o.config.horizon_ms),
             o.queues.events.len(),
-            o.queues.deliveries.len()
+            o.queues.deliveries.len(),
+            o.queues.slow.len()
         ));
     }
-    for queue in [&o.queues.events, &o.queues.deliveries] {
+    for queue in o.queues.all() {
         for m in queue.dead_letters() {
             v.push(format!(
                 "a well-formed message ended in the {} dead-letter queue after {} receives: {}",

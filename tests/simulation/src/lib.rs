@@ -54,6 +54,9 @@ pub struct Config {
     /// The queues as infra/template.yaml makes them: (visibility timeout s, maxReceiveCount).
     pub events_queue: (u32, u32),
     pub deliveries_queue: (u32, u32),
+    /// The slow lane's event source's `MaximumConcurrency` (the template's
+    /// `SlowLaneMaxConcurrency`); its queue is made as the deliveries queue.
+    pub slow_lane_concurrency: usize,
     pub settings: DeliverySettings,
     /// A run stops here even with work left (a violation).
     pub horizon_ms: u64,
@@ -78,6 +81,7 @@ impl Default for Config {
             delivery_batches: (100, 1_000),
             events_queue: (720, 20),
             deliveries_queue: (720, 20),
+            slow_lane_concurrency: 2,
             settings: DeliverySettings::default(),
             horizon_ms: 8 * 86_400_000,
             lateness_slack_ms: 2 * 3_600_000,
@@ -173,6 +177,12 @@ pub fn run_plan(
             config.deliveries_queue.0,
             config.deliveries_queue.1,
         ),
+        slow: Queue::new(
+            world.clone(),
+            "slow-deliveries",
+            config.deliveries_queue.0,
+            config.deliveries_queue.1,
+        ),
     };
     let mailer = SimMailer::new(world.clone());
     let deliverer = Arc::new(hookline::outbound::Deliverer {
@@ -190,9 +200,14 @@ pub fn run_plan(
         batching_window_ms: config.delivery_batches.1,
         ..config.function.clone()
     };
+    let slow_source = FunctionConfig {
+        max_concurrency: config.slow_lane_concurrency,
+        ..deliveries_source.clone()
+    };
     for (queue, source) in [
         (&queues.events, config.function.clone()),
         (&queues.deliveries, deliveries_source),
+        (&queues.slow, slow_source),
     ] {
         world.scheduler.spawn(lambda::poll(
             world.clone(),
@@ -249,7 +264,7 @@ pub fn run_plan(
         max_lateness_ms: checked.max_lateness_ms,
         largest_item: tables.largest_item,
         dynamo_writes: tables.writes,
-        sqs_sends: queues.events.sends() + queues.deliveries.sends(),
+        sqs_sends: queues.all().iter().map(|q| q.sends()).sum(),
         invocations,
         final_deliveries: tables
             .deliveries
@@ -257,7 +272,7 @@ pub fn run_plan(
             .map(|s| s.delivery.clone())
             .collect(),
         emails,
-        dead_letters: queues.events.dead_letters().len() + queues.deliveries.dead_letters().len(),
+        dead_letters: queues.all().iter().map(|q| q.dead_letters().len()).sum(),
         requests,
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hookline::queue::{
     batch_backoff, send_in_batches, whole_seconds, BatchEntry, DeliveryMessage, DeliveryQueue,
-    Encoded, EventMessage, EventQueue, FailedEntry, NoticeMessage, Postpone, QueueError,
-    MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_HIDE,
+    Encoded, EventMessage, EventQueue, FailedEntry, Lane, NoticeMessage, Postpone, QueueError,
+    Source, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_HIDE,
 };
 
 use crate::crash_point;
@@ -461,9 +461,22 @@ pub struct SimQueues {
     pub world: World,
     pub events: Arc<Queue>,
     pub deliveries: Arc<Queue>,
+    /// The slow lane's deliveries queue (`queue::Lane::Slow`).
+    pub slow: Arc<Queue>,
 }
 
 impl SimQueues {
+    pub fn all(&self) -> [&Arc<Queue>; 3] {
+        [&self.events, &self.deliveries, &self.slow]
+    }
+
+    fn lane(&self, lane: Lane) -> &Queue {
+        match lane {
+            Lane::Prompt => &self.deliveries,
+            Lane::Slow => &self.slow,
+        }
+    }
+
     /// An SQS request's round trip, in two halves (1-8 ms each): the way there before the
     /// queue changes, the way back after it. Fan-outs and retries take time, as on AWS. A
     /// slow call takes the SDK's operation timeout (12 s) and still succeeds.
@@ -504,7 +517,7 @@ impl DeliveryQueue for SimQueues {
         send_in_batches(
             messages,
             now,
-            |entries| async move {
+            |lane, entries| async move {
                 crash_point!(
                     self.world,
                     "crash.before.sqs_send",
@@ -512,7 +525,7 @@ impl DeliveryQueue for SimQueues {
                 );
                 let (there, back) = self.round_trip();
                 self.transit(there).await;
-                let sent = self.deliveries.send_batch(&entries);
+                let sent = self.lane(lane).send_batch(&entries);
                 self.transit(back).await;
                 crash_point!(
                     self.world,
@@ -553,15 +566,24 @@ impl DeliveryQueue for SimQueues {
 
 impl Postpone for SimQueues {
     fn source_of(&self, event_source_arn: Option<&str>) -> hookline::queue::Source {
-        match event_source_arn {
-            Some(arn) if hookline::queue::queue_name(arn) == self.deliveries.name => {
-                hookline::queue::Source::Deliveries
-            }
-            _ => hookline::queue::Source::Events,
+        match event_source_arn.map(hookline::queue::queue_name) {
+            Some(name) if name == self.deliveries.name => Source::Deliveries(Lane::Prompt),
+            Some(name) if name == self.slow.name => Source::Deliveries(Lane::Slow),
+            _ => Source::Events,
         }
     }
 
-    async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+    async fn postpone(
+        &self,
+        source: Source,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let Source::Deliveries(lane) = source else {
+            return Err(QueueError(format!(
+                "{source:?} records are never postponed"
+            )));
+        };
         crash_point!(
             self.world,
             "crash.before.sqs_hide",
@@ -570,7 +592,7 @@ impl Postpone for SimQueues {
         let (there, back) = self.round_trip();
         self.transit(there).await;
         let changed = self
-            .deliveries
+            .lane(lane)
             .change_visibility(receipt_handle, whole_seconds(delay, MAX_HIDE));
         self.transit(back).await;
         crash_point!(
