@@ -9,7 +9,7 @@ use hookline::model::{
 use hookline::store::dynamo::DynamoStore;
 use hookline::store::memory::MemoryStore;
 use hookline::store::{
-    Claim, DeliveryStore, Lease, ListFilter, StoreError, SubscriptionIndex, WebhookStore,
+    Claim, DeliveryStore, Lease, ListFilter, Mark, StoreError, SubscriptionIndex, WebhookStore,
 };
 use hookline_tests::{fresh_store, outbound_body};
 use serde_json::json;
@@ -677,7 +677,7 @@ async fn marks_scenario<S: WebhookStore + SubscriptionIndex + hookline::store::H
     store.create_webhook(&b).await.unwrap();
     let mut want = vec![(a.id.clone(), true), (b.id.clone(), false)];
     want.sort();
-    store.mark_failing(&a, true).await.unwrap();
+    store.set_mark(&a, Mark::Failing, true).await.unwrap();
     let mut got = marked(store.subscribers("acme", EventType::CaseNew).await.unwrap());
     got.sort();
     assert_eq!(got, want);
@@ -690,15 +690,29 @@ async fn marks_scenario<S: WebhookStore + SubscriptionIndex + hookline::store::H
         ),
         vec![(a.id.clone(), true)]
     );
-    store.mark_failing(&a, false).await.unwrap();
+    // The two marks are apart: the slow one set and cleared leaves the failing one.
+    store.set_mark(&b, Mark::Slow, true).await.unwrap();
+    let mut both: Vec<(String, bool, bool)> = store
+        .subscribers("acme", EventType::CaseNew)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.webhook.id, s.failing, s.slow))
+        .collect();
+    both.sort();
+    let mut want_both = vec![(a.id.clone(), true, false), (b.id.clone(), false, true)];
+    want_both.sort();
+    assert_eq!(both, want_both);
+    store.set_mark(&b, Mark::Slow, false).await.unwrap();
+    store.set_mark(&a, Mark::Failing, false).await.unwrap();
     assert!(store
         .subscribers("acme", EventType::CaseNew)
         .await
         .unwrap()
         .iter()
-        .all(|s| !s.failing));
+        .all(|s| !s.failing && !s.slow));
     // An edit rewrites the entries: the mark goes with it.
-    store.mark_failing(&a, true).await.unwrap();
+    store.set_mark(&a, Mark::Failing, true).await.unwrap();
     let mut edited = a.clone();
     edited.name = "renamed".into();
     edited.version += 1;
@@ -711,7 +725,7 @@ async fn marks_scenario<S: WebhookStore + SubscriptionIndex + hookline::store::H
         .all(|s| !s.failing));
     // A deleted webhook is not marked back into the index.
     store.delete_webhook(&b).await.unwrap();
-    store.mark_failing(&b, true).await.unwrap();
+    store.set_mark(&b, Mark::Failing, true).await.unwrap();
     assert_eq!(
         marked(store.subscribers("acme", EventType::CaseNew).await.unwrap()),
         vec![(edited.id.clone(), false)]

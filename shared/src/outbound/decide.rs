@@ -52,6 +52,14 @@ pub fn attempt_timeout(
     }
 }
 
+/// How long a first try in the prompt lane waits for its answer: at most `prompt_limit`,
+/// whatever the webhook's own timeout, so no receiver holds a prompt-lane invocation (and the
+/// other accounts' deliveries behind it) for longer. `Some` when that cuts the attempt short:
+/// unanswered by then, the delivery goes to the slow lane to wait its full timeout there.
+pub fn prompt_lane_cut(timeout: Duration, prompt_limit: Duration) -> Option<Duration> {
+    (timeout > prompt_limit).then_some(prompt_limit)
+}
+
 /// How one attempt went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -62,6 +70,8 @@ pub struct Verdict {
     /// 410: the receiver is gone for good.
     pub gone: bool,
     pub retry_after: Option<Duration>,
+    /// No answer came within the attempt's timeout.
+    pub timed_out: bool,
 }
 
 /// Judges a receiver's answer (or the failure to get one): 2xx succeeds, 410 ends the
@@ -70,6 +80,7 @@ pub fn judge(result: Result<HttpResponse, HttpError>, now: OffsetDateTime) -> Ve
     match result {
         Err(e) => Verdict {
             status: None,
+            timed_out: matches!(e, HttpError::Timeout),
             error: Some(e.to_string()),
             body: None,
             success: false,
@@ -95,6 +106,7 @@ pub fn judge(result: Result<HttpResponse, HttpError>, now: OffsetDateTime) -> Ve
                 success,
                 gone: code == 410,
                 retry_after,
+                timed_out: false,
             }
         }
     }
@@ -182,6 +194,22 @@ mod tests {
     }
 
     const SCHEDULE: [Duration; 2] = [Duration::from_secs(5), Duration::from_secs(300)];
+
+    #[test]
+    fn the_prompt_lane_cuts_only_attempts_longer_than_its_limit() {
+        let limit = Duration::from_secs(3);
+        assert_eq!(prompt_lane_cut(Duration::from_secs(30), limit), Some(limit));
+        assert_eq!(prompt_lane_cut(Duration::from_secs(3), limit), None);
+        assert_eq!(prompt_lane_cut(Duration::from_secs(1), limit), None);
+    }
+
+    #[test]
+    fn only_a_missing_answer_counts_as_timed_out() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        assert!(judge(Err(HttpError::Timeout), now).timed_out);
+        assert!(!judge(Err(HttpError::Connect("reset".into())), now).timed_out);
+        assert!(!failed(504).timed_out);
+    }
 
     fn at() -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000)

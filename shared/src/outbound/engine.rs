@@ -24,14 +24,14 @@ use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES, SUCCESS_EXCERPT_B
 use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
 use crate::notify::{Email, Mailer};
 use crate::queue::{
-    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, RetryMessage,
+    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, Lane, NoticeMessage, RetryMessage,
     DELIVERY_MESSAGE_VERSION,
 };
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
-    Claim, DeliveryStore, EventStore, FirstRecord, HealthStore, Lease, NoticeClaim, NoticeGate,
-    NoticeGrant, StoreError, SubscriptionIndex, WebhookStore,
+    Claim, DeliveryStore, EventStore, FirstRecord, HealthStore, Lease, Mark, NoticeClaim,
+    NoticeGate, NoticeGrant, StoreError, SubscriptionIndex, WebhookStore,
 };
 
 /// Everything the engine needs from storage.
@@ -431,8 +431,9 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 due_at,
                 check,
                 manual: false,
-                // A receiver already failing may hang: its deliveries wait in the slow lane.
-                slow: s.failing,
+                // A receiver already failing or slow may hang: its deliveries wait in the
+                // slow lane.
+                slow: s.failing || s.slow,
             })
             .collect();
         Ok(messages)
@@ -513,6 +514,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     }
 
     /// The fast path: send with the fan-out's copy of the webhook, then one conditional write.
+    /// In the prompt lane the send waits `prompt_timeout` at most; a delivery unanswered by
+    /// then goes to the slow lane instead (`to_slow_lane`).
     async fn first_try(
         &self,
         message: &DeliveryMessage,
@@ -521,7 +524,12 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         deadline: OffsetDateTime,
     ) -> Result<Handled, DeliveryError> {
         let now = self.clock.now();
-        let timeout = self.attempt_timeout(webhook, 0, false, message.failing);
+        let full = self.attempt_timeout(webhook, 0, false, message.failing);
+        let cut = match message.lane() {
+            Lane::Prompt => decide::prompt_lane_cut(full, self.settings.prompt_timeout),
+            Lane::Slow => None,
+        };
+        let timeout = cut.unwrap_or(full);
         if !Self::time_left(timeout, now, deadline) {
             return Ok(Handled::KeepUntil(now));
         }
@@ -530,6 +538,16 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         let (attempt, verdict) = self
             .send(webhook, event, &delivery.id, false, timeout)
             .await;
+        if cut.is_some() && verdict.timed_out {
+            return self.to_slow_lane(message, webhook, event).await;
+        }
+        if verdict.success
+            && message.slow
+            && Duration::from_millis(attempt.duration_ms) < self.settings.prompt_timeout
+        {
+            // Prompt again: its next first tries may go back to the prompt lane.
+            self.set_mark(webhook, Mark::Slow, false).await;
+        }
         let at = attempt.at;
         let next = decide::after_attempt(
             &verdict,
@@ -555,6 +573,38 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         self.log_outcome(webhook, &delivery, &attempt);
         self.after_attempt(webhook, &verdict, at, &token, Some(message.failing))
             .await;
+        Ok(Handled::Done)
+    }
+
+    /// A first try the prompt lane cut short: queued again in the slow lane, checked (a claim
+    /// first), to wait the webhook's full timeout there; the webhook is marked slow, so its next
+    /// first tries go straight to the slow lane. Nothing is recorded for the cut attempt (it
+    /// counts neither as an attempt nor as a failure), but the receiver may have seen it: the
+    /// slow lane's send has the same `webhook-id`, as any resend does.
+    async fn to_slow_lane(
+        &self,
+        message: &DeliveryMessage,
+        webhook: &Webhook,
+        event: &Event,
+    ) -> Result<Handled, DeliveryError> {
+        let moved = DeliveryMessage {
+            event: Some(event.clone()),
+            due_at: None,
+            check: true,
+            slow: true,
+            ..message.clone()
+        };
+        self.queue.enqueue(&[moved], self.clock.now()).await?;
+        if !message.slow {
+            self.set_mark(webhook, Mark::Slow, true).await;
+        }
+        tracing::info!(
+            account_id = %webhook.account_id,
+            webhook_id = %webhook.id,
+            delivery_id = %message.delivery_id,
+            limit_ms = self.settings.prompt_timeout.as_millis() as u64,
+            "no answer within the prompt lane's limit; sent again in the slow lane"
+        );
         Ok(Handled::Done)
     }
 
@@ -1190,8 +1240,12 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     }
 
     async fn mark(&self, webhook: &Webhook, failing: bool) {
-        if let Err(e) = self.store.mark_failing(webhook, failing).await {
-            tracing::warn!(webhook_id = %webhook.id, failing, error = %e, "could not mark the subscription entries");
+        self.set_mark(webhook, Mark::Failing, failing).await;
+    }
+
+    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) {
+        if let Err(e) = self.store.set_mark(webhook, mark, on).await {
+            tracing::warn!(webhook_id = %webhook.id, mark = mark.attribute(), on, error = %e, "could not mark the subscription entries");
         }
     }
 
@@ -1798,6 +1852,75 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_first_try_unanswered_within_the_prompt_lane_s_limit_goes_on_in_the_slow_lane() {
+        let (engine, clock) = engine(&[Err(HttpError::Timeout)]);
+        let webhook = webhook(&engine).await;
+        let full = Deliverer::<MemoryStore, Script, RecordingMailer, MemoryDeliveryQueue>::timeout(
+            &webhook,
+        );
+        assert!(full > engine.settings.prompt_timeout);
+        let m = fan_out(&engine, &event(), 1).await.remove(0);
+        assert_eq!(m.lane(), Lane::Prompt);
+        let handled = engine
+            .deliver(&m, &first_receive(start()), far())
+            .await
+            .unwrap();
+        assert_eq!(handled, Handled::Done);
+        // It waited the prompt lane's limit, not the webhook's timeout, and recorded nothing.
+        assert_eq!(
+            engine.http.sent.lock().unwrap()[0].timeout,
+            engine.settings.prompt_timeout
+        );
+        let stored = engine
+            .store
+            .get_delivery("acme", &webhook.id, &m.delivery_id)
+            .await
+            .unwrap();
+        assert!(stored.is_none(), "the cut attempt is no attempt");
+        let moved = engine.queue.queued.lock().unwrap().pop().expect("moved");
+        assert_eq!(
+            (moved.lane(), moved.check, &moved.delivery_id),
+            (Lane::Slow, true, &m.delivery_id)
+        );
+        assert!(moved.event.is_some() && moved.webhook.is_some());
+        // Marked slow: the next event's first try goes straight to the slow lane.
+        let mut second = event();
+        second.event.id = "evt_2".into();
+        let next = fan_out(&engine, &second, 1).await.remove(0);
+        assert_eq!((next.lane(), next.failing), (Lane::Slow, false));
+        // The moved copy claims and waits the full timeout: one record, one attempt.
+        engine
+            .deliver(&moved, &first_receive(clock.now()), far())
+            .await
+            .unwrap();
+        assert_eq!(engine.http.sent.lock().unwrap()[1].timeout, full);
+        let stored = engine
+            .store
+            .get_delivery("acme", &webhook.id, &m.delivery_id)
+            .await
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(
+            (stored.status, stored.attempts.len()),
+            (DeliveryStatus::Succeeded, 1)
+        );
+        // A first try in the slow lane answered within the limit clears the mark.
+        engine
+            .deliver(&next, &first_receive(clock.now()), far())
+            .await
+            .unwrap();
+        assert_eq!(engine.http.sent.lock().unwrap()[2].timeout, full);
+        let mut third = event();
+        third.event.id = "evt_3".into();
+        let after = fan_out(&engine, &third, 1).await.remove(0);
+        assert_eq!(after.lane(), Lane::Prompt, "prompt again");
+        assert!(
+            engine.mailer.sent().is_empty(),
+            "a slow answer is no failure"
+        );
+    }
+
+    #[tokio::test]
     async fn a_repeated_fan_out_is_checked_and_sends_nothing_twice() {
         let (engine, clock) = engine(&[]);
         webhook(&engine).await;
@@ -1866,8 +1989,9 @@ mod tests {
         let (engine, _) = engine(&[]);
         webhook(&engine).await;
         let m = fan_out(&engine, &event(), 1).await.remove(0);
-        // The default timeout is 15 s: with 20 s left, the margin does not fit.
-        let deadline = start() + time::Duration::seconds(20);
+        // In the prompt lane a first try waits 3 s at most: with 12 s left, its record's
+        // margin (10 s) does not fit after it.
+        let deadline = start() + time::Duration::seconds(12);
         assert_eq!(
             engine
                 .deliver(&m, &first_receive(start()), deadline)

@@ -43,6 +43,9 @@ pub struct DeliverySettings {
     pub suspect_timeout: Duration,
     /// v2: how many scheduled attempts of a delivery count as early.
     pub suspect_attempts: usize,
+    /// How long a first try in the prompt lane waits before its delivery moves to the slow
+    /// lane (`decide::prompt_lane_cut`).
+    pub prompt_timeout: Duration,
 }
 
 /// The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h
@@ -66,6 +69,9 @@ impl Default for DeliverySettings {
             retention: time::Duration::days(30),
             suspect_timeout: Duration::from_secs(5),
             suspect_attempts: 3,
+            // Slack's Events API waits 3 s, Shopify's webhooks 5 s: a receiver slower than
+            // this still gets its full timeout, in the slow lane.
+            prompt_timeout: Duration::from_secs(3),
         }
     }
 }

@@ -535,13 +535,16 @@ impl SubscriptionIndex for DynamoStore {
             .iter()
             .flat_map(|p| p.items())
             .map(|item| {
-                Ok(Subscriber {
-                    webhook: Self::parse_webhook(item)?,
-                    failing: item
-                        .get("failing")
+                let marked = |mark: Mark| {
+                    item.get(mark.attribute())
                         .and_then(|v| v.as_bool().ok())
                         .copied()
-                        .unwrap_or(false),
+                        .unwrap_or(false)
+                };
+                Ok(Subscriber {
+                    webhook: Self::parse_webhook(item)?,
+                    failing: marked(Mark::Failing),
+                    slow: marked(Mark::Slow),
                 })
             })
             .collect()
@@ -1367,7 +1370,7 @@ impl HealthStore for DynamoStore {
         Ok(true)
     }
 
-    async fn mark_failing(&self, webhook: &Webhook, failing: bool) -> StoreResult<()> {
+    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         for event in webhook.indexed_events() {
             let update = self
@@ -1378,13 +1381,14 @@ impl HealthStore for DynamoStore {
                 .key("sk", s(webhook_sk(&webhook.id)))
                 // Never recreates an entry a concurrent edit removed.
                 .condition_expression("attribute_exists(pk)");
-            let update = if failing {
+            let update = if on {
                 update
-                    .update_expression("SET failing = :yes")
+                    .update_expression("SET #mark = :yes")
                     .expression_attribute_values(":yes", AttributeValue::Bool(true))
             } else {
-                update.update_expression("REMOVE failing")
-            };
+                update.update_expression("REMOVE #mark")
+            }
+            .expression_attribute_names("#mark", mark.attribute());
             match conditional(
                 update.send().await,
                 UpdateItemError::is_conditional_check_failed_exception,

@@ -29,18 +29,18 @@ struct State {
     health: Mutex<BTreeMap<(String, String), (Health, String)>>,
     /// Events kept with their data (`EventStore`).
     kept: Mutex<BTreeMap<(String, String), (crate::events::Event, bool)>>,
-    /// Subscription entries marked failing: (account, webhook, event type).
-    failing: Mutex<std::collections::BTreeSet<(String, String, EventType)>>,
+    /// Marks on subscription entries: (account, webhook, event type, mark).
+    marks: Mutex<std::collections::BTreeSet<(String, String, EventType, Mark)>>,
 }
 
 impl MemoryStore {
     /// An edit rewrites (or removes) the webhook's entries, and with them their marks.
     fn clear_marks(&self, account_id: &str, webhook_id: &str) {
         self.0
-            .failing
+            .marks
             .lock()
             .unwrap()
-            .retain(|(a, w, _)| !(a == account_id && w == webhook_id));
+            .retain(|(a, w, _, _)| !(a == account_id && w == webhook_id));
     }
 }
 
@@ -144,11 +144,15 @@ impl SubscriptionIndex for MemoryStore {
         event: EventType,
     ) -> StoreResult<Vec<Subscriber>> {
         let webhooks = self.active_webhooks_for(account_id, event).await?;
-        let marks = self.0.failing.lock().unwrap();
+        let marks = self.0.marks.lock().unwrap();
+        let marked = |webhook: &Webhook, mark| {
+            marks.contains(&(account_id.to_string(), webhook.id.clone(), event, mark))
+        };
         Ok(webhooks
             .into_iter()
             .map(|webhook| Subscriber {
-                failing: marks.contains(&(account_id.to_string(), webhook.id.clone(), event)),
+                failing: marked(&webhook, Mark::Failing),
+                slow: marked(&webhook, Mark::Slow),
                 webhook,
             })
             .collect())
@@ -500,9 +504,9 @@ impl HealthStore for MemoryStore {
             .is_some())
     }
 
-    async fn mark_failing(&self, webhook: &Webhook, failing: bool) -> StoreResult<()> {
+    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) -> StoreResult<()> {
         let current = self.get_webhook(&webhook.account_id, &webhook.id).await?;
-        let mut marks = self.0.failing.lock().unwrap();
+        let mut marks = self.0.marks.lock().unwrap();
         for event in webhook.indexed_events() {
             // Only entries that exist now (DynamoDB's `attribute_exists(pk)`).
             if !current
@@ -511,8 +515,8 @@ impl HealthStore for MemoryStore {
             {
                 continue;
             }
-            let key = (webhook.account_id.clone(), webhook.id.clone(), *event);
-            if failing {
+            let key = (webhook.account_id.clone(), webhook.id.clone(), *event, mark);
+            if on {
                 marks.insert(key);
             } else {
                 marks.remove(&key);

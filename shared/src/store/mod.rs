@@ -461,12 +461,36 @@ pub trait EventStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Option<crate::events::Event>>> + Send;
 }
 
-/// A webhook subscribed to an event type, as the fan-out's Query reads it, and whether its
-/// failure streak was running (marked on the index by `HealthStore::mark_failing`).
+/// A webhook subscribed to an event type, as the fan-out's Query reads it, with the marks its
+/// entry carried (`HealthStore::set_mark`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscriber {
     pub webhook: Webhook,
+    /// Its failure streak was running.
     pub failing: bool,
+    /// Its receiver answered too slowly for the prompt lane.
+    pub slow: bool,
+}
+
+/// A mark on a webhook's subscription entries, which the fan-out's Query carries to its next
+/// first tries at no extra read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mark {
+    /// A failure streak began: a success then writes only when it ends one.
+    Failing,
+    /// The receiver did not answer within the prompt lane's limit: its first tries go to the
+    /// slow lane, with the webhook's full timeout.
+    Slow,
+}
+
+impl Mark {
+    /// The entry's attribute that holds it.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Mark::Failing => "failing",
+            Mark::Slow => "slow",
+        }
+    }
 }
 
 /// A webhook's failure streak: consecutive failed attempts and since when, reset by any success.
@@ -493,13 +517,14 @@ pub trait HealthStore: Send + Sync {
         account_id: &str,
         webhook_id: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
-    /// Marks the webhook's subscription entries failing (a streak began) or not (it ended),
-    /// so the fan-out's Query carries it to the next first tries: a success then writes only
-    /// when it ends a streak. An entry the webhook no longer has is left alone.
-    fn mark_failing(
+    /// Sets (`on`) or clears `mark` on the webhook's subscription entries, so the fan-out's
+    /// Query carries it to the next first tries. An entry the webhook no longer has is left
+    /// alone; an edit rewrites the entries without their marks.
+    fn set_mark(
         &self,
         webhook: &Webhook,
-        failing: bool,
+        mark: Mark,
+        on: bool,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 

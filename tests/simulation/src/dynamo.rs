@@ -19,7 +19,7 @@ use hookline::store::dynamo::{delivery_item, item_size, MAX_ITEM_BYTES};
 use hookline::store::memory::{reclaimable, refusal};
 use hookline::store::{
     collect_page, Claim, DeliveryStore, EventStore, FirstRecord, Health, HealthStore, Kept, Lease,
-    ListFilter, NoticeClaim, NoticeGate, NoticeGrant, Page, RawPage, StoreError, StoreResult,
+    ListFilter, Mark, NoticeClaim, NoticeGate, NoticeGrant, Page, RawPage, StoreError, StoreResult,
     Subscriber, SubscriptionIndex, WebhookStore, MAX_READS_PER_PAGE,
 };
 use time::OffsetDateTime;
@@ -85,8 +85,8 @@ pub struct Tables {
     notices: BTreeMap<(String, String, String), (OffsetDateTime, NoticeClaim, bool)>,
     /// Events kept with their data (`EventStore`).
     kept: BTreeMap<(String, String), (hookline::events::Event, bool)>,
-    /// The failing marks on subscription entries, by (account, webhook, event type).
-    marks: BTreeMap<(String, String, EventType), History<bool>>,
+    /// The marks on subscription entries, by (account, webhook, event type, mark).
+    marks: BTreeMap<(String, String, EventType, Mark), History<bool>>,
     /// Writes refused for passing 400 KB (each one a violation: the engine must not try).
     pub oversized_writes: Vec<String>,
     pub largest_item: usize,
@@ -676,7 +676,7 @@ impl WebhookStore for SimTable {
 
 /// An edit rewrites (or removes) a webhook's subscription entries, and drops their marks.
 fn clear_marks(t: &mut Tables, key: &(String, String), now: u64) {
-    for ((a, w, _), h) in t.marks.iter_mut() {
+    for ((a, w, _, _), h) in t.marks.iter_mut() {
         if (a, w) == (&key.0, &key.1) && h.current().is_some() {
             h.set(now, None);
         }
@@ -696,14 +696,19 @@ impl SubscriptionIndex for SimTable {
                 .filter(|((a, _), _)| a == account_id)
                 .filter_map(|(_, h)| h.as_of(at))
                 .filter(|w| w.indexed_events().contains(&event))
-                .map(|w| Subscriber {
-                    failing: t
-                        .marks
-                        .get(&(w.account_id.clone(), w.id.clone(), event))
-                        .and_then(|h| h.as_of(at))
-                        .copied()
-                        .unwrap_or(false),
-                    webhook: w.clone(),
+                .map(|w| {
+                    let marked = |mark: Mark| {
+                        t.marks
+                            .get(&(w.account_id.clone(), w.id.clone(), event, mark))
+                            .and_then(|h| h.as_of(at))
+                            .copied()
+                            .unwrap_or(false)
+                    };
+                    Subscriber {
+                        failing: marked(Mark::Failing),
+                        slow: marked(Mark::Slow),
+                        webhook: w.clone(),
+                    }
                 })
                 .collect())
         })
@@ -776,10 +781,10 @@ impl HealthStore for SimTable {
         Ok(true)
     }
 
-    async fn mark_failing(&self, webhook: &Webhook, failing: bool) -> StoreResult<()> {
+    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) -> StoreResult<()> {
         // One UpdateItem per entry, on the condition attribute_exists(pk).
         for event in webhook.indexed_events() {
-            let key = (webhook.account_id.clone(), webhook.id.clone(), *event);
+            let key = (webhook.account_id.clone(), webhook.id.clone(), *event, mark);
             self.call("UpdateItem mark", true, |t, now| {
                 let exists = t
                     .webhooks
@@ -790,7 +795,7 @@ impl HealthStore for SimTable {
                     t.marks
                         .entry(key.clone())
                         .or_default()
-                        .set(now, failing.then_some(true));
+                        .set(now, on.then_some(true));
                 }
                 Ok(())
             })

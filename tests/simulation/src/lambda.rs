@@ -39,7 +39,11 @@ pub struct InvocationStats {
     pub records: u64,
 }
 
-/// One queue's poller: runs until the executor finds nothing left to do.
+/// One queue's event source: `max_concurrency` pollers, each receiving a batch and invoking
+/// the function with it, one invocation at a time. They poll independently, as Lambda's do:
+/// a burst of messages is split among the pollers that are free, 10 per receive, rather than
+/// handed to one of them as a whole batch (a strict model: one account's burst reaches every
+/// free instance). Runs until the executor finds nothing left to do.
 pub async fn poll(
     world: World,
     queue: Arc<Queue>,
@@ -47,127 +51,151 @@ pub async fn poll(
     config: FunctionConfig,
     stats: Arc<Mutex<InvocationStats>>,
 ) {
-    let running = Arc::new(Mutex::new(0usize));
+    let pollers = (0..config.max_concurrency.max(1)).map(|_| {
+        poller(
+            world.clone(),
+            queue.clone(),
+            deliverer.clone(),
+            config.clone(),
+            stats.clone(),
+        )
+    });
+    futures::future::join_all(pollers).await;
+}
+
+/// A `ReceiveMessage` call's round trip (1-8 ms), after which it takes what is visible: pollers
+/// that wake together take turns.
+async fn receive(world: &World, queue: &Queue, max: usize) -> Vec<crate::sqs::Received> {
+    world
+        .scheduler
+        .sleep(Duration::from_millis(world.rng.between(1, 8)))
+        .await;
+    queue.receive(max.min(10))
+}
+
+async fn poller(
+    world: World,
+    queue: Arc<Queue>,
+    deliverer: Arc<SimEngine>,
+    config: FunctionConfig,
+    stats: Arc<Mutex<InvocationStats>>,
+) {
     let wake = queue.wake.clone();
     loop {
         let generation = wake.generation();
-        while *running.lock().unwrap() < config.max_concurrency && queue.has_visible() {
-            let mut batch = queue.receive(config.batch_size);
-            if batch.is_empty() {
+        if !queue.has_visible() {
+            let next = queue.next_visible_at();
+            wake.wait(generation, &world.scheduler, next).await;
+            continue;
+        }
+        let mut batch = receive(&world, &queue, config.batch_size).await;
+        if batch.is_empty() {
+            continue; // another poller took them
+        }
+        // Filled by more receives (10 messages each at most) while messages are there, and
+        // for up to the batching window since the first came.
+        let window_ends = world.now_ms() + config.batching_window_ms;
+        while batch.len() < config.batch_size {
+            let generation = wake.generation();
+            let more = receive(&world, &queue, config.batch_size - batch.len()).await;
+            if !more.is_empty() {
+                batch.extend(more);
+                continue;
+            }
+            if world.now_ms() >= window_ends {
                 break;
             }
-            // The poller fills a batch with more receives (10 messages each at most), waiting
-            // up to the batching window for what is not there yet.
-            let fill = |batch: &mut Vec<_>| {
-                while batch.len() < config.batch_size {
-                    let more = queue.receive(config.batch_size - batch.len());
-                    if more.is_empty() {
-                        break;
-                    }
-                    batch.extend(more);
-                }
-            };
-            fill(&mut batch);
-            if batch.len() < config.batch_size && config.batching_window_ms > 0 {
-                world
-                    .scheduler
-                    .sleep(Duration::from_millis(config.batching_window_ms))
-                    .await;
-                fill(&mut batch);
-            }
-            *running.lock().unwrap() += 1;
-            let records = batch
-                .iter()
-                .map(|m| {
-                    let mut record = SqsMessage::default();
-                    record.message_id = Some(m.message_id.clone());
-                    record.receipt_handle = Some(m.receipt.clone());
-                    // As Lambda names the queue a record came from.
-                    record.event_source_arn =
-                        Some(format!("arn:aws:sqs:us-east-1:000000000000:{}", queue.name));
-                    record.body = Some(m.body.clone());
-                    record.attributes.insert(
-                        "ApproximateReceiveCount".into(),
-                        m.receive_count.to_string(),
-                    );
-                    record
-                        .attributes
-                        // Epoch milliseconds, as SQS gives it.
-                        .insert(
-                            "SentTimestamp".into(),
-                            ((crate::world::EPOCH.unix_timestamp_nanos() / 1_000_000)
-                                + m.sent_at as i128)
-                                .to_string(),
-                        );
-                    record
-                })
-                .collect();
-            let mut event = SqsEvent::default();
-            event.records = records;
-            let (world, queue, wake, deliverer, running, stats) = (
-                world.clone(),
-                queue.clone(),
-                wake.clone(),
-                deliverer.clone(),
-                running.clone(),
-                stats.clone(),
-            );
-            let timeout = config.timeout_ms;
-            world.scheduler.clone().spawn(async move {
-                let d = deliverer.clone();
-                // The poller hands the batch over a few ms after the receive; sometimes a cold
-                // start takes a second.
-                let start = if world.rng.chance(0.05) {
-                    world.rng.between(200, 1_500)
-                } else {
-                    world.rng.between(1, 30)
-                };
-                let s = world.scheduler.clone();
-                // Lambda's deadline counts from the invoke.
-                let deadline = world.now() + Duration::from_millis(timeout);
-                let (task, handle) = world.scheduler.spawn(async move {
-                    s.sleep(Duration::from_millis(start)).await;
-                    outbound_delivery::handle_batch(&d, event, deadline).await
-                });
-                world.register_invocation(task);
-                stats.lock().unwrap().invocations += 1;
-                stats.lock().unwrap().records += batch.len() as u64;
-                let deadline = Box::pin(world.scheduler.sleep(Duration::from_millis(timeout)));
-                let answer = match select(handle, deadline).await {
-                    Either::Left((answer, _)) => answer,
-                    Either::Right((_, _)) => {
-                        world.count("lambda.timeout");
-                        world.trace(|| format!("LAMBDA invocation {task} timed out"));
-                        world.kill(task);
-                        stats.lock().unwrap().timeouts += 1;
-                        None
-                    }
-                };
-                world.end_invocation(task);
-                match answer {
-                    Some(response) => {
-                        let kept: Vec<&str> = response
-                            .batch_item_failures
-                            .iter()
-                            .map(|f| f.item_identifier.as_str())
-                            .collect();
-                        for m in &batch {
-                            if !kept.contains(&m.message_id.as_str()) {
-                                queue.delete(&m.receipt);
-                            }
-                        }
-                    }
-                    None => stats.lock().unwrap().killed += 1,
-                }
-                *running.lock().unwrap() -= 1;
-                wake.notify();
-            });
+            let next = queue
+                .next_visible_at()
+                .map_or(window_ends, |at| at.min(window_ends));
+            wake.wait(generation, &world.scheduler, Some(next)).await;
         }
-        let next = if *running.lock().unwrap() < config.max_concurrency {
-            queue.next_visible_at()
-        } else {
+        invoke(&world, &queue, &deliverer, &config, &stats, batch).await;
+        // What this invocation left may be waiting for a free poller.
+        wake.notify();
+    }
+}
+
+/// One invocation with `batch`: deletes what it did not keep; killed at the function timeout.
+async fn invoke(
+    world: &World,
+    queue: &Arc<Queue>,
+    deliverer: &Arc<SimEngine>,
+    config: &FunctionConfig,
+    stats: &Arc<Mutex<InvocationStats>>,
+    batch: Vec<crate::sqs::Received>,
+) {
+    let records = batch
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(m.message_id.clone());
+            record.receipt_handle = Some(m.receipt.clone());
+            // As Lambda names the queue a record came from.
+            record.event_source_arn =
+                Some(format!("arn:aws:sqs:us-east-1:000000000000:{}", queue.name));
+            record.body = Some(m.body.clone());
+            record.attributes.insert(
+                "ApproximateReceiveCount".into(),
+                m.receive_count.to_string(),
+            );
+            record
+                .attributes
+                // Epoch milliseconds, as SQS gives it.
+                .insert(
+                    "SentTimestamp".into(),
+                    ((crate::world::EPOCH.unix_timestamp_nanos() / 1_000_000) + m.sent_at as i128)
+                        .to_string(),
+                );
+            record
+        })
+        .collect();
+    let mut event = SqsEvent::default();
+    event.records = records;
+    let d = deliverer.clone();
+    // The poller hands the batch over a few ms after the receive; sometimes a cold start
+    // takes a second.
+    let start = if world.rng.chance(0.05) {
+        world.rng.between(200, 1_500)
+    } else {
+        world.rng.between(1, 30)
+    };
+    let s = world.scheduler.clone();
+    let timeout = config.timeout_ms;
+    // Lambda's deadline counts from the invoke.
+    let deadline = world.now() + Duration::from_millis(timeout);
+    let (task, handle) = world.scheduler.spawn(async move {
+        s.sleep(Duration::from_millis(start)).await;
+        outbound_delivery::handle_batch(&d, event, deadline).await
+    });
+    world.register_invocation(task);
+    stats.lock().unwrap().invocations += 1;
+    stats.lock().unwrap().records += batch.len() as u64;
+    let timer = Box::pin(world.scheduler.sleep(Duration::from_millis(timeout)));
+    let answer = match select(handle, timer).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right((_, _)) => {
+            world.count("lambda.timeout");
+            world.trace(|| format!("LAMBDA invocation {task} timed out"));
+            world.kill(task);
+            stats.lock().unwrap().timeouts += 1;
             None
-        };
-        wake.wait(generation, &world.scheduler, next).await;
+        }
+    };
+    world.end_invocation(task);
+    match answer {
+        Some(response) => {
+            let kept: Vec<&str> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.as_str())
+                .collect();
+            for m in &batch {
+                if !kept.contains(&m.message_id.as_str()) {
+                    queue.delete(&m.receipt);
+                }
+            }
+        }
+        None => stats.lock().unwrap().killed += 1,
     }
 }

@@ -134,15 +134,23 @@ fn two_copies_of_an_event_at_once_send_it_once_and_nothing_is_dropped() {
             scenario(rng, Behaviour::scripted(&[Some(200), Some(200)]), 1)
         });
         assert_eq!(report.faults.get("sqs.duplicate_receive"), Some(&1));
-        // The event is published at 0d 00:01:00.000; both copies fan out within 100 ms.
+        // The event is published at 0d 00:01:00.000; both copies fan out within 2 s (two
+        // pollers take them; an invocation's cold start takes up to 1.5 s).
         let fan_outs = report
             .trace
             .iter()
             .filter(|l| {
-                l.trim_start().starts_with("0d 00:01:00.0") && l.contains("deliveries batch send")
+                let l = l.trim_start();
+                (l.starts_with("0d 00:01:00.") || l.starts_with("0d 00:01:01."))
+                    && l.contains("deliveries batch send")
             })
             .count();
-        assert_eq!(fan_outs, 2, "both copies fanned out at once");
+        assert_eq!(
+            fan_outs,
+            2,
+            "both copies fanned out at once (seed {seed}):\n{}",
+            report.trace.join("\n")
+        );
         let d = report.only_delivery();
         assert_eq!(d.status, DeliveryStatus::Succeeded, "crash: {crash_first}");
         assert_eq!(

@@ -15,6 +15,14 @@ fn config() -> Config {
     }
 }
 
+/// As `config`, with the prompt lane's limit above every receiver's latency: for scenarios of
+/// slow answers that are about something else than the slow lane.
+fn uncut() -> Config {
+    let mut config = config();
+    config.settings.prompt_timeout = std::time::Duration::from_secs(60);
+    config
+}
+
 #[test]
 fn a_first_try_success_writes_one_record_and_reads_nothing() {
     let report = run_plan(1, &config(), |rng| scenario(rng, Behaviour::healthy(), 1));
@@ -29,7 +37,7 @@ fn a_retry_handled_before_its_first_try_is_recorded_waits_for_the_record() {
     // The first try hangs until its timeout (15 s), past its 5 s slot: its retry is queued
     // due at once, and a poller may hand it out before the first try's record is written.
     for seed in 0..40 {
-        let report = run_plan(seed, &config(), |rng| {
+        let report = run_plan(seed, &uncut(), |rng| {
             let mut behaviour = Behaviour::scripted(&[None, Some(200)]);
             behaviour.latency_ms = (1.0, 2.0);
             scenario(rng, behaviour, 1)
@@ -47,7 +55,7 @@ fn a_retry_handled_before_its_first_try_is_recorded_waits_for_the_record() {
 fn a_republish_while_the_first_delivery_is_in_flight_sends_it_once() {
     // The receiver takes 8-9 s to answer; the same id is published again 2 s after the first.
     for seed in 0..10 {
-        let report = run_plan(seed, &config(), |rng| {
+        let report = run_plan(seed, &uncut(), |rng| {
             let mut behaviour = Behaviour::healthy();
             behaviour.latency_ms = (8_000.0, 9_000.0);
             let mut plan = scenario(rng, behaviour, 1);
@@ -79,6 +87,32 @@ fn a_first_try_handed_to_two_invocations_at_once_is_sent_once() {
     assert_eq!((d.status, d.attempts.len()), (DeliveryStatus::Failed, 1));
     let kinds: Vec<&str> = report.emails.iter().map(|m| m.kind).collect();
     assert_eq!(kinds, vec!["exhausted"]);
+}
+
+#[test]
+fn a_receiver_slower_than_the_prompt_lane_gets_its_full_timeout_in_the_slow_lane() {
+    // The receiver takes 8-9 s of its 15 s timeout; three events, a minute apart. The first
+    // try waits the prompt lane's 3 s, goes on in the slow lane and succeeds there (the
+    // receiver saw it twice, under one webhook-id); the webhook is marked slow, so the next
+    // events go straight to the slow lane: one request each.
+    for seed in 0..10 {
+        let report = run_plan(seed, &config(), |rng| {
+            let mut behaviour = Behaviour::healthy();
+            behaviour.latency_ms = (8_000.0, 9_000.0);
+            scenario(rng, behaviour, 3)
+        });
+        assert!(report.violations.is_empty(), "{:#?}", report.violations);
+        assert_eq!(report.final_deliveries.len(), 3);
+        for d in &report.final_deliveries {
+            assert_eq!(
+                (d.status, d.attempts.len()),
+                (DeliveryStatus::Succeeded, 1),
+                "seed {seed}"
+            );
+        }
+        assert_eq!(report.requests, 4, "seed {seed}: the first event twice");
+        assert!(report.emails.is_empty(), "a slow answer is no failure");
+    }
 }
 
 /// One event to `webhooks` webhooks of one account, each its own receiver.
@@ -115,7 +149,7 @@ fn a_fan_out_too_slow_for_one_invocation_goes_on_and_delivers_each_once() {
             sqs_slow: 1.0,
             ..Faults::scripted(&[("sqs.duplicate_receive", 1)])
         },
-        ..config()
+        ..uncut()
     };
     let mut slow = Behaviour::healthy();
     slow.latency_ms = (25_000.0, 25_000.0);
