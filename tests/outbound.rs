@@ -33,6 +33,7 @@ async fn deliverer(settings: DeliverySettings) -> (TestDeliverer, Arc<ManualCloc
         queue: MemoryDeliveryQueue::default(),
         clock: clock.clone(),
         random: hookline::random::os(),
+        kept_events: Default::default(),
         settings,
     };
     (d, clock)
@@ -384,6 +385,7 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
         queue: MemoryDeliveryQueue::default(),
         clock: clock.clone(),
         random: hookline::random::os(),
+        kept_events: Default::default(),
         settings: DeliverySettings {
             schedule: vec![Duration::from_secs(1)],
             ..DeliverySettings::default()
@@ -865,6 +867,7 @@ async fn a_wide_fan_out_queues_one_message_per_webhook_in_batches_of_ten() {
         queue: SqsDeliveryQueue::new(sqs.clone(), &url),
         clock: clock.clone(),
         random: hookline::random::os(),
+        kept_events: Default::default(),
         settings: DeliverySettings::default(),
     };
     // Each subscription entry holds the whole webhook, so the Query may read several 1 MB

@@ -312,6 +312,7 @@ async fn outbound<S: Backend>(
         queue: Bodies::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
+        kept_events: Default::default(),
         settings: DeliverySettings::default(),
     };
     // Warm-up: connections, allocator.

@@ -88,6 +88,7 @@ impl<P: Platform> App<P> {
             queue: deliveries,
             clock: clock.clone(),
             random: hookline::random::os(),
+            kept_events: Default::default(),
             settings: delivery,
         };
         Self {

@@ -195,7 +195,41 @@ pub struct Deliverer<S, H, M, Q> {
     pub clock: Arc<dyn Clock>,
     /// Jitter and tokens.
     pub random: Arc<dyn Random>,
+    /// The events this engine kept lately (`KeptEvents`); `Default::default()`.
+    pub kept_events: KeptEvents,
     pub settings: DeliverySettings,
+}
+
+/// The events one engine (a Lambda container) kept lately: when the deliveries of one event
+/// to many webhooks fail together (one account's receivers down), the first failure keeps the
+/// event and the others skip the write (a conditional PutItem and a read each, before). An
+/// entry is trusted for `KEPT_EVENTS_FOR`, which is short against the event's retention, and
+/// the memory is bounded.
+#[derive(Debug, Default)]
+pub struct KeptEvents(
+    std::sync::Mutex<std::collections::HashMap<(String, String), OffsetDateTime>>,
+);
+
+const KEPT_EVENTS_FOR: time::Duration = time::Duration::minutes(10);
+const KEPT_EVENTS_MAX: usize = 10_000;
+
+impl KeptEvents {
+    fn kept_since(&self, event: &Event, now: OffsetDateTime) -> bool {
+        let kept = self.0.lock().unwrap();
+        kept.get(&(event.account_id.clone(), event.id.clone()))
+            .is_some_and(|at| now - *at < KEPT_EVENTS_FOR)
+    }
+
+    fn note(&self, event: &Event, now: OffsetDateTime) {
+        let mut kept = self.0.lock().unwrap();
+        if kept.len() >= KEPT_EVENTS_MAX {
+            kept.retain(|_, at| now - *at < KEPT_EVENTS_FOR);
+            if kept.len() >= KEPT_EVENTS_MAX {
+                kept.clear();
+            }
+        }
+        kept.insert((event.account_id.clone(), event.id.clone()), now);
+    }
 }
 
 impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, Q> {
@@ -969,10 +1003,15 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         manual: bool,
         at: OffsetDateTime,
     ) -> Result<(), DeliveryError> {
-        if !verdict.success && delivery.attempts.is_empty() && delivery.legacy_data.is_none() {
+        if !verdict.success
+            && delivery.attempts.is_empty()
+            && delivery.legacy_data.is_none()
+            && !self.kept_events.kept_since(event, at)
+        {
             self.store
                 .keep_event(event, at + self.settings.retention)
                 .await?;
+            self.kept_events.note(event, at);
         }
         if let (Some(due), false) = (next.due, manual) {
             let retry = DeliveryMessage {
@@ -1485,6 +1524,7 @@ mod tests {
             queue,
             clock: clock.clone(),
             random: crate::random::os(),
+            kept_events: Default::default(),
             settings: DeliverySettings::default(),
         };
         (engine, clock)
@@ -1918,6 +1958,25 @@ mod tests {
             engine.mailer.sent().is_empty(),
             "a slow answer is no failure"
         );
+    }
+
+    #[test]
+    fn an_event_kept_lately_is_not_kept_again_and_the_memory_stays_bounded() {
+        let kept = KeptEvents::default();
+        let e = event().event;
+        assert!(!kept.kept_since(&e, start()));
+        kept.note(&e, start());
+        assert!(kept.kept_since(&e, start() + time::Duration::minutes(9)));
+        assert!(!kept.kept_since(&e, start() + KEPT_EVENTS_FOR));
+        let mut other = e.clone();
+        other.account_id = "other".into();
+        assert!(!kept.kept_since(&other, start()), "another account's id");
+        for n in 0..KEPT_EVENTS_MAX + 5 {
+            let mut e = e.clone();
+            e.id = format!("evt_{n}");
+            kept.note(&e, start());
+        }
+        assert!(kept.0.lock().unwrap().len() <= KEPT_EVENTS_MAX);
     }
 
     #[tokio::test]
