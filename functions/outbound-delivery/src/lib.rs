@@ -47,8 +47,15 @@ fn keeping(kept: Vec<String>) -> SqsBatchResponse {
 
 /// What one SQS message is.
 #[derive(Debug)]
-enum Work {
+enum Parsed {
+    /// An event to fan out (the events queue): a batch's events fan out together.
     Event(EventMessage),
+    Work(Work),
+}
+
+/// One of the function's own messages (the deliveries queues), handled one by one.
+#[derive(Debug)]
+enum Work {
     Delivery(Box<DeliveryMessage>),
     /// The rest of a fan-out too wide for its invocation.
     Rest(Box<FanOutRest>),
@@ -82,7 +89,7 @@ struct Kind {
 /// Reads a body straight into its type: the hot path (a delivery message per record) builds
 /// no `serde_json::Value` tree of the event and the webhook first. A record of the events
 /// queue can only be an event; the function's own kinds come only from the deliveries queue.
-fn parse(body: &str, source: Source) -> Result<Work, String> {
+fn parse(body: &str, source: Source) -> Result<Parsed, String> {
     let kind: Kind = serde_json::from_str(body).map_err(|e| unreadable("JSON", e))?;
     let own = kind.rest_of.is_some()
         || kind.notice.is_some()
@@ -95,7 +102,17 @@ fn parse(body: &str, source: Source) -> Result<Work, String> {
         (Source::Deliveries(_), false) => return Err("an event on a deliveries queue".into()),
         _ => {}
     }
-    if kind.rest_of.is_some() {
+    if !own {
+        let message: EventMessage =
+            serde_json::from_str(body).map_err(|e| unreadable("event", e))?;
+        // Publishers may send straight to the queue: the API's checks, made here.
+        message
+            .event
+            .check_queued()
+            .map_err(|e| format!("bad event: {}: {}", e.field, e.message))?;
+        return Ok(Parsed::Event(message));
+    }
+    let work = if kind.rest_of.is_some() {
         serde_json::from_str(body)
             .map(|m| Work::Rest(Box::new(m)))
             .map_err(|e| unreadable("fan-out rest", e))
@@ -107,20 +124,12 @@ fn parse(body: &str, source: Source) -> Result<Work, String> {
         serde_json::from_str(body)
             .map(|m| Work::Delivery(Box::new(m)))
             .map_err(|e| unreadable("delivery message", e))
-    } else if kind.delivery_id.is_some() {
+    } else {
         serde_json::from_str(body)
             .map(Work::Legacy)
             .map_err(|e| unreadable("v1 retry message", e))
-    } else {
-        let message: EventMessage =
-            serde_json::from_str(body).map_err(|e| unreadable("event", e))?;
-        // Publishers may send straight to the queue: the API's checks, made here.
-        message
-            .event
-            .check_queued()
-            .map_err(|e| format!("bad event: {}: {}", e.field, e.message))?;
-        Ok(Work::Event(message))
-    }
+    };
+    work.map(Parsed::Work)
 }
 
 /// Which receive this is and when the message was sent, from the record's attributes.
@@ -158,10 +167,6 @@ where
     let id = message.message_id.as_deref().unwrap_or_default();
     let receive = receive_of(message);
     let outcome = match work {
-        Work::Event(event) => engine.fan_out(event, &receive, deadline).await.map(|n| {
-            tracing::debug!(event_id = %event.event.id, deliveries = n, "event fanned out");
-            outbound::Handled::Done
-        }),
         Work::Delivery(delivery) => engine.deliver(delivery, &receive, deadline).await,
         // Boxed: the fan-out's future is deep, and it is rare on this queue.
         Work::Rest(rest) => Box::pin(engine.fan_out_rest(rest, deadline)).await,
@@ -206,8 +211,8 @@ where
     for message in &event.records {
         let source = engine.queue.source_of(message.event_source_arn.as_deref());
         match parse(message.body.as_deref().unwrap_or_default(), source) {
-            Ok(Work::Event(e)) => events.push((message, e)),
-            Ok(work) => rest.push((message, source, work)),
+            Ok(Parsed::Event(e)) => events.push((message, e)),
+            Ok(Parsed::Work(work)) => rest.push((message, source, work)),
             Err(why) => {
                 // Left on the queue: after maxReceiveCount receives the redrive policy moves
                 // it to the dead-letter queue, where it waits for a person.
@@ -256,7 +261,7 @@ where
 mod tests {
     use super::*;
 
-    fn parse_unknown(body: &str) -> Result<Work, String> {
+    fn parse_unknown(body: &str) -> Result<Parsed, String> {
         parse(body, Source::Unknown)
     }
 
@@ -278,7 +283,10 @@ mod tests {
         let event = serde_json::json!({"id": "evt_1", "event": "case:new", "accountId": "acme",
             "occurredAt": "2026-12-01T00:00:00Z", "data": {"caseId": "9"}})
         .to_string();
-        assert!(matches!(parse(&event, Source::Events), Ok(Work::Event(_))));
+        assert!(matches!(
+            parse(&event, Source::Events),
+            Ok(Parsed::Event(_))
+        ));
         let refused = parse(&event, Source::Deliveries(hookline::queue::Lane::Slow));
         assert!(
             matches!(&refused, Err(why) if why.contains("deliveries queue")),
@@ -318,7 +326,7 @@ mod tests {
         };
         assert!(matches!(
             parse_unknown(&event("evt_1", serde_json::json!({"caseId": "9"}))),
-            Ok(Work::Event(_))
+            Ok(Parsed::Event(_))
         ));
         let bad_id = parse_unknown(&event("evt 1/../x", serde_json::json!({"caseId": "9"})));
         assert!(
@@ -368,7 +376,9 @@ mod tests {
             planned_at: None,
         };
         let body = rest.encode().body;
-        assert!(matches!(parse(&body, Source::Unknown), Ok(Work::Rest(read)) if *read == rest));
+        assert!(
+            matches!(parse(&body, Source::Unknown), Ok(Parsed::Work(Work::Rest(read))) if *read == rest)
+        );
     }
 
     #[test]

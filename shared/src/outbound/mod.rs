@@ -29,8 +29,6 @@ pub use engine::{
 pub struct DeliverySettings {
     /// The waits after each failed attempt; retries end when it runs out.
     pub schedule: Vec<Duration>,
-    /// Deliveries attempted at once by one invocation.
-    pub concurrency: usize,
     /// How much of a receiver's answer is kept in the log.
     pub response_cap: usize,
     /// The early "failing" e-mail goes out after this many failed attempts in a row.
@@ -61,7 +59,6 @@ impl Default for DeliverySettings {
     fn default() -> Self {
         Self {
             schedule: default_schedule(),
-            concurrency: 16,
             response_cap: 16 * 1024,
             warn_after: 4,
             disable_after: time::Duration::days(5),
