@@ -30,7 +30,7 @@ async fn delivery_function(api: &TestApi) -> Function {
             .with_slow_lane(api.slow_deliveries_queue_url.clone().unwrap()),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings {
             schedule: vec![],
             ..DeliverySettings::default()

@@ -85,7 +85,7 @@ async fn misbehaving_receivers_cost_one_bounded_recorded_attempt_each() {
         queue: MemoryDeliveryQueue::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
     let inward = Upstream::start(vec![Reply::status(200, "secret metadata")]).await;
@@ -389,7 +389,7 @@ async fn outage_mid_batch(outage: Outage) {
         queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&through), &deliveries_url),
         clock: clock.clone(),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
 
@@ -545,7 +545,7 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         queue: SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
         clock: clock.clone(),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
     // The fan-out's delivery messages are kept in memory, then handed over as SQS batches.
@@ -556,7 +556,7 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         queue: MemoryDeliveryQueue::default(),
         clock: clock.clone(),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
     // The burst arrives as Lambda hands it over: 100 SQS batches of 10 events, then 100 of

@@ -36,7 +36,7 @@ async fn every_endpoint_is_a_404_for_another_account() {
         queue: MemoryDeliveryQueue::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
     let event = hookline_tests::case_new("alice", "evt_1");

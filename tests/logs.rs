@@ -150,7 +150,7 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
         // The "failing" e-mail after the first failed attempt, so this one failure sends it.
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings {
             warn_after: 1,
             ..DeliverySettings::default()

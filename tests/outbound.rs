@@ -33,7 +33,7 @@ async fn deliverer(settings: DeliverySettings) -> (TestDeliverer, Arc<ManualCloc
         queue: MemoryDeliveryQueue::default(),
         clock: clock.clone(),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings,
     };
     (d, clock)
@@ -385,7 +385,7 @@ async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
         queue: MemoryDeliveryQueue::default(),
         clock: clock.clone(),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings {
             schedule: vec![Duration::from_secs(1)],
             ..DeliverySettings::default()
@@ -867,7 +867,7 @@ async fn a_wide_fan_out_queues_one_message_per_webhook_in_batches_of_ten() {
         queue: SqsDeliveryQueue::new(sqs.clone(), &url),
         clock: clock.clone(),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
     // Each subscription entry holds the whole webhook, so the Query may read several 1 MB

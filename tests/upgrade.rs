@@ -89,7 +89,7 @@ async fn deliveries_in_flight_in_the_v1_format_are_delivered_after_the_update() 
         queue: SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
     for url in [&events_url, &deliveries_url, &deliveries_url] {

@@ -159,16 +159,43 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
 }
 
 /// The deliveries queues: `HOOKLINE_DELIVERIES_QUEUE_URL`, and the slow lane's
-/// `HOOKLINE_SLOW_DELIVERIES_QUEUE_URL` (without it, slow work shares the one queue).
+/// `HOOKLINE_SLOW_DELIVERIES_QUEUE_URL` (without it, slow work shares the one queue). Neither
+/// may be the events queue (`HOOKLINE_EVENTS_QUEUE_URL`, when set): publishers write there,
+/// and a record from a deliveries queue is trusted to name any URL and credentials.
 pub fn delivery_queue(
     client: aws_sdk_sqs::Client,
 ) -> Result<crate::queue::SqsDeliveryQueue, ConfigError> {
-    let queue =
-        crate::queue::SqsDeliveryQueue::new(client, required("HOOKLINE_DELIVERIES_QUEUE_URL")?);
-    Ok(match std::env::var("HOOKLINE_SLOW_DELIVERIES_QUEUE_URL") {
-        Ok(slow) if !slow.trim().is_empty() => queue.with_slow_lane(slow.trim()),
-        _ => queue,
+    let prompt = required("HOOKLINE_DELIVERIES_QUEUE_URL")?;
+    let slow = std::env::var("HOOKLINE_SLOW_DELIVERIES_QUEUE_URL")
+        .ok()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    let events = std::env::var("HOOKLINE_EVENTS_QUEUE_URL").unwrap_or_default();
+    check_queues(&prompt, slow.as_deref(), &events)?;
+    let queue = crate::queue::SqsDeliveryQueue::new(client, prompt);
+    Ok(match slow {
+        Some(slow) => queue.with_slow_lane(slow),
+        None => queue,
     })
+}
+
+fn check_queues(prompt: &str, slow: Option<&str>, events: &str) -> Result<(), ConfigError> {
+    use crate::queue::queue_id;
+    if events.trim().is_empty() {
+        return Ok(());
+    }
+    for (name, url) in [
+        ("HOOKLINE_DELIVERIES_QUEUE_URL", Some(prompt)),
+        ("HOOKLINE_SLOW_DELIVERIES_QUEUE_URL", slow),
+    ] {
+        if url.is_some_and(|url| queue_id(url) == queue_id(events.trim())) {
+            return Err(ConfigError::Invalid {
+                name,
+                message: "is the events queue; deliveries need a queue of their own".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The queue `POST /api/v1/events` publishes to (management API only).
@@ -201,6 +228,37 @@ impl ApiConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_deliveries_queue_may_be_the_events_queue() {
+        let base = "https://sqs.us-east-1.amazonaws.com/123456789012";
+        let (events, prompt, slow) = (
+            format!("{base}/events"),
+            format!("{base}/deliveries"),
+            format!("{base}/slow"),
+        );
+        assert!(check_queues(&prompt, Some(&slow), &events).is_ok());
+        assert!(check_queues(&prompt, None, &events).is_ok());
+        assert!(
+            check_queues(&prompt, Some(&prompt), &events).is_ok(),
+            "one queue for both lanes"
+        );
+        assert!(
+            check_queues(&prompt, Some(&slow), "").is_ok(),
+            "events URL not given"
+        );
+        let err = check_queues(&prompt, Some(&events), &events).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("HOOKLINE_SLOW_DELIVERIES_QUEUE_URL"),
+            "{err}"
+        );
+        let err = check_queues(&events, None, &events).unwrap_err();
+        assert!(
+            err.to_string().contains("HOOKLINE_DELIVERIES_QUEUE_URL"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn retry_schedules_parse_from_text() {

@@ -380,7 +380,7 @@ async fn run(scenario: Scenario, logs: &LogBytes) -> Measured {
         queue: SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: settings.clone(),
     };
     let app: App<hookline_tests::LocalAws> = App::new(Parts {

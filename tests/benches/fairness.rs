@@ -95,7 +95,7 @@ async fn run() {
             .with_slow_lane(&slow_url),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     });
 

@@ -312,7 +312,7 @@ async fn outbound<S: Backend>(
         queue: Bodies::default(),
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings::default(),
     };
     // Warm-up: connections, allocator.
@@ -501,6 +501,16 @@ async fn main() {
     let quick = std::env::var("HOOKLINE_BENCH_QUICK").is_ok();
     let scale = if quick { 1 } else { 5 };
     let receiver = Receiver::start("").await;
+    // `HOOKLINE_BENCH_PROFILE=N`: only the outbound path, N deliveries at fan-out 1 in memory,
+    // for a profiler (`perf record`) to see nothing else.
+    if let Some(n) = std::env::var("HOOKLINE_BENCH_PROFILE")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let run = outbound(MemoryStore::new(), &receiver, 1, 10, n).await;
+        println!("{} deliveries at {:.0}/s", n, run.rate());
+        return;
+    }
     let dynamo = match std::env::var("HOOKLINE_BENCH_AWS_ENDPOINT") {
         Ok(endpoint) => {
             let sdk = hookline_tests::sdk_config_at(&endpoint).await;

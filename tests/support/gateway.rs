@@ -252,7 +252,7 @@ impl EventSources {
                             .with_slow_lane(&queues[2].url),
                         clock: Arc::new(SystemClock),
                         random: hookline::random::os(),
-                        kept_events: Default::default(),
+                        memo: Default::default(),
                         settings: DeliverySettings::default(),
                     };
                     let sources = futures::future::join_all(

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
         queue: delivery_queue(aws_sdk_sqs::Client::new(&sdk))?,
         clock: Arc::new(SystemClock),
         random: hookline::random::os(),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: DeliverySettings {
             schedule: config.retry_schedule,
             ..DeliverySettings::default()

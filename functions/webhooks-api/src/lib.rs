@@ -88,7 +88,7 @@ impl<P: Platform> App<P> {
             queue: deliveries,
             clock: clock.clone(),
             random: hookline::random::os(),
-            kept_events: Default::default(),
+            memo: Default::default(),
             settings: delivery,
         };
         Self {

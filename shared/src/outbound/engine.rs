@@ -117,6 +117,9 @@ pub const MAX_RECOVER: usize = 1000;
 /// How far back recover reaches (deliveries are kept 30 days).
 pub const RECOVER_WINDOW: time::Duration = time::Duration::days(14);
 
+/// A lease lasts an attempt's timeout and this: time to record after the answer.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
 /// How long an exhaustion notice waits for the record of the attempt that queued it.
 pub const NOTICE_RECORD_WAIT: time::Duration = time::Duration::minutes(30);
 
@@ -195,40 +198,73 @@ pub struct Deliverer<S, H, M, Q> {
     pub clock: Arc<dyn Clock>,
     /// Jitter and tokens.
     pub random: Arc<dyn Random>,
-    /// The events this engine kept lately (`KeptEvents`); `Default::default()`.
-    pub kept_events: KeptEvents,
+    /// What this engine did lately (`Memo`); `Default::default()`.
+    pub memo: Memo,
     pub settings: DeliverySettings,
 }
 
-/// The events one engine (a Lambda container) kept lately: when the deliveries of one event
-/// to many webhooks fail together (one account's receivers down), the first failure keeps the
-/// event and the others skip the write (a conditional PutItem and a read each, before). An
-/// entry is trusted for `KEPT_EVENTS_FOR`, which is short against the event's retention, and
-/// the memory is bounded.
-#[derive(Debug, Default)]
-pub struct KeptEvents(
-    std::sync::Mutex<std::collections::HashMap<(String, String), OffsetDateTime>>,
-);
+/// What one engine (a Lambda container) did lately, so that a burst of deliveries to one
+/// webhook, or of one event, repeats no write another delivery of the burst just made. Each
+/// entry is trusted for a short window; the memory is bounded.
+#[derive(Debug)]
+pub struct Memo {
+    /// Events kept (`before_record`): when an event's deliveries to many webhooks fail
+    /// together, the first failure keeps the event and the others skip the write (a
+    /// conditional PutItem and a read each, before). Keeps never move the event's expiry.
+    kept_events: Recent,
+    /// Webhooks marked slow (`to_slow_lane`): a burst of first tries cut short marks once,
+    /// not once per delivery.
+    marked_slow: Recent,
+}
 
-const KEPT_EVENTS_FOR: time::Duration = time::Duration::minutes(10);
-const KEPT_EVENTS_MAX: usize = 10_000;
+impl Default for Memo {
+    fn default() -> Self {
+        Self {
+            kept_events: Recent::new(time::Duration::minutes(10)),
+            marked_slow: Recent::new(time::Duration::minutes(1)),
+        }
+    }
+}
 
-impl KeptEvents {
-    fn kept_since(&self, event: &Event, now: OffsetDateTime) -> bool {
-        let kept = self.0.lock().unwrap();
-        kept.get(&(event.account_id.clone(), event.id.clone()))
-            .is_some_and(|at| now - *at < KEPT_EVENTS_FOR)
+/// Keys seen within `window`, at most `RECENT_MAX` of them.
+#[derive(Debug)]
+struct Recent {
+    window: time::Duration,
+    seen: std::sync::Mutex<std::collections::HashMap<(String, String), OffsetDateTime>>,
+}
+
+const RECENT_MAX: usize = 10_000;
+
+impl Recent {
+    fn new(window: time::Duration) -> Self {
+        Self {
+            window,
+            seen: Default::default(),
+        }
     }
 
-    fn note(&self, event: &Event, now: OffsetDateTime) {
-        let mut kept = self.0.lock().unwrap();
-        if kept.len() >= KEPT_EVENTS_MAX {
-            kept.retain(|_, at| now - *at < KEPT_EVENTS_FOR);
-            if kept.len() >= KEPT_EVENTS_MAX {
-                kept.clear();
+    fn contains(&self, key: (&str, &str), now: OffsetDateTime) -> bool {
+        let seen = self.seen.lock().unwrap();
+        seen.get(&(key.0.to_string(), key.1.to_string()))
+            .is_some_and(|at| now - *at < self.window)
+    }
+
+    fn note(&self, key: (&str, &str), now: OffsetDateTime) {
+        let mut seen = self.seen.lock().unwrap();
+        if seen.len() >= RECENT_MAX {
+            seen.retain(|_, at| now - *at < self.window);
+            if seen.len() >= RECENT_MAX {
+                seen.clear();
             }
         }
-        kept.insert((event.account_id.clone(), event.id.clone()), now);
+        seen.insert((key.0.to_string(), key.1.to_string()), now);
+    }
+
+    fn forget(&self, key: (&str, &str)) {
+        self.seen
+            .lock()
+            .unwrap()
+            .remove(&(key.0.to_string(), key.1.to_string()));
     }
 }
 
@@ -575,13 +611,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if cut.is_some() && verdict.timed_out {
             return self.to_slow_lane(message, webhook, event).await;
         }
-        if verdict.success
-            && message.slow
-            && Duration::from_millis(attempt.duration_ms) < self.settings.prompt_timeout
-        {
-            // Prompt again: its next first tries may go back to the prompt lane.
-            self.set_mark(webhook, Mark::Slow, false).await;
-        }
+        self.prompt_again(message, webhook, &verdict, &attempt)
+            .await;
         let at = attempt.at;
         let next = decide::after_attempt(
             &verdict,
@@ -610,6 +641,28 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         Ok(Handled::Done)
     }
 
+    /// Clears a webhook's slow mark once a first try to it (in the slow lane, as the fan-out
+    /// saw the mark) is answered within half the prompt lane's limit: half, so a receiver that
+    /// answers at about the limit is not marked and cleared in turn (each mark sends the
+    /// deliveries then in flight twice). A webhook that is failing too keeps the mark until
+    /// its streak ends.
+    async fn prompt_again(
+        &self,
+        message: &DeliveryMessage,
+        webhook: &Webhook,
+        verdict: &Verdict,
+        attempt: &Attempt,
+    ) {
+        let quick = Duration::from_millis(attempt.duration_ms) < self.settings.prompt_timeout / 2;
+        if verdict.success && quick && message.webhook.is_some() && message.slow && !message.failing
+        {
+            self.set_mark(webhook, Mark::Slow, false).await;
+            self.memo
+                .marked_slow
+                .forget((webhook.account_id.as_str(), webhook.id.as_str()));
+        }
+    }
+
     /// A first try the prompt lane cut short: queued again in the slow lane, checked (a claim
     /// first), to wait the webhook's full timeout there; the webhook is marked slow, so its next
     /// first tries go straight to the slow lane. Nothing is recorded for the cut attempt (it
@@ -628,9 +681,12 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             slow: true,
             ..message.clone()
         };
-        self.queue.enqueue(&[moved], self.clock.now()).await?;
-        if !message.slow {
+        let now = self.clock.now();
+        self.queue.enqueue(&[moved], now).await?;
+        let key = (webhook.account_id.as_str(), webhook.id.as_str());
+        if !message.slow && !self.memo.marked_slow.contains(key, now) {
             self.set_mark(webhook, Mark::Slow, true).await;
+            self.memo.marked_slow.note(key, now);
         }
         tracing::info!(
             account_id = %webhook.account_id,
@@ -657,10 +713,11 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         else {
             return self.stop_for_deleted(message, now).await;
         };
-        if message.webhook.is_some() && receive.count > 1 {
+        if message.webhook.is_some() && !message.check && receive.count > 1 {
             // A first try handed out again (a crash, an SQS duplicate, a visibility timeout
             // run out): its first receive may still be on the fast path, which does not
-            // claim. Claim only once that one must have recorded, or died.
+            // claim. Claim only once that one must have recorded, or died. (A checked
+            // message never takes the fast path: each of its receives claims.)
             let settled = fast_path_settled(receive.sent_at, function_timeout(deadline, now));
             if now < settled {
                 return Ok(Handled::KeepUntil(settled));
@@ -669,7 +726,21 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if !Self::time_left(Self::timeout(&webhook), now, deadline) {
             return Ok(Handled::KeepUntil(now));
         }
-        let lease = self.lease(&webhook, now);
+        // In the prompt lane an attempt waits the lane's limit at most (`first_try`), and the
+        // lease is as short, so a copy moved to the slow lane does not wait out a long one.
+        let prompt_cut = match (message.lane(), message.manual) {
+            (Lane::Prompt, false) => {
+                decide::prompt_lane_cut(Self::timeout(&webhook), self.settings.prompt_timeout)
+            }
+            _ => None,
+        };
+        let lease = match prompt_cut {
+            Some(limit) => Lease {
+                token: self.token("lease"),
+                until: now + limit + LEASE_MARGIN,
+            },
+            None => self.lease(&webhook, now),
+        };
         let expires = now + self.settings.retention;
         let claim = match (&message.event, message.due_at, message.manual) {
             // A first try (only the fan-out's messages carry the webhook) whose fan-out may
@@ -752,13 +823,29 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         let scheduled_before = delivery.attempts.iter().filter(|a| !a.manual).count();
         let timeout =
             self.attempt_timeout(&webhook, scheduled_before, message.manual, message.failing);
-        self.attempt_claimed(
+        let (attempt, verdict) = self
+            .send(
+                &webhook,
+                &event,
+                &delivery.id,
+                message.manual,
+                prompt_cut.map_or(timeout, |limit| timeout.min(limit)),
+            )
+            .await;
+        if prompt_cut.is_some_and(|limit| timeout > limit) && verdict.timed_out {
+            // Nothing recorded; the claim lapses with its short lease.
+            return self.to_slow_lane(message, &webhook, &event).await;
+        }
+        self.prompt_again(message, &webhook, &verdict, &attempt)
+            .await;
+        self.record_claimed(
             &webhook,
             delivery,
             &event,
             &lease.token,
             message.manual,
-            timeout,
+            attempt,
+            verdict,
         )
         .await?;
         Ok(Handled::Done)
@@ -942,6 +1029,23 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         let (attempt, verdict) = self
             .send(webhook, event, &delivery.id, manual, timeout)
             .await;
+        self.record_claimed(webhook, delivery, event, lease, manual, attempt, verdict)
+            .await
+    }
+
+    /// Records a claimed delivery's attempt (and what must exist before: `before_record`), then
+    /// the webhook's streak.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_claimed(
+        &self,
+        webhook: &Webhook,
+        delivery: Delivery,
+        event: &Event,
+        lease: &str,
+        manual: bool,
+        attempt: Attempt,
+        verdict: Verdict,
+    ) -> Result<Attempt, DeliveryError> {
         let at = attempt.at;
         // Where the schedule stands: manual resends do not move it.
         let scheduled_before = delivery.attempts.iter().filter(|a| !a.manual).count();
@@ -1006,12 +1110,17 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if !verdict.success
             && delivery.attempts.is_empty()
             && delivery.legacy_data.is_none()
-            && !self.kept_events.kept_since(event, at)
+            && !self
+                .memo
+                .kept_events
+                .contains((&event.account_id, &event.id), at)
         {
             self.store
                 .keep_event(event, at + self.settings.retention)
                 .await?;
-            self.kept_events.note(event, at);
+            self.memo
+                .kept_events
+                .note((&event.account_id, &event.id), at);
         }
         if let (Some(due), false) = (next.due, manual) {
             let retry = DeliveryMessage {
@@ -1141,7 +1250,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
 
     /// How long a claim lasts: long enough to finish an attempt and record it.
     fn lease_length(webhook: &Webhook) -> Duration {
-        Self::timeout(webhook) + Duration::from_secs(30)
+        Self::timeout(webhook) + LEASE_MARGIN
     }
 
     fn lease(&self, webhook: &Webhook, now: OffsetDateTime) -> Lease {
@@ -1524,7 +1633,7 @@ mod tests {
             queue,
             clock: clock.clone(),
             random: crate::random::os(),
-            kept_events: Default::default(),
+            memo: Default::default(),
             settings: DeliverySettings::default(),
         };
         (engine, clock)
@@ -1961,22 +2070,75 @@ mod tests {
     }
 
     #[test]
-    fn an_event_kept_lately_is_not_kept_again_and_the_memory_stays_bounded() {
-        let kept = KeptEvents::default();
-        let e = event().event;
-        assert!(!kept.kept_since(&e, start()));
-        kept.note(&e, start());
-        assert!(kept.kept_since(&e, start() + time::Duration::minutes(9)));
-        assert!(!kept.kept_since(&e, start() + KEPT_EVENTS_FOR));
-        let mut other = e.clone();
-        other.account_id = "other".into();
-        assert!(!kept.kept_since(&other, start()), "another account's id");
-        for n in 0..KEPT_EVENTS_MAX + 5 {
-            let mut e = e.clone();
-            e.id = format!("evt_{n}");
-            kept.note(&e, start());
+    fn what_was_done_lately_is_remembered_for_its_window_and_the_memory_stays_bounded() {
+        let recent = Recent::new(time::Duration::minutes(10));
+        let key = ("acme", "evt_1");
+        assert!(!recent.contains(key, start()));
+        recent.note(key, start());
+        assert!(recent.contains(key, start() + time::Duration::minutes(9)));
+        assert!(!recent.contains(key, start() + time::Duration::minutes(10)));
+        assert!(
+            !recent.contains(("other", "evt_1"), start()),
+            "another account's id"
+        );
+        recent.forget(key);
+        assert!(!recent.contains(key, start()));
+        for n in 0..RECENT_MAX + 5 {
+            recent.note(("acme", &format!("evt_{n}")), start());
         }
-        assert!(kept.0.lock().unwrap().len() <= KEPT_EVENTS_MAX);
+        assert!(recent.seen.lock().unwrap().len() <= RECENT_MAX);
+    }
+
+    #[tokio::test]
+    async fn a_checked_first_try_in_the_prompt_lane_is_cut_short_too() {
+        // A republished id's messages are checked (they claim first): a publisher could set
+        // the flag to take that path, so it has the prompt lane's limit too.
+        let (engine, clock) = engine(&[Err(HttpError::Timeout)]);
+        let webhook = webhook(&engine).await;
+        let mut republished = event();
+        republished.republished = true;
+        let m = fan_out(&engine, &republished, 1).await.remove(0);
+        assert_eq!((m.check, m.lane()), (true, Lane::Prompt));
+        clock.advance(m.due_at.unwrap() - start());
+        let deadline = clock.now() + time::Duration::minutes(2);
+        let handled = engine
+            .deliver(&m, &first_receive(clock.now()), deadline)
+            .await
+            .unwrap();
+        assert_eq!(handled, Handled::Done);
+        assert_eq!(
+            engine.http.sent.lock().unwrap()[0].timeout,
+            engine.settings.prompt_timeout
+        );
+        let moved = engine.queue.queued.lock().unwrap().pop().expect("moved");
+        assert_eq!((moved.lane(), moved.check), (Lane::Slow, true));
+        // The claim's lease is the lane's limit and a margin, not the webhook's timeout: the
+        // moved copy waits for it, then claims and waits the full timeout.
+        let early = engine
+            .deliver(&moved, &first_receive(clock.now()), deadline)
+            .await
+            .unwrap();
+        assert!(matches!(early, Handled::KeepUntil(_)), "{early:?}");
+        clock.advance(time::Duration::seconds(34));
+        let deadline = clock.now() + time::Duration::minutes(2);
+        engine
+            .deliver(&moved, &first_receive(clock.now()), deadline)
+            .await
+            .unwrap();
+        let full = Deliverer::<MemoryStore, Script, RecordingMailer, MemoryDeliveryQueue>::timeout(
+            &webhook,
+        );
+        assert_eq!(engine.http.sent.lock().unwrap()[1].timeout, full);
+        let stored = engine
+            .store
+            .get_delivery("acme", &webhook.id, &m.delivery_id)
+            .await
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(
+            (stored.status, stored.attempts.len()),
+            (DeliveryStatus::Succeeded, 1)
+        );
     }
 
     #[tokio::test]

@@ -192,7 +192,7 @@ pub fn run_plan(
         queue: queues.clone(),
         clock: Arc::new(SimClock(world.clone())),
         random: Arc::new(world.rng.clone()),
-        kept_events: Default::default(),
+        memo: Default::default(),
         settings: config.settings.clone(),
     });
     let stats = Arc::new(Mutex::new(InvocationStats::default()));
