@@ -6,6 +6,7 @@
 pub mod attempt;
 mod delivery;
 mod input;
+mod records;
 mod security;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,9 @@ pub use delivery::{delivery_id, is_delivery_id, Delivery, DeliveryStatus, EventR
 pub use input::{
     reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules,
     DEFAULT_MAX_PER_ACCOUNT,
+};
+pub use records::{
+    Claim, FirstRecord, Health, Kept, Lease, Mark, NoticeClaim, NoticeGrant, Subscriber,
 };
 pub use security::{mask, PreviousSecret, Security};
 

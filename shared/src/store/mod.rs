@@ -1,5 +1,7 @@
 //! Where webhooks and API keys live. One small trait per concern, each with a DynamoDB
-//! implementation (`dynamo`) and an in-memory one (`memory`) for unit tests.
+//! implementation (`dynamo`) and an in-memory one (`memory`) for unit tests. The records the
+//! traits take and give (`Lease`, `Claim`, `Health`, ...) live in `crate::model`, re-exported
+//! here.
 
 pub mod dynamo;
 #[cfg(any(test, feature = "testing"))]
@@ -9,6 +11,9 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
+pub use crate::model::{
+    Claim, FirstRecord, Health, Kept, Lease, Mark, NoticeClaim, NoticeGrant, Subscriber,
+};
 use crate::model::{EventType, Flow, Status, Webhook};
 
 #[derive(Debug, thiserror::Error)]
@@ -256,26 +261,6 @@ pub trait ApiKeyStore: Send + Sync {
 
 /// At most one failure e-mail of a kind per webhook per window, whichever Lambda instance asks:
 /// the first caller in a window wins the claim.
-/// Who claims a notice window: `notice` names the e-mail (a redelivered message keeps it),
-/// `holder` the run sending it, which holds it until `until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoticeClaim {
-    pub notice: String,
-    pub holder: String,
-    pub until: OffsetDateTime,
-}
-
-/// The answer to a notice claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeGrant {
-    /// Send it.
-    Granted,
-    /// Another run holds this same notice until the time given: it may still send, or fail.
-    Held(OffsetDateTime),
-    /// Another notice of the kind went out within the window, or this one already did.
-    Taken,
-}
-
 pub trait NoticeGate: Send + Sync {
     /// `Granted` if no claim of `kind` for this webhook is live at `now`; then this one is
     /// recorded until `now + window`. The same notice may claim again (a redelivered message
@@ -333,31 +318,6 @@ pub trait ActivityLog: Send + Sync {
         limit: usize,
         before: Option<&str>,
     ) -> impl Future<Output = StoreResult<Page<ActivityEntry>>> + Send;
-}
-
-/// A claim on a delivery: whoever holds the token may attempt it until `until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub token: String,
-    pub until: OffsetDateTime,
-}
-
-/// The result of trying to claim a delivery for an attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// It is ours until the lease ends: attempt it, then `record_attempt`.
-    Claimed(crate::model::Delivery),
-    /// Someone holds it, it is not due, or it is finished; the current record, when one exists.
-    Busy(Option<crate::model::Delivery>),
-}
-
-/// What the fast path's one write found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FirstRecord {
-    /// Written (or written before by this same call, whose reply was lost).
-    Recorded,
-    /// Another copy of the delivery recorded first: this one was sent twice.
-    Exists(Box<crate::model::Delivery>),
 }
 
 /// Deliveries and their attempts. Every state change of the checked path is conditional on
@@ -423,19 +383,6 @@ pub trait DeliveryStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Page<crate::model::Delivery>>> + Send;
 }
 
-/// What `keep_event` found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Kept {
-    /// Stored now.
-    New,
-    /// The id was stored before: its first time (and type) stand; `queued` once the publish
-    /// that stored it queued it (`mark_queued`).
-    Existing {
-        first: crate::model::EventRef,
-        queued: bool,
-    },
-}
-
 /// Events with their data, stored at most once per event: by the API's publish (which dedupes
 /// on them) and by the first failing delivery of an event (so retries, resends and recover
 /// have the data).
@@ -459,45 +406,6 @@ pub trait EventStore: Send + Sync {
         account_id: &str,
         event_id: &str,
     ) -> impl Future<Output = StoreResult<Option<crate::events::Event>>> + Send;
-}
-
-/// A webhook subscribed to an event type, as the fan-out's Query reads it, with the marks its
-/// entry carried (`HealthStore::set_mark`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Subscriber {
-    pub webhook: Webhook,
-    /// Its failure streak was running.
-    pub failing: bool,
-    /// Its receiver answered too slowly for the prompt lane.
-    pub slow: bool,
-}
-
-/// A mark on a webhook's subscription entries, which the fan-out's Query carries to its next
-/// first tries at no extra read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mark {
-    /// A failure streak began: a success then writes only when it ends one.
-    Failing,
-    /// The receiver did not answer within the prompt lane's limit: its first tries go to the
-    /// slow lane, with the webhook's full timeout.
-    Slow,
-}
-
-impl Mark {
-    /// The entry's attribute that holds it.
-    pub fn attribute(self) -> &'static str {
-        match self {
-            Mark::Failing => "failing",
-            Mark::Slow => "slow",
-        }
-    }
-}
-
-/// A webhook's failure streak: consecutive failed attempts and since when, reset by any success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Health {
-    pub consecutive_failures: u32,
-    pub failing_since: Option<OffsetDateTime>,
 }
 
 pub trait HealthStore: Send + Sync {
