@@ -33,6 +33,11 @@ use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// The delivery function's allocator (functions/outbound-delivery/src/main.rs), for the bare
+/// loop too: both sides of the comparison run on the same one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // ------------------------------------------------------------------ the receiver
 
 /// An HTTP/1.1 receiver with keep-alive that answers every request at once with `body`, as

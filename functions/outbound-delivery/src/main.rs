@@ -13,6 +13,10 @@ use hookline::store::dynamo::DynamoStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use time::OffsetDateTime;
 
+/// mimalloc, not glibc's malloc: allocation was about 30% of the CPU of a delivery.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     hookline::telemetry::init();
