@@ -196,7 +196,7 @@ impl FlowConfig {
 
 /// A webhook as stored, credentials included.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "WebhookFields")]
 pub struct Webhook {
     pub id: String,
     pub account_id: String,
@@ -214,6 +214,70 @@ pub struct Webhook {
     pub updated_at: OffsetDateTime,
     /// Bumped by every write; updates are conditional on it (optimistic concurrency).
     pub version: u64,
+}
+
+/// A webhook's JSON as `Webhook` writes it, read in one pass. Derived, `Webhook`'s flattened,
+/// internally tagged `config` made serde buffer the whole object before reading it, once per
+/// delivery message (about a tenth of a delivery's CPU in the throughput bench).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookFields {
+    id: String,
+    account_id: String,
+    name: String,
+    format: Format,
+    status: Status,
+    url: String,
+    notification_email: String,
+    security: Security,
+    flow: Flow,
+    timeout_ms: u32,
+    // Inbound only.
+    method: Option<Method>,
+    variables: Option<Vec<String>>,
+    #[serde(default)]
+    fallback_response: Value,
+    // Outbound only.
+    events: Option<Vec<EventType>>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    version: u64,
+}
+
+impl TryFrom<WebhookFields> for Webhook {
+    type Error = String;
+
+    fn try_from(f: WebhookFields) -> Result<Self, String> {
+        let missing = |field: &str| format!("missing field `{field}` of a {} webhook", f.flow.as_str());
+        let config = match f.flow {
+            Flow::Inbound => FlowConfig::Inbound(InboundConfig {
+                method: f.method.ok_or_else(|| missing("method"))?,
+                variables: f.variables.ok_or_else(|| missing("variables"))?,
+                fallback_response: f.fallback_response,
+                timeout_ms: f.timeout_ms,
+            }),
+            Flow::Outbound => FlowConfig::Outbound(OutboundConfig {
+                events: f.events.ok_or_else(|| missing("events"))?,
+                timeout_ms: f.timeout_ms,
+            }),
+        };
+        Ok(Webhook {
+            id: f.id,
+            account_id: f.account_id,
+            name: f.name,
+            format: f.format,
+            status: f.status,
+            url: f.url,
+            notification_email: f.notification_email,
+            security: f.security,
+            config,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+            version: f.version,
+        })
+    }
 }
 
 impl Webhook {
