@@ -250,7 +250,8 @@ impl TryFrom<WebhookFields> for Webhook {
     type Error = String;
 
     fn try_from(f: WebhookFields) -> Result<Self, String> {
-        let missing = |field: &str| format!("missing field `{field}` of a {} webhook", f.flow.as_str());
+        let missing =
+            |field: &str| format!("missing field `{field}` of a {} webhook", f.flow.as_str());
         let config = match f.flow {
             Flow::Inbound => FlowConfig::Inbound(InboundConfig {
                 method: f.method.ok_or_else(|| missing("method"))?,

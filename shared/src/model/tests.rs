@@ -413,7 +413,11 @@ fn stored_form_round_trips() {
         assert_eq!(serde_json::from_str::<Webhook>(&text).unwrap(), w);
         // A stored webhook missing its flow's own fields is refused, as before.
         let mut stored: Value = serde_json::from_str(&text).unwrap();
-        let own = if w.flow() == Flow::Outbound { "events" } else { "variables" };
+        let own = if w.flow() == Flow::Outbound {
+            "events"
+        } else {
+            "variables"
+        };
         stored.as_object_mut().unwrap().shift_remove(own);
         let err = serde_json::from_value::<Webhook>(stored).unwrap_err();
         assert!(err.to_string().contains(own), "{err}");

@@ -119,6 +119,8 @@ pub const RECOVER_WINDOW: time::Duration = time::Duration::days(14);
 
 /// A lease lasts an attempt's timeout and this: time to record after the answer.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// The longest lease: the longest webhook timeout (30 s) and the margin.
+const MAX_LEASE: Duration = Duration::from_secs(60);
 
 /// How long an exhaustion notice waits for the record of the attempt that queued it.
 pub const NOTICE_RECORD_WAIT: time::Duration = time::Duration::minutes(30);
@@ -873,11 +875,22 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 message.manual,
             )
             .await?;
-        if let Claim::Claimed(d) = claim {
-            if d.status == DeliveryStatus::Pending {
+        match claim {
+            Claim::Claimed(d) if d.status == DeliveryStatus::Pending => {
                 let why = "the webhook was deleted; delivery stopped";
                 self.stop(&d, &lease.token, why, now).await?;
             }
+            // Due, and another copy of this message holds it (to stop it, or an attempt begun
+            // before the delete): come back once its lease has ended, in case that worker dies
+            // before it records; otherwise nothing would ever end the delivery (simulation
+            // seed 80675). Not yet due: a later attempt's own message will stop it.
+            Claim::Busy(Some(d))
+                if d.status == DeliveryStatus::Pending
+                    && d.next_attempt_at.is_none_or(|next| next <= now) =>
+            {
+                return Ok(Handled::KeepUntil(now + MAX_LEASE));
+            }
+            _ => {}
         }
         Ok(Handled::Done)
     }
@@ -2139,6 +2152,59 @@ mod tests {
             (stored.status, stored.attempts.len()),
             (DeliveryStatus::Succeeded, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_webhook_s_retry_held_by_a_copy_that_may_die_comes_back() {
+        // Simulation seed 80675: a retry handed to two invocations at once, after its webhook
+        // was deleted; one copy claims (to stop it) and dies, the other must not drop the
+        // message, or the delivery stays pending with nothing to end it.
+        let (engine, clock) = engine(&[Ok(500)]);
+        let webhook = webhook(&engine).await;
+        let m = fan_out(&engine, &event(), 1).await.remove(0);
+        engine
+            .deliver(&m, &first_receive(start()), far())
+            .await
+            .unwrap();
+        let retry = engine.queue.queued.lock().unwrap().pop().expect("a retry");
+        engine.store.delete_webhook(&webhook).await.unwrap();
+        clock.advance(time::Duration::seconds(10));
+        let now = clock.now();
+        let dying = Lease {
+            token: "lease_dying".into(),
+            until: now + Duration::from_secs(30),
+        };
+        let held = engine
+            .store
+            .claim_existing("acme", &webhook.id, &m.delivery_id, &dying, now, false)
+            .await
+            .unwrap();
+        assert!(matches!(held, Claim::Claimed(_)));
+        let deadline = now + time::Duration::minutes(2);
+        let handled = engine
+            .deliver(&retry, &first_receive(now), deadline)
+            .await
+            .unwrap();
+        assert!(matches!(handled, Handled::KeepUntil(_)), "{handled:?}");
+        // Once the dying copy's lease has run out, the message stops the delivery.
+        clock.advance(time::Duration::seconds(61));
+        let now = clock.now();
+        let handled = engine
+            .deliver(
+                &retry,
+                &first_receive(now),
+                now + time::Duration::minutes(2),
+            )
+            .await
+            .unwrap();
+        assert_eq!(handled, Handled::Done);
+        let stored = engine
+            .store
+            .get_delivery("acme", &webhook.id, &m.delivery_id)
+            .await
+            .unwrap()
+            .expect("its record");
+        assert_eq!(stored.status, DeliveryStatus::Failed);
     }
 
     #[tokio::test]
