@@ -1691,6 +1691,16 @@ mod tests {
         start() + time::Duration::minutes(15)
     }
 
+    /// The delivery's record, which must exist.
+    async fn recorded(engine: &Engine, webhook: &Webhook, id: &str) -> Delivery {
+        engine
+            .store
+            .get_delivery("acme", &webhook.id, id)
+            .await
+            .unwrap()
+            .expect("a record of the delivery")
+    }
+
     /// Fans `event` out and returns the delivery messages it queued.
     async fn fan_out(engine: &Engine, event: &EventMessage, count: u32) -> Vec<DeliveryMessage> {
         let receive = Receive {
@@ -1931,12 +1941,7 @@ mod tests {
             .unwrap();
         assert_eq!(handled, Handled::Done);
         assert_eq!(engine.http.sent.lock().unwrap().len(), 1);
-        let stored = engine
-            .store
-            .get_delivery("acme", &webhook.id, &m.delivery_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = recorded(&engine, &webhook, &m.delivery_id).await;
         assert_eq!(stored.status, DeliveryStatus::Succeeded);
         assert_eq!(stored.legacy_data, None);
         // Nothing else: no retry, no kept event, no streak.
@@ -1994,12 +1999,7 @@ mod tests {
             .deliver(&retry, &first_receive(clock.now()), deadline)
             .await
             .unwrap();
-        let stored = engine
-            .store
-            .get_delivery("acme", &webhook.id, &m.delivery_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = recorded(&engine, &webhook, &m.delivery_id).await;
         assert_eq!(stored.status, DeliveryStatus::Succeeded);
         assert_eq!(stored.attempts.len(), 2);
         let subs = engine
@@ -2056,12 +2056,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(engine.http.sent.lock().unwrap()[1].timeout, full);
-        let stored = engine
-            .store
-            .get_delivery("acme", &webhook.id, &m.delivery_id)
-            .await
-            .unwrap()
-            .expect("recorded");
+        let stored = recorded(&engine, &webhook, &m.delivery_id).await;
         assert_eq!(
             (stored.status, stored.attempts.len()),
             (DeliveryStatus::Succeeded, 1)
@@ -2142,12 +2137,7 @@ mod tests {
             &webhook,
         );
         assert_eq!(engine.http.sent.lock().unwrap()[1].timeout, full);
-        let stored = engine
-            .store
-            .get_delivery("acme", &webhook.id, &m.delivery_id)
-            .await
-            .unwrap()
-            .expect("recorded");
+        let stored = recorded(&engine, &webhook, &m.delivery_id).await;
         assert_eq!(
             (stored.status, stored.attempts.len()),
             (DeliveryStatus::Succeeded, 1)
@@ -2198,12 +2188,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(handled, Handled::Done);
-        let stored = engine
-            .store
-            .get_delivery("acme", &webhook.id, &m.delivery_id)
-            .await
-            .unwrap()
-            .expect("its record");
+        let stored = recorded(&engine, &webhook, &m.delivery_id).await;
         assert_eq!(stored.status, DeliveryStatus::Failed);
     }
 
