@@ -299,19 +299,8 @@ impl SubscriptionIndex for DynamoStore {
         account_id: &str,
         event: EventType,
     ) -> StoreResult<Vec<Webhook>> {
-        let pages = self
-            .all_pages(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(subscription_pk(account_id, event)))
-            })
-            .await?;
-        pages
-            .iter()
-            .flat_map(|p| p.items())
-            .map(Self::parse_webhook)
-            .collect()
+        // The same Query; the marks are dropped.
+        let subscribers = self.subscribers(account_id, event).await?;
+        Ok(subscribers.into_iter().map(|s| s.webhook).collect())
     }
 }
