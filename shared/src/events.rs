@@ -7,6 +7,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -25,7 +26,64 @@ pub struct Event {
     pub account_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
-    pub data: Value,
+    pub data: EventData,
+}
+
+/// An event's `data`: a JSON object, held as its compact JSON text. A delivery copies it into
+/// its queue message and its payload and never looks inside, so it is read and written as
+/// text: parsing it into a tree and writing the tree out again cost more CPU per delivery
+/// than the rest of the engine (BENCHMARKS.md). The text is always what `serde_json` writes
+/// for the object (made by `from_value`, or read back from our own messages and records), so
+/// receivers get the same bytes as before and equal data compares equal.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventData(Box<RawValue>);
+
+impl EventData {
+    /// The compact text of `value`.
+    pub fn from_value(value: &Value) -> Self {
+        let text = serde_json::to_string(value).expect("JSON values always serialise");
+        Self(RawValue::from_string(text).expect("serde_json writes valid JSON"))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// As a tree, for the formats that restructure it (XML, form) and for the API.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).expect("held text is valid JSON")
+    }
+
+    /// Its size in bytes, as encoded.
+    pub fn len(&self) -> usize {
+        self.0.get().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.get().is_empty()
+    }
+
+    /// The same data, written as `from_value` writes it: for text from outside (a publisher
+    /// writing to the events queue may indent it or repeat a key), so what receivers get and
+    /// what the checks saw are the same object.
+    pub fn normalised(&self) -> Result<(Self, Value), serde_json::Error> {
+        let value: Value = serde_json::from_str(self.0.get())?;
+        Ok((Self::from_value(&value), value))
+    }
+}
+
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl std::fmt::Debug for EventData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get())
+    }
 }
 
 fn is_event_id(id: &str) -> bool {
@@ -82,24 +140,26 @@ impl Event {
             Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| ValidationError::new("occurredAt", "must be an RFC 3339 time"))?,
         };
-        let data = map
+        let value = map
             .get("data")
             .ok_or_else(|| ValidationError::new("data", "is required"))?;
-        check_data(event, data)?;
+        let data = EventData::from_value(value);
+        check_data(event, value, data.len())?;
         Ok(Event {
             id,
             event,
             account_id: account_id.to_string(),
             occurred_at,
-            data: data.clone(),
+            data,
         })
     }
 }
 
 impl Event {
     /// The checks `from_publish` makes, for an event a publisher sent straight to the events
-    /// queue (the API did not see it): its id, its account id and its data.
-    pub fn check_queued(&self) -> Result<(), ValidationError> {
+    /// queue (the API did not see it): its id, its account id and its data, which is
+    /// rewritten in the compact form the API would have made.
+    pub fn check_queued(&mut self) -> Result<(), ValidationError> {
         if !is_event_id(&self.id) {
             return Err(ValidationError::new(
                 "id",
@@ -112,20 +172,23 @@ impl Event {
                 "is not a valid account id",
             ));
         }
-        check_data(self.event, &self.data)
+        let (data, value) = self
+            .data
+            .normalised()
+            .map_err(|_| ValidationError::new("data", "must be JSON"))?;
+        check_data(self.event, &value, data.len())?;
+        self.data = data;
+        Ok(())
     }
 }
 
 /// The fields receivers rely on, per event kind; other fields pass through as sent.
-fn check_data(event: EventType, data: &Value) -> Result<(), ValidationError> {
+/// `encoded_len`: the size of its compact JSON text.
+fn check_data(event: EventType, data: &Value, encoded_len: usize) -> Result<(), ValidationError> {
     let map = data
         .as_object()
         .ok_or_else(|| ValidationError::new("data", "must be an object"))?;
-    if serde_json::to_vec(data)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX)
-        > MAX_DATA_BYTES
-    {
+    if encoded_len > MAX_DATA_BYTES {
         return Err(ValidationError::new(
             "data",
             "must be at most 64 KiB of JSON",
@@ -282,6 +345,24 @@ mod tests {
             json!({"event": "case:new", "data": {"caseId": "1"}, "accountId": "acme"})
         )
         .is_ok());
+    }
+
+    #[test]
+    fn data_queued_by_a_publisher_is_rewritten_as_the_api_writes_it() {
+        // Indented, and with a repeated key: receivers get the object the checks saw, in the
+        // compact form, whatever JSON parser they use.
+        let body = r#"{"id": "evt_1", "event": "case:new", "accountId": "acme",
+            "occurredAt": "2026-11-25T12:00:00Z",
+            "data": { "caseId" : 7, "caseId": "2",  "n": [1, 2.5, "é"] }}"#;
+        let mut message: crate::queue::EventMessage = serde_json::from_str(body).unwrap();
+        message.event.check_queued().unwrap();
+        assert_eq!(message.event.data.get(), r#"{"caseId":"2","n":[1,2.5,"é"]}"#);
+        assert_eq!(
+            message.event.data,
+            publish(json!({"event": "case:new", "data": {"caseId": "2", "n": [1, 2.5, "é"]}}))
+                .unwrap()
+                .data
+        );
     }
 
     #[test]

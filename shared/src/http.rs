@@ -154,13 +154,14 @@ impl ReqwestClient {
         Self { client, policy }
     }
 
-    /// IP literals never reach the resolver: they are checked here.
-    fn check_literal(&self, url: &str) -> Result<(), HttpError> {
+    /// IP literals never reach the resolver: they are checked here. The parsed URL is what
+    /// the request is sent to, so it is parsed once.
+    fn checked_url(&self, url: &str) -> Result<url::Url, HttpError> {
         let parsed = url::Url::parse(url).map_err(|e| HttpError::Invalid(e.to_string()))?;
         let ip = crate::egress::literal_ip(&parsed);
         match ip.and_then(|ip| self.policy.refusal(ip).map(|why| (ip, why))) {
             Some((ip, why)) => Err(HttpError::Refused(format!("{ip} is {why}"))),
-            None => Ok(()),
+            None => Ok(parsed),
         }
     }
 }
@@ -196,14 +197,14 @@ fn classify(err: reqwest::Error) -> HttpError {
 
 impl HttpClient for ReqwestClient {
     async fn send(&self, request: HttpRequest, max_body: usize) -> Result<HttpResponse, HttpError> {
-        self.check_literal(&request.url)?;
+        let url = self.checked_url(&request.url)?;
         let method = match request.method {
             HttpMethod::Get => reqwest::Method::GET,
             HttpMethod::Post => reqwest::Method::POST,
         };
         let mut builder = self
             .client
-            .request(method, &request.url)
+            .request(method, url)
             .timeout(request.timeout);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);

@@ -127,12 +127,62 @@ pub fn whole_seconds(wait: std::time::Duration, max: std::time::Duration) -> i32
 /// What the events queue carries: the published event, and whether the API saw its id before
 /// (`republished`: its deliveries then take the checked path, so nothing is sent twice).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "QueuedEvent")]
 pub struct EventMessage {
     #[serde(flatten)]
     pub event: Event,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub republished: bool,
+}
+
+/// An event message as read from the events queue, in one pass: serde reads a flattened
+/// field by buffering the whole body first, and cannot hand an event's data on as text. It
+/// also notes the keys only the function's own messages have, which a publisher writing to
+/// the events queue must not use (`has_internal_keys`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedEvent {
+    id: String,
+    event: crate::model::EventType,
+    account_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    occurred_at: time::OffsetDateTime,
+    data: crate::events::EventData,
+    #[serde(default)]
+    republished: bool,
+    #[serde(default)]
+    rest_of: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    notice: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    v: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    delivery_id: Option<serde::de::IgnoredAny>,
+}
+
+impl QueuedEvent {
+    /// Whether it has a key of a delivery message, a fan-out's rest or a notice.
+    pub fn has_internal_keys(&self) -> bool {
+        self.rest_of.is_some()
+            || self.notice.is_some()
+            || self.v.is_some()
+            || self.delivery_id.is_some()
+    }
+}
+
+impl From<QueuedEvent> for EventMessage {
+    fn from(q: QueuedEvent) -> Self {
+        EventMessage {
+            event: Event {
+                id: q.id,
+                event: q.event,
+                account_id: q.account_id,
+                occurred_at: q.occurred_at,
+                data: q.data,
+            },
+            republished: q.republished,
+        }
+    }
 }
 
 /// One delivery to attempt, on the deliveries queue: a first try from the fan-out, a
@@ -840,7 +890,7 @@ mod tests {
             event: crate::model::EventType::CaseNew,
             account_id: "acme".into(),
             occurred_at: time::OffsetDateTime::UNIX_EPOCH,
-            data: serde_json::json!({"case": {"id": "c1", "note": "a \"quoted\" }"}}),
+            data: crate::events::EventData::from_value(&serde_json::json!({"case": {"id": "c1", "note": "a \"quoted\" }"}})),
         });
         let mut bare = whole.clone();
         let event = bare.event.take().unwrap();

@@ -161,9 +161,24 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
+/// CPU time this whole process has used so far (every thread: the code under test, the
+/// receiver, the harness), from the kernel's per-process clock.
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "CLOCK_PROCESS_CPUTIME_ID is always available on Linux");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 struct Run {
     deliveries: u64,
     elapsed: Duration,
+    /// The process's CPU time over the run: both ends of every POST (the receiver runs here).
+    cpu: Duration,
     /// Each POST, from send to answer.
     posts: Vec<Duration>,
     /// Each invocation (a batch), start to answer.
@@ -173,6 +188,11 @@ struct Run {
 impl Run {
     fn rate(&self) -> f64 {
         self.deliveries as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Microseconds of CPU per delivery, the receiver's share included.
+    fn cpu_per_delivery(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.deliveries as f64
     }
 }
 
@@ -325,18 +345,27 @@ async fn outbound<S: Backend>(
     d.http.take();
     let before = receiver.requests();
     let mut invocations = Vec::new();
-    let started = Instant::now();
-    // Event batches per round: their deliveries fill one deliveries batch.
+    // Event batches per round: their deliveries fill one deliveries batch. Built before the
+    // clocks start, as Lambda hands the function its batches: the harness's work is not
+    // counted as the handler's.
     let per_round = (DELIVERY_BATCH / (batch_size * fan_out)).max(1);
     let firsts: Vec<usize> = (0..events).step_by(batch_size).collect();
-    for round in firsts.chunks(per_round) {
-        let batches = round
-            .iter()
-            .map(|first| batch(&account, "run", *first, batch_size))
-            .collect();
+    let rounds: Vec<Vec<SqsEvent>> = firsts
+        .chunks(per_round)
+        .map(|round| {
+            round
+                .iter()
+                .map(|first| batch(&account, "run", *first, batch_size))
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let cpu = process_cpu();
+    for batches in rounds {
         invocations.extend(fan_out_and_deliver(&d, batches).await);
     }
     let elapsed = started.elapsed();
+    let cpu = process_cpu() - cpu;
     let deliveries = receiver.requests() - before;
     assert_eq!(
         deliveries as usize,
@@ -345,6 +374,7 @@ async fn outbound<S: Backend>(
     Run {
         deliveries,
         elapsed,
+        cpu,
         posts: d.http.take(),
         invocations,
     }
@@ -374,6 +404,7 @@ async fn bare(receiver: &Receiver, posts: usize, concurrency: usize) -> Run {
         send(client.clone()).await; // warm-up
     }
     let started = Instant::now();
+    let cpu = process_cpu();
     let samples: Vec<Duration> = futures::stream::iter(0..posts)
         .map(|_| send(client.clone()))
         .buffer_unordered(concurrency)
@@ -382,6 +413,7 @@ async fn bare(receiver: &Receiver, posts: usize, concurrency: usize) -> Run {
     Run {
         deliveries: posts as u64,
         elapsed: started.elapsed(),
+        cpu: process_cpu() - cpu,
         posts: samples,
         invocations: vec![],
     }
@@ -506,14 +538,19 @@ async fn main() {
     let quick = std::env::var("HOOKLINE_BENCH_QUICK").is_ok();
     let scale = if quick { 1 } else { 5 };
     let receiver = Receiver::start("").await;
-    // `HOOKLINE_BENCH_PROFILE=N`: only the outbound path, N deliveries at fan-out 1 in memory,
-    // for a profiler (`perf record`) to see nothing else.
-    if let Some(n) = std::env::var("HOOKLINE_BENCH_PROFILE")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok())
-    {
-        let run = outbound(MemoryStore::new(), &receiver, 1, 10, n).await;
-        println!("{} deliveries at {:.0}/s", n, run.rate());
+    // `HOOKLINE_BENCH_PROFILE=N` (or `N,F`): only the outbound path, N deliveries at fan-out 1
+    // (or F) in memory, for a profiler (`perf record`) to see nothing else.
+    if let Some((n, fan_out)) = std::env::var("HOOKLINE_BENCH_PROFILE").ok().and_then(|v| {
+        let (n, f) = v.split_once(',').unwrap_or((&v, "1"));
+        Some((n.parse::<usize>().ok()?, f.parse::<usize>().ok()?))
+    }) {
+        let run = outbound(MemoryStore::new(), &receiver, fan_out, 10, n / fan_out).await;
+        println!(
+            "{} deliveries at {:.0}/s, {:.1} us of CPU each",
+            n,
+            run.rate(),
+            run.cpu_per_delivery()
+        );
         return;
     }
     let dynamo = match std::env::var("HOOKLINE_BENCH_AWS_ENDPOINT") {
@@ -536,8 +573,8 @@ async fn main() {
     // 1. Outbound, next to the bare loop; then against a receiver that takes 5 ms, as real
     // ones do, where the network rather than the CPU sets the pace.
     println!("## Outbound delivery: batches of 10 events, then of {DELIVERY_BATCH} delivery messages, one invocation at a time\n");
-    println!("| receiver | store | fan-out | deliveries | deliveries/s | vs bare loop | POST p50 ms | POST p99 ms | invocation p50 ms | invocation p99 ms |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| receiver | store | fan-out | deliveries | deliveries/s | vs bare loop | CPU us per delivery | POST p50 ms | POST p99 ms | invocation p50 ms | invocation p99 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let slow = Receiver::answering_after("", Duration::from_millis(5)).await;
     for (answers, receiver, volume) in [
         ("at once", &receiver, 2000 * scale),
@@ -627,9 +664,10 @@ fn print_row(answers: &str, store: &str, fan_out: usize, run: &mut Run, limit: O
     };
     let (inv50, inv99) = (inv(0.5), inv(0.99));
     println!(
-        "| {answers} | {store} | {fan_out} | {} | {:.0} | {versus} | {} | {} | {inv50} | {inv99} |",
+        "| {answers} | {store} | {fan_out} | {} | {:.0} | {versus} | {:.1} | {} | {} | {inv50} | {inv99} |",
         run.deliveries,
         run.rate(),
+        run.cpu_per_delivery(),
         ms(quantile(&mut run.posts, 0.5)),
         ms(quantile(&mut run.posts, 0.99)),
     );

@@ -128,7 +128,7 @@ pub async fn get<P: Platform>(
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         if let Some(event) = event {
-            body["event"]["data"] = event.data;
+            body["event"]["data"] = event.data.to_value();
         }
     }
     Ok(json(200, &body).build())

@@ -71,7 +71,7 @@ pub struct Delivery {
     /// The event's data, in records written before v2 (which kept a copy of it): their
     /// retries and resends read it from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legacy_data: Option<serde_json::Value>,
+    pub legacy_data: Option<crate::events::EventData>,
     pub status: DeliveryStatus,
     pub attempts: Vec<Attempt>,
     #[serde(default, with = "time::serde::rfc3339::option")]

@@ -1021,7 +1021,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             event: kind,
             account_id: webhook.account_id.clone(),
             occurred_at: now,
-            data,
+            data: crate::events::EventData::from_value(&data),
         };
         let id = crate::model::delivery_id(&event, &webhook.id);
         self.send(webhook, &event, &id, true, Self::timeout(webhook))

@@ -110,7 +110,7 @@ pub fn payload(webhook: &Webhook, event: &Event) -> Vec<u8> {
             #[derive(serde::Serialize)]
             struct Body<'a> {
                 event: &'a str,
-                data: &'a serde_json::Value,
+                data: &'a crate::events::EventData,
             }
             let body = Body {
                 event: event.event.as_str(),
@@ -121,7 +121,7 @@ pub fn payload(webhook: &Webhook, event: &Event) -> Vec<u8> {
         other => formats::encode(
             other,
             "webhook",
-            &json!({"event": event.event.as_str(), "data": event.data}),
+            &json!({"event": event.event.as_str(), "data": event.data.to_value()}),
         ),
     }
 }
@@ -151,7 +151,7 @@ mod tests {
             now,
         )
         .unwrap();
-        let assembled = json!({"event": "case:new", "data": event.data});
+        let assembled = json!({"event": "case:new", "data": event.data.to_value()});
         assert_eq!(
             payload(&webhook, &event),
             formats::encode(Format::Json, "webhook", &assembled)

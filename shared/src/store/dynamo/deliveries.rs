@@ -129,7 +129,7 @@ impl DynamoStore {
             legacy_data: serde_json::from_str::<serde_json::Value>(event)
                 .map_err(|e| corrupt("event", &e))?
                 .get("data")
-                .cloned(),
+                .map(crate::events::EventData::from_value),
             status: DeliveryStatus::parse(get_s(item, "status")?)
                 .ok_or_else(|| StoreError::Corrupt("delivery status".into()))?,
             attempts,

@@ -18,7 +18,7 @@ impl EventStore for DynamoStore {
         expires_at: OffsetDateTime,
     ) -> StoreResult<Kept> {
         let pk = s(event_pk(&event.account_id));
-        let data = serde_json::to_string(&event.data).expect("JSON values always serialise");
+        let data = event.data.get().to_string();
         let sent = self
             .client
             .put_item()
