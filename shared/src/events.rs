@@ -29,12 +29,12 @@ pub struct Event {
     pub data: EventData,
 }
 
-/// An event's `data`: a JSON object, held as its compact JSON text. A delivery copies it into
-/// its queue message and its payload and never looks inside, so it is read and written as
-/// text: parsing it into a tree and writing the tree out again cost more CPU per delivery
-/// than the rest of the engine (BENCHMARKS.md). The text is always what `serde_json` writes
-/// for the object (made by `from_value`, or read back from our own messages and records), so
-/// receivers get the same bytes as before and equal data compares equal.
+/// An event's `data`: a JSON object, held as its JSON text without whitespace between tokens.
+/// A delivery copies it into its queue message and its payload and never looks inside, so it
+/// is read and written as text: parsing it into a tree and writing the tree out again cost
+/// more CPU per delivery than the rest of the engine (BENCHMARKS.md). Published through the
+/// API it is what `serde_json` writes for the object; queued by a publisher, it is their text
+/// with the whitespace taken out (`Event::check_queued`).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventData(Box<RawValue>);
@@ -65,12 +65,9 @@ impl EventData {
         self.0.get().is_empty()
     }
 
-    /// The same data, written as `from_value` writes it: for text from outside (a publisher
-    /// writing to the events queue may indent it or repeat a key), so what receivers get and
-    /// what the checks saw are the same object.
-    pub fn normalised(&self) -> Result<(Self, Value), serde_json::Error> {
-        let value: Value = serde_json::from_str(self.0.get())?;
-        Ok((Self::from_value(&value), value))
+    /// `text`, known to be valid JSON.
+    fn from_text(text: String) -> Self {
+        Self(RawValue::from_string(text).expect("compacted from valid JSON"))
     }
 }
 
@@ -144,7 +141,7 @@ impl Event {
             .get("data")
             .ok_or_else(|| ValidationError::new("data", "is required"))?;
         let data = EventData::from_value(value);
-        check_data(event, value, data.len())?;
+        check_data(event, data.get())?;
         Ok(Event {
             id,
             event,
@@ -157,8 +154,8 @@ impl Event {
 
 impl Event {
     /// The checks `from_publish` makes, for an event a publisher sent straight to the events
-    /// queue (the API did not see it): its id, its account id and its data, which is
-    /// rewritten in the compact form the API would have made.
+    /// queue (the API did not see it): its id, its account id and its data, from which the
+    /// whitespace between tokens is taken out.
     pub fn check_queued(&mut self) -> Result<(), ValidationError> {
         if !is_event_id(&self.id) {
             return Err(ValidationError::new(
@@ -172,30 +169,44 @@ impl Event {
                 "is not a valid account id",
             ));
         }
-        let (data, value) = self
-            .data
-            .normalised()
-            .map_err(|_| ValidationError::new("data", "must be JSON"))?;
-        check_data(self.event, &value, data.len())?;
-        self.data = data;
-        Ok(())
+        if let Some(compacted) = compact(self.data.get()) {
+            self.data = EventData::from_text(compacted);
+        }
+        check_data(self.event, self.data.get())
     }
 }
 
-/// The fields receivers rely on, per event kind; other fields pass through as sent.
-/// `encoded_len`: the size of its compact JSON text.
-fn check_data(event: EventType, data: &Value, encoded_len: usize) -> Result<(), ValidationError> {
-    let map = data
-        .as_object()
-        .ok_or_else(|| ValidationError::new("data", "must be an object"))?;
-    if encoded_len > MAX_DATA_BYTES {
+/// The fields receivers rely on, per event kind; other fields pass through as sent. Read from
+/// the data's text without building it: only the checked fields' kinds and strings are kept.
+fn check_data(event: EventType, data: &str) -> Result<(), ValidationError> {
+    if data.len() > MAX_DATA_BYTES {
         return Err(ValidationError::new(
             "data",
             "must be at most 64 KiB of JSON",
         ));
     }
-    let text = |field: &str| match map.get(field) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
+    // serde reads a struct from an array too: the object is checked for first.
+    if !data.trim_start().starts_with('{') {
+        return Err(ValidationError::new("data", "must be an object"));
+    }
+    let fields: CheckedFields = serde_json::from_str(data)
+        .map_err(|_| ValidationError::new("data", "must be a JSON object"))?;
+    if let Some(field) = fields.repeated {
+        // Parsers disagree on which copy wins: the one checked must be the one received.
+        return Err(ValidationError::new(
+            format!("data.{field}"),
+            "appears more than once",
+        ));
+    }
+    let get = |field: &str| {
+        fields
+            .found
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, shape)| shape)
+    };
+    let text = |field: &str| match get(field) {
+        Some(Shape::Text(s)) if !s.is_empty() => Ok(s.as_ref()),
         Some(_) => Err(ValidationError::new(
             format!("data.{field}"),
             "must be a non-empty string",
@@ -217,25 +228,25 @@ fn check_data(event: EventType, data: &Value, encoded_len: usize) -> Result<(), 
             text("caseId")?;
             // A status event's status must be the one its name says.
             let expected = case_event.as_str().strip_prefix("case:status:");
-            match (expected, map.get("status")) {
-                (Some(want), Some(Value::String(got))) if got != want => {
+            match (expected, get("status")) {
+                (Some(want), Some(Shape::Text(got))) if got != want => {
                     return Err(ValidationError::new(
                         "data.status",
                         format!("must be {want} for {}", case_event.as_str()),
                     ))
                 }
-                (_, Some(v)) if !v.is_string() => {
+                (_, Some(shape)) if !matches!(shape, Shape::Text(_)) => {
                     return Err(ValidationError::new("data.status", "must be a string"))
                 }
                 _ => {}
             }
-            for (field, check) in [
-                ("contact", Value::is_object as fn(&Value) -> bool),
-                ("fields", Value::is_object),
-                ("messages", Value::is_array),
+            for (field, want) in [
+                ("contact", Shape::Object),
+                ("fields", Shape::Object),
+                ("messages", Shape::Array),
             ] {
-                if map.get(field).is_some_and(|v| !check(v)) {
-                    let kind = if field == "messages" {
+                if get(field).is_some_and(|shape| shape != &want) {
+                    let kind = if want == Shape::Array {
                         "an array"
                     } else {
                         "an object"
@@ -249,6 +260,158 @@ fn check_data(event: EventType, data: &Value, encoded_len: usize) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The top-level fields of `data` the checks read.
+const CHECKED: [&str; 6] = ["caseId", "status", "agentId", "contact", "fields", "messages"];
+
+/// What the checks need of a value: its kind, and a string's text.
+#[derive(Debug, PartialEq)]
+enum Shape<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Object,
+    Array,
+    Other,
+}
+
+/// The checked fields of a data object, each with its shape; the rest is skipped unread.
+struct CheckedFields<'a> {
+    found: Vec<(&'static str, Shape<'a>)>,
+    repeated: Option<&'static str>,
+}
+
+impl<'de> Deserialize<'de> for Shape<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Shape<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Shape::Text(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Shape::Text(v.to_string().into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Shape::Object)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Shape::Array)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckedFields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CheckedFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = CheckedFields {
+                    found: Vec::new(),
+                    repeated: None,
+                };
+                while let Some(key) = map.next_key::<Shape<'de>>()? {
+                    let name = match &key {
+                        Shape::Text(k) => CHECKED.iter().find(|c| **c == k.as_ref()),
+                        _ => None,
+                    };
+                    match name {
+                        Some(name) => {
+                            if fields.found.iter().any(|(n, _)| n == name) {
+                                fields.repeated.get_or_insert(name);
+                            }
+                            fields.found.push((name, map.next_value()?));
+                        }
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `json` without the whitespace between its tokens (strings are kept as they are), or `None`
+/// when it has none: a publisher's indented data reaches receivers compact, as the API's does.
+fn compact(json: &str) -> Option<String> {
+    let bytes = json.as_bytes();
+    let (mut in_string, mut escaped) = (false, false);
+    let first_space = bytes.iter().position(|&b| {
+        let space = !in_string && matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+        space
+    })?;
+    let mut out = Vec::with_capacity(json.len());
+    out.extend_from_slice(&bytes[..first_space]);
+    for &b in &bytes[first_space..] {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            if b == b'"' {
+                in_string = true;
+            }
+            out.push(b);
+        }
+    }
+    // Only ASCII whitespace outside strings was removed: still UTF-8.
+    Some(String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"))
 }
 
 #[cfg(test)]
@@ -349,19 +512,36 @@ mod tests {
 
     #[test]
     fn data_queued_by_a_publisher_is_rewritten_as_the_api_writes_it() {
-        // Indented, and with a repeated key: receivers get the object the checks saw, in the
-        // compact form, whatever JSON parser they use.
-        let body = r#"{"id": "evt_1", "event": "case:new", "accountId": "acme",
-            "occurredAt": "2026-11-25T12:00:00Z",
-            "data": { "caseId" : 7, "caseId": "2",  "n": [1, 2.5, "é"] }}"#;
-        let mut message: crate::queue::EventMessage = serde_json::from_str(body).unwrap();
-        message.event.check_queued().unwrap();
-        assert_eq!(message.event.data.get(), r#"{"caseId":"2","n":[1,2.5,"é"]}"#);
+        let queued = |data: &str| {
+            let body = format!(
+                r#"{{"id": "evt_1", "event": "case:new", "accountId": "acme",
+                    "occurredAt": "2026-11-25T12:00:00Z", "data": {data}}}"#
+            );
+            let mut message: crate::queue::EventMessage = serde_json::from_str(&body).unwrap();
+            message.event.check_queued().map(|()| message.event.data)
+        };
+        // Indented: receivers get the compact form the API writes; strings keep their spaces.
+        let data = queued("{ \"caseId\" : \"2\",\n\t\"n\": [1, 2.5, \"é \\\" x\"] }").unwrap();
+        assert_eq!(data.get(), r#"{"caseId":"2","n":[1,2.5,"é \" x"]}"#);
         assert_eq!(
-            message.event.data,
-            publish(json!({"event": "case:new", "data": {"caseId": "2", "n": [1, 2.5, "é"]}}))
+            data,
+            publish(json!({"event": "case:new", "data": {"caseId": "2", "n": [1, 2.5, "é \" x"]}}))
                 .unwrap()
                 .data
+        );
+        // A checked field given twice: parsers disagree on which copy wins, so the one
+        // checked might not be the one a receiver reads.
+        let twice = queued(r#"{"caseId": 7, "caseId": "2"}"#).unwrap_err();
+        assert_eq!(
+            (twice.field.as_str(), twice.message.as_str()),
+            ("data.caseId", "appears more than once")
+        );
+        // Other fields pass through as sent.
+        assert!(queued(r#"{"caseId": "2", "note": 1, "note": 2}"#).is_ok());
+        let array = queued(r#"[{"caseId": "2"}]"#).unwrap_err();
+        assert_eq!(
+            (array.field.as_str(), array.message.as_str()),
+            ("data", "must be an object")
         );
     }
 

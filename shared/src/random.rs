@@ -7,6 +7,11 @@ use std::sync::Arc;
 pub trait Random: Send + Sync {
     fn next_u64(&self) -> u64;
 
+    /// 128 random bits: one draw from the source (a token costs one system call, not two).
+    fn next_u128(&self) -> u128 {
+        (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())
+    }
+
     /// A number in [0, 1).
     fn unit(&self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -20,6 +25,10 @@ pub struct OsRandom;
 impl Random for OsRandom {
     fn next_u64(&self) -> u64 {
         u64::from_be_bytes(crate::ids::random_bytes::<8>())
+    }
+
+    fn next_u128(&self) -> u128 {
+        u128::from_be_bytes(crate::ids::random_bytes::<16>())
     }
 }
 

@@ -688,6 +688,21 @@ proptest! {
         }
     }
 
+    /// Data a publisher queued indented reaches receivers as the API would have written it:
+    /// the whitespace between tokens goes, the strings stay as they were.
+    #[test]
+    fn queued_data_loses_only_the_whitespace_between_tokens(value in json_value()) {
+        let data = json!({"caseId": "72", "extra": value});
+        let body = format!(
+            r#"{{"id": "evt_1", "event": "case:new", "accountId": "acme",
+                "occurredAt": "2026-11-25T12:00:00Z", "data": {}}}"#,
+            serde_json::to_string_pretty(&data).unwrap()
+        );
+        let mut message: hookline::queue::EventMessage = serde_json::from_str(&body).unwrap();
+        message.event.check_queued().unwrap();
+        prop_assert_eq!(message.event.data.get(), serde_json::to_string(&data).unwrap());
+    }
+
     /// Publishing any body: an event or an error that names a field.
     #[test]
     fn published_events_validate_or_name_a_field(body in event_body()) {

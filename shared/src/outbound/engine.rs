@@ -605,8 +605,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if !Self::time_left(timeout, now, deadline) {
             return Ok(Handled::KeepUntil(now));
         }
-        let mut delivery = Delivery::new(event, &webhook.id, now, false);
-        delivery.id = message.delivery_id.clone();
+        let mut delivery =
+            Delivery::with_id(message.delivery_id.clone(), event, &webhook.id, now, false);
         let (attempt, verdict) = self
             .send(webhook, event, &delivery.id, false, timeout)
             .await;
@@ -748,8 +748,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             // A first try (only the fan-out's messages carry the webhook) whose fan-out may
             // have run before: create the record, or claim it.
             (Some(event), _, false) if message.webhook.is_some() => {
-                let mut delivery = Delivery::new(event, &webhook.id, now, false);
-                delivery.id = message.delivery_id.clone();
+                let delivery =
+                    Delivery::with_id(message.delivery_id.clone(), event, &webhook.id, now, false);
                 self.store
                     .claim_delivery(delivery, &lease, now, expires)
                     .await?
@@ -1274,11 +1274,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
     }
 
     fn token(&self, kind: &str) -> String {
-        format!(
-            "{kind}_{:016x}{:016x}",
-            self.random.next_u64(),
-            self.random.next_u64()
-        )
+        format!("{kind}_{:032x}", self.random.next_u128())
     }
 
     /// The signed POST of `event` to `webhook`, as delivery `delivery_id`, sent and judged.
