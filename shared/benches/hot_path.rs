@@ -1,6 +1,6 @@
 //! CPU cost of the per-request work that is ours (not the network's): validating a webhook body,
-//! rendering an inbound URL, encoding and signing an outbound delivery, decoding an answer and
-//! extracting variables. Used to choose the release profile's opt-level; run with
+//! rendering an inbound URL, encoding and signing an outbound delivery, a delivery's queue
+//! messages read and written, decoding an answer and extracting variables. Used to choose the release profile's opt-level; run with
 //! `cargo bench -p hookline-shared --bench hot_path` (add CARGO_PROFILE_BENCH_OPT_LEVEL=s to
 //! compare). Prints nanoseconds per operation, the median of 15 rounds.
 
@@ -56,6 +56,30 @@ fn main() {
         "orders[9].items[0].sku".into(),
     ];
     let vars = json!({"visitor": {"email": "ada@example.com"}, "case.id": "72", "q": "a&b=c d"});
+    // The two queue messages of a delivery: the event as published, and the delivery message
+    // its fan-out writes (carrying the webhook and the event).
+    let published = hookline::events::Event::from_publish(&event, "acme", now).unwrap();
+    let queued_event = serde_json::to_string(&hookline::queue::EventMessage {
+        event: published.clone(),
+        republished: false,
+    })
+    .unwrap();
+    let message = hookline::queue::DeliveryMessage {
+        v: 2,
+        delivery_id: hookline::model::delivery_id(&published, &webhook.id),
+        account_id: "acme".into(),
+        webhook_id: webhook.id.clone(),
+        event: None,
+        webhook: Some(webhook.clone()),
+        failing: false,
+        due_at: None,
+        check: false,
+        manual: false,
+        slow: false,
+    };
+    let event_json = serde_json::to_string(&published).unwrap();
+    let delivery_body = message.encode_with_event(&event_json).body;
+    let payload = hookline::outbound::payload(&webhook, &published);
 
     let results = [
         (
@@ -85,6 +109,60 @@ fn main() {
                     now,
                     &payload,
                 ));
+            }),
+        ),
+        (
+            "sign a delivery",
+            median_ns(20_000, || {
+                black_box(signature_headers(
+                    &webhook.security,
+                    "dlv_01J",
+                    now,
+                    black_box(&payload),
+                ));
+            }),
+        ),
+        (
+            "payload of a delivery (JSON, from the event's text)",
+            median_ns(20_000, || {
+                black_box(hookline::outbound::payload(&webhook, black_box(&published)));
+            }),
+        ),
+        (
+            "read a queued event",
+            median_ns(20_000, || {
+                black_box(
+                    serde_json::from_str::<hookline::queue::EventMessage>(black_box(
+                        &queued_event,
+                    ))
+                    .unwrap(),
+                );
+            }),
+        ),
+        (
+            "read a queued event and check it",
+            median_ns(20_000, || {
+                let m: hookline::queue::EventMessage =
+                    serde_json::from_str(black_box(&queued_event)).unwrap();
+                m.event.check_queued().unwrap();
+                black_box(m);
+            }),
+        ),
+        (
+            "write a delivery message (fan-out)",
+            median_ns(20_000, || {
+                black_box(black_box(&message).encode_with_event(&event_json));
+            }),
+        ),
+        (
+            "read a delivery message",
+            median_ns(20_000, || {
+                black_box(
+                    serde_json::from_str::<hookline::queue::DeliveryMessage>(black_box(
+                        &delivery_body,
+                    ))
+                    .unwrap(),
+                );
             }),
         ),
         (

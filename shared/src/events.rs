@@ -29,12 +29,12 @@ pub struct Event {
     pub data: EventData,
 }
 
-/// An event's `data`: a JSON object, held as its JSON text without whitespace between tokens.
-/// A delivery copies it into its queue message and its payload and never looks inside, so it
-/// is read and written as text: parsing it into a tree and writing the tree out again cost
-/// more CPU per delivery than the rest of the engine (BENCHMARKS.md). Published through the
-/// API it is what `serde_json` writes for the object; queued by a publisher, it is their text
-/// with the whitespace taken out (`Event::check_queued`).
+/// An event's `data`: a JSON object, held as its JSON text. A delivery copies it into its
+/// queue message and its payload and never looks inside, so it is read and written as text:
+/// parsing it into a tree and writing the tree out again cost more CPU per delivery than the
+/// rest of the engine (BENCHMARKS.md). Published through the API it is what `serde_json`
+/// writes for the object; queued by a publisher, it is their text as they wrote it (as Svix
+/// and Hookdeck pass payloads on).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventData(Box<RawValue>);
@@ -63,11 +63,6 @@ impl EventData {
 
     pub fn is_empty(&self) -> bool {
         self.0.get().is_empty()
-    }
-
-    /// `text`, known to be valid JSON.
-    fn from_text(text: String) -> Self {
-        Self(RawValue::from_string(text).expect("compacted from valid JSON"))
     }
 }
 
@@ -154,9 +149,9 @@ impl Event {
 
 impl Event {
     /// The checks `from_publish` makes, for an event a publisher sent straight to the events
-    /// queue (the API did not see it): its id, its account id and its data, from which the
-    /// whitespace between tokens is taken out.
-    pub fn check_queued(&mut self) -> Result<(), ValidationError> {
+    /// queue (the API did not see it): its id, its account id and its data, which reaches
+    /// receivers as the publisher wrote it.
+    pub fn check_queued(&self) -> Result<(), ValidationError> {
         if !is_event_id(&self.id) {
             return Err(ValidationError::new(
                 "id",
@@ -168,9 +163,6 @@ impl Event {
                 "accountId",
                 "is not a valid account id",
             ));
-        }
-        if let Some(compacted) = compact(self.data.get()) {
-            self.data = EventData::from_text(compacted);
         }
         check_data(self.event, self.data.get())
     }
@@ -371,49 +363,6 @@ impl<'de> Deserialize<'de> for CheckedFields<'de> {
     }
 }
 
-/// `json` without the whitespace between its tokens (strings are kept as they are), or `None`
-/// when it has none: a publisher's indented data reaches receivers compact, as the API's does.
-fn compact(json: &str) -> Option<String> {
-    let bytes = json.as_bytes();
-    let (mut in_string, mut escaped) = (false, false);
-    let first_space = bytes.iter().position(|&b| {
-        let space = !in_string && matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        }
-        space
-    })?;
-    let mut out = Vec::with_capacity(json.len());
-    out.extend_from_slice(&bytes[..first_space]);
-    for &b in &bytes[first_space..] {
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            if b == b'"' {
-                in_string = true;
-            }
-            out.push(b);
-        }
-    }
-    // Only ASCII whitespace outside strings was removed: still UTF-8.
-    Some(String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,24 +460,18 @@ mod tests {
     }
 
     #[test]
-    fn data_queued_by_a_publisher_is_rewritten_as_the_api_writes_it() {
+    fn data_queued_by_a_publisher_is_checked_from_its_text() {
         let queued = |data: &str| {
             let body = format!(
                 r#"{{"id": "evt_1", "event": "case:new", "accountId": "acme",
                     "occurredAt": "2026-11-25T12:00:00Z", "data": {data}}}"#
             );
-            let mut message: crate::queue::EventMessage = serde_json::from_str(&body).unwrap();
+            let message: crate::queue::EventMessage = serde_json::from_str(&body).unwrap();
             message.event.check_queued().map(|()| message.event.data)
         };
-        // Indented: receivers get the compact form the API writes; strings keep their spaces.
-        let data = queued("{ \"caseId\" : \"2\",\n\t\"n\": [1, 2.5, \"é \\\" x\"] }").unwrap();
-        assert_eq!(data.get(), r#"{"caseId":"2","n":[1,2.5,"é \" x"]}"#);
-        assert_eq!(
-            data,
-            publish(json!({"event": "case:new", "data": {"caseId": "2", "n": [1, 2.5, "é \" x"]}}))
-                .unwrap()
-                .data
-        );
+        // Indented: receivers get it as the publisher wrote it.
+        let written = "{ \"caseId\" : \"2\",\n\t\"n\": [1, 2.5, \"é \\\" x\"] }";
+        assert_eq!(queued(written).unwrap().get(), written);
         // A checked field given twice: parsers disagree on which copy wins, so the one
         // checked might not be the one a receiver reads.
         let twice = queued(r#"{"caseId": 7, "caseId": "2"}"#).unwrap_err();

@@ -3,9 +3,11 @@
 //! run with `make bench` (which starts moto for the DynamoDB rows) or
 //! `cargo bench -p hookline-tests --bench throughput`.
 //!
-//! 1. Outbound: `handle_batch` on SQS batches of 10 events, then on the delivery messages
-//!    their fan-out queued (batches of the same size), fan-out 1 and 10, in-memory store
-//!    and (when HOOKLINE_BENCH_AWS_ENDPOINT names a moto server) DynamoDB in moto.
+//! 1. Outbound: `handle_batch` on SQS batches of 10 events, and on the delivery messages
+//!    their fan-outs queued (batches of 100), one Lambda instance per queue as the two event
+//!    sources run them, fan-out 1 and 10, in-memory store and (when
+//!    HOOKLINE_BENCH_AWS_ENDPOINT names a moto server) DynamoDB in moto. Beside it, the CPU
+//!    each delivery took, from the process's clock.
 //! 2. Inbound: the resolver function's handler (auth, load, three-try resolution, log) against
 //!    an upstream that answers at once, minus that upstream's own latency; and the fallback
 //!    path when the upstream refuses connections.
@@ -289,35 +291,64 @@ impl Postpone for Bodies {
 /// The template's deliveries queue batch size (`DeliveryBatchSize`).
 const DELIVERY_BATCH: usize = 100;
 
-/// Batches of events through both steps, as Lambda invocations in turn: the events queue's
-/// (the fan-outs), then the deliveries queue's, in batches of `DELIVERY_BATCH` as the
-/// template has them. Returns how long each invocation took.
-async fn fan_out_and_deliver<S: Backend, H: HttpClient>(
+/// One Lambda instance's invocations, in turn: `handle_batch` on each batch. Returns how long
+/// each took.
+async fn invocations<S: Backend, H: HttpClient>(
     d: &Deliverer<S, H, RecordingMailer, Bodies>,
-    event_batches: Vec<SqsEvent>,
+    batches: Vec<SqsEvent>,
+    what: &str,
 ) -> Vec<Duration> {
-    let mut took = Vec::new();
     let deadline = OffsetDateTime::now_utc() + time::Duration::seconds(120);
-    for events in event_batches {
-        let t = Instant::now();
-        let answer = outbound_delivery::handle_batch(d, events, deadline).await;
-        took.push(t.elapsed());
-        assert!(answer.batch_item_failures.is_empty(), "a fan-out failed");
-    }
-    let messages = std::mem::take(&mut *d.queue.0.lock().unwrap());
-    for chunk in messages.chunks(DELIVERY_BATCH) {
-        let batch = records(chunk.iter().cloned());
+    let mut took = Vec::new();
+    for batch in batches {
         let t = Instant::now();
         let answer = outbound_delivery::handle_batch(d, batch, deadline).await;
         took.push(t.elapsed());
-        assert!(answer.batch_item_failures.is_empty(), "a delivery failed");
+        assert!(answer.batch_item_failures.is_empty(), "a {what} failed");
     }
     took
 }
 
-/// `handle_batch` on `events` events in batches of `batch_size`, one invocation at a time (one
-/// Lambda instance), to `fan_out` webhooks each: enough event batches fan out to fill a
-/// deliveries batch, then their messages are delivered.
+/// The delivery messages the fan-outs queued since the last call, in batches of
+/// `DELIVERY_BATCH` as the template has them.
+fn queued_deliveries<S, H>(d: &Deliverer<S, H, RecordingMailer, Bodies>) -> Vec<SqsEvent> {
+    let messages = std::mem::take(&mut *d.queue.0.lock().unwrap());
+    messages
+        .chunks(DELIVERY_BATCH)
+        .map(|chunk| records(chunk.iter().cloned()))
+        .collect()
+}
+
+/// Rounds of event batches through both steps, as a deployed stack runs them: the events
+/// queue's event source and the deliveries queue's each drive their own Lambda instance, so
+/// round r's fan-outs run while round r-1's deliveries are sent. Each instance runs one
+/// invocation at a time, and both share one task here (one thread of the process). Returns
+/// how long each invocation took.
+async fn fan_out_and_deliver<S: Backend, H: HttpClient>(
+    d: &Deliverer<S, H, RecordingMailer, Bodies>,
+    rounds: Vec<Vec<SqsEvent>>,
+) -> Vec<Duration> {
+    let mut took = Vec::new();
+    let mut rounds = rounds.into_iter();
+    let mut deliveries: Vec<SqsEvent> = Vec::new();
+    loop {
+        let events = rounds.next().unwrap_or_default();
+        if events.is_empty() && deliveries.is_empty() {
+            return took;
+        }
+        let (fan_outs, sends) = tokio::join!(
+            invocations(d, events, "fan-out"),
+            invocations(d, std::mem::take(&mut deliveries), "delivery")
+        );
+        took.extend(fan_outs);
+        took.extend(sends);
+        deliveries = queued_deliveries(d);
+    }
+}
+
+/// `handle_batch` on `events` events in batches of `batch_size`, to `fan_out` webhooks each:
+/// rounds of event batches whose deliveries fill a deliveries batch, through both steps as
+/// `fan_out_and_deliver` runs them.
 async fn outbound<S: Backend>(
     store: S,
     receiver: &Receiver,
@@ -341,7 +372,7 @@ async fn outbound<S: Backend>(
         settings: DeliverySettings::default(),
     };
     // Warm-up: connections, allocator.
-    fan_out_and_deliver(&d, vec![batch(&account, "warm", 0, batch_size)]).await;
+    fan_out_and_deliver(&d, vec![vec![batch(&account, "warm", 0, batch_size)]]).await;
     d.http.take();
     let before = receiver.requests();
     let mut invocations = Vec::new();
@@ -361,9 +392,7 @@ async fn outbound<S: Backend>(
         .collect();
     let started = Instant::now();
     let cpu = process_cpu();
-    for batches in rounds {
-        invocations.extend(fan_out_and_deliver(&d, batches).await);
-    }
+    invocations.extend(fan_out_and_deliver(&d, rounds).await);
     let elapsed = started.elapsed();
     let cpu = process_cpu() - cpu;
     let deliveries = receiver.requests() - before;
@@ -539,12 +568,17 @@ async fn main() {
     let scale = if quick { 1 } else { 5 };
     let receiver = Receiver::start("").await;
     // `HOOKLINE_BENCH_PROFILE=N` (or `N,F`): only the outbound path, N deliveries at fan-out 1
-    // (or F) in memory, for a profiler (`perf record`) to see nothing else.
+    // (or F) in memory, for a profiler (`perf record`, `valgrind --tool=callgrind`) to see
+    // nothing else; F = 0 runs the bare loop instead.
     if let Some((n, fan_out)) = std::env::var("HOOKLINE_BENCH_PROFILE").ok().and_then(|v| {
         let (n, f) = v.split_once(',').unwrap_or((&v, "1"));
         Some((n.parse::<usize>().ok()?, f.parse::<usize>().ok()?))
     }) {
-        let run = outbound(MemoryStore::new(), &receiver, fan_out, 10, n / fan_out).await;
+        let run = if fan_out == 0 {
+            bare(&receiver, n, DELIVERY_BATCH).await
+        } else {
+            outbound(MemoryStore::new(), &receiver, fan_out, 10, n / fan_out).await
+        };
         println!(
             "{} deliveries at {:.0}/s, {:.1} us of CPU each",
             n,
@@ -572,7 +606,7 @@ async fn main() {
 
     // 1. Outbound, next to the bare loop; then against a receiver that takes 5 ms, as real
     // ones do, where the network rather than the CPU sets the pace.
-    println!("## Outbound delivery: batches of 10 events, then of {DELIVERY_BATCH} delivery messages, one invocation at a time\n");
+    println!("## Outbound delivery: batches of 10 events, and of {DELIVERY_BATCH} delivery messages, one Lambda instance per queue\n");
     println!("| receiver | store | fan-out | deliveries | deliveries/s | vs bare loop | CPU us per delivery | POST p50 ms | POST p99 ms | invocation p50 ms | invocation p99 ms |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let slow = Receiver::answering_after("", Duration::from_millis(5)).await;

@@ -145,7 +145,7 @@ fn parse(body: &str, source: Source) -> Result<Parsed, String> {
 }
 
 /// Publishers may send straight to the events queue: the API's checks, made here.
-fn checked_event(mut message: EventMessage) -> Result<Parsed, String> {
+fn checked_event(message: EventMessage) -> Result<Parsed, String> {
     message
         .event
         .check_queued()
