@@ -411,20 +411,37 @@ async fn outbound<S: Backend>(
 
 /// The limit: the same number of POSTs of the same body to the same receiver, `concurrency`
 /// at a time, by a bare reqwest client.
-async fn bare(receiver: &Receiver, posts: usize, concurrency: usize) -> Run {
+/// `as_delivered`: with the headers a delivery carries (computed once, the same on every
+/// request) and a per-request timeout, as the handler sends them: the part of the gap that is
+/// the request's shape rather than the handler's work.
+async fn bare(receiver: &Receiver, posts: usize, concurrency: usize, as_delivered: bool) -> Run {
     let client = reqwest::Client::new();
     let body = event("bench", "evt_bare");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    if as_delivered {
+        let now = OffsetDateTime::now_utc();
+        let security = hookline::model::Security::Hmac {
+            secret: SECRET.into(),
+            previous: vec![],
+        };
+        let id = "dlv_01KBQ7ZD8X0000000000000000";
+        headers.insert("user-agent", hookline::http::USER_AGENT.parse().unwrap());
+        for (name, value) in
+            hookline::signing::signature_headers(&security, id, now, body.as_bytes())
+        {
+            headers.insert(name, value.parse().unwrap());
+        }
+    }
     let send = |client: reqwest::Client| {
-        let (url, body) = (receiver.url.clone(), body.clone());
+        let (url, body, headers) = (receiver.url.clone(), body.clone(), headers.clone());
         async move {
             let t = Instant::now();
-            let r = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let mut request = client.post(url).headers(headers).body(body);
+            if as_delivered {
+                request = request.timeout(Duration::from_secs(15));
+            }
+            let r = request.send().await.unwrap();
             r.bytes().await.unwrap();
             t.elapsed()
         }
@@ -575,7 +592,7 @@ async fn main() {
         Some((n.parse::<usize>().ok()?, f.parse::<usize>().ok()?))
     }) {
         let run = if fan_out == 0 {
-            bare(&receiver, n, DELIVERY_BATCH).await
+            bare(&receiver, n, DELIVERY_BATCH, false).await
         } else {
             outbound(MemoryStore::new(), &receiver, fan_out, 10, n / fan_out).await
         };
@@ -617,8 +634,18 @@ async fn main() {
         for fan_out in [1usize, 10] {
             let events = volume / fan_out;
             let concurrency = DELIVERY_BATCH;
-            let mut limit = bare(receiver, events * fan_out, concurrency).await;
+            let mut limit = bare(receiver, events * fan_out, concurrency, false).await;
             print_row(answers, "bare reqwest loop", fan_out, &mut limit, None);
+            if answers == "at once" {
+                let mut shaped = bare(receiver, events * fan_out, concurrency, true).await;
+                print_row(
+                    answers,
+                    "bare loop, a delivery's headers and timeout",
+                    fan_out,
+                    &mut shaped,
+                    Some(limit.rate()),
+                );
+            }
             let mut run = outbound(MemoryStore::new(), receiver, fan_out, 10, events).await;
             print_row(answers, "in memory", fan_out, &mut run, Some(limit.rate()));
             if let (Some(sdk), "at once") = (&dynamo, answers) {
