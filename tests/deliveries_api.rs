@@ -22,20 +22,19 @@ type Function = Deliverer<DynamoStore, ReqwestClient, RecordingMailer, SqsDelive
 /// The delivery function over the API's table and deliveries queue.
 async fn delivery_function(api: &TestApi) -> Function {
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
-    Deliverer {
-        store: api.app.store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap())
+    Deliverer::new(
+        api.app.store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        SqsDeliveryQueue::new(sqs, api.deliveries_queue_url.clone().unwrap())
             .with_slow_lane(api.slow_deliveries_queue_url.clone().unwrap()),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings {
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings {
             schedule: vec![],
             ..DeliverySettings::default()
         },
-    }
+    )
 }
 
 /// Lambda's event source mapping, once: the function handles one batch from the queue.
@@ -184,7 +183,7 @@ async fn the_log_shows_every_attempt_and_failed_deliveries_can_be_resent_and_rec
         .await;
     assert_eq!(after.body["data"].as_array().unwrap().len(), 2);
     assert!(
-        d.mailer
+        d.mailer()
             .sent()
             .iter()
             .all(|m| !m.subject.contains("is failing")),

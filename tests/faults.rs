@@ -78,16 +78,15 @@ const SPARED_BELOW: u64 = 64 << 20;
 #[tokio::test]
 async fn misbehaving_receivers_cost_one_bounded_recorded_attempt_each() {
     let store = hookline_tests::fresh_store().await;
-    let d = Deliverer {
-        store: store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: MemoryDeliveryQueue::default(),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+    let d = Deliverer::new(
+        store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        MemoryDeliveryQueue::default(),
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
     let inward = Upstream::start(vec![Reply::status(200, "secret metadata")]).await;
     let timeout = Duration::from_millis(1000);
     let cases =
@@ -382,16 +381,15 @@ async fn outage_mid_batch(outage: Outage) {
             .unwrap();
     }
     let clock = manual_clock();
-    let d = Deliverer {
-        store: DynamoStore::from_sdk_config(&through, &table),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&through), &deliveries_url),
-        clock: clock.clone(),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+    let d = Deliverer::new(
+        DynamoStore::from_sdk_config(&through, &table),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&through), &deliveries_url),
+        clock.clone(),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
 
     // The events fan out: 30 delivery messages.
     let deliveries_arn = hookline::local::queue_arn(&sqs, &deliveries_url)
@@ -538,27 +536,25 @@ async fn a_burst_of_1000_events_over_50_webhooks_with_10_percent_failing_loses_a
         .map(|i| event(&format!("acct-{}", i % ACCOUNTS), &format!("evt_burst_{i}")))
         .collect();
     let clock = manual_clock();
-    let d = Deliverer {
-        store: store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
-        clock: clock.clone(),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+    let d = Deliverer::new(
+        store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
+        clock.clone(),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
     // The fan-out's delivery messages are kept in memory, then handed over as SQS batches.
-    let fan_out = Deliverer {
-        store: store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: MemoryDeliveryQueue::default(),
-        clock: clock.clone(),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+    let fan_out = Deliverer::new(
+        store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        MemoryDeliveryQueue::default(),
+        clock.clone(),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
     // The burst arrives as Lambda hands it over: 100 SQS batches of 10 events, then 100 of
     // 10 deliveries, two invocations at a time. (Not through moto's SQS: its receive costs
     // grow with the square of the queue's length, which would measure moto. The queues' own

@@ -29,16 +29,15 @@ async fn every_endpoint_is_a_404_for_another_account() {
         stack.resolve(Some(&alice), &inbound, None).await.status,
         200
     );
-    let deliverer = Deliverer {
-        store: stack.api.app.store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: MemoryDeliveryQueue::default(),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+    let deliverer = Deliverer::new(
+        stack.api.app.store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        MemoryDeliveryQueue::default(),
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
     let event = hookline_tests::case_new("alice", "evt_1");
     hookline_tests::deliver_event(&deliverer, &event).await;
     let delivery = receiver.received()[0]

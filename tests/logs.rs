@@ -142,20 +142,18 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
         .await;
     assert_eq!((r.status, r.body["ok"].as_bool()), (200, Some(false)));
     // Deliveries: a failure (retried later) and a success.
-    let deliverer = Deliverer {
-        store: stack.api.app.store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: MemoryDeliveryQueue::default(),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        // The "failing" e-mail after the first failed attempt, so this one failure sends it.
-        memo: Default::default(),
-        settings: DeliverySettings {
+    let deliverer = Deliverer::new(
+        stack.api.app.store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        MemoryDeliveryQueue::default(),
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings {
             warn_after: 1,
             ..DeliverySettings::default()
         },
-    };
+    );
     let event = hookline_tests::case_new("acme", "evt_1");
     hookline_tests::deliver_event(&deliverer, &event).await;
     hookline_tests::send_queued_notices(&deliverer).await;
@@ -170,7 +168,7 @@ async fn no_credential_reaches_the_logs_or_e_mails() {
     assert_eq!(mails.len(), 1, "the resolver's failure e-mail");
     mails.extend(
         deliverer
-            .mailer
+            .mailer()
             .sent()
             .into_iter()
             .map(|m| format!("{}\n{}", m.subject, m.text)),

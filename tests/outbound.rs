@@ -26,16 +26,15 @@ async fn deliverer(settings: DeliverySettings) -> (TestDeliverer, Arc<ManualCloc
     let clock = Arc::new(ManualClock::new(
         OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
     ));
-    let d = Deliverer {
-        store: hookline_tests::fresh_store().await,
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: MemoryDeliveryQueue::default(),
-        clock: clock.clone(),
-        random: hookline::random::os(),
-        memo: Default::default(),
+    let d = Deliverer::new(
+        hookline_tests::fresh_store().await,
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        MemoryDeliveryQueue::default(),
+        clock.clone(),
+        hookline::random::os(),
         settings,
-    };
+    );
     (d, clock)
 }
 
@@ -72,18 +71,18 @@ async fn fans_out_to_subscribed_active_webhooks_of_the_account_only() {
     ];
     let mut hooks = Vec::new();
     for r in &receivers {
-        hooks.push(add_webhook(&d.store, "acme", &r.url, json!({})).await);
+        hooks.push(add_webhook(d.store(), "acme", &r.url, json!({})).await);
     }
     let others = Upstream::start(vec![Reply::status(200, "")]).await;
-    add_webhook(&d.store, "globex", &others.url, json!({})).await;
+    add_webhook(d.store(), "globex", &others.url, json!({})).await;
     add_webhook(
-        &d.store,
+        d.store(),
         "acme",
         &others.url,
         json!({"events": ["agent:status"]}),
     )
     .await;
-    add_webhook(&d.store, "acme", &others.url, json!({"status": "inactive"})).await;
+    add_webhook(d.store(), "acme", &others.url, json!({"status": "inactive"})).await;
 
     let n = deliver_event(&d, &event("acme", "evt_1", "case:status:closed")).await;
     assert_eq!(n, 3);
@@ -110,7 +109,7 @@ async fn fans_out_to_subscribed_active_webhooks_of_the_account_only() {
         verify_signatures(got);
         let id = got.header("webhook-id").unwrap();
         let delivery = d
-            .store
+            .store()
             .get_delivery("acme", &w.id, id)
             .await
             .unwrap()
@@ -129,7 +128,7 @@ async fn a_failure_retries_later_with_the_same_webhook_id() {
         Reply::status(200, "ok"),
     ])
     .await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_2", "case:new")).await;
 
     let message = take_queued(&d).remove(0);
@@ -139,7 +138,7 @@ async fn a_failure_retries_later_with_the_same_webhook_id() {
         "first retry after 5 s ± 20%: {delay:?}"
     );
     let pending = d
-        .store
+        .store()
         .get_delivery("acme", &w.id, &message.delivery_id)
         .await
         .unwrap()
@@ -173,7 +172,7 @@ async fn a_failure_retries_later_with_the_same_webhook_id() {
     );
     verify_signatures(&got[1]);
     let done = d
-        .store
+        .store()
         .get_delivery("acme", &w.id, &message.delivery_id)
         .await
         .unwrap()
@@ -192,11 +191,11 @@ async fn a_failure_retries_later_with_the_same_webhook_id() {
 async fn a_redelivered_batch_sends_nothing_twice() {
     let (d, clock) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
-    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    add_webhook(d.store(), "acme", &r.url, json!({})).await;
     let event = event("acme", "evt_3", "case:new");
     // Published through the API: kept, queued, marked.
     let events = hookline::queue::MemoryEventQueue::default();
-    let published = hookline::outbound::publish(&d.store, &events, &event, clock.now())
+    let published = hookline::outbound::publish(d.store(), &events, &event, clock.now())
         .await
         .unwrap();
     assert!(published.queued && published.marked);
@@ -227,7 +226,7 @@ async fn a_redelivered_batch_sends_nothing_twice() {
     }
     assert_eq!(r.calls(), 1);
     // Published again under its id: the API queues nothing.
-    let again = hookline::outbound::publish(&d.store, &events, &event, clock.now())
+    let again = hookline::outbound::publish(d.store(), &events, &event, clock.now())
         .await
         .unwrap();
     assert!(!again.queued);
@@ -238,7 +237,7 @@ async fn a_redelivered_batch_sends_nothing_twice() {
 async fn partial_batch_failures_name_only_the_messages_to_keep() {
     let (d, _) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
-    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    add_webhook(d.store(), "acme", &r.url, json!({})).await;
     let good = serde_json::to_string(&event("acme", "evt_4", "case:new")).unwrap();
     let future = json!({"v": 2, "accountId": "acme", "webhookId": "wh_x", "deliveryId": "dlv_x",
                         "dueAt": "2099-01-01T00:00:00Z"})
@@ -258,7 +257,7 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
     kept.sort();
     assert_eq!(kept, vec!["early", "odd", "poison"]);
     assert_eq!(take_queued(&d).len(), 1, "the good event fanned out");
-    let postponed = d.queue.postponed.lock().unwrap().clone();
+    let postponed = d.queue().postponed.lock().unwrap().clone();
     assert_eq!(postponed.len(), 1);
     assert_eq!(postponed[0].0, "receipt-early");
     assert_eq!(
@@ -272,19 +271,19 @@ async fn partial_batch_failures_name_only_the_messages_to_keep() {
 async fn gone_410_disables_the_webhook_at_once() {
     let (d, _) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(410, "gone")]).await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_5", "case:new")).await;
-    let now = d.store.get_webhook("acme", &w.id).await.unwrap().unwrap();
+    let now = d.store().get_webhook("acme", &w.id).await.unwrap().unwrap();
     assert_eq!(now.status, Status::Inactive);
     assert!(d
-        .store
+        .store()
         .active_webhooks_for("acme", hookline::model::EventType::CaseNew)
         .await
         .unwrap()
         .is_empty());
     assert!(take_queued(&d).is_empty(), "no retry after 410");
     hookline_tests::send_queued_notices(&d).await;
-    let sent = d.mailer.sent();
+    let sent = d.mailer().sent();
     assert_eq!(sent.len(), 1);
     assert!(
         sent[0].subject.contains("disabled") && sent[0].text.contains("410"),
@@ -304,11 +303,11 @@ async fn retry_after_stretches_the_wait_within_twice_the_slot() {
         Reply::status(429, "").with_header("retry-after", "3600"),
     ])
     .await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_6", "case:new")).await;
     let message = take_queued(&d).remove(0);
     let delivery = d
-        .store
+        .store()
         .get_delivery("acme", &w.id, &message.delivery_id)
         .await
         .unwrap()
@@ -323,7 +322,7 @@ async fn retry_after_stretches_the_wait_within_twice_the_slot() {
     clock.advance(time::Duration::seconds(20));
     receive(&d, &message).await;
     let delivery = d
-        .store
+        .store()
         .get_delivery("acme", &w.id, &message.delivery_id)
         .await
         .unwrap()
@@ -341,14 +340,14 @@ async fn xml_and_form_bodies() {
     let xml = Upstream::start(vec![Reply::status(200, "")]).await;
     let form = Upstream::start(vec![Reply::status(200, "")]).await;
     add_webhook(
-        &d.store,
+        d.store(),
         "acme",
         &xml.url,
         json!({"format": "application/xml"}),
     )
     .await;
     add_webhook(
-        &d.store,
+        d.store(),
         "acme",
         &form.url,
         json!({"format": "application/x-www-form-urlencoded"}),
@@ -378,28 +377,27 @@ async fn xml_and_form_bodies() {
 #[tokio::test]
 async fn exhaustion_sends_the_e_mail_through_the_local_ses() {
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let d = Deliverer {
-        store: hookline_tests::fresh_store().await,
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: hookline_tests::ses_mailer().await,
-        queue: MemoryDeliveryQueue::default(),
-        clock: clock.clone(),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings {
+    let d = Deliverer::new(
+        hookline_tests::fresh_store().await,
+        ReqwestClient::new(hookline_tests::local_egress()),
+        hookline_tests::ses_mailer().await,
+        MemoryDeliveryQueue::default(),
+        clock.clone(),
+        hookline::random::os(),
+        DeliverySettings {
             schedule: vec![Duration::from_secs(1)],
             ..DeliverySettings::default()
         },
-    };
+    );
     let to = hookline_tests::unique_email();
     let r = Upstream::start(vec![Reply::status(500, "")]).await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({"notificationEmail": to})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({"notificationEmail": to})).await;
     deliver_event(&d, &event("acme", "evt_8", "case:new")).await;
     let message = take_queued(&d).remove(0);
     clock.advance(time::Duration::seconds(5));
     receive(&d, &message).await;
     let delivery = d
-        .store
+        .store()
         .get_delivery("acme", &w.id, &message.delivery_id)
         .await
         .unwrap()
@@ -425,13 +423,13 @@ async fn four_failures_in_a_row_warn_once_and_a_success_resets_the_streak() {
     };
     let (d, _) = deliverer(settings).await;
     let r = Upstream::start(vec![Reply::status(500, "")]).await;
-    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    add_webhook(d.store(), "acme", &r.url, json!({})).await;
     for i in 0..5 {
         deliver_event(&d, &event("acme", &format!("evt_f{i}"), "case:new")).await;
     }
     hookline_tests::send_queued_notices(&d).await;
     let warnings: Vec<_> = d
-        .mailer
+        .mailer()
         .sent()
         .into_iter()
         .filter(|m| m.subject.contains("is failing"))
@@ -448,11 +446,11 @@ async fn a_manual_resend_is_a_new_attempt_with_the_same_id() {
     })
     .await;
     let r = Upstream::start(vec![Reply::status(500, ""), Reply::status(200, "thanks")]).await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_9", "case:new")).await;
     let id = r.received()[0].header("webhook-id").unwrap().to_string();
     assert_eq!(
-        d.store
+        d.store()
             .get_delivery("acme", &w.id, &id)
             .await
             .unwrap()
@@ -465,7 +463,7 @@ async fn a_manual_resend_is_a_new_attempt_with_the_same_id() {
     assert_eq!((attempt.status, attempt.manual), (Some(200), true));
     assert_eq!(r.received()[1].header("webhook-id"), Some(id.as_str()));
     let delivery = d
-        .store
+        .store()
         .get_delivery("acme", &w.id, &id)
         .await
         .unwrap()
@@ -480,7 +478,7 @@ async fn a_manual_resend_is_a_new_attempt_with_the_same_id() {
 async fn a_poison_message_reaches_the_dlq_and_good_events_are_delivered_once() {
     let (d, _) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
-    add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    add_webhook(d.store(), "acme", &r.url, json!({})).await;
     let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
     let name = format!(
         "events-{}",
@@ -559,12 +557,12 @@ async fn five_days_of_failures_disable_the_webhook() {
     };
     let (d, clock) = deliverer(settings).await;
     let r = Upstream::start(vec![Reply::status(500, "")]).await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_d1", "case:new")).await;
     clock.advance(time::Duration::days(4));
     deliver_event(&d, &event("acme", "evt_d2", "case:new")).await;
     assert_eq!(
-        d.store
+        d.store()
             .get_webhook("acme", &w.id)
             .await
             .unwrap()
@@ -576,7 +574,7 @@ async fn five_days_of_failures_disable_the_webhook() {
     clock.advance(time::Duration::days(1));
     deliver_event(&d, &event("acme", "evt_d3", "case:new")).await;
     assert_eq!(
-        d.store
+        d.store()
             .get_webhook("acme", &w.id)
             .await
             .unwrap()
@@ -586,7 +584,7 @@ async fn five_days_of_failures_disable_the_webhook() {
     );
     hookline_tests::send_queued_notices(&d).await;
     assert!(d
-        .mailer
+        .mailer()
         .sent()
         .iter()
         .any(|m| m.subject.contains("disabled") && m.text.contains("5 days")));
@@ -603,13 +601,13 @@ async fn five_days_of_failures_disable_the_webhook() {
         Reply::status(500, ""),
     ])
     .await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     for (i, days) in [(1, 0), (2, 3), (3, 3)] {
         clock.advance(time::Duration::days(days));
         deliver_event(&d, &event("acme", &format!("evt_s{i}"), "case:new")).await;
     }
     assert_eq!(
-        d.store
+        d.store()
             .get_webhook("acme", &w.id)
             .await
             .unwrap()
@@ -678,10 +676,10 @@ async fn dynamodb_calls_per_delivery_are_counted() {
         .interceptor(log.clone())
         .build();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), plain.table());
-    let (mut d, _) = deliverer(DeliverySettings::default()).await;
-    d.store = store;
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let d = d.with_store(store);
     let ok = Upstream::start(vec![Reply::status(200, "")]).await;
-    add_webhook(&d.store, "acme", &ok.url, json!({})).await;
+    add_webhook(d.store(), "acme", &ok.url, json!({})).await;
     log.take();
 
     deliver_event(&d, &event("acme", "evt_cost1", "case:new")).await;
@@ -692,7 +690,7 @@ async fn dynamodb_calls_per_delivery_are_counted() {
     assert_eq!(ops, vec!["PutItem", "Query"]);
 
     let failing = Upstream::start(vec![Reply::status(500, "")]).await;
-    let other = add_webhook(&d.store, "globex", &failing.url, json!({})).await;
+    let other = add_webhook(d.store(), "globex", &failing.url, json!({})).await;
     log.take();
     deliver_event(&d, &event("globex", "evt_cost2", "case:new")).await;
     let mut ops = log.take();
@@ -717,15 +715,15 @@ async fn dynamodb_calls_per_delivery_are_counted() {
 
 #[tokio::test]
 async fn deliveries_to_internal_addresses_are_refused_and_retried_later() {
-    let (mut d, _) = deliverer(DeliverySettings::default()).await;
-    d.http = ReqwestClient::new(hookline::egress::EgressPolicy::public_only());
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    let d = d.with_http(ReqwestClient::new(hookline::egress::EgressPolicy::public_only()));
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_ssrf", "case:new")).await;
     assert_eq!(r.calls(), 0);
     let message = take_queued(&d).remove(0);
     let delivery = d
-        .store
+        .store()
         .get_delivery("acme", &w.id, &message.delivery_id)
         .await
         .unwrap()
@@ -745,18 +743,18 @@ async fn deliveries_to_internal_addresses_are_refused_and_retried_later() {
 async fn an_event_id_published_twice_without_occurred_at_is_delivered_once() {
     let (d, clock) = deliverer(DeliverySettings::default()).await;
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     let events = hookline::queue::MemoryEventQueue::default();
     let body = json!({"id": "evt_crm-42", "event": "case:new", "data": {"caseId": "42"}});
     let first = Event::from_publish(&body, "acme", clock.now()).unwrap();
-    hookline::outbound::publish(&d.store, &events, &first, clock.now())
+    hookline::outbound::publish(d.store(), &events, &first, clock.now())
         .await
         .unwrap();
     // The publisher's retry ten minutes later: same id, another publish time.
     clock.advance(time::Duration::minutes(10));
     let again = Event::from_publish(&body, "acme", clock.now()).unwrap();
     assert_ne!(again.occurred_at, first.occurred_at);
-    let published = hookline::outbound::publish(&d.store, &events, &again, clock.now())
+    let published = hookline::outbound::publish(d.store(), &events, &again, clock.now())
         .await
         .unwrap();
     assert!(!published.queued, "the id is known: nothing is queued");
@@ -767,7 +765,7 @@ async fn an_event_id_published_twice_without_occurred_at_is_delivered_once() {
     }
     assert_eq!(r.calls(), 1, "delivered once");
     let page = d
-        .store
+        .store()
         .list_deliveries("acme", &w.id, None, 10, None)
         .await
         .unwrap();
@@ -787,10 +785,10 @@ async fn a_delivery_takes_resends_up_to_its_attempt_cap_and_then_409s() {
     })
     .await;
     let r = Upstream::start(vec![Reply::status(500, "no")]).await;
-    let w = add_webhook(&d.store, "acme", &r.url, json!({})).await;
+    let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_cap", "case:new")).await;
     let page = d
-        .store
+        .store()
         .list_deliveries("acme", &w.id, None, 1, None)
         .await
         .unwrap();
@@ -860,16 +858,15 @@ async fn a_wide_fan_out_queues_one_message_per_webhook_in_batches_of_ten() {
         .build();
     let sqs = aws_sdk_sqs::Client::from_conf(config);
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let d = Deliverer {
+    let d = Deliverer::new(
         store,
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(sqs.clone(), &url),
-        clock: clock.clone(),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        SqsDeliveryQueue::new(sqs.clone(), &url),
+        clock.clone(),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
     // Each subscription entry holds the whole webhook, so the Query may read several 1 MB
     // pages; every page is read.
     let event = hookline::queue::EventMessage {

@@ -82,16 +82,15 @@ async fn deliveries_in_flight_in_the_v1_format_are_delivered_after_the_update() 
     }
 
     // The updated function takes both queues over.
-    let engine = Deliverer {
-        store: store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+    let engine = Deliverer::new(
+        store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
     for url in [&events_url, &deliveries_url, &deliveries_url] {
         let arn = hookline::local::queue_arn(&sqs, url).await.unwrap();
         let (_, kept) = hookline::local::pump_once(&sqs, url, &arn, 0, None, |batch| async {

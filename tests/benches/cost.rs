@@ -373,16 +373,15 @@ async fn run(scenario: Scenario, logs: &LogBytes) -> Measured {
         schedule: vec![Duration::from_secs(1)],
         ..DeliverySettings::default()
     };
-    let engine = Deliverer {
-        store: store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: settings.clone(),
-    };
+    let engine = Deliverer::new(
+        store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        SqsDeliveryQueue::new(sqs.clone(), &deliveries_url),
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        settings.clone(),
+    );
     let app: App<hookline_tests::LocalAws> = App::new(Parts {
         store: store.clone(),
         events: SqsEventQueue::new(sqs.clone(), &events_url),

@@ -87,17 +87,16 @@ async fn run() {
     .await;
 
     let sdk = hookline_tests::function_sdk_config(&hookline_tests::endpoint()).await;
-    let engine = Arc::new(Deliverer {
-        store: store.clone(),
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: RecordingMailer::default(),
-        queue: SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), &deliveries_url)
+    let engine = Arc::new(Deliverer::new(
+        store.clone(),
+        ReqwestClient::new(hookline_tests::local_egress()),
+        RecordingMailer::default(),
+        SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), &deliveries_url)
             .with_slow_lane(&slow_url),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    });
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    ));
 
     // Lambda's event sources, run beside the publisher until B's events have arrived.
     let stop = AtomicBool::new(false);

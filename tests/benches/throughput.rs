@@ -312,7 +312,7 @@ async fn invocations<S: Backend, H: HttpClient>(
 /// The delivery messages the fan-outs queued since the last call, in batches of
 /// `DELIVERY_BATCH` as the template has them.
 fn queued_deliveries<S, H>(d: &Deliverer<S, H, RecordingMailer, Bodies>) -> Vec<SqsEvent> {
-    let messages = std::mem::take(&mut *d.queue.0.lock().unwrap());
+    let messages = std::mem::take(&mut *d.queue().0.lock().unwrap());
     messages
         .chunks(DELIVERY_BATCH)
         .map(|chunk| records(chunk.iter().cloned()))
@@ -361,19 +361,18 @@ async fn outbound<S: Backend>(
         hookline::ids::ulid(OffsetDateTime::now_utc()).to_lowercase()
     );
     add_webhooks(&store, &account, &receiver.url, fan_out).await;
-    let d = Deliverer {
+    let d = Deliverer::new(
         store,
-        http: Timed::new(ReqwestClient::new(hookline_tests::local_egress())),
-        mailer: RecordingMailer::default(),
-        queue: Bodies::default(),
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings::default(),
-    };
+        Timed::new(ReqwestClient::new(hookline_tests::local_egress())),
+        RecordingMailer::default(),
+        Bodies::default(),
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings::default(),
+    );
     // Warm-up: connections, allocator.
     fan_out_and_deliver(&d, vec![vec![batch(&account, "warm", 0, batch_size)]]).await;
-    d.http.take();
+    d.http().take();
     let before = receiver.requests();
     let mut invocations = Vec::new();
     // Event batches per round: their deliveries fill one deliveries batch. Built before the
@@ -404,7 +403,7 @@ async fn outbound<S: Backend>(
         deliveries,
         elapsed,
         cpu,
-        posts: d.http.take(),
+        posts: d.http().take(),
         invocations,
     }
 }

@@ -244,17 +244,16 @@ impl EventSources {
                 runtime.block_on(async move {
                     let sdk = crate::sdk_config().await;
                     let sqs = aws_sdk_sqs::Client::new(&sdk);
-                    let delivery: DeliveryFunction = Deliverer {
-                        store: DynamoStore::from_sdk_config(&sdk, table),
-                        http: ReqwestClient::new(crate::local_egress()),
-                        mailer: crate::ses_mailer().await,
-                        queue: SqsDeliveryQueue::new(sqs.clone(), &queues[1].url)
+                    let delivery: DeliveryFunction = Deliverer::new(
+                        DynamoStore::from_sdk_config(&sdk, table),
+                        ReqwestClient::new(crate::local_egress()),
+                        crate::ses_mailer().await,
+                        SqsDeliveryQueue::new(sqs.clone(), &queues[1].url)
                             .with_slow_lane(&queues[2].url),
-                        clock: Arc::new(SystemClock),
-                        random: hookline::random::os(),
-                        memo: Default::default(),
-                        settings: DeliverySettings::default(),
-                    };
+                        Arc::new(SystemClock),
+                        hookline::random::os(),
+                        DeliverySettings::default(),
+                    );
                     let sources = futures::future::join_all(
                         queues.iter().map(|q| event_source(&sqs, q, &delivery)),
                     );

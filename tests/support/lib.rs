@@ -598,7 +598,7 @@ where
     M: hookline::notify::Mailer,
     Q: hookline::queue::DeliveryQueue + hookline::queue::Postpone,
 {
-    let deadline = d.clock.now() + time::Duration::seconds(120);
+    let deadline = d.clock().now() + time::Duration::seconds(120);
     outbound_delivery::handle_batch(d, batch, deadline).await
 }
 
@@ -614,7 +614,7 @@ where
     H: hookline::http::HttpClient,
     M: hookline::notify::Mailer,
 {
-    let notices = std::mem::take(&mut *d.queue.notices.lock().unwrap());
+    let notices = std::mem::take(&mut *d.queue().notices.lock().unwrap());
     for notice in notices {
         d.send_notice(&notice).await.expect("the notice is sent");
     }
@@ -624,7 +624,7 @@ where
 pub fn first_receive<S, H, M>(d: &MemoryEngine<S, H, M>) -> hookline::outbound::Receive {
     hookline::outbound::Receive {
         count: 1,
-        sent_at: d.clock.now(),
+        sent_at: d.clock().now(),
     }
 }
 
@@ -648,12 +648,12 @@ where
         .fan_out(
             &message,
             &first_receive(d),
-            d.clock.now() + time::Duration::minutes(2),
+            d.clock().now() + time::Duration::minutes(2),
         )
         .await
         .expect("the event fans out");
     let first_tries = {
-        let mut queued = d.queue.queued.lock().unwrap();
+        let mut queued = d.queue().queued.lock().unwrap();
         let at = queued.len() - n;
         queued.split_off(at)
     };
@@ -665,7 +665,7 @@ where
 
 /// The delivery messages waiting on the queue (retries, resends), taken off it.
 pub fn take_queued<S, H, M>(d: &MemoryEngine<S, H, M>) -> Vec<hookline::queue::DeliveryMessage> {
-    std::mem::take(&mut *d.queue.queued.lock().unwrap())
+    std::mem::take(&mut *d.queue().queued.lock().unwrap())
 }
 
 /// One receive of `message`, now, as its first, in an invocation with time to spare.
@@ -678,7 +678,7 @@ where
     H: hookline::http::HttpClient,
     M: hookline::notify::Mailer,
 {
-    let deadline = d.clock.now() + time::Duration::seconds(120);
+    let deadline = d.clock().now() + time::Duration::seconds(120);
     d.deliver(message, &first_receive(d), deadline)
         .await
         .expect("the delivery message is handled")

@@ -198,8 +198,8 @@ where
         Ok(outbound::Handled::Done) => true,
         Ok(outbound::Handled::KeepUntil(at)) => {
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-            let wait = std::time::Duration::try_from(at - engine.clock.now()).unwrap_or_default();
-            if let Err(e) = engine.queue.postpone(source, receipt, wait).await {
+            let wait = std::time::Duration::try_from(at - engine.clock().now()).unwrap_or_default();
+            if let Err(e) = engine.queue().postpone(source, receipt, wait).await {
                 // It comes back after the queue's visibility timeout instead.
                 tracing::warn!(message_id = id, error = %e, "could not hide the message until it is due");
             }
@@ -230,7 +230,7 @@ where
     let mut events = Vec::new();
     let mut rest = Vec::new();
     for message in &event.records {
-        let source = engine.queue.source_of(message.event_source_arn.as_deref());
+        let source = engine.queue().source_of(message.event_source_arn.as_deref());
         match parse(message.body.as_deref().unwrap_or_default(), source) {
             Ok(Parsed::Event(e)) => events.push((message, e)),
             Ok(Parsed::Work(work)) => rest.push((message, source, work)),

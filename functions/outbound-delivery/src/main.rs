@@ -22,22 +22,21 @@ async fn main() -> Result<(), Error> {
     hookline::telemetry::init();
     let config = DeliveryConfig::from_env()?;
     let sdk = aws_sdk_config().await;
-    let engine = Arc::new(Deliverer {
-        store: DynamoStore::from_sdk_config(&sdk, config.table_name),
-        http: ReqwestClient::new(hookline::config::egress_policy()?),
-        mailer: SesMailer::new(
+    let engine = Arc::new(Deliverer::new(
+        DynamoStore::from_sdk_config(&sdk, config.table_name),
+        ReqwestClient::new(hookline::config::egress_policy()?),
+        SesMailer::new(
             aws_sdk_sesv2::Client::new(&sdk),
             required("HOOKLINE_SENDER_EMAIL")?,
         ),
-        queue: delivery_queue(aws_sdk_sqs::Client::new(&sdk))?,
-        clock: Arc::new(SystemClock),
-        random: hookline::random::os(),
-        memo: Default::default(),
-        settings: DeliverySettings {
+        delivery_queue(aws_sdk_sqs::Client::new(&sdk))?,
+        Arc::new(SystemClock),
+        hookline::random::os(),
+        DeliverySettings {
             schedule: config.retry_schedule,
             ..DeliverySettings::default()
         },
-    });
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let engine = engine.clone();
         // No attempt starts that could not end before the invocation's deadline.

@@ -81,16 +81,15 @@ impl<P: Platform> App<P> {
             clock: clock.clone(),
             settings: resolver,
         };
-        let outbound = Deliverer {
-            store: store.clone(),
+        let outbound = Deliverer::new(
+            store.clone(),
             http,
-            mailer: NoMail,
-            queue: deliveries,
-            clock: clock.clone(),
-            random: hookline::random::os(),
-            memo: Default::default(),
-            settings: delivery,
-        };
+            NoMail,
+            deliveries,
+            clock.clone(),
+            hookline::random::os(),
+            delivery,
+        );
         Self {
             store,
             events,

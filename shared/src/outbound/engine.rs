@@ -192,17 +192,95 @@ pub async fn publish<S: EventStore, Q: crate::queue::EventQueue>(
     })
 }
 
+/// The delivery engine: every rule of fan-out, delivery, retry, recovery and resend. Its
+/// parts are private, so a handler can only call its operations; tests and benches read them
+/// through the accessors below.
 pub struct Deliverer<S, H, M, Q> {
-    pub store: S,
-    pub http: H,
-    pub mailer: M,
-    pub queue: Q,
-    pub clock: Arc<dyn Clock>,
+    store: S,
+    http: H,
+    mailer: M,
+    queue: Q,
+    clock: Arc<dyn Clock>,
     /// Jitter and tokens.
-    pub random: Arc<dyn Random>,
-    /// What this engine did lately (`Memo`); `Default::default()`.
-    pub memo: Memo,
-    pub settings: DeliverySettings,
+    random: Arc<dyn Random>,
+    /// What this engine did lately.
+    memo: Memo,
+    settings: DeliverySettings,
+}
+
+impl<S, H, M, Q> Deliverer<S, H, M, Q> {
+    pub fn new(
+        store: S,
+        http: H,
+        mailer: M,
+        queue: Q,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        settings: DeliverySettings,
+    ) -> Self {
+        Self {
+            store,
+            http,
+            mailer,
+            queue,
+            clock,
+            random,
+            memo: Memo::default(),
+            settings,
+        }
+    }
+
+    /// The same engine over another store (tests: a store with an interceptor).
+    pub fn with_store<S2>(self, store: S2) -> Deliverer<S2, H, M, Q> {
+        Deliverer {
+            store,
+            http: self.http,
+            mailer: self.mailer,
+            queue: self.queue,
+            clock: self.clock,
+            random: self.random,
+            memo: self.memo,
+            settings: self.settings,
+        }
+    }
+
+    /// The same engine with another HTTP client (tests: another egress policy).
+    pub fn with_http<H2>(self, http: H2) -> Deliverer<S, H2, M, Q> {
+        Deliverer {
+            store: self.store,
+            http,
+            mailer: self.mailer,
+            queue: self.queue,
+            clock: self.clock,
+            random: self.random,
+            memo: self.memo,
+            settings: self.settings,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn http(&self) -> &H {
+        &self.http
+    }
+
+    pub fn mailer(&self) -> &M {
+        &self.mailer
+    }
+
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn settings(&self) -> &DeliverySettings {
+        &self.settings
+    }
 }
 
 /// What one engine (a Lambda container) did lately, so that a burst of deliveries to one
@@ -1632,19 +1710,18 @@ mod tests {
         Arc<ManualClock>,
     ) {
         let clock = Arc::new(ManualClock::new(start()));
-        let engine = Deliverer {
-            store: MemoryStore::new(),
-            http: Script {
+        let engine = Deliverer::new(
+            MemoryStore::new(),
+            Script {
                 answers: Mutex::new(answers.iter().cloned().collect()),
                 ..Default::default()
             },
-            mailer: RecordingMailer::default(),
+            RecordingMailer::default(),
             queue,
-            clock: clock.clone(),
-            random: crate::random::os(),
-            memo: Default::default(),
-            settings: DeliverySettings::default(),
-        };
+            clock.clone(),
+            crate::random::os(),
+            DeliverySettings::default(),
+        );
         (engine, clock)
     }
 

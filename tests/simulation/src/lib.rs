@@ -185,16 +185,15 @@ pub fn run_plan(
         ),
     };
     let mailer = SimMailer::new(world.clone());
-    let deliverer = Arc::new(hookline::outbound::Deliverer {
-        store: table.clone(),
-        http: receivers.clone(),
-        mailer: mailer.clone(),
-        queue: queues.clone(),
-        clock: Arc::new(SimClock(world.clone())),
-        random: Arc::new(world.rng.clone()),
-        memo: Default::default(),
-        settings: config.settings.clone(),
-    });
+    let deliverer = Arc::new(hookline::outbound::Deliverer::new(
+        table.clone(),
+        receivers.clone(),
+        mailer.clone(),
+        queues.clone(),
+        Arc::new(SimClock(world.clone())),
+        Arc::new(world.rng.clone()),
+        config.settings.clone(),
+    ));
     let stats = Arc::new(Mutex::new(InvocationStats::default()));
     let deliveries_source = FunctionConfig {
         batch_size: config.delivery_batches.0,
