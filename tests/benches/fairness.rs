@@ -6,10 +6,11 @@
 //! it publishes one event every 5 s. Account B has one webhook whose receiver answers at
 //! once; it publishes one event every 500 ms. Both publish straight to the events queue for
 //! 30 s (moto's single server process is the limit beyond that). Lambda's event sources are
-//! played by pollers with the template's settings: one for the events queue (batches of 10),
-//! `CONCURRENCY` for the deliveries queue and `SLOW_LANE_CONCURRENCY` for the slow lane's
-//! (batches of 100 filled for up to 1 s, the template's batching window). The figure is B's
-//! publish-to-delivery latency: p50, p99 and worst.
+//! played by pollers with the template's settings: `CONCURRENCY` for the events queue (batches
+//! of 10) and for the deliveries queue, `SLOW_LANE_CONCURRENCY` for the slow lane's (batches
+//! of 100 filled for up to 1 s, the template's batching window). The figure is B's
+//! publish-to-delivery latency: p50, p99 and worst. `FAIRNESS_TRACE=1` logs the engine's
+//! debug lines (each fan-out and delivery, with times) to stderr.
 //!
 //! moto's SQS has no fair queues (it hands messages out oldest first), so this measures what
 //! the function does on its own: every record of a batch attempted at once, each attempt
@@ -35,8 +36,8 @@ const TIMEOUT_MS: u64 = 5_000;
 const PUBLISH_FOR: Duration = Duration::from_secs(30);
 const A_EVERY: Duration = Duration::from_millis(5_000);
 const B_EVERY: Duration = Duration::from_millis(500);
-/// The deliveries queue's pollers: Lambda instances at once (the template's
-/// `DeliveryMaxConcurrency` default is 10).
+/// The events queue's and the deliveries queue's pollers each: Lambda instances at once (the
+/// template's `DeliveryMaxConcurrency`, 10 by default, caps both event sources).
 const CONCURRENCY: usize = 10;
 /// The slow lane's (the template's `SlowLaneMaxConcurrency` default).
 const SLOW_LANE_CONCURRENCY: usize = 2;
@@ -105,7 +106,7 @@ async fn run() {
     // (queue, its URL, BatchSize, MaximumBatchingWindowInSeconds) as the template sets them.
     let window = Duration::from_secs(1);
     let sources: Vec<(&'static str, String, usize, Duration)> =
-        std::iter::once(("events", events_url.clone(), 10, Duration::ZERO))
+        std::iter::repeat_n(("events", events_url.clone(), 10, Duration::ZERO), CONCURRENCY)
             .chain(std::iter::repeat_n(
                 ("deliveries", deliveries_url.clone(), 100, window),
                 CONCURRENCY,
@@ -221,8 +222,8 @@ async fn run() {
     }
     println!(
         "fairness on the local stack: A's {HANGING_WEBHOOKS} webhooks hang {} s (their timeout), \
-         one A event every {} ms and one B event every {} ms for {} s; {CONCURRENCY} delivery pollers \
-         and {SLOW_LANE_CONCURRENCY} for the slow lane, batches of 100",
+         one A event every {} ms and one B event every {} ms for {} s; {CONCURRENCY} pollers each \
+         for events and deliveries, {SLOW_LANE_CONCURRENCY} for the slow lane, batches of 100",
         TIMEOUT_MS / 1000,
         A_EVERY.as_millis(),
         B_EVERY.as_millis(),
@@ -264,6 +265,12 @@ fn main() {
             eprintln!("fairness: needs moto's server (make bench starts it); skipped");
             return;
         }
+    }
+    if std::env::var("FAIRNESS_TRACE").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter("hookline=debug,outbound_delivery=debug")
+            .with_writer(std::io::stderr)
+            .init();
     }
     tokio::runtime::Runtime::new().unwrap().block_on(run());
 }
