@@ -82,7 +82,13 @@ async fn fans_out_to_subscribed_active_webhooks_of_the_account_only() {
         json!({"events": ["agent:status"]}),
     )
     .await;
-    add_webhook(d.store(), "acme", &others.url, json!({"status": "inactive"})).await;
+    add_webhook(
+        d.store(),
+        "acme",
+        &others.url,
+        json!({"status": "inactive"}),
+    )
+    .await;
 
     let n = deliver_event(&d, &event("acme", "evt_1", "case:status:closed")).await;
     assert_eq!(n, 3);
@@ -716,7 +722,9 @@ async fn dynamodb_calls_per_delivery_are_counted() {
 #[tokio::test]
 async fn deliveries_to_internal_addresses_are_refused_and_retried_later() {
     let (d, _) = deliverer(DeliverySettings::default()).await;
-    let d = d.with_http(ReqwestClient::new(hookline::egress::EgressPolicy::public_only()));
+    let d = d.with_http(ReqwestClient::new(
+        hookline::egress::EgressPolicy::public_only(),
+    ));
     let r = Upstream::start(vec![Reply::status(200, "")]).await;
     let w = add_webhook(d.store(), "acme", &r.url, json!({})).await;
     deliver_event(&d, &event("acme", "evt_ssrf", "case:new")).await;

@@ -26,7 +26,9 @@ async fn deliveries_in_flight_in_the_v1_format_are_delivered_after_the_update() 
     // Before the update, v1 tried event A once (a 500): its record holds the event's data,
     // and its retry message waits on the deliveries queue.
     let mut a = hookline_tests::case_new("acme", "evt_before_update");
-    a.data = hookline::events::EventData::from_value(&json!({"caseId": "A-1", "note": "kept in the v1 record"}));
+    a.data = hookline::events::EventData::from_value(
+        &json!({"caseId": "A-1", "note": "kept in the v1 record"}),
+    );
     let pending = Delivery::new(&a, &webhook.id, now, true);
     let lease = Lease {
         token: "lease_v1".into(),

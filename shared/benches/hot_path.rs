@@ -132,10 +132,8 @@ fn main() {
             "read a queued event",
             median_ns(20_000, || {
                 black_box(
-                    serde_json::from_str::<hookline::queue::EventMessage>(black_box(
-                        &queued_event,
-                    ))
-                    .unwrap(),
+                    serde_json::from_str::<hookline::queue::EventMessage>(black_box(&queued_event))
+                        .unwrap(),
                 );
             }),
         ),

@@ -181,8 +181,12 @@ fn check_data(event: EventType, data: &str) -> Result<(), ValidationError> {
     if !data.trim_start().starts_with('{') {
         return Err(ValidationError::new("data", "must be an object"));
     }
-    let fields: CheckedFields = serde_json::from_str(data)
-        .map_err(|_| ValidationError::new("data", "must be a JSON object"))?;
+    let fields: CheckedFields = serde_json::from_str(data).map_err(|_| {
+        ValidationError::new(
+            "data",
+            "must be a JSON object (nested at most 128 deep, numbers in range, valid escapes)",
+        )
+    })?;
     if let Some(field) = fields.repeated {
         // Parsers disagree on which copy wins: the one checked must be the one received.
         return Err(ValidationError::new(
@@ -255,7 +259,9 @@ fn check_data(event: EventType, data: &str) -> Result<(), ValidationError> {
 }
 
 /// The top-level fields of `data` the checks read.
-const CHECKED: [&str; 6] = ["caseId", "status", "agentId", "contact", "fields", "messages"];
+const CHECKED: [&str; 6] = [
+    "caseId", "status", "agentId", "contact", "fields", "messages",
+];
 
 /// What the checks need of a value: its kind, and a string's text.
 #[derive(Debug, PartialEq)]
@@ -266,7 +272,58 @@ enum Shape<'a> {
     Other,
 }
 
-/// The checked fields of a data object, each with its shape; the rest is skipped unread.
+/// Any JSON value, read as `serde_json::Value` reads one and thrown away: the same nesting
+/// limit (128), string escapes (no lone surrogates) and number range, without building the
+/// tree. `IgnoredAny` skips without those checks, and data that passes the checks is later
+/// parsed for XML and form payloads and by receivers.
+struct Valid;
+
+impl<'de> Deserialize<'de> for Valid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Valid;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_unit<E>(self) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Valid, A::Error> {
+                while seq.next_element::<Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Valid, A::Error> {
+                while map.next_entry::<Valid, Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The checked fields of a data object, each with its shape; the rest is read as `Valid`.
 struct CheckedFields<'a> {
     found: Vec<(&'static str, Shape<'a>)>,
     repeated: Option<&'static str>,
@@ -290,17 +347,14 @@ impl<'de> Deserialize<'de> for Shape<'de> {
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
+                while map.next_entry::<Valid, Valid>()?.is_some() {}
                 Ok(Shape::Object)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
             ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Valid>()?.is_some() {}
                 Ok(Shape::Array)
             }
             fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
@@ -352,7 +406,7 @@ impl<'de> Deserialize<'de> for CheckedFields<'de> {
                             fields.found.push((name, map.next_value()?));
                         }
                         None => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
+                            map.next_value::<Valid>()?;
                         }
                     }
                 }
@@ -481,6 +535,29 @@ mod tests {
         );
         // Other fields pass through as sent.
         assert!(queued(r#"{"caseId": "2", "note": 1, "note": 2}"#).is_ok());
+        // What a tree would refuse is refused: XML and form payloads and receivers parse it.
+        let deep = format!(
+            "{{\"caseId\": \"2\", \"x\": {}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        for bad in [
+            r#"{"caseId": "2", "x": "\ud800"}"#,
+            r#"{"caseId": "2", "x": 1e400}"#,
+            r#"{"caseId": "2", "x": {"y": ["\ud800"]}}"#,
+            r#"{"caseId": "\udfff"}"#,
+            deep.as_str(),
+        ] {
+            let refused = queued(bad).unwrap_err();
+            assert_eq!(refused.field, "data", "{bad}");
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+        }
+        let nested = format!(
+            "{{\"caseId\": \"2\", \"x\": {}1{}}}",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(queued(&nested).unwrap().to_value().is_object());
         let array = queued(r#"[{"caseId": "2"}]"#).unwrap_err();
         assert_eq!(
             (array.field.as_str(), array.message.as_str()),

@@ -202,10 +202,7 @@ impl HttpClient for ReqwestClient {
             HttpMethod::Get => reqwest::Method::GET,
             HttpMethod::Post => reqwest::Method::POST,
         };
-        let mut builder = self
-            .client
-            .request(method, url)
-            .timeout(request.timeout);
+        let mut builder = self.client.request(method, url).timeout(request.timeout);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }

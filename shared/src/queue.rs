@@ -890,7 +890,9 @@ mod tests {
             event: crate::model::EventType::CaseNew,
             account_id: "acme".into(),
             occurred_at: time::OffsetDateTime::UNIX_EPOCH,
-            data: crate::events::EventData::from_value(&serde_json::json!({"case": {"id": "c1", "note": "a \"quoted\" }"}})),
+            data: crate::events::EventData::from_value(
+                &serde_json::json!({"case": {"id": "c1", "note": "a \"quoted\" }"}}),
+            ),
         });
         let mut bare = whole.clone();
         let event = bare.event.take().unwrap();

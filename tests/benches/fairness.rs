@@ -105,17 +105,19 @@ async fn run() {
     let took: Mutex<HashMap<&'static str, Vec<Duration>>> = Mutex::default();
     // (queue, its URL, BatchSize, MaximumBatchingWindowInSeconds) as the template sets them.
     let window = Duration::from_secs(1);
-    let sources: Vec<(&'static str, String, usize, Duration)> =
-        std::iter::repeat_n(("events", events_url.clone(), 10, Duration::ZERO), CONCURRENCY)
-            .chain(std::iter::repeat_n(
-                ("deliveries", deliveries_url.clone(), 100, window),
-                CONCURRENCY,
-            ))
-            .chain(std::iter::repeat_n(
-                ("slow lane", slow_url.clone(), 100, window),
-                SLOW_LANE_CONCURRENCY,
-            ))
-            .collect();
+    let sources: Vec<(&'static str, String, usize, Duration)> = std::iter::repeat_n(
+        ("events", events_url.clone(), 10, Duration::ZERO),
+        CONCURRENCY,
+    )
+    .chain(std::iter::repeat_n(
+        ("deliveries", deliveries_url.clone(), 100, window),
+        CONCURRENCY,
+    ))
+    .chain(std::iter::repeat_n(
+        ("slow lane", slow_url.clone(), 100, window),
+        SLOW_LANE_CONCURRENCY,
+    ))
+    .collect();
     let pollers =
         futures::future::join_all(sources.into_iter().map(|(name, url, batch_size, window)| {
             let (engine, stop, took) = (&engine, &stop, &took);

@@ -172,7 +172,10 @@ fn process_cpu() -> Duration {
     };
     // SAFETY: clock_gettime only writes the timespec it is given.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "CLOCK_PROCESS_CPUTIME_ID is always available on Linux");
+    assert_eq!(
+        rc, 0,
+        "CLOCK_PROCESS_CPUTIME_ID is always available on Linux"
+    );
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 

@@ -9,7 +9,7 @@ use hookline::http::HttpClient;
 use hookline::notify::Mailer;
 use hookline::outbound;
 use hookline::queue::{
-    DeliveryMessage, DeliveryQueue, EventMessage, QueuedEvent, FanOutRest, NoticeMessage, Postpone,
+    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, Postpone, QueuedEvent,
     RetryMessage, Source,
 };
 use time::OffsetDateTime;
@@ -230,7 +230,9 @@ where
     let mut events = Vec::new();
     let mut rest = Vec::new();
     for message in &event.records {
-        let source = engine.queue().source_of(message.event_source_arn.as_deref());
+        let source = engine
+            .queue()
+            .source_of(message.event_source_arn.as_deref());
         match parse(message.body.as_deref().unwrap_or_default(), source) {
             Ok(Parsed::Event(e)) => events.push((message, e)),
             Ok(Parsed::Work(work)) => rest.push((message, source, work)),

@@ -87,7 +87,13 @@ impl Delivery {
     /// A new delivery of `event` to `webhook_id`, pending, with no attempt yet. `keep_data`:
     /// the record holds the event's data (the v1 engine's records do).
     pub fn new(event: &Event, webhook_id: &str, now: OffsetDateTime, keep_data: bool) -> Self {
-        Self::with_id(delivery_id(event, webhook_id), event, webhook_id, now, keep_data)
+        Self::with_id(
+            delivery_id(event, webhook_id),
+            event,
+            webhook_id,
+            now,
+            keep_data,
+        )
     }
 
     /// `new` with the id its message already carries (not hashed again).

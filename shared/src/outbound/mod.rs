@@ -104,8 +104,8 @@ pub const MAX_ATTEMPTS: usize = 60;
 /// The body receivers get: `{"event": ..., "data": ...}` in the webhook's format.
 pub fn payload(webhook: &Webhook, event: &Event) -> Vec<u8> {
     match webhook.format {
-        // Serialised from borrowed parts, so the event's data is not copied first (the copy
-        // cost more than the encoding). Same bytes as encoding the assembled value.
+        // Serialised from borrowed parts, the data as its text: for events published through
+        // the API, the same bytes as encoding the assembled value.
         Format::Json => {
             #[derive(serde::Serialize)]
             struct Body<'a> {
