@@ -55,15 +55,6 @@ impl EventData {
     pub fn to_value(&self) -> Value {
         serde_json::from_str(self.0.get()).expect("held text is valid JSON")
     }
-
-    /// Its size in bytes, as encoded.
-    pub fn len(&self) -> usize {
-        self.0.get().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.get().is_empty()
-    }
 }
 
 impl PartialEq for EventData {
