@@ -928,3 +928,100 @@ async fn a_wide_fan_out_queues_one_message_per_webhook_in_batches_of_ten() {
         .cloned();
     assert_eq!(held, Some(WEBHOOKS.to_string()));
 }
+
+/// `ApproximateNumberOfMessages{NotVisible,Delayed}` of the queue at `url`.
+async fn in_flight_and_delayed(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::All)
+        .send()
+        .await
+        .unwrap();
+    let n = |a: A| out.attributes().unwrap()[&a].parse().unwrap();
+    (
+        n(A::ApproximateNumberOfMessagesNotVisible),
+        n(A::ApproximateNumberOfMessagesDelayed),
+    )
+}
+
+#[tokio::test]
+async fn a_retry_waiting_hours_is_hidden_while_the_queue_has_room_and_sent_again_delayed_near_its_in_flight_quota(
+) {
+    use hookline::queue::{InFlightGauge, SqsDeliveryQueue};
+    let (sqs, url) = hookline_tests::fresh_queue("parking").await;
+    let due = OffsetDateTime::now_utc() + time::Duration::hours(5);
+    let retry = |n: u32| {
+        json!({"v": 2, "accountId": "acme", "webhookId": "wh_1", "deliveryId": format!("dlv_{n}"),
+               "event": serde_json::to_value(event("acme", "evt_1", "case:new")).unwrap(),
+               "dueAt": due.format(&time::format_description::well_known::Rfc3339).unwrap(),
+               "slow": true})
+        .to_string()
+    };
+    for n in 0..2 {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(retry(n))
+            .send()
+            .await
+            .unwrap();
+    }
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let received = received.messages();
+    assert_eq!(received.len(), 2);
+    assert_eq!(in_flight_and_delayed(&sqs, &url).await, (2, 0));
+    // Each record as Lambda hands it over, from the slow lane (here, this queue alone).
+    let batch_of = |m: &aws_sdk_sqs::types::Message| {
+        let mut batch = hookline_tests::sqs_batch_from(
+            &url,
+            &[(m.message_id().unwrap(), m.body().unwrap().to_string())],
+        );
+        batch.records[0].receipt_handle = m.receipt_handle().map(str::to_string);
+        batch
+    };
+    let engine = |quota: u64| {
+        let sqs = sqs.clone();
+        let url = url.clone();
+        async move {
+            Deliverer::new(
+                hookline_tests::fresh_store().await,
+                ReqwestClient::new(hookline_tests::local_egress()),
+                RecordingMailer::default(),
+                SqsDeliveryQueue::new(sqs, &url)
+                    .with_slow_lane(&url)
+                    .with_in_flight_gauge(InFlightGauge::new(quota, [1, 1])),
+                Arc::new(hookline::clock::SystemClock),
+                hookline::random::os(),
+                DeliverySettings::default(),
+            )
+        }
+    };
+
+    // Two in flight of a quota of 100: hidden (kept by the batch's answer).
+    let roomy = engine(100).await;
+    let answer = hookline_tests::invoke(&roomy, batch_of(&received[0])).await;
+    assert_eq!(answer.batch_item_failures.len(), 1, "kept, hidden");
+    assert_eq!(in_flight_and_delayed(&sqs, &url).await, (2, 0));
+
+    // Two in flight of a quota of 4: half full, so a delayed copy is queued instead, and the
+    // batch's answer lets this one be deleted.
+    let full = engine(4).await;
+    let answer = hookline_tests::invoke(&full, batch_of(&received[1])).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    assert_eq!(in_flight_and_delayed(&sqs, &url).await, (2, 1));
+    // (Lambda deletes the record it was not asked to keep.)
+    sqs.delete_message()
+        .queue_url(&url)
+        .receipt_handle(received[1].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_flight_and_delayed(&sqs, &url).await, (1, 1));
+}

@@ -79,6 +79,25 @@ pub fn millis(
     Ok(Duration::from_millis(ms))
 }
 
+/// A whole number in `min..=max`; absent means `default`.
+pub fn number(name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let n = match std::env::var(name) {
+        Err(_) => default,
+        Ok(v) if v.trim().is_empty() => default,
+        Ok(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            message: format!("expected a whole number, got {v:?}"),
+        })?,
+    };
+    if !(min..=max).contains(&n) {
+        return Err(ConfigError::Invalid {
+            name,
+            message: format!("must be {min} to {max}"),
+        });
+    }
+    Ok(n)
+}
+
 /// Settings of the HTTP functions (management API, inbound resolver).
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
@@ -162,6 +181,11 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
 /// `HOOKLINE_SLOW_DELIVERIES_QUEUE_URL` (without it, slow work shares the one queue). Neither
 /// may be the events queue (`HOOKLINE_EVENTS_QUEUE_URL`, when set): publishers write there,
 /// and a record from a deliveries queue is trusted to name any URL and credentials.
+///
+/// Parking long waits (`queue::park`) needs each lane's pollers,
+/// `HOOKLINE_DELIVERY_MAX_CONCURRENCY` and `HOOKLINE_SLOW_LANE_MAX_CONCURRENCY` (the template
+/// sets them from the event sources' `MaximumConcurrency`), and the queues' in-flight quota,
+/// `HOOKLINE_SQS_IN_FLIGHT_QUOTA` (SQS's 120,000 unless AWS support raised it).
 pub fn delivery_queue(
     client: aws_sdk_sqs::Client,
 ) -> Result<crate::queue::SqsDeliveryQueue, ConfigError> {
@@ -172,7 +196,19 @@ pub fn delivery_queue(
         .filter(|u| !u.is_empty());
     let events = std::env::var("HOOKLINE_EVENTS_QUEUE_URL").unwrap_or_default();
     check_queues(&prompt, slow.as_deref(), &events)?;
-    let queue = crate::queue::SqsDeliveryQueue::new(client, prompt);
+    let gauge = crate::queue::InFlightGauge::new(
+        number(
+            "HOOKLINE_SQS_IN_FLIGHT_QUOTA",
+            crate::queue::IN_FLIGHT_QUOTA,
+            100,
+            100_000_000,
+        )?,
+        [
+            number("HOOKLINE_DELIVERY_MAX_CONCURRENCY", 10, 1, 10_000)?,
+            number("HOOKLINE_SLOW_LANE_MAX_CONCURRENCY", 2, 1, 10_000)?,
+        ],
+    );
+    let queue = crate::queue::SqsDeliveryQueue::new(client, prompt).with_in_flight_gauge(gauge);
     Ok(match slow {
         Some(slow) => queue.with_slow_lane(slow),
         None => queue,

@@ -296,6 +296,15 @@ impl DeliveryMessage {
         }
     }
 
+    /// The copy sent in this message's place when it is parked near the in-flight quota
+    /// (`Parked::SentAgain`): checked, since a first receive of the copy says nothing about
+    /// whether its fan-out's webhook copy is fresh or an attempt was made.
+    pub fn parked_copy(&self) -> Encoded {
+        let mut copy = self.clone();
+        copy.check = true;
+        copy.encode()
+    }
+
     pub fn lane(&self) -> Lane {
         if self.slow {
             Lane::Slow
@@ -364,16 +373,195 @@ pub enum Source {
     Unknown,
 }
 
+/// How a received message waits until it is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parked {
+    /// Hidden by a visibility change (at most `MAX_HIDE`): it stays in flight meanwhile, and
+    /// the caller keeps it (lists it in `batchItemFailures`).
+    Hidden,
+    /// A copy was sent with a delay (at most `MAX_DELAY`): a delayed message is not in
+    /// flight. The caller lets this one be deleted.
+    SentAgain,
+}
+
+/// SQS's quota of in-flight messages on a standard queue: "a maximum of approximately
+/// 120,000" received and not yet deleted or visible again. At the quota a queue hands out
+/// nothing, its prompt first tries included.
+pub const IN_FLIGHT_QUOTA: u64 = 120_000;
+
+/// Waits this short are hidden whatever the queue holds: they leave the in-flight count
+/// soon, and a visibility change costs less than a send.
+pub const ALWAYS_HIDE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a reading of a queue's in-flight count is used: each container reads each lane
+/// once a minute at most, and only while it has long waits to park.
+pub const IN_FLIGHT_READING_MS: u64 = 60_000;
+
+/// One lane's in-flight count as this container last read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading {
+    /// When it was read (ms on the caller's clock).
+    pub at_ms: u64,
+    pub in_flight: u64,
+    /// Long waits this container has hidden in the lane since.
+    pub hidden_since: u64,
+}
+
+/// How a message that is to wait `wait` more is parked, from this container's latest reading
+/// of its queue (`None`: it could not be read). Hiding is one request for up to 12 hours, but
+/// a message hidden for hours holds a place under the quota all that time, and a queue at its
+/// quota hands out nothing; a delayed copy holds none but costs a send (and a receive) every
+/// 15 minutes. So long waits are hidden only while the queue stays under half its quota: the
+/// room left under that half, shared among the lane's `pollers` (its event source's
+/// `MaximumConcurrency`, each a container that may be hiding on a reading as old), is what
+/// this container may hide until its next reading.
+pub fn park(
+    wait: std::time::Duration,
+    reading: Option<Reading>,
+    quota: u64,
+    pollers: u64,
+) -> Parked {
+    if wait <= ALWAYS_HIDE {
+        return Parked::Hidden;
+    }
+    match reading {
+        Some(r) if r.hidden_since < (quota / 2).saturating_sub(r.in_flight) / pollers.max(1) => {
+            Parked::Hidden
+        }
+        _ => Parked::SentAgain,
+    }
+}
+
+/// What a deliveries adapter knows of its queues' in-flight counts: SQS's quota, each lane's
+/// pollers, and this container's latest reading of each lane.
+#[derive(Debug)]
+pub struct InFlightGauge {
+    quota: u64,
+    pollers: [u64; 2],
+    readings: std::sync::Mutex<[Option<Reading>; 2]>,
+}
+
+impl InFlightGauge {
+    /// `pollers`: the prompt and slow lanes' event sources' `MaximumConcurrency`.
+    pub fn new(quota: u64, pollers: [u64; 2]) -> Self {
+        Self {
+            quota: quota.max(1),
+            pollers: pollers.map(|n| n.max(1)),
+            readings: Default::default(),
+        }
+    }
+
+    fn slot(lane: Lane) -> usize {
+        match lane {
+            Lane::Prompt => 0,
+            Lane::Slow => 1,
+        }
+    }
+
+    /// The reading made less than `IN_FLIGHT_READING_MS` before `now_ms`, if any.
+    pub fn recent(&self, lane: Lane, now_ms: u64) -> Option<Reading> {
+        let readings = self.readings.lock().unwrap_or_else(|e| e.into_inner());
+        readings[Self::slot(lane)].filter(|r| now_ms.saturating_sub(r.at_ms) < IN_FLIGHT_READING_MS)
+    }
+
+    fn note(&self, lane: Lane, now_ms: u64, in_flight: u64) -> Reading {
+        let reading = Reading {
+            at_ms: now_ms,
+            in_flight,
+            hidden_since: 0,
+        };
+        self.readings.lock().unwrap_or_else(|e| e.into_inner())[Self::slot(lane)] = Some(reading);
+        reading
+    }
+
+    fn hid(&self, lane: Lane) {
+        if let Some(r) =
+            &mut self.readings.lock().unwrap_or_else(|e| e.into_inner())[Self::slot(lane)]
+        {
+            r.hidden_since += 1;
+        }
+    }
+}
+
+impl Default for InFlightGauge {
+    /// SQS's quota, and the template's default concurrency of each lane.
+    fn default() -> Self {
+        Self::new(IN_FLIGHT_QUOTA, [10, 2])
+    }
+}
+
+/// Parks a received message of `lane` that is to wait `wait` more: hidden (`hide`, whole
+/// seconds), or, when `park` says so, `again` sent with a delay (`send_again`, whole seconds).
+/// Only a message with an `again` copy can be sent again. The lane's in-flight count comes
+/// from `gauge` or, when it has no recent reading, from `read` (GetQueueAttributes). Shared
+/// by the SQS adapter and the simulation's queue.
+#[allow(clippy::too_many_arguments)]
+pub async fn park_message<'a, R, RF, H, HF, S, SF>(
+    lane: Lane,
+    wait: std::time::Duration,
+    again: Option<&'a Encoded>,
+    gauge: &InFlightGauge,
+    now_ms: u64,
+    read: R,
+    hide: H,
+    send_again: S,
+) -> Result<Parked, QueueError>
+where
+    R: FnOnce() -> RF,
+    RF: Future<Output = Result<u64, QueueError>>,
+    H: FnOnce(i32) -> HF,
+    HF: Future<Output = Result<(), QueueError>>,
+    S: FnOnce(&'a Encoded, i32) -> SF,
+    SF: Future<Output = Result<(), QueueError>>,
+{
+    let plan = match again {
+        Some(_) if wait > ALWAYS_HIDE => {
+            let reading = match gauge.recent(lane, now_ms) {
+                Some(reading) => Some(reading),
+                None => match read().await {
+                    Ok(count) => Some(gauge.note(lane, now_ms, count)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the queue's in-flight count; sending the message again instead of hiding it");
+                        None
+                    }
+                },
+            };
+            park(
+                wait,
+                reading,
+                gauge.quota,
+                gauge.pollers[InFlightGauge::slot(lane)],
+            )
+        }
+        _ => Parked::Hidden,
+    };
+    match (plan, again) {
+        (Parked::SentAgain, Some(copy)) => {
+            send_again(copy, whole_seconds(wait, MAX_DELAY)).await?;
+            Ok(Parked::SentAgain)
+        }
+        _ => {
+            if wait > ALWAYS_HIDE {
+                gauge.hid(lane);
+            }
+            hide(whole_seconds(wait, MAX_HIDE)).await?;
+            Ok(Parked::Hidden)
+        }
+    }
+}
+
 /// The deliveries queues as the function's adapter sees its received records.
 pub trait Postpone: Send + Sync {
-    /// Hides a received message of the queue `source` that is to wait for `delay` more (at
-    /// most `MAX_HIDE`).
+    /// Keeps a received message of the queue `source` that is to wait `wait` more: hidden, or
+    /// near the queue's in-flight quota, `again` (the message to handle then, in the same
+    /// lane) sent with a delay instead (see `park`).
     fn postpone(
         &self,
         source: Source,
         receipt_handle: &str,
-        delay: std::time::Duration,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+        wait: std::time::Duration,
+        again: Option<&Encoded>,
+    ) -> impl Future<Output = Result<Parked, QueueError>> + Send;
     /// Where a record with this event source ARN came from.
     fn source_of(&self, event_source_arn: Option<&str>) -> Source;
 }
@@ -554,6 +742,7 @@ pub struct SqsDeliveryQueue {
     client: aws_sdk_sqs::Client,
     url: String,
     slow_url: Option<String>,
+    gauge: std::sync::Arc<InFlightGauge>,
 }
 
 impl SqsDeliveryQueue {
@@ -562,7 +751,32 @@ impl SqsDeliveryQueue {
             client,
             url: url.into(),
             slow_url: None,
+            gauge: Default::default(),
         }
+    }
+
+    /// With the queues' in-flight quota (SQS's, unless AWS support raised it) and each lane's
+    /// pollers (`InFlightGauge::new`).
+    pub fn with_in_flight_gauge(mut self, gauge: InFlightGauge) -> Self {
+        self.gauge = std::sync::Arc::new(gauge);
+        self
+    }
+
+    /// `ApproximateNumberOfMessagesNotVisible` of `lane`'s queue.
+    async fn in_flight(&self, lane: Lane) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.url_of(lane))
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        out.attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| QueueError("no ApproximateNumberOfMessagesNotVisible".into()))
     }
 
     /// With the slow lane's own queue.
@@ -669,22 +883,47 @@ impl Postpone for SqsDeliveryQueue {
         &self,
         source: Source,
         receipt_handle: &str,
-        delay: std::time::Duration,
-    ) -> Result<(), QueueError> {
+        wait: std::time::Duration,
+        again: Option<&Encoded>,
+    ) -> Result<Parked, QueueError> {
         let lane = match source {
             Source::Deliveries(lane) => lane,
             // Only the deliveries queues' records are ever kept for later.
             Source::Events | Source::Unknown => Lane::Prompt,
         };
-        self.client
-            .change_message_visibility()
-            .queue_url(self.url_of(lane))
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(whole_seconds(delay, MAX_HIDE))
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(())
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        park_message(
+            lane,
+            wait,
+            again,
+            &self.gauge,
+            now_ms,
+            || self.in_flight(lane),
+            |seconds| async move {
+                self.client
+                    .change_message_visibility()
+                    .queue_url(self.url_of(lane))
+                    .receipt_handle(receipt_handle)
+                    .visibility_timeout(seconds)
+                    .send()
+                    .await
+                    .map_err(sqs_error)?;
+                Ok(())
+            },
+            |copy, seconds| async move {
+                self.client
+                    .send_message()
+                    .queue_url(self.url_of(lane))
+                    .message_body(&copy.body)
+                    .message_group_id(&copy.account_id)
+                    .delay_seconds(seconds)
+                    .send()
+                    .await
+                    .map_err(sqs_error)?;
+                Ok(())
+            },
+        )
+        .await
     }
 }
 
@@ -697,6 +936,10 @@ pub struct MemoryDeliveryQueue {
     pub notices: Mutex<Vec<NoticeMessage>>,
     /// `(receipt handle, delay)` of each message hidden again.
     pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
+    /// When set, the in-flight count every postpone reads (for one poller): a long wait is
+    /// then sent again (into `queued`) instead of hidden while the count is at least half of
+    /// `IN_FLIGHT_QUOTA`.
+    pub in_flight: Mutex<Option<u64>>,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -714,13 +957,27 @@ impl Postpone for MemoryDeliveryQueue {
         &self,
         _source: Source,
         receipt_handle: &str,
-        delay: std::time::Duration,
-    ) -> Result<(), QueueError> {
+        wait: std::time::Duration,
+        again: Option<&Encoded>,
+    ) -> Result<Parked, QueueError> {
+        let in_flight = *self.in_flight.lock().unwrap();
+        let reading = in_flight.map(|in_flight| Reading {
+            at_ms: 0,
+            in_flight,
+            hidden_since: 0,
+        });
+        if let (Some(copy), Parked::SentAgain) = (again, park(wait, reading, IN_FLIGHT_QUOTA, 1)) {
+            if in_flight.is_some() {
+                self.enqueue_encoded(std::slice::from_ref(copy), time::OffsetDateTime::now_utc())
+                    .await?;
+                return Ok(Parked::SentAgain);
+            }
+        }
         self.postponed
             .lock()
             .unwrap()
-            .push((receipt_handle.to_string(), delay.min(MAX_HIDE)));
-        Ok(())
+            .push((receipt_handle.to_string(), wait.min(MAX_HIDE)));
+        Ok(Parked::Hidden)
     }
 }
 
@@ -751,6 +1008,136 @@ impl DeliveryQueue for MemoryDeliveryQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_waits_are_hidden_while_the_queue_stays_under_half_its_quota() {
+        let minute = std::time::Duration::from_secs(60);
+        let hours = std::time::Duration::from_secs(5 * 3_600);
+        let reading = |in_flight, hidden_since| {
+            Some(Reading {
+                at_ms: 0,
+                in_flight,
+                hidden_since,
+            })
+        };
+        assert_eq!(park(hours, reading(59_999, 0), 120_000, 1), Parked::Hidden);
+        assert_eq!(
+            park(hours, reading(60_000, 0), 120_000, 1),
+            Parked::SentAgain
+        );
+        // The room under half the quota is shared among the lane's pollers: with 10, this
+        // container may hide 1,000 of the 10,000 left until it reads again.
+        assert_eq!(
+            park(hours, reading(50_000, 999), 120_000, 10),
+            Parked::Hidden
+        );
+        assert_eq!(
+            park(hours, reading(50_000, 1_000), 120_000, 10),
+            Parked::SentAgain
+        );
+        // An unknown count is taken as a full queue: a send costs more, but never stalls it.
+        assert_eq!(park(hours, None, 120_000, 1), Parked::SentAgain);
+        // Short waits leave the count soon.
+        assert_eq!(
+            park(minute, reading(119_999, 0), 120_000, 1),
+            Parked::Hidden
+        );
+        assert_eq!(park(minute, None, 120_000, 1), Parked::Hidden);
+    }
+
+    /// What `park_message` did: ("read" | "hide N" | "send N").
+    fn parked(
+        wait_s: u64,
+        again: bool,
+        in_flight: Result<u64, ()>,
+        gauge: &InFlightGauge,
+        now_ms: u64,
+    ) -> (Parked, Vec<String>) {
+        let calls = Mutex::new(Vec::new());
+        let copy = message(1, None).parked_copy();
+        let parked = futures::executor::block_on(park_message(
+            Lane::Slow,
+            std::time::Duration::from_secs(wait_s),
+            again.then_some(&copy),
+            gauge,
+            now_ms,
+            || async {
+                calls.lock().unwrap().push("read".to_string());
+                in_flight.map_err(|_| QueueError("ServiceUnavailable".into()))
+            },
+            |seconds| {
+                let calls = &calls;
+                async move {
+                    calls.lock().unwrap().push(format!("hide {seconds}"));
+                    Ok(())
+                }
+            },
+            |copy: &Encoded, seconds| {
+                let checked = copy.body.contains("\"check\":true");
+                let calls = &calls;
+                async move {
+                    assert!(checked, "a parked copy takes the checked path");
+                    calls.lock().unwrap().push(format!("send {seconds}"));
+                    Ok(())
+                }
+            },
+        ))
+        .unwrap();
+        (parked, calls.into_inner().unwrap())
+    }
+
+    #[test]
+    fn parking_reads_the_in_flight_count_once_a_minute_and_sends_long_waits_again_near_the_quota() {
+        // A quota of 100, two slow-lane pollers: each may hide half the room under 50.
+        let gauge = InFlightGauge::new(100, [10, 2]);
+        // A short wait: hidden, nothing read.
+        assert_eq!(
+            parked(30, true, Ok(99), &gauge, 0),
+            (Parked::Hidden, vec!["hide 30".into()])
+        );
+        // A long wait with room (44 in flight: 3 each): read, then hidden (12 hours less the
+        // margin at most).
+        assert_eq!(
+            parked(20 * 3_600, true, Ok(44), &gauge, 0),
+            (
+                Parked::Hidden,
+                vec!["read".into(), format!("hide {}", MAX_HIDE.as_secs())]
+            )
+        );
+        // The reading is used for a minute, counting what this container hid since.
+        for _ in 0..2 {
+            assert_eq!(
+                parked(3_600, true, Ok(0), &gauge, 59_999),
+                (Parked::Hidden, vec!["hide 3600".into()])
+            );
+        }
+        assert_eq!(
+            parked(3_600, true, Ok(0), &gauge, 59_999),
+            (Parked::SentAgain, vec!["send 900".into()]),
+            "its share is used up: a copy waits 15 minutes (SQS's longest delay)"
+        );
+        // Then read again: half full, so sent again.
+        assert_eq!(
+            parked(3_600, true, Ok(50), &gauge, 60_000),
+            (Parked::SentAgain, vec!["read".into(), "send 900".into()])
+        );
+        // An unreadable count in a fresh container: sent again.
+        assert_eq!(
+            parked(3_600, true, Err(()), &InFlightGauge::default(), 0),
+            (Parked::SentAgain, vec!["read".into(), "send 900".into()])
+        );
+        // A message with no copy to send (a notice, a rest): hidden whatever the count.
+        assert_eq!(
+            parked(3_600, false, Err(()), &InFlightGauge::default(), 0),
+            (Parked::Hidden, vec!["hide 3600".into()])
+        );
+        // Each lane has its own reading.
+        assert_eq!(gauge.recent(Lane::Prompt, 60_000), None);
+        assert_eq!(
+            gauge.recent(Lane::Slow, 60_000).map(|r| r.in_flight),
+            Some(50)
+        );
+    }
 
     #[test]
     fn batches_hold_at_most_ten_entries_and_256_kib() {

@@ -285,9 +285,10 @@ impl Postpone for Bodies {
         &self,
         _source: hookline::queue::Source,
         _receipt: &str,
-        _delay: Duration,
-    ) -> Result<(), QueueError> {
-        Ok(())
+        _wait: Duration,
+        _again: Option<&hookline::queue::Encoded>,
+    ) -> Result<hookline::queue::Parked, QueueError> {
+        Ok(hookline::queue::Parked::Hidden)
     }
 }
 

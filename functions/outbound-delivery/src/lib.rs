@@ -9,8 +9,8 @@ use hookline::http::HttpClient;
 use hookline::notify::Mailer;
 use hookline::outbound;
 use hookline::queue::{
-    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, Postpone, QueuedEvent,
-    RetryMessage, Source,
+    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, NoticeMessage, Parked, Postpone,
+    QueuedEvent, RetryMessage, Source,
 };
 use time::OffsetDateTime;
 
@@ -199,11 +199,26 @@ where
         Ok(outbound::Handled::KeepUntil(at)) => {
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             let wait = std::time::Duration::try_from(at - engine.clock().now()).unwrap_or_default();
-            if let Err(e) = engine.queue().postpone(source, receipt, wait).await {
-                // It comes back after the queue's visibility timeout instead.
-                tracing::warn!(message_id = id, error = %e, "could not hide the message until it is due");
+            // Only delivery messages may be sent again near the in-flight quota; the other
+            // kinds wait minutes at most.
+            let again = match work {
+                Work::Delivery(delivery) => Some(delivery.parked_copy()),
+                _ => None,
+            };
+            match engine
+                .queue()
+                .postpone(source, receipt, wait, again.as_ref())
+                .await
+            {
+                Ok(Parked::Hidden) => false,
+                // Its delayed copy is queued: this one is deleted.
+                Ok(Parked::SentAgain) => true,
+                Err(e) => {
+                    // It comes back after the queue's visibility timeout instead.
+                    tracing::warn!(message_id = id, error = %e, "could not park the message until it is due");
+                    false
+                }
             }
-            false
         }
         Err(e) => {
             tracing::error!(message_id = id, error = %e, "message failed; it will be received again");

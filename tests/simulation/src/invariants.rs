@@ -178,6 +178,7 @@ pub fn check(o: &Outcome) -> Checked {
         .map(|s| (s.delivery.id.as_str(), s.delivery.status))
         .collect();
     let mut max_lateness = 0;
+    let mut latest = String::new();
     for (id, records) in &tables.records {
         for (k, pair) in records.windows(2).enumerate() {
             let ((at, next, status), (next_at, _, _)) = (&pair[0], &pair[1]);
@@ -205,7 +206,11 @@ pub fn check(o: &Outcome) -> Checked {
                     ms(*due) - ms(*next_at)
                 ));
             }
-            max_lateness = max_lateness.max(ms(*next_at).saturating_sub(ms(*due)));
+            let late = ms(*next_at).saturating_sub(ms(*due));
+            if late > max_lateness {
+                max_lateness = late;
+                latest = format!("{id}'s attempt {}, due at {}", k + 2, fmt_ms(ms(*due)));
+            }
         }
         if let Some((_, Some(due), _)) = records.last() {
             let pending = status_by_id.get(id.as_str()) == Some(&DeliveryStatus::Pending);
@@ -219,7 +224,7 @@ pub fn check(o: &Outcome) -> Checked {
     }
     if max_lateness > slack {
         v.push(format!(
-            "an attempt came {} late (slack {})",
+            "an attempt came {} late (slack {}): {latest}",
             fmt_ms(max_lateness),
             fmt_ms(slack)
         ));

@@ -90,7 +90,12 @@ async fn poller(
         }
         let mut batch = receive(&world, &queue, config.batch_size).await;
         if batch.is_empty() {
-            continue; // another poller took them
+            if queue.at_in_flight_limit() {
+                // The long poll returns empty at the in-flight quota, after its 20 s.
+                let until = world.now_ms() + crate::sqs::LONG_POLL_MS;
+                world.scheduler.sleep_until(until).await;
+            }
+            continue; // or another poller took them
         }
         // Filled by more receives (10 messages each at most) while messages are there, and
         // for up to the batching window since the first came.

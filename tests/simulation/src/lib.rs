@@ -57,6 +57,9 @@ pub struct Config {
     /// The slow lane's event source's `MaximumConcurrency` (the template's
     /// `SlowLaneMaxConcurrency`); its queue is made as the deliveries queue.
     pub slow_lane_concurrency: usize,
+    /// Each deliveries queue's in-flight quota; `None` draws it per seed: SQS's 120,000 for
+    /// most seeds, a few dozen for some, so a run meets the quota (`sqs::IN_FLIGHT_QUOTA`).
+    pub in_flight_limit: Option<usize>,
     pub settings: DeliverySettings,
     /// A run stops here even with work left (a violation).
     pub horizon_ms: u64,
@@ -82,6 +85,7 @@ impl Default for Config {
             events_queue: (720, 20),
             deliveries_queue: (720, 20),
             slow_lane_concurrency: 2,
+            in_flight_limit: None,
             settings: DeliverySettings::default(),
             horizon_ms: 8 * 86_400_000,
             lateness_slack_ms: 2 * 3_600_000,
@@ -99,6 +103,8 @@ pub struct Report {
     pub deliveries: usize,
     pub attempts: usize,
     pub faults: BTreeMap<&'static str, u64>,
+    /// Conditions the models met that were not injected (`World::count`).
+    pub conditions: BTreeMap<&'static str, u64>,
     pub violations: Vec<String>,
     pub trace: Vec<String>,
     pub max_lateness_ms: u64,
@@ -163,6 +169,16 @@ pub fn run_plan(
         table.put_webhook(webhook);
         receivers.add(&webhook.url, behaviour.clone());
     }
+    // The adapter is configured with the quota; the queue's own is "approximately" that,
+    // up to 30% lower.
+    let in_flight_quota = config.in_flight_limit.unwrap_or_else(|| {
+        if world.rng.chance(0.3) {
+            world.rng.between(20, 200) as usize
+        } else {
+            sqs::IN_FLIGHT_QUOTA
+        }
+    });
+    let in_flight_limit = in_flight_quota * world.rng.between(70, 100) as usize / 100;
     let queues = SimQueues {
         world: world.clone(),
         events: Queue::new(
@@ -170,19 +186,29 @@ pub fn run_plan(
             "events",
             config.events_queue.0,
             config.events_queue.1,
+            sqs::IN_FLIGHT_QUOTA,
         ),
         deliveries: Queue::new(
             world.clone(),
             "deliveries",
             config.deliveries_queue.0,
             config.deliveries_queue.1,
+            in_flight_limit,
         ),
         slow: Queue::new(
             world.clone(),
             "slow-deliveries",
             config.deliveries_queue.0,
             config.deliveries_queue.1,
+            in_flight_limit,
         ),
+        gauge: Arc::new(hookline::queue::InFlightGauge::new(
+            in_flight_quota as u64,
+            [
+                config.function.max_concurrency as u64,
+                config.slow_lane_concurrency as u64,
+            ],
+        )),
     };
     let mailer = SimMailer::new(world.clone());
     let deliverer = Arc::new(hookline::outbound::Deliverer::new(
@@ -259,6 +285,7 @@ pub fn run_plan(
         deliveries: tables.deliveries.len(),
         attempts: tables.records.values().map(Vec::len).sum(),
         faults: world.fault_counts(),
+        conditions: world.condition_counts(),
         violations: checked.violations,
         trace: world.take_trace(),
         max_lateness_ms: checked.max_lateness_ms,
@@ -346,6 +373,7 @@ pub struct Summary {
     pub deliveries: u64,
     pub attempts: u64,
     pub faults: BTreeMap<&'static str, u64>,
+    pub conditions: BTreeMap<&'static str, u64>,
     pub violations: u64,
     pub failed_seeds: Vec<u64>,
     pub max_lateness_ms: u64,
@@ -357,6 +385,10 @@ impl std::fmt::Display for Summary {
         let faults: u64 = self.faults.values().sum();
         writeln!(f, "faults injected by kind:")?;
         for (kind, n) in &self.faults {
+            writeln!(f, "  {kind}: {n}")?;
+        }
+        writeln!(f, "conditions met:")?;
+        for (kind, n) in &self.conditions {
             writeln!(f, "  {kind}: {n}")?;
         }
         writeln!(
@@ -421,6 +453,9 @@ pub fn run_seeds(
             summary.attempts += report.attempts as u64;
             for (k, n) in &report.faults {
                 *summary.faults.entry(k).or_default() += n;
+            }
+            for (k, n) in &report.conditions {
+                *summary.conditions.entry(k).or_default() += n;
             }
             summary.violations += report.violations.len() as u64;
             if !report.violations.is_empty() {

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookline::queue::{
-    batch_backoff, send_in_batches, whole_seconds, BatchEntry, DeliveryMessage, DeliveryQueue,
-    Encoded, EventMessage, EventQueue, FailedEntry, Lane, NoticeMessage, Postpone, QueueError,
-    Source, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_HIDE,
+    batch_backoff, park_message, send_in_batches, BatchEntry, DeliveryMessage, DeliveryQueue,
+    Encoded, EventMessage, EventQueue, FailedEntry, InFlightGauge, Lane, NoticeMessage, Parked,
+    Postpone, QueueError, Source, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
 };
 
 use crate::crash_point;
@@ -19,6 +19,12 @@ use crate::world::World;
 pub const MAX_BODY: usize = 256 * 1024;
 /// "Amazon SQS visibility timeout": 12 hours from the receive, at most.
 pub const VISIBILITY_CAP_MS: u64 = 12 * 3_600_000;
+/// "Amazon SQS standard queue quotas": "a maximum of approximately 120,000 in flight messages
+/// (received from a queue by a consumer, but not yet deleted)"; at the quota a long poll
+/// returns nothing ("If you use long polling, Amazon SQS returns no error messages").
+pub const IN_FLIGHT_QUOTA: usize = 120_000;
+/// "The maximum long polling wait time is 20 seconds": Lambda's pollers wait that long.
+pub const LONG_POLL_MS: u64 = 20_000;
 
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -51,6 +57,8 @@ pub struct Queue {
     pub visibility_timeout: u32,
     /// The redrive policy's `maxReceiveCount`.
     pub max_receive_count: u32,
+    /// Most messages in flight at once (received, neither deleted nor visible again).
+    pub in_flight_limit: usize,
     /// Notified on every send and visibility change: the poller's cue.
     pub wake: Signal,
     world: World,
@@ -73,11 +81,13 @@ impl Queue {
         name: &'static str,
         visibility_timeout: u32,
         max_receive_count: u32,
+        in_flight_limit: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
             name,
             visibility_timeout,
             max_receive_count,
+            in_flight_limit,
             wake: Signal::default(),
             world,
             state: Mutex::default(),
@@ -91,6 +101,25 @@ impl Queue {
     /// `SendMessage`. "DelaySeconds: 0 to 900" (an integer); a lost reply makes the SDK send
     /// again, and the queue then holds two copies ("at-least-once delivery").
     pub fn send(&self, body: &str, delay_seconds: i32) -> Result<String, QueueError> {
+        self.send_message(body, None, delay_seconds)
+    }
+
+    /// `SendMessage` with a `MessageGroupId` (a fair queue's tenant).
+    pub fn send_one(
+        &self,
+        body: &str,
+        group: &str,
+        delay_seconds: i32,
+    ) -> Result<String, QueueError> {
+        self.send_message(body, Some(group), delay_seconds)
+    }
+
+    fn send_message(
+        &self,
+        body: &str,
+        group: Option<&str>,
+        delay_seconds: i32,
+    ) -> Result<String, QueueError> {
         if !(0..=900).contains(&delay_seconds) {
             return Err(self.error(&format!(
                 "InvalidParameterValue: DelaySeconds {delay_seconds}"
@@ -133,7 +162,7 @@ impl Queue {
                     receive_count: 0,
                     received_at: None,
                     receipt: None,
-                    group: None,
+                    group: group.map(str::to_string),
                 },
             );
         }
@@ -253,10 +282,21 @@ impl Queue {
 
     /// `ReceiveMessage` of up to `max` (at most 10) visible messages, in no particular order.
     /// A message received more than `maxReceiveCount` times moves to the dead-letter queue
-    /// instead ("Using dead-letter queues").
+    /// instead ("Using dead-letter queues"). None while the queue's in-flight quota is
+    /// reached (a long poll's empty answer).
     pub fn receive(&self, max: usize) -> Vec<Received> {
         let now = self.world.now_ms();
         let mut s = self.state.lock().unwrap();
+        let room = self
+            .in_flight_limit
+            .saturating_sub(in_flight(&s.messages, now));
+        if room == 0 {
+            self.world.count("sqs.in_flight_quota_reached");
+            self.world
+                .trace(|| format!("SQS {} receive: in-flight quota reached", self.name));
+            return Vec::new();
+        }
+        let max = max.min(room);
         let noisy = fair_queue_noisy(&s.messages, now);
         // Visible messages, split once per receive into quiet tenants' and noisy tenants'
         // (with the tenant's in-flight count).
@@ -391,6 +431,27 @@ impl Queue {
             .min()
     }
 
+    /// Whether a receive now would find the in-flight quota reached.
+    pub fn at_in_flight_limit(&self) -> bool {
+        let now = self.world.now_ms();
+        let s = self.state.lock().unwrap();
+        in_flight(&s.messages, now) >= self.in_flight_limit
+    }
+
+    /// `GetQueueAttributes` `ApproximateNumberOfMessagesNotVisible`: "the approximate number
+    /// of messages that are in flight".
+    pub fn approximate_in_flight(&self) -> Result<u64, QueueError> {
+        if self
+            .world
+            .fault("sqs.attributes.error", self.world.faults.sqs_error)
+        {
+            return Err(self.error("ServiceUnavailable (get queue attributes)"));
+        }
+        let now = self.world.now_ms();
+        let s = self.state.lock().unwrap();
+        Ok(in_flight(&s.messages, now) as u64)
+    }
+
     pub fn has_visible(&self) -> bool {
         let now = self.world.now_ms();
         let s = self.state.lock().unwrap();
@@ -450,6 +511,14 @@ fn fair_queue_noisy(
     in_flight
 }
 
+/// Messages received and not visible again yet (nor deleted).
+fn in_flight(messages: &BTreeMap<String, Message>, now: u64) -> usize {
+    messages
+        .values()
+        .filter(|m| m.received_at.is_some() && m.visible_at > now)
+        .count()
+}
+
 fn short(body: &str) -> &str {
     &body[..body.len().min(160)]
 }
@@ -463,6 +532,9 @@ pub struct SimQueues {
     pub deliveries: Arc<Queue>,
     /// The slow lane's deliveries queue (`queue::Lane::Slow`).
     pub slow: Arc<Queue>,
+    /// The in-flight quota the adapter is configured with (the deliveries queues' own is
+    /// "approximately" that: it may be lower), each lane's pollers, and its readings.
+    pub gauge: Arc<InFlightGauge>,
 }
 
 impl SimQueues {
@@ -577,29 +649,66 @@ impl Postpone for SimQueues {
         &self,
         source: Source,
         receipt_handle: &str,
-        delay: Duration,
-    ) -> Result<(), QueueError> {
+        wait: Duration,
+        again: Option<&Encoded>,
+    ) -> Result<Parked, QueueError> {
         let Source::Deliveries(lane) = source else {
             return Err(QueueError(format!(
                 "{source:?} records are never postponed"
             )));
         };
-        crash_point!(
-            self.world,
-            "crash.before.sqs_hide",
-            self.world.faults.crash_before_call
-        );
-        let (there, back) = self.round_trip();
-        self.transit(there).await;
-        let changed = self
-            .lane(lane)
-            .change_visibility(receipt_handle, whole_seconds(delay, MAX_HIDE));
-        self.transit(back).await;
-        crash_point!(
-            self.world,
-            "crash.after.sqs_hide",
-            self.world.faults.crash_after_call
-        );
-        changed
+        // The SQS adapter's own parking code, each call through the model.
+        park_message(
+            lane,
+            wait,
+            again,
+            &self.gauge,
+            self.world.now_ms(),
+            || async move {
+                let (there, back) = self.round_trip();
+                self.transit(there).await;
+                let read = self.lane(lane).approximate_in_flight();
+                self.transit(back).await;
+                read
+            },
+            |seconds| async move {
+                crash_point!(
+                    self.world,
+                    "crash.before.sqs_hide",
+                    self.world.faults.crash_before_call
+                );
+                let (there, back) = self.round_trip();
+                self.transit(there).await;
+                let changed = self.lane(lane).change_visibility(receipt_handle, seconds);
+                self.transit(back).await;
+                crash_point!(
+                    self.world,
+                    "crash.after.sqs_hide",
+                    self.world.faults.crash_after_call
+                );
+                changed
+            },
+            |copy, seconds| async move {
+                crash_point!(
+                    self.world,
+                    "crash.before.sqs_send",
+                    self.world.faults.crash_before_call
+                );
+                let (there, back) = self.round_trip();
+                self.transit(there).await;
+                self.world.count("sqs.parked_by_sending_again");
+                let sent = self
+                    .lane(lane)
+                    .send_one(&copy.body, &copy.account_id, seconds);
+                self.transit(back).await;
+                crash_point!(
+                    self.world,
+                    "crash.after.sqs_send",
+                    self.world.faults.crash_after_call
+                );
+                sent.map(|_| ())
+            },
+        )
+        .await
     }
 }

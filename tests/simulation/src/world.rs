@@ -110,6 +110,8 @@ pub struct Ledger {
 #[derive(Default)]
 struct Tally {
     faults: BTreeMap<&'static str, u64>,
+    /// What the models met that is not an injected fault (a timeout, a quota reached).
+    conditions: BTreeMap<&'static str, u64>,
     /// Passes through each scripted point so far.
     passes: HashMap<String, u32>,
     trace: Vec<String>,
@@ -176,8 +178,19 @@ impl World {
         true
     }
 
+    /// Counts a condition met (not a fault: nothing was injected).
     pub fn count(&self, kind: &'static str) {
-        *self.tally.lock().unwrap().faults.entry(kind).or_default() += 1;
+        *self
+            .tally
+            .lock()
+            .unwrap()
+            .conditions
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    pub fn condition_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.tally.lock().unwrap().conditions.clone()
     }
 
     pub fn fault_counts(&self) -> BTreeMap<&'static str, u64> {
