@@ -58,7 +58,7 @@ pub struct Config {
     /// `SlowLaneMaxConcurrency`); its queue is made as the deliveries queue.
     pub slow_lane_concurrency: usize,
     /// Each deliveries queue's in-flight quota; `None` draws it per seed: SQS's 120,000 for
-    /// most seeds, a few dozen for some, so a run meets the quota (`sqs::IN_FLIGHT_QUOTA`).
+    /// most seeds, 20-200 for one in five, so a run meets the quota (`sqs::IN_FLIGHT_QUOTA`).
     pub in_flight_limit: Option<usize>,
     pub settings: DeliverySettings,
     /// A run stops here even with work left (a violation).
@@ -172,7 +172,7 @@ pub fn run_plan(
     // The adapter is configured with the quota; the queue's own is "approximately" that,
     // up to 30% lower.
     let in_flight_quota = config.in_flight_limit.unwrap_or_else(|| {
-        if world.rng.chance(0.3) {
+        if world.rng.chance(0.2) {
             world.rng.between(20, 200) as usize
         } else {
             sqs::IN_FLIGHT_QUOTA

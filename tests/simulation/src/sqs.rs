@@ -287,9 +287,8 @@ impl Queue {
     pub fn receive(&self, max: usize) -> Vec<Received> {
         let now = self.world.now_ms();
         let mut s = self.state.lock().unwrap();
-        let room = self
-            .in_flight_limit
-            .saturating_sub(in_flight(&s.messages, now));
+        let total = in_flight(&s.messages, now);
+        let room = self.in_flight_limit.saturating_sub(total);
         if room == 0 {
             self.world.count("sqs.in_flight_quota_reached");
             self.world
@@ -297,7 +296,7 @@ impl Queue {
             return Vec::new();
         }
         let max = max.min(room);
-        let noisy = fair_queue_noisy(&s.messages, now);
+        let noisy = fair_queue_noisy(&s.messages, now, total);
         // Visible messages, split once per receive into quiet tenants' and noisy tenants'
         // (with the tenant's in-flight count).
         let (mut quiet, mut loud): (Vec<String>, Vec<(String, usize)>) = (Vec::new(), Vec::new());
@@ -496,12 +495,14 @@ impl Queue {
 fn fair_queue_noisy(
     messages: &BTreeMap<String, Message>,
     now: u64,
+    total: usize,
 ) -> std::collections::HashMap<String, usize> {
     let mut in_flight: std::collections::HashMap<String, usize> = Default::default();
-    let mut total = 0;
+    if total < 30 {
+        return in_flight; // no tenant can have 30 of its own
+    }
     for m in messages.values() {
         if m.received_at.is_some() && m.visible_at > now {
-            total += 1;
             if let Some(g) = &m.group {
                 *in_flight.entry(g.clone()).or_default() += 1;
             }
