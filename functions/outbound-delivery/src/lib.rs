@@ -153,19 +153,21 @@ fn checked_event(message: EventMessage) -> Result<Parsed, String> {
     Ok(Parsed::Event(message))
 }
 
-/// Which receive this is and when the message was sent, from the record's attributes.
+/// Which receive this is and when the message was sent, from the record's attributes (one
+/// pass over the few there are, rather than a hashed lookup of each name).
 fn receive_of(message: &SqsMessage) -> outbound::Receive {
-    let attribute = |name: &str| {
-        message
-            .attributes
-            .get(name)
-            .and_then(|v| v.parse::<i128>().ok())
-    };
+    let (mut count, mut sent_ms) = (None, None);
+    for (name, value) in &message.attributes {
+        match name.as_str() {
+            "ApproximateReceiveCount" => count = value.parse::<i128>().ok(),
+            "SentTimestamp" => sent_ms = value.parse::<i128>().ok(),
+            _ => {}
+        }
+    }
     outbound::Receive {
         // Missing (never from SQS): treated as a repeat, so the checked path runs.
-        count: attribute("ApproximateReceiveCount")
-            .map_or(u32::MAX, |n| n.clamp(1, u32::MAX as i128) as u32),
-        sent_at: attribute("SentTimestamp")
+        count: count.map_or(u32::MAX, |n| n.clamp(1, u32::MAX as i128) as u32),
+        sent_at: sent_ms
             .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok())
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
     }

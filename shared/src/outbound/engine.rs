@@ -611,7 +611,9 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             {
                 self.first_try(message, webhook, event, deadline).await
             }
-            _ => self.checked(message, receive, deadline).await,
+            // Boxed: the checked path's future is the larger, and the fast path's is what
+            // every first try moves around.
+            _ => Box::pin(self.checked(message, receive, deadline)).await,
         }
     }
 
