@@ -49,6 +49,8 @@ struct State {
     next_id: u64,
     sends: u64,
     deleted: Vec<(String, String, u64)>,
+    /// What `GetQueueAttributes` reports as in flight: (when it was counted, the count).
+    reported_in_flight: Option<(u64, usize)>,
 }
 
 pub struct Queue {
@@ -438,7 +440,10 @@ impl Queue {
     }
 
     /// `GetQueueAttributes` `ApproximateNumberOfMessagesNotVisible`: "the approximate number
-    /// of messages that are in flight".
+    /// of messages that are in flight", which "may not achieve consistency until at least 1
+    /// minute after" the queue changes ("Available CloudWatch metrics for Amazon SQS"): the
+    /// count reported is the one made when the last report was a minute old, so it lags by up
+    /// to a minute.
     pub fn approximate_in_flight(&self) -> Result<u64, QueueError> {
         if self
             .world
@@ -447,8 +452,16 @@ impl Queue {
             return Err(self.error("ServiceUnavailable (get queue attributes)"));
         }
         let now = self.world.now_ms();
-        let s = self.state.lock().unwrap();
-        Ok(in_flight(&s.messages, now) as u64)
+        let mut s = self.state.lock().unwrap();
+        let count = match s.reported_in_flight {
+            Some((at, count)) if now < at + 60_000 => count,
+            _ => {
+                let count = in_flight(&s.messages, now);
+                s.reported_in_flight = Some((now, count));
+                count
+            }
+        };
+        Ok(count as u64)
     }
 
     pub fn has_visible(&self) -> bool {
