@@ -996,7 +996,7 @@ async fn a_retry_waiting_hours_is_hidden_while_the_queue_has_room_and_sent_again
                 RecordingMailer::default(),
                 SqsDeliveryQueue::new(sqs, &url)
                     .with_slow_lane(&url)
-                    .with_in_flight_gauge(InFlightGauge::new(quota, [1, 1])),
+                    .with_in_flight_gauge(InFlightGauge::new(quota, 1)),
                 Arc::new(hookline::clock::SystemClock),
                 hookline::random::os(),
                 DeliverySettings::default(),
@@ -1004,15 +1004,16 @@ async fn a_retry_waiting_hours_is_hidden_while_the_queue_has_room_and_sent_again
         }
     };
 
-    // Two in flight of a quota of 100: hidden (kept by the batch's answer).
+    // Two in flight of a quota of 100 (a quarter: 25): hidden (kept by the batch's answer).
     let roomy = engine(100).await;
     let answer = hookline_tests::invoke(&roomy, batch_of(&received[0])).await;
     assert_eq!(answer.batch_item_failures.len(), 1, "kept, hidden");
     assert_eq!(in_flight_and_delayed(&sqs, &url).await, (2, 0));
 
-    // Two in flight of a quota of 4: half full, so a delayed copy is queued instead, and the
-    // batch's answer lets this one be deleted.
-    let full = engine(4).await;
+    // Two in flight of a quota of 8 (a quarter: 2): no room, so a delayed copy is queued
+    // instead (checked, counting one copy before it), and the batch's answer lets this one
+    // be deleted.
+    let full = engine(8).await;
     let answer = hookline_tests::invoke(&full, batch_of(&received[1])).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     assert_eq!(in_flight_and_delayed(&sqs, &url).await, (2, 1));
@@ -1024,4 +1025,48 @@ async fn a_retry_waiting_hours_is_hidden_while_the_queue_has_room_and_sent_again
         .await
         .unwrap();
     assert_eq!(in_flight_and_delayed(&sqs, &url).await, (1, 1));
+}
+
+#[tokio::test]
+async fn near_the_in_flight_quota_a_batch_s_long_waits_go_back_as_checked_copies_in_their_lane() {
+    let (d, _) = deliverer(DeliverySettings::default()).await;
+    // A full queue (the memory queue's count is read as is, for one container).
+    *d.queue().in_flight.lock().unwrap() = Some(hookline::queue::IN_FLIGHT_QUOTA);
+    let later = |id: &str, parked: u32| {
+        json!({"v": 2, "accountId": "acme", "webhookId": "wh_x", "deliveryId": id,
+               "dueAt": "2099-01-01T00:00:00Z", "slow": true, "parked": parked})
+        .to_string()
+    };
+    let batch = hookline_tests::sqs_batch_from(
+        "arn:aws:sqs:us-east-1:000000000000:slow-deliveries",
+        &[
+            ("a", later("dlv_a", 0)),
+            ("b", later("dlv_b", 7)),
+            // Sent again as often as a message may be: hidden, so SQS counts its receives.
+            ("c", later("dlv_c", hookline::queue::MAX_PARKED)),
+        ],
+    );
+    let response = hookline_tests::invoke(&d, batch).await;
+    let kept: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(kept, vec!["c"]);
+    let copies = take_queued(&d);
+    let mut seen: Vec<(String, u32, bool, bool)> = copies
+        .iter()
+        .map(|m| (m.delivery_id.clone(), m.parked, m.check, m.slow))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("dlv_a".to_string(), 1, true, true),
+            ("dlv_b".to_string(), 8, true, true)
+        ]
+    );
+    let hidden = d.queue().postponed.lock().unwrap().clone();
+    assert_eq!(hidden.len(), 1);
+    assert_eq!(hidden[0].0, "receipt-c");
 }

@@ -76,6 +76,7 @@ fn main() {
         check: false,
         manual: false,
         slow: false,
+        parked: 0,
     };
     let event_json = serde_json::to_string(&published).unwrap();
     let delivery_body = message.encode_with_event(&event_json).body;

@@ -182,10 +182,11 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
 /// may be the events queue (`HOOKLINE_EVENTS_QUEUE_URL`, when set): publishers write there,
 /// and a record from a deliveries queue is trusted to name any URL and credentials.
 ///
-/// Parking long waits (`queue::park`) needs each lane's pollers,
-/// `HOOKLINE_DELIVERY_MAX_CONCURRENCY` and `HOOKLINE_SLOW_LANE_MAX_CONCURRENCY` (the template
-/// sets them from the event sources' `MaximumConcurrency`), and the queues' in-flight quota,
-/// `HOOKLINE_SQS_IN_FLIGHT_QUOTA` (SQS's 120,000 unless AWS support raised it).
+/// Parking long waits (`queue::park`) needs the function's most instances at once: its event
+/// sources' `MaximumConcurrency`, `HOOKLINE_DELIVERY_MAX_CONCURRENCY` for the events queue and
+/// the prompt lane each and `HOOKLINE_SLOW_LANE_MAX_CONCURRENCY` for the slow lane (the
+/// template sets both), and the queues' in-flight quota, `HOOKLINE_SQS_IN_FLIGHT_QUOTA` (SQS's
+/// 120,000 unless AWS support raised it).
 pub fn delivery_queue(
     client: aws_sdk_sqs::Client,
 ) -> Result<crate::queue::SqsDeliveryQueue, ConfigError> {
@@ -203,10 +204,8 @@ pub fn delivery_queue(
             100,
             100_000_000,
         )?,
-        [
-            number("HOOKLINE_DELIVERY_MAX_CONCURRENCY", 10, 1, 10_000)?,
-            number("HOOKLINE_SLOW_LANE_MAX_CONCURRENCY", 2, 1, 10_000)?,
-        ],
+        2 * number("HOOKLINE_DELIVERY_MAX_CONCURRENCY", 10, 1, 10_000)?
+            + number("HOOKLINE_SLOW_LANE_MAX_CONCURRENCY", 2, 1, 10_000)?,
     );
     let queue = crate::queue::SqsDeliveryQueue::new(client, prompt).with_in_flight_gauge(gauge);
     Ok(match slow {

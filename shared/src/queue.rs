@@ -83,6 +83,27 @@ pub struct RetryMessage {
     pub manual: bool,
 }
 
+impl RetryMessage {
+    /// The v2 delivery message it stands for: checked, as a retry with no event of its own
+    /// (the v1 record holds the event).
+    pub fn as_delivery(&self) -> DeliveryMessage {
+        DeliveryMessage {
+            v: DELIVERY_MESSAGE_VERSION,
+            delivery_id: self.delivery_id.clone(),
+            account_id: self.account_id.clone(),
+            webhook_id: self.webhook_id.clone(),
+            event: None,
+            webhook: None,
+            failing: false,
+            due_at: Some(self.due_at),
+            check: true,
+            manual: self.manual,
+            slow: false,
+            parked: 0,
+        }
+    }
+}
+
 /// "Send this failure e-mail", on the deliveries queue: queued rather than sent in passing, so
 /// neither a crash nor a failing SES loses it (the message comes back until it is sent).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -222,7 +243,22 @@ pub struct DeliveryMessage {
     /// first try to a webhook whose streak runs, every retry), or it is a bulk recover.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub slow: bool,
+    /// How many copies came before this one, each sent again in place of a message parked
+    /// near the in-flight quota (`parked_copy`): SQS counts each copy's receives from 1 again,
+    /// so these count as receives too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub parked: u32,
 }
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A message sent again this many times is hidden instead, whatever the queue holds: its
+/// receives then count toward `maxReceiveCount` and the dead-letter queue, so a message that
+/// never comes to an end cannot go round for ever as copies. The longest legitimate wait
+/// (24 h, stretched to twice its slot by `Retry-After`, plus 20%) takes 231 copies.
+pub const MAX_PARKED: u32 = 300;
 
 /// Which deliveries queue a message goes to. Work that may hang (receivers already failing,
 /// bulk recovers) has a queue of its own, whose event source has its own, smaller
@@ -297,11 +333,12 @@ impl DeliveryMessage {
     }
 
     /// The copy sent in this message's place when it is parked near the in-flight quota
-    /// (`Parked::SentAgain`): checked, since a first receive of the copy says nothing about
+    /// (`Parked::SendAgain`): checked, since a first receive of the copy says nothing about
     /// whether its fan-out's webhook copy is fresh or an attempt was made.
     pub fn parked_copy(&self) -> Encoded {
         let mut copy = self.clone();
         copy.check = true;
+        copy.parked = copy.parked.saturating_add(1);
         copy.encode()
     }
 
@@ -379,9 +416,9 @@ pub enum Parked {
     /// Hidden by a visibility change (at most `MAX_HIDE`): it stays in flight meanwhile, and
     /// the caller keeps it (lists it in `batchItemFailures`).
     Hidden,
-    /// A copy was sent with a delay (at most `MAX_DELAY`): a delayed message is not in
-    /// flight. The caller lets this one be deleted.
-    SentAgain,
+    /// To be sent again, delayed (at most `MAX_DELAY`), by the caller: a delayed message is
+    /// not in flight. Once the copy is queued the caller lets this one be deleted.
+    SendAgain,
 }
 
 /// SQS's quota of in-flight messages on a standard queue: "a maximum of approximately
@@ -400,54 +437,66 @@ pub const IN_FLIGHT_READING_MS: u64 = 60_000;
 /// One lane's in-flight count as this container last read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading {
-    /// When it was read (ms on the caller's clock).
+    /// When it was read (ms on the adapter's monotonic clock).
     pub at_ms: u64,
     pub in_flight: u64,
-    /// Long waits this container has hidden in the lane since.
-    pub hidden_since: u64,
+    /// Long waits this container has hidden in the lane since this reading, and in the
+    /// minute before it: SQS's count may lag a minute, so those may be missing from it.
+    pub hidden: u64,
 }
 
 /// How a message that is to wait `wait` more is parked, from this container's latest reading
 /// of its queue (`None`: it could not be read). Hiding is one request for up to 12 hours, but
 /// a message hidden for hours holds a place under the quota all that time, and a queue at its
-/// quota hands out nothing; a delayed copy holds none but costs a send (and a receive) every
-/// 15 minutes. So long waits are hidden only while the queue stays under half its quota: the
-/// room left under that half, shared among the lane's `pollers` (its event source's
-/// `MaximumConcurrency`, each a container that may be hiding on a reading as old), is what
-/// this container may hide until its next reading.
+/// quota hands out nothing (and so cannot be drained by any decision made on receiving); a
+/// delayed copy holds none but costs a send (and a receive) every 15 minutes. So long waits
+/// are hidden only while the queue is under a quarter of its quota, each container hiding at
+/// most its share of the room left under that quarter between two readings: the room divided
+/// by twice the function's `containers` (the most instances its event sources run at once;
+/// twice, since instances come and go within a minute). Its hides are counted over two
+/// readings, since SQS's count may be a minute late. So the containers together hide at most
+/// the room, and the queue stays under half its quota, as long as `containers` is right.
 pub fn park(
     wait: std::time::Duration,
     reading: Option<Reading>,
     quota: u64,
-    pollers: u64,
+    containers: u64,
 ) -> Parked {
     if wait <= ALWAYS_HIDE {
         return Parked::Hidden;
     }
     match reading {
-        Some(r) if r.hidden_since < (quota / 2).saturating_sub(r.in_flight) / pollers.max(1) => {
+        Some(r)
+            if r.hidden
+                < (quota / 4).saturating_sub(r.in_flight) / containers.max(1).saturating_mul(2) =>
+        {
             Parked::Hidden
         }
-        _ => Parked::SentAgain,
+        _ => Parked::SendAgain,
     }
 }
 
-/// What a deliveries adapter knows of its queues' in-flight counts: SQS's quota, each lane's
-/// pollers, and this container's latest reading of each lane.
+/// What a deliveries adapter knows of its queues' in-flight counts: SQS's quota, how many
+/// containers may be hiding at once, and this container's latest reading of each lane.
 #[derive(Debug)]
 pub struct InFlightGauge {
     quota: u64,
-    pollers: [u64; 2],
+    containers: u64,
     readings: std::sync::Mutex<[Option<Reading>; 2]>,
+    /// Held while a lane's count is read, so a batch's records wait for one reading instead
+    /// of each making its own.
+    reading_now: [futures::lock::Mutex<()>; 2],
 }
 
 impl InFlightGauge {
-    /// `pollers`: the prompt and slow lanes' event sources' `MaximumConcurrency`.
-    pub fn new(quota: u64, pollers: [u64; 2]) -> Self {
+    /// `containers`: the most instances of the function at once, all its event sources
+    /// together (the sum of their `MaximumConcurrency`).
+    pub fn new(quota: u64, containers: u64) -> Self {
         Self {
             quota: quota.max(1),
-            pollers: pollers.map(|n| n.max(1)),
+            containers: containers.max(1),
             readings: Default::default(),
+            reading_now: Default::default(),
         }
     }
 
@@ -461,106 +510,117 @@ impl InFlightGauge {
     /// The reading made less than `IN_FLIGHT_READING_MS` before `now_ms`, if any.
     pub fn recent(&self, lane: Lane, now_ms: u64) -> Option<Reading> {
         let readings = self.readings.lock().unwrap_or_else(|e| e.into_inner());
-        readings[Self::slot(lane)].filter(|r| now_ms.saturating_sub(r.at_ms) < IN_FLIGHT_READING_MS)
+        readings[Self::slot(lane)]
+            .filter(|r| now_ms >= r.at_ms && now_ms - r.at_ms < IN_FLIGHT_READING_MS)
     }
 
     fn note(&self, lane: Lane, now_ms: u64, in_flight: u64) -> Reading {
+        let mut readings = self.readings.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut readings[Self::slot(lane)];
+        // The hides since the last reading may be missing from this one too.
+        let carried = slot
+            .filter(|r| now_ms.saturating_sub(r.at_ms) < 2 * IN_FLIGHT_READING_MS)
+            .map_or(0, |r| r.hidden);
         let reading = Reading {
             at_ms: now_ms,
             in_flight,
-            hidden_since: 0,
+            hidden: carried,
         };
-        self.readings.lock().unwrap_or_else(|e| e.into_inner())[Self::slot(lane)] = Some(reading);
+        *slot = Some(reading);
         reading
     }
 
     fn hid(&self, lane: Lane) {
-        if let Some(r) =
-            &mut self.readings.lock().unwrap_or_else(|e| e.into_inner())[Self::slot(lane)]
-        {
-            r.hidden_since += 1;
+        let mut readings = self.readings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = &mut readings[Self::slot(lane)] {
+            r.hidden += 1;
+        }
+    }
+
+    /// The lane's reading: a recent one, or one made now with `read` (one read at a time per
+    /// lane). `None` when the count could not be read.
+    async fn reading<R, RF>(&self, lane: Lane, now_ms: u64, read: R) -> Option<Reading>
+    where
+        R: FnOnce() -> RF,
+        RF: Future<Output = Result<u64, QueueError>>,
+    {
+        if let Some(reading) = self.recent(lane, now_ms) {
+            return Some(reading);
+        }
+        let _one_at_a_time = self.reading_now[Self::slot(lane)].lock().await;
+        if let Some(reading) = self.recent(lane, now_ms) {
+            return Some(reading); // made while this one waited
+        }
+        match read().await {
+            Ok(count) => Some(self.note(lane, now_ms, count)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the queue's in-flight count; long waits are sent again instead of hidden");
+                None
+            }
         }
     }
 }
 
 impl Default for InFlightGauge {
-    /// SQS's quota, and the template's default concurrency of each lane.
+    /// SQS's quota, and the template's default concurrency: 10 on the events queue, 10 on
+    /// the prompt lane, 2 on the slow lane.
     fn default() -> Self {
-        Self::new(IN_FLIGHT_QUOTA, [10, 2])
+        Self::new(IN_FLIGHT_QUOTA, 22)
     }
 }
 
+/// Milliseconds on a monotonic clock, for `InFlightGauge` readings in a deployed function
+/// (the wall clock may step back).
+pub fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
 /// Parks a received message of `lane` that is to wait `wait` more: hidden (`hide`, whole
-/// seconds), or, when `park` says so, `again` sent with a delay (`send_again`, whole seconds).
-/// Only a message with an `again` copy can be sent again. The lane's in-flight count comes
-/// from `gauge` or, when it has no recent reading, from `read` (GetQueueAttributes). Shared
-/// by the SQS adapter and the simulation's queue.
-#[allow(clippy::too_many_arguments)]
-pub async fn park_message<'a, R, RF, H, HF, S, SF>(
+/// seconds), or, when `park` says so and the message `may_send_again`, left for the caller to
+/// send again (`Parked::SendAgain`). The lane's in-flight count comes from `gauge` or, when it
+/// has no recent reading, from `read` (GetQueueAttributes). Shared by the SQS adapter and the
+/// simulation's queue.
+pub async fn park_message<R, RF, H, HF>(
     lane: Lane,
     wait: std::time::Duration,
-    again: Option<&'a Encoded>,
+    may_send_again: bool,
     gauge: &InFlightGauge,
     now_ms: u64,
     read: R,
     hide: H,
-    send_again: S,
 ) -> Result<Parked, QueueError>
 where
     R: FnOnce() -> RF,
     RF: Future<Output = Result<u64, QueueError>>,
     H: FnOnce(i32) -> HF,
     HF: Future<Output = Result<(), QueueError>>,
-    S: FnOnce(&'a Encoded, i32) -> SF,
-    SF: Future<Output = Result<(), QueueError>>,
 {
-    let plan = match again {
-        Some(_) if wait > ALWAYS_HIDE => {
-            let reading = match gauge.recent(lane, now_ms) {
-                Some(reading) => Some(reading),
-                None => match read().await {
-                    Ok(count) => Some(gauge.note(lane, now_ms, count)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not read the queue's in-flight count; sending the message again instead of hiding it");
-                        None
-                    }
-                },
-            };
-            park(
-                wait,
-                reading,
-                gauge.quota,
-                gauge.pollers[InFlightGauge::slot(lane)],
-            )
+    if may_send_again && wait > ALWAYS_HIDE {
+        let reading = gauge.reading(lane, now_ms, read).await;
+        if park(wait, reading, gauge.quota, gauge.containers) == Parked::SendAgain {
+            return Ok(Parked::SendAgain);
         }
-        _ => Parked::Hidden,
-    };
-    match (plan, again) {
-        (Parked::SentAgain, Some(copy)) => {
-            send_again(copy, whole_seconds(wait, MAX_DELAY)).await?;
-            Ok(Parked::SentAgain)
-        }
-        _ => {
-            if wait > ALWAYS_HIDE {
-                gauge.hid(lane);
-            }
-            hide(whole_seconds(wait, MAX_HIDE)).await?;
-            Ok(Parked::Hidden)
-        }
+        gauge.hid(lane);
     }
+    hide(whole_seconds(wait, MAX_HIDE)).await?;
+    Ok(Parked::Hidden)
 }
 
 /// The deliveries queues as the function's adapter sees its received records.
 pub trait Postpone: Send + Sync {
-    /// Keeps a received message of the queue `source` that is to wait `wait` more: hidden, or
-    /// near the queue's in-flight quota, `again` (the message to handle then, in the same
-    /// lane) sent with a delay instead (see `park`).
+    /// Keeps a received message of the queue `source` that is to wait `wait` more: hidden,
+    /// or, near the queue's in-flight quota and if it `may_send_again`, `Parked::SendAgain`:
+    /// the caller sends a copy with a delay instead (see `park`).
     fn postpone(
         &self,
         source: Source,
         receipt_handle: &str,
         wait: std::time::Duration,
-        again: Option<&Encoded>,
+        may_send_again: bool,
     ) -> impl Future<Output = Result<Parked, QueueError>> + Send;
     /// Where a record with this event source ARN came from.
     fn source_of(&self, event_source_arn: Option<&str>) -> Source;
@@ -755,8 +815,8 @@ impl SqsDeliveryQueue {
         }
     }
 
-    /// With the queues' in-flight quota (SQS's, unless AWS support raised it) and each lane's
-    /// pollers (`InFlightGauge::new`).
+    /// With the queues' in-flight quota (SQS's, unless AWS support raised it) and the
+    /// function's most containers at once (`InFlightGauge::new`).
     pub fn with_in_flight_gauge(mut self, gauge: InFlightGauge) -> Self {
         self.gauge = std::sync::Arc::new(gauge);
         self
@@ -884,20 +944,19 @@ impl Postpone for SqsDeliveryQueue {
         source: Source,
         receipt_handle: &str,
         wait: std::time::Duration,
-        again: Option<&Encoded>,
+        may_send_again: bool,
     ) -> Result<Parked, QueueError> {
         let lane = match source {
             Source::Deliveries(lane) => lane,
             // Only the deliveries queues' records are ever kept for later.
             Source::Events | Source::Unknown => Lane::Prompt,
         };
-        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
         park_message(
             lane,
             wait,
-            again,
+            may_send_again,
             &self.gauge,
-            now_ms,
+            monotonic_ms(),
             || self.in_flight(lane),
             |seconds| async move {
                 self.client
@@ -905,18 +964,6 @@ impl Postpone for SqsDeliveryQueue {
                     .queue_url(self.url_of(lane))
                     .receipt_handle(receipt_handle)
                     .visibility_timeout(seconds)
-                    .send()
-                    .await
-                    .map_err(sqs_error)?;
-                Ok(())
-            },
-            |copy, seconds| async move {
-                self.client
-                    .send_message()
-                    .queue_url(self.url_of(lane))
-                    .message_body(&copy.body)
-                    .message_group_id(&copy.account_id)
-                    .delay_seconds(seconds)
                     .send()
                     .await
                     .map_err(sqs_error)?;
@@ -936,8 +983,8 @@ pub struct MemoryDeliveryQueue {
     pub notices: Mutex<Vec<NoticeMessage>>,
     /// `(receipt handle, delay)` of each message hidden again.
     pub postponed: Mutex<Vec<(String, std::time::Duration)>>,
-    /// When set, the in-flight count every postpone reads (for one poller): a long wait is
-    /// then sent again (into `queued`) instead of hidden while the count is at least half of
+    /// When set, the in-flight count every postpone reads (one container): a long wait is
+    /// then left to be sent again instead of hidden while the count is at least a quarter of
     /// `IN_FLIGHT_QUOTA`.
     pub in_flight: Mutex<Option<u64>>,
 }
@@ -958,19 +1005,17 @@ impl Postpone for MemoryDeliveryQueue {
         _source: Source,
         receipt_handle: &str,
         wait: std::time::Duration,
-        again: Option<&Encoded>,
+        may_send_again: bool,
     ) -> Result<Parked, QueueError> {
         let in_flight = *self.in_flight.lock().unwrap();
-        let reading = in_flight.map(|in_flight| Reading {
-            at_ms: 0,
-            in_flight,
-            hidden_since: 0,
-        });
-        if let (Some(copy), Parked::SentAgain) = (again, park(wait, reading, IN_FLIGHT_QUOTA, 1)) {
-            if in_flight.is_some() {
-                self.enqueue_encoded(std::slice::from_ref(copy), time::OffsetDateTime::now_utc())
-                    .await?;
-                return Ok(Parked::SentAgain);
+        if let Some(in_flight) = in_flight.filter(|_| may_send_again) {
+            let reading = Reading {
+                at_ms: 0,
+                in_flight,
+                hidden: 0,
+            };
+            if park(wait, Some(reading), IN_FLIGHT_QUOTA, 1) == Parked::SendAgain {
+                return Ok(Parked::SendAgain);
             }
         }
         self.postponed
@@ -1010,33 +1055,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_waits_are_hidden_while_the_queue_stays_under_half_its_quota() {
+    fn long_waits_are_hidden_while_the_queue_stays_under_a_quarter_of_its_quota() {
         let minute = std::time::Duration::from_secs(60);
         let hours = std::time::Duration::from_secs(5 * 3_600);
-        let reading = |in_flight, hidden_since| {
+        let reading = |in_flight, hidden| {
             Some(Reading {
                 at_ms: 0,
                 in_flight,
-                hidden_since,
+                hidden,
             })
         };
-        assert_eq!(park(hours, reading(59_999, 0), 120_000, 1), Parked::Hidden);
+        assert_eq!(park(hours, reading(29_998, 0), 120_000, 1), Parked::Hidden);
         assert_eq!(
-            park(hours, reading(60_000, 0), 120_000, 1),
-            Parked::SentAgain
+            park(hours, reading(30_000, 0), 120_000, 1),
+            Parked::SendAgain
         );
-        // The room under half the quota is shared among the lane's pollers: with 10, this
-        // container may hide 1,000 of the 10,000 left until it reads again.
+        // The room under the quarter is shared among twice the function's containers: with
+        // 20, this one may hide 250 of the 10,000 left over its last two readings.
         assert_eq!(
-            park(hours, reading(50_000, 999), 120_000, 10),
+            park(hours, reading(20_000, 249), 120_000, 20),
             Parked::Hidden
         );
         assert_eq!(
-            park(hours, reading(50_000, 1_000), 120_000, 10),
-            Parked::SentAgain
+            park(hours, reading(20_000, 250), 120_000, 20),
+            Parked::SendAgain
         );
         // An unknown count is taken as a full queue: a send costs more, but never stalls it.
-        assert_eq!(park(hours, None, 120_000, 1), Parked::SentAgain);
+        assert_eq!(park(hours, None, 120_000, 1), Parked::SendAgain);
         // Short waits leave the count soon.
         assert_eq!(
             park(minute, reading(119_999, 0), 120_000, 1),
@@ -1045,20 +1090,19 @@ mod tests {
         assert_eq!(park(minute, None, 120_000, 1), Parked::Hidden);
     }
 
-    /// What `park_message` did: ("read" | "hide N" | "send N").
+    /// What `park_message` did: ("read" | "hide N"), and its answer.
     fn parked(
         wait_s: u64,
-        again: bool,
+        may_send_again: bool,
         in_flight: Result<u64, ()>,
         gauge: &InFlightGauge,
         now_ms: u64,
     ) -> (Parked, Vec<String>) {
         let calls = Mutex::new(Vec::new());
-        let copy = message(1, None).parked_copy();
         let parked = futures::executor::block_on(park_message(
             Lane::Slow,
             std::time::Duration::from_secs(wait_s),
-            again.then_some(&copy),
+            may_send_again,
             gauge,
             now_ms,
             || async {
@@ -1072,15 +1116,6 @@ mod tests {
                     Ok(())
                 }
             },
-            |copy: &Encoded, seconds| {
-                let checked = copy.body.contains("\"check\":true");
-                let calls = &calls;
-                async move {
-                    assert!(checked, "a parked copy takes the checked path");
-                    calls.lock().unwrap().push(format!("send {seconds}"));
-                    Ok(())
-                }
-            },
         ))
         .unwrap();
         (parked, calls.into_inner().unwrap())
@@ -1088,17 +1123,17 @@ mod tests {
 
     #[test]
     fn parking_reads_the_in_flight_count_once_a_minute_and_sends_long_waits_again_near_the_quota() {
-        // A quota of 100, two slow-lane pollers: each may hide half the room under 50.
-        let gauge = InFlightGauge::new(100, [10, 2]);
+        // A quota of 400 (a quarter: 100), one container: it may hide half the room left.
+        let gauge = InFlightGauge::new(400, 1);
         // A short wait: hidden, nothing read.
         assert_eq!(
             parked(30, true, Ok(99), &gauge, 0),
             (Parked::Hidden, vec!["hide 30".into()])
         );
-        // A long wait with room (44 in flight: 3 each): read, then hidden (12 hours less the
+        // A long wait with room (94 in flight: 3 each): read, then hidden (12 hours less the
         // margin at most).
         assert_eq!(
-            parked(20 * 3_600, true, Ok(44), &gauge, 0),
+            parked(20 * 3_600, true, Ok(94), &gauge, 0),
             (
                 Parked::Hidden,
                 vec!["read".into(), format!("hide {}", MAX_HIDE.as_secs())]
@@ -1113,20 +1148,22 @@ mod tests {
         }
         assert_eq!(
             parked(3_600, true, Ok(0), &gauge, 59_999),
-            (Parked::SentAgain, vec!["send 900".into()]),
-            "its share is used up: a copy waits 15 minutes (SQS's longest delay)"
+            (Parked::SendAgain, vec![]),
+            "its share is used up: the caller sends a copy"
         );
-        // Then read again: half full, so sent again.
+        // A new reading still counts the last minute's 3 hides (SQS's count may lag): with
+        // 94 in flight again, nothing is left to hide.
         assert_eq!(
-            parked(3_600, true, Ok(50), &gauge, 60_000),
-            (Parked::SentAgain, vec!["read".into(), "send 900".into()])
+            parked(3_600, true, Ok(94), &gauge, 60_000),
+            (Parked::SendAgain, vec!["read".into()])
         );
         // An unreadable count in a fresh container: sent again.
         assert_eq!(
             parked(3_600, true, Err(()), &InFlightGauge::default(), 0),
-            (Parked::SentAgain, vec!["read".into(), "send 900".into()])
+            (Parked::SendAgain, vec!["read".into()])
         );
-        // A message with no copy to send (a notice, a rest): hidden whatever the count.
+        // A message that may not be sent again (a notice, a rest, one sent again too often):
+        // hidden whatever the count, and nothing read.
         assert_eq!(
             parked(3_600, false, Err(()), &InFlightGauge::default(), 0),
             (Parked::Hidden, vec!["hide 3600".into()])
@@ -1135,8 +1172,55 @@ mod tests {
         assert_eq!(gauge.recent(Lane::Prompt, 60_000), None);
         assert_eq!(
             gauge.recent(Lane::Slow, 60_000).map(|r| r.in_flight),
-            Some(50)
+            Some(94)
         );
+    }
+
+    #[test]
+    fn a_batch_waits_for_one_reading_of_its_lane() {
+        // Records of one batch park at once: the first reads, the others use its reading.
+        let gauge = InFlightGauge::new(120_000, 1);
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let park_one = || {
+            park_message(
+                Lane::Prompt,
+                std::time::Duration::from_secs(3_600),
+                true,
+                &gauge,
+                0,
+                || async {
+                    reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    // Another record's turn comes while this read is under way.
+                    let mut yielded = false;
+                    futures::future::poll_fn(|cx| {
+                        if yielded {
+                            std::task::Poll::Ready(())
+                        } else {
+                            yielded = true;
+                            cx.waker().wake_by_ref();
+                            std::task::Poll::Pending
+                        }
+                    })
+                    .await;
+                    Ok(0)
+                },
+                |_| async { Ok(()) },
+            )
+        };
+        let all =
+            futures::executor::block_on(futures::future::join_all((0..10).map(|_| park_one())));
+        assert!(all.iter().all(|p| matches!(p, Ok(Parked::Hidden))));
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_parked_copy_is_checked_and_counts_its_copies() {
+        let copy: DeliveryMessage =
+            serde_json::from_str(&message(1, None).parked_copy().body).unwrap();
+        assert!(copy.check);
+        assert_eq!(copy.parked, 1);
+        let again: DeliveryMessage = serde_json::from_str(&copy.parked_copy().body).unwrap();
+        assert_eq!(again.parked, 2);
     }
 
     #[test]
@@ -1172,6 +1256,7 @@ mod tests {
             check: false,
             manual: false,
             slow: false,
+            parked: 0,
         }
     }
 

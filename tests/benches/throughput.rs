@@ -299,7 +299,7 @@ impl Postpone for Bodies {
         _source: hookline::queue::Source,
         _receipt: &str,
         _wait: Duration,
-        _again: Option<&hookline::queue::Encoded>,
+        _may_send_again: bool,
     ) -> Result<hookline::queue::Parked, QueueError> {
         Ok(hookline::queue::Parked::Hidden)
     }

@@ -173,14 +173,49 @@ fn receive_of(message: &SqsMessage) -> outbound::Receive {
     }
 }
 
-/// `true` when the message is finished with; `false` keeps it (hidden until it is due).
+/// What became of one of the function's own messages.
+enum Outcome {
+    /// Finished with: Lambda deletes it.
+    Done,
+    /// Kept on its queue (hidden until it is due, or failed).
+    Keep,
+    /// Finished with once this delayed copy is queued (parked near the in-flight quota).
+    SendAgain(hookline::queue::Encoded),
+}
+
+/// The copy sent in place of a parked message, in the lane it came from and due when it is
+/// to be handled; `None` for kinds that are never sent again (notices and rests wait minutes
+/// at most) and for a message sent again `MAX_PARKED` times (hidden instead, so its receives
+/// count toward the dead-letter queue).
+fn parked_copy(
+    work: &Work,
+    source: Source,
+    until: OffsetDateTime,
+) -> Option<hookline::queue::Encoded> {
+    let delivery = match work {
+        Work::Delivery(delivery) => delivery.as_ref().clone(),
+        // A v1 retry goes on as the v2 message it stands for.
+        Work::Legacy(retry) => retry.as_delivery(),
+        Work::Rest(_) | Work::Notice(_) => return None,
+    };
+    if delivery.parked >= hookline::queue::MAX_PARKED {
+        return None;
+    }
+    let mut copy = delivery.parked_copy();
+    copy.due_at = Some(until);
+    if let Source::Deliveries(lane) = source {
+        copy.lane = lane;
+    }
+    Some(copy)
+}
+
 async fn process<S, H, M, Q>(
     engine: &outbound::Deliverer<S, H, M, Q>,
     message: &SqsMessage,
     source: Source,
     work: &Work,
     deadline: OffsetDateTime,
-) -> bool
+) -> Outcome
 where
     S: outbound::Backend,
     H: HttpClient,
@@ -188,43 +223,44 @@ where
     Q: DeliveryQueue + Postpone,
 {
     let id = message.message_id.as_deref().unwrap_or_default();
-    let receive = receive_of(message);
+    let mut receive = receive_of(message);
     let outcome = match work {
-        Work::Delivery(delivery) => engine.deliver(delivery, &receive, deadline).await,
+        Work::Delivery(delivery) => {
+            // A copy's receives begin again at 1 on SQS: its predecessors' count too.
+            receive.count = receive.count.saturating_add(delivery.parked);
+            engine.deliver(delivery, &receive, deadline).await
+        }
         // Boxed: the fan-out's future is deep, and it is rare on this queue.
         Work::Rest(rest) => Box::pin(engine.fan_out_rest(rest, deadline)).await,
         Work::Legacy(retry) => engine.deliver_legacy(retry, deadline).await,
         Work::Notice(notice) => engine.send_notice(notice).await,
     };
     match outcome {
-        Ok(outbound::Handled::Done) => true,
+        Ok(outbound::Handled::Done) => Outcome::Done,
         Ok(outbound::Handled::KeepUntil(at)) => {
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             let wait = std::time::Duration::try_from(at - engine.clock().now()).unwrap_or_default();
-            // Only delivery messages may be sent again near the in-flight quota; the other
-            // kinds wait minutes at most.
-            let again = match work {
-                Work::Delivery(delivery) => Some(delivery.parked_copy()),
-                _ => None,
-            };
+            let copy = parked_copy(work, source, at);
             match engine
                 .queue()
-                .postpone(source, receipt, wait, again.as_ref())
+                .postpone(source, receipt, wait, copy.is_some())
                 .await
             {
-                Ok(Parked::Hidden) => false,
-                // Its delayed copy is queued: this one is deleted.
-                Ok(Parked::SentAgain) => true,
+                Ok(Parked::Hidden) => Outcome::Keep,
+                Ok(Parked::SendAgain) => match copy {
+                    Some(copy) => Outcome::SendAgain(copy),
+                    None => Outcome::Keep,
+                },
                 Err(e) => {
                     // It comes back after the queue's visibility timeout instead.
                     tracing::warn!(message_id = id, error = %e, "could not park the message until it is due");
-                    false
+                    Outcome::Keep
                 }
             }
         }
         Err(e) => {
             tracing::error!(message_id = id, error = %e, "message failed; it will be received again");
-            false
+            Outcome::Keep
         }
     }
 }
@@ -282,18 +318,41 @@ where
             }
         }
     }
-    let others: Vec<String> = stream::iter(rest.iter())
+    let outcomes: Vec<(&SqsMessage, Outcome)> = stream::iter(rest.iter())
         .map(|(message, source, work)| async move {
             (
-                message,
+                *message,
                 process(engine, message, *source, work, deadline).await,
             )
         })
         .buffer_unordered(RECORDS_AT_ONCE)
-        .filter_map(|(message, done)| async move { (!done).then(|| id_of(message)) })
         .collect()
         .await;
-    kept.extend(others);
+    let mut copies = Vec::new();
+    let mut copied = Vec::new();
+    for (message, outcome) in outcomes {
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Keep => kept.push(id_of(message)),
+            Outcome::SendAgain(copy) => {
+                copies.push(copy);
+                copied.push(id_of(message));
+            }
+        }
+    }
+    // The batch's parked copies go together, ten to a SendMessageBatch; if they could not
+    // all be queued, their originals stay (a copy that did go is checked, so the two meet
+    // at the claim).
+    if !copies.is_empty() {
+        if let Err(e) = engine
+            .queue()
+            .enqueue_encoded(&copies, engine.clock().now())
+            .await
+        {
+            tracing::warn!(error = %e, copies = copies.len(), "could not queue the parked copies; their messages stay");
+            kept.extend(copied);
+        }
+    }
     keeping(kept)
 }
 
@@ -348,6 +407,7 @@ mod tests {
             check: true,
             manual: false,
             slow: true,
+            parked: 0,
         };
         let body = message.encode().body;
         assert!(body.starts_with("{\"v\":"), "{body}");

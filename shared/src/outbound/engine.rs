@@ -584,6 +584,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 // A receiver already failing or slow may hang: its deliveries wait in the
                 // slow lane.
                 slow: s.failing || s.slow,
+                parked: 0,
             })
             .collect();
         Ok(messages)
@@ -624,19 +625,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         message: &RetryMessage,
         deadline: OffsetDateTime,
     ) -> Result<Handled, DeliveryError> {
-        let converted = DeliveryMessage {
-            v: DELIVERY_MESSAGE_VERSION,
-            delivery_id: message.delivery_id.clone(),
-            account_id: message.account_id.clone(),
-            webhook_id: message.webhook_id.clone(),
-            event: None,
-            webhook: None,
-            failing: false,
-            due_at: Some(message.due_at),
-            check: true,
-            manual: message.manual,
-            slow: false,
-        };
+        let converted = message.as_delivery();
         let checked_now = Receive {
             count: u32::MAX,
             sent_at: OffsetDateTime::UNIX_EPOCH,
@@ -1063,6 +1052,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                     // Up to MAX_RECOVER at the webhook's full timeout, to a receiver that
                     // may still be failing: bulk work, in the slow lane.
                     slow: true,
+                    parked: 0,
                 });
             }
             match page.next_after {
@@ -1229,6 +1219,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 manual: false,
                 // This attempt failed: the next may hang too.
                 slow: true,
+                parked: 0,
             };
             self.queue.enqueue(&[retry], self.clock.now()).await?;
         }

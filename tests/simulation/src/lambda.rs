@@ -43,11 +43,13 @@ pub struct InvocationStats {
 /// the function with it, one invocation at a time. They poll independently, as Lambda's do:
 /// a burst of messages is split among the pollers that are free, 10 per receive, rather than
 /// handed to one of them as a whole batch (a strict model: one account's burst reaches every
-/// free instance). Runs until the executor finds nothing left to do.
+/// free instance). Each poller's invocations run in one container of their own: its engine
+/// (`container`), with what that container keeps in memory. Runs until the executor finds
+/// nothing left to do.
 pub async fn poll(
     world: World,
     queue: Arc<Queue>,
-    deliverer: Arc<SimEngine>,
+    container: impl Fn() -> Arc<SimEngine>,
     config: FunctionConfig,
     stats: Arc<Mutex<InvocationStats>>,
 ) {
@@ -55,7 +57,7 @@ pub async fn poll(
         poller(
             world.clone(),
             queue.clone(),
-            deliverer.clone(),
+            container(),
             config.clone(),
             stats.clone(),
         )

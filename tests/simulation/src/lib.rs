@@ -58,7 +58,8 @@ pub struct Config {
     /// `SlowLaneMaxConcurrency`); its queue is made as the deliveries queue.
     pub slow_lane_concurrency: usize,
     /// Each deliveries queue's in-flight quota; `None` draws it per seed: SQS's 120,000 for
-    /// most seeds, 20-200 for one in five, so a run meets the quota (`sqs::IN_FLIGHT_QUOTA`).
+    /// most seeds, 20-200 for one in ten (a run lives at the quota) and 200-2,000 for about
+    /// another one in ten (long waits are hidden and sent again in turn).
     pub in_flight_limit: Option<usize>,
     pub settings: DeliverySettings,
     /// A run stops here even with work left (a violation).
@@ -172,8 +173,10 @@ pub fn run_plan(
     // The adapter is configured with the quota; the queue's own is "approximately" that,
     // up to 30% lower.
     let in_flight_quota = config.in_flight_limit.unwrap_or_else(|| {
-        if world.rng.chance(0.2) {
+        if world.rng.chance(0.1) {
             world.rng.between(20, 200) as usize
+        } else if world.rng.chance(0.1) {
+            world.rng.between(200, 2_000) as usize
         } else {
             sqs::IN_FLIGHT_QUOTA
         }
@@ -202,24 +205,36 @@ pub fn run_plan(
             config.deliveries_queue.1,
             in_flight_limit,
         ),
-        gauge: Arc::new(hookline::queue::InFlightGauge::new(
-            in_flight_quota as u64,
-            [
-                config.function.max_concurrency as u64,
-                config.slow_lane_concurrency as u64,
-            ],
-        )),
+        // Replaced in each container (`with_own_gauge`); this one serves the publisher.
+        gauge: Default::default(),
     };
     let mailer = SimMailer::new(world.clone());
-    let deliverer = Arc::new(hookline::outbound::Deliverer::new(
-        table.clone(),
-        receivers.clone(),
-        mailer.clone(),
-        queues.clone(),
-        Arc::new(SimClock(world.clone())),
-        Arc::new(world.rng.clone()),
-        config.settings.clone(),
-    ));
+    // One engine per container (each poller's): its own in-flight readings and memory.
+    let containers = (2 * config.function.max_concurrency + config.slow_lane_concurrency) as u64;
+    let container = {
+        let (table, receivers, mailer, queues, world) = (
+            table.clone(),
+            receivers.clone(),
+            mailer.clone(),
+            queues.clone(),
+            world.clone(),
+        );
+        let settings = config.settings.clone();
+        move || {
+            Arc::new(hookline::outbound::Deliverer::new(
+                table.clone(),
+                receivers.clone(),
+                mailer.clone(),
+                queues.with_own_gauge(hookline::queue::InFlightGauge::new(
+                    in_flight_quota as u64,
+                    containers,
+                )),
+                Arc::new(SimClock(world.clone())),
+                Arc::new(world.rng.clone()),
+                settings.clone(),
+            ))
+        }
+    };
     let stats = Arc::new(Mutex::new(InvocationStats::default()));
     let deliveries_source = FunctionConfig {
         batch_size: config.delivery_batches.0,
@@ -238,7 +253,7 @@ pub fn run_plan(
         world.scheduler.spawn(lambda::poll(
             world.clone(),
             queue.clone(),
-            deliverer.clone(),
+            container.clone(),
             source,
             stats.clone(),
         ));

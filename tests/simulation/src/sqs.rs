@@ -49,8 +49,8 @@ struct State {
     next_id: u64,
     sends: u64,
     deleted: Vec<(String, String, u64)>,
-    /// What `GetQueueAttributes` reports as in flight: (when it was counted, the count).
-    reported_in_flight: Option<(u64, usize)>,
+    /// The in-flight count every few seconds of the last two minutes: (when, count).
+    in_flight_history: std::collections::VecDeque<(u64, usize)>,
 }
 
 pub struct Queue {
@@ -104,16 +104,6 @@ impl Queue {
     /// again, and the queue then holds two copies ("at-least-once delivery").
     pub fn send(&self, body: &str, delay_seconds: i32) -> Result<String, QueueError> {
         self.send_message(body, None, delay_seconds)
-    }
-
-    /// `SendMessage` with a `MessageGroupId` (a fair queue's tenant).
-    pub fn send_one(
-        &self,
-        body: &str,
-        group: &str,
-        delay_seconds: i32,
-    ) -> Result<String, QueueError> {
-        self.send_message(body, Some(group), delay_seconds)
     }
 
     fn send_message(
@@ -290,6 +280,7 @@ impl Queue {
         let now = self.world.now_ms();
         let mut s = self.state.lock().unwrap();
         let total = in_flight(&s.messages, now);
+        note_in_flight(&mut s.in_flight_history, now, total);
         let room = self.in_flight_limit.saturating_sub(total);
         if room == 0 {
             self.world.count("sqs.in_flight_quota_reached");
@@ -442,8 +433,7 @@ impl Queue {
     /// `GetQueueAttributes` `ApproximateNumberOfMessagesNotVisible`: "the approximate number
     /// of messages that are in flight", which "may not achieve consistency until at least 1
     /// minute after" the queue changes ("Available CloudWatch metrics for Amazon SQS"): the
-    /// count reported is the one made when the last report was a minute old, so it lags by up
-    /// to a minute.
+    /// count reported is the one of a moment drawn in the last minute.
     pub fn approximate_in_flight(&self) -> Result<u64, QueueError> {
         if self
             .world
@@ -452,15 +442,17 @@ impl Queue {
             return Err(self.error("ServiceUnavailable (get queue attributes)"));
         }
         let now = self.world.now_ms();
+        let then = now.saturating_sub(self.world.rng.between(0, 60_000));
         let mut s = self.state.lock().unwrap();
-        let count = match s.reported_in_flight {
-            Some((at, count)) if now < at + 60_000 => count,
-            _ => {
-                let count = in_flight(&s.messages, now);
-                s.reported_in_flight = Some((now, count));
-                count
-            }
-        };
+        let current = in_flight(&s.messages, now);
+        note_in_flight(&mut s.in_flight_history, now, current);
+        let count = s
+            .in_flight_history
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= then)
+            .or(s.in_flight_history.front())
+            .map_or(current, |(_, count)| *count);
         Ok(count as u64)
     }
 
@@ -525,6 +517,16 @@ fn fair_queue_noisy(
     in_flight
 }
 
+/// Keeps the in-flight count every 5 s at most, for the last two minutes.
+fn note_in_flight(history: &mut std::collections::VecDeque<(u64, usize)>, now: u64, count: usize) {
+    if history.back().is_none_or(|(at, _)| now >= at + 5_000) {
+        history.push_back((now, count));
+    }
+    while history.front().is_some_and(|(at, _)| *at + 120_000 < now) {
+        history.pop_front();
+    }
+}
+
 /// Messages received and not visible again yet (nor deleted).
 fn in_flight(messages: &BTreeMap<String, Message>, now: u64) -> usize {
     messages
@@ -547,11 +549,20 @@ pub struct SimQueues {
     /// The slow lane's deliveries queue (`queue::Lane::Slow`).
     pub slow: Arc<Queue>,
     /// The in-flight quota the adapter is configured with (the deliveries queues' own is
-    /// "approximately" that: it may be lower), each lane's pollers, and its readings.
+    /// "approximately" that: it may be lower), the function's containers, and this
+    /// container's readings (each poller has its own: `with_own_gauge`).
     pub gauge: Arc<InFlightGauge>,
 }
 
 impl SimQueues {
+    /// The same queues, as another container sees them: its own in-flight readings.
+    pub fn with_own_gauge(&self, gauge: InFlightGauge) -> Self {
+        Self {
+            gauge: Arc::new(gauge),
+            ..self.clone()
+        }
+    }
+
     pub fn all(&self) -> [&Arc<Queue>; 3] {
         [&self.events, &self.deliveries, &self.slow]
     }
@@ -664,7 +675,7 @@ impl Postpone for SimQueues {
         source: Source,
         receipt_handle: &str,
         wait: Duration,
-        again: Option<&Encoded>,
+        may_send_again: bool,
     ) -> Result<Parked, QueueError> {
         let Source::Deliveries(lane) = source else {
             return Err(QueueError(format!(
@@ -672,10 +683,10 @@ impl Postpone for SimQueues {
             )));
         };
         // The SQS adapter's own parking code, each call through the model.
-        park_message(
+        let parked = park_message(
             lane,
             wait,
-            again,
+            may_send_again,
             &self.gauge,
             self.world.now_ms(),
             || async move {
@@ -702,27 +713,15 @@ impl Postpone for SimQueues {
                 );
                 changed
             },
-            |copy, seconds| async move {
-                crash_point!(
-                    self.world,
-                    "crash.before.sqs_send",
-                    self.world.faults.crash_before_call
-                );
-                let (there, back) = self.round_trip();
-                self.transit(there).await;
-                self.world.count("sqs.parked_by_sending_again");
-                let sent = self
-                    .lane(lane)
-                    .send_one(&copy.body, &copy.account_id, seconds);
-                self.transit(back).await;
-                crash_point!(
-                    self.world,
-                    "crash.after.sqs_send",
-                    self.world.faults.crash_after_call
-                );
-                sent.map(|_| ())
-            },
         )
-        .await
+        .await;
+        match parked {
+            Ok(Parked::SendAgain) => self.world.count("sqs.parked_by_sending_again"),
+            Ok(Parked::Hidden) if may_send_again && wait > hookline::queue::ALWAYS_HIDE => {
+                self.world.count("sqs.parked_by_hiding")
+            }
+            _ => {}
+        }
+        parked
     }
 }

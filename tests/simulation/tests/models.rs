@@ -41,3 +41,26 @@ fn a_message_whose_visibility_runs_out_while_its_invocation_still_works_is_sent_
     assert_eq!(report.requests, 1, "{}", explain());
     assert_eq!(report.final_deliveries[0].status, DeliveryStatus::Succeeded);
 }
+
+#[test]
+fn a_queue_at_its_in_flight_quota_hands_out_nothing_until_one_leaves_flight() {
+    // "Amazon SQS standard queue quotas": at the in-flight quota a long poll returns nothing.
+    let world = hookline_simulation::world::World::new(1, Faults::none(), false);
+    let queue = hookline_simulation::sqs::Queue::new(world.clone(), "deliveries", 30, 20, 2);
+    for n in 0..3 {
+        queue.send(&format!("{{\"n\":{n}}}"), 0).unwrap();
+    }
+    let first = queue.receive(10);
+    assert_eq!(first.len(), 2, "no more than the quota in flight");
+    assert!(queue.at_in_flight_limit());
+    assert!(queue.receive(10).is_empty(), "the third waits");
+    queue.delete(&first[0].receipt);
+    assert_eq!(
+        queue.receive(10).len(),
+        1,
+        "one left flight: one more handed out"
+    );
+    // A hidden message counts for as long as it is hidden.
+    queue.change_visibility(&first[1].receipt, 60).unwrap();
+    assert!(queue.receive(10).is_empty());
+}
