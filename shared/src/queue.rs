@@ -437,12 +437,14 @@ pub const IN_FLIGHT_READING_MS: u64 = 60_000;
 /// One lane's in-flight count as this container last read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading {
-    /// When it was read (ms on the adapter's monotonic clock).
+    /// When it was read (ms on the adapter's clock).
     pub at_ms: u64,
     pub in_flight: u64,
-    /// Long waits this container has hidden in the lane since this reading, and in the
-    /// minute before it: SQS's count may lag a minute, so those may be missing from it.
+    /// Long waits this container has hidden in the lane since this reading.
     pub hidden: u64,
+    /// And between the reading before and this one: SQS's count may lag a minute, so those
+    /// may be missing from this one.
+    pub hidden_before: u64,
 }
 
 /// How a message that is to wait `wait` more is parked, from this container's latest reading
@@ -467,7 +469,7 @@ pub fn park(
     }
     match reading {
         Some(r)
-            if r.hidden
+            if r.hidden + r.hidden_before
                 < (quota / 4).saturating_sub(r.in_flight) / containers.max(1).saturating_mul(2) =>
         {
             Parked::Hidden
@@ -483,10 +485,16 @@ pub struct InFlightGauge {
     quota: u64,
     containers: u64,
     readings: std::sync::Mutex<[Option<Reading>; 2]>,
+    /// When a lane's count last could not be read: for a while its long waits are sent
+    /// again without trying (a failing or slow read is not repeated record by record).
+    failed_at: std::sync::Mutex<[Option<u64>; 2]>,
     /// Held while a lane's count is read, so a batch's records wait for one reading instead
     /// of each making its own.
     reading_now: [futures::lock::Mutex<()>; 2],
 }
+
+/// How long a failed read of a lane's count stands: its long waits are sent again meanwhile.
+pub const FAILED_READING_MS: u64 = 10_000;
 
 impl InFlightGauge {
     /// `containers`: the most instances of the function at once, all its event sources
@@ -496,6 +504,7 @@ impl InFlightGauge {
             quota: quota.max(1),
             containers: containers.max(1),
             readings: Default::default(),
+            failed_at: Default::default(),
             reading_now: Default::default(),
         }
     }
@@ -524,7 +533,8 @@ impl InFlightGauge {
         let reading = Reading {
             at_ms: now_ms,
             in_flight,
-            hidden: carried,
+            hidden: 0,
+            hidden_before: carried,
         };
         *slot = Some(reading);
         reading
@@ -544,16 +554,29 @@ impl InFlightGauge {
         R: FnOnce() -> RF,
         RF: Future<Output = Result<u64, QueueError>>,
     {
+        let failed_lately = || {
+            self.failed_at.lock().unwrap_or_else(|e| e.into_inner())[Self::slot(lane)]
+                .is_some_and(|at| now_ms >= at && now_ms - at < FAILED_READING_MS)
+        };
         if let Some(reading) = self.recent(lane, now_ms) {
             return Some(reading);
         }
+        if failed_lately() {
+            return None;
+        }
         let _one_at_a_time = self.reading_now[Self::slot(lane)].lock().await;
+        // Made, or failed, while this one waited.
         if let Some(reading) = self.recent(lane, now_ms) {
-            return Some(reading); // made while this one waited
+            return Some(reading);
+        }
+        if failed_lately() {
+            return None;
         }
         match read().await {
             Ok(count) => Some(self.note(lane, now_ms, count)),
             Err(e) => {
+                self.failed_at.lock().unwrap_or_else(|e| e.into_inner())[Self::slot(lane)] =
+                    Some(now_ms);
                 tracing::warn!(error = %e, "could not read the queue's in-flight count; long waits are sent again instead of hidden");
                 None
             }
@@ -569,14 +592,11 @@ impl Default for InFlightGauge {
     }
 }
 
-/// Milliseconds on a monotonic clock, for `InFlightGauge` readings in a deployed function
-/// (the wall clock may step back).
-pub fn monotonic_ms() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
+/// The wall clock in ms, for `InFlightGauge` readings in a deployed function: it goes on while
+/// Lambda freezes a container between invocations (a monotonic clock may not), and a reading
+/// "from the future" after the clock steps back is not used (`recent`).
+pub fn wall_ms() -> u64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).max(0) as u64
 }
 
 /// Parks a received message of `lane` that is to wait `wait` more: hidden (`hide`, whole
@@ -822,16 +842,19 @@ impl SqsDeliveryQueue {
         self
     }
 
-    /// `ApproximateNumberOfMessagesNotVisible` of `lane`'s queue.
+    /// `ApproximateNumberOfMessagesNotVisible` of `lane`'s queue, within 2 s: the count only
+    /// advises, and the records of a batch wait for it.
     async fn in_flight(&self, lane: Lane) -> Result<u64, QueueError> {
         use aws_sdk_sqs::types::QueueAttributeName;
-        let out = self
+        let call = self
             .client
             .get_queue_attributes()
             .queue_url(self.url_of(lane))
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
+            .send();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(2), call)
             .await
+            .map_err(|_| QueueError("GetQueueAttributes took over 2 s".into()))?
             .map_err(sqs_error)?;
         out.attributes()
             .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
@@ -956,7 +979,7 @@ impl Postpone for SqsDeliveryQueue {
             wait,
             may_send_again,
             &self.gauge,
-            monotonic_ms(),
+            wall_ms(),
             || self.in_flight(lane),
             |seconds| async move {
                 self.client
@@ -1013,6 +1036,7 @@ impl Postpone for MemoryDeliveryQueue {
                 at_ms: 0,
                 in_flight,
                 hidden: 0,
+                hidden_before: 0,
             };
             if park(wait, Some(reading), IN_FLIGHT_QUOTA, 1) == Parked::SendAgain {
                 return Ok(Parked::SendAgain);
@@ -1063,6 +1087,7 @@ mod tests {
                 at_ms: 0,
                 in_flight,
                 hidden,
+                hidden_before: 0,
             })
         };
         assert_eq!(park(hours, reading(29_998, 0), 120_000, 1), Parked::Hidden);
@@ -1157,10 +1182,25 @@ mod tests {
             parked(3_600, true, Ok(94), &gauge, 60_000),
             (Parked::SendAgain, vec!["read".into()])
         );
-        // An unreadable count in a fresh container: sent again.
+        // The one after forgets them: they are in its count by then.
         assert_eq!(
-            parked(3_600, true, Err(()), &InFlightGauge::default(), 0),
+            parked(3_600, true, Ok(94), &gauge, 120_000),
+            (Parked::Hidden, vec!["read".into(), "hide 3600".into()])
+        );
+        // An unreadable count in a fresh container: sent again.
+        let failing = InFlightGauge::default();
+        assert_eq!(
+            parked(3_600, true, Err(()), &failing, 0),
             (Parked::SendAgain, vec!["read".into()])
+        );
+        // For 10 s the next long waits are sent again without another try.
+        assert_eq!(
+            parked(3_600, true, Ok(0), &failing, 9_999),
+            (Parked::SendAgain, vec![])
+        );
+        assert_eq!(
+            parked(3_600, true, Ok(0), &failing, 10_000),
+            (Parked::Hidden, vec!["read".into(), "hide 3600".into()])
         );
         // A message that may not be sent again (a notice, a rest, one sent again too often):
         // hidden whatever the count, and nothing read.
@@ -1168,12 +1208,14 @@ mod tests {
             parked(3_600, false, Err(()), &InFlightGauge::default(), 0),
             (Parked::Hidden, vec!["hide 3600".into()])
         );
-        // Each lane has its own reading.
-        assert_eq!(gauge.recent(Lane::Prompt, 60_000), None);
+        // Each lane has its own reading, and one "from the future" (the clock stepped back)
+        // is not used.
+        assert_eq!(gauge.recent(Lane::Prompt, 120_000), None);
         assert_eq!(
-            gauge.recent(Lane::Slow, 60_000).map(|r| r.in_flight),
+            gauge.recent(Lane::Slow, 120_000).map(|r| r.in_flight),
             Some(94)
         );
+        assert_eq!(gauge.recent(Lane::Slow, 119_999), None);
     }
 
     #[test]
