@@ -1070,3 +1070,57 @@ async fn near_the_in_flight_quota_a_batch_s_long_waits_go_back_as_checked_copies
     assert_eq!(hidden.len(), 1);
     assert_eq!(hidden[0].0, "receipt-c");
 }
+
+#[tokio::test]
+async fn a_batch_s_first_tries_cut_short_in_the_prompt_lane_all_move_to_the_slow_lane() {
+    // Twelve first tries to a receiver slower than the prompt lane's limit, in one batch: the
+    // handler queues their moves (checked, in the slow lane) and lets every original go; the
+    // receiver saw each once, and the webhooks are marked slow.
+    let settings = DeliverySettings {
+        prompt_timeout: Duration::from_millis(300),
+        ..DeliverySettings::default()
+    };
+    let (d, clock) = deliverer(settings).await;
+    let slow = Upstream::start(vec![
+        Reply::status(200, "late").after(Duration::from_secs(3))
+    ])
+    .await;
+    for _ in 0..12 {
+        add_webhook(d.store(), "acme", &slow.url, json!({})).await;
+    }
+    let message = hookline::queue::EventMessage {
+        event: event("acme", "evt_cut", "case:new"),
+        republished: false,
+    };
+    let deadline = clock.now() + time::Duration::minutes(2);
+    let receive = hookline_tests::first_receive(&d);
+    assert_eq!(d.fan_out(&message, &receive, deadline).await.unwrap(), 12);
+    let first_tries = take_queued(&d);
+    assert!(first_tries.iter().all(|m| !m.slow && !m.check));
+    let bodies: Vec<(String, String)> = first_tries
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("m{i}"), m.encode().body))
+        .collect();
+    let bodies: Vec<(&str, String)> = bodies
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.clone()))
+        .collect();
+    let answer = hookline_tests::invoke(&d, sqs_batch(&bodies)).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    assert_eq!(slow.calls(), 12);
+    let moved = take_queued(&d);
+    assert_eq!(moved.len(), 12);
+    assert!(moved.iter().all(|m| m.slow && m.check && m.event.is_some()));
+    let mut ids: Vec<&str> = moved.iter().map(|m| m.delivery_id.as_str()).collect();
+    ids.sort();
+    let mut expected: Vec<&str> = first_tries.iter().map(|m| m.delivery_id.as_str()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let subscribers = d
+        .store()
+        .subscribers("acme", hookline::model::EventType::CaseNew)
+        .await
+        .unwrap();
+    assert!(subscribers.iter().all(|s| s.slow), "marked slow");
+}

@@ -118,6 +118,7 @@ async fn run() {
         SLOW_LANE_CONCURRENCY,
     ))
     .collect();
+    let trace = std::env::var("FAIRNESS_TRACE").is_ok();
     let pollers =
         futures::future::join_all(sources.into_iter().map(|(name, url, batch_size, window)| {
             let (engine, stop, took) = (&engine, &stop, &took);
@@ -135,7 +136,22 @@ async fn run() {
                         window,
                         |batch| async move {
                             let started = Instant::now();
+                            let of_b = batch
+                                .records
+                                .iter()
+                                .filter(|r| r.body.as_deref().unwrap_or("").contains("acct-b"))
+                                .count();
+                            let records = batch.records.len();
                             let answer = hookline_tests::invoke(engine, batch).await;
+                            if trace {
+                                tracing::debug!(
+                                    queue = name,
+                                    records,
+                                    of_b,
+                                    took_ms = started.elapsed().as_millis() as u64,
+                                    "invocation"
+                                );
+                            }
                             let mut took = took.lock().unwrap();
                             took.entry(name).or_default().push(started.elapsed());
                             Ok(answer)
@@ -270,7 +286,7 @@ fn main() {
     }
     if std::env::var("FAIRNESS_TRACE").is_ok() {
         tracing_subscriber::fmt()
-            .with_env_filter("hookline=debug,outbound_delivery=debug")
+            .with_env_filter("hookline=debug,outbound_delivery=debug,fairness=debug")
             .with_writer(std::io::stderr)
             .init();
     }

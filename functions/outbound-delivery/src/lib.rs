@@ -179,7 +179,8 @@ enum Outcome {
     Done,
     /// Kept on its queue (hidden until it is due, or failed).
     Keep,
-    /// Finished with once this delayed copy is queued (parked near the in-flight quota).
+    /// Finished with once this message is queued in its place: a delayed copy (parked near
+    /// the in-flight quota) or a first try moved to the slow lane.
     SendAgain(hookline::queue::Encoded),
 }
 
@@ -237,6 +238,7 @@ where
     };
     match outcome {
         Ok(outbound::Handled::Done) => Outcome::Done,
+        Ok(outbound::Handled::SendInstead(moved)) => Outcome::SendAgain(moved.encode()),
         Ok(outbound::Handled::KeepUntil(at)) => {
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             let wait = std::time::Duration::try_from(at - engine.clock().now()).unwrap_or_default();
@@ -340,20 +342,45 @@ where
             }
         }
     }
-    // The batch's parked copies go together, ten to a SendMessageBatch; if they could not
-    // all be queued, their originals stay (a copy that did go is checked, so the two meet
-    // at the claim).
-    if !copies.is_empty() {
-        if let Err(e) = engine
-            .queue()
-            .enqueue_encoded(&copies, engine.clock().now())
-            .await
-        {
-            tracing::warn!(error = %e, copies = copies.len(), "could not queue the parked copies; their messages stay");
-            kept.extend(copied);
-        }
-    }
+    kept.extend(send_copies(engine, copies, copied).await);
     keeping(kept)
+}
+
+/// Queues the batch's copies (parked messages, moves to the slow lane) ten to a
+/// `SendMessageBatch`, each lane's together, the calls at once; answers the ids of the
+/// originals whose copy may not have been queued, which stay on their queue (a copy that did
+/// go is checked, so the two meet at the claim). One refused call keeps its ten, not the batch.
+async fn send_copies<S, H, M, Q>(
+    engine: &outbound::Deliverer<S, H, M, Q>,
+    copies: Vec<hookline::queue::Encoded>,
+    originals: Vec<String>,
+) -> Vec<String>
+where
+    S: outbound::Backend,
+    H: HttpClient,
+    M: Mailer,
+    Q: DeliveryQueue + Postpone,
+{
+    let mut pairs: Vec<(hookline::queue::Encoded, String)> =
+        copies.into_iter().zip(originals).collect();
+    pairs.sort_by_key(|(copy, _)| copy.lane == hookline::queue::Lane::Slow);
+    let now = engine.clock().now();
+    let calls = pairs.chunks(10).map(|chunk| async move {
+        let copies: Vec<hookline::queue::Encoded> =
+            chunk.iter().map(|(copy, _)| copy.clone()).collect();
+        match engine.queue().enqueue_encoded(&copies, now).await {
+            Ok(()) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, copies = copies.len(), "could not queue copies; their messages stay");
+                chunk.iter().map(|(_, id)| id.clone()).collect()
+            }
+        }
+    });
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES, SUCCESS_EXCERPT_B
 use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
 use crate::notify::{Email, Mailer};
 use crate::queue::{
-    DeliveryMessage, DeliveryQueue, EventMessage, FanOutRest, Lane, NoticeMessage, RetryMessage,
-    DELIVERY_MESSAGE_VERSION,
+    DeliveryMessage, DeliveryQueue, Encoded, EventMessage, FanOutRest, Lane, NoticeMessage,
+    QueueError, RetryMessage, DELIVERY_MESSAGE_VERSION,
 };
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
@@ -54,12 +54,17 @@ pub struct Receive {
 }
 
 /// What became of a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Handled {
     /// Finished with: delete it.
     Done,
     /// Keep it, and hand it out again at this time (now: at once, to another invocation).
     KeepUntil(OffsetDateTime),
+    /// Finished with once this message is queued in its place: a first try the prompt lane
+    /// cut short, moved to the slow lane. The caller queues a batch's moves together (one
+    /// `SendMessageBatch` per ten, not one call each) and keeps the original if its move
+    /// could not be queued.
+    SendInstead(Box<DeliveryMessage>),
 }
 
 /// A first try takes the fast path only this soon after its message was sent; later it is
@@ -205,6 +210,8 @@ pub struct Deliverer<S, H, M, Q> {
     random: Arc<dyn Random>,
     /// What this engine did lately.
     memo: Memo,
+    /// Retries queued by a batch's records at about the same moment, sent together.
+    retries: SendTogether,
     settings: DeliverySettings,
 }
 
@@ -226,6 +233,7 @@ impl<S, H, M, Q> Deliverer<S, H, M, Q> {
             clock,
             random,
             memo: Memo::default(),
+            retries: SendTogether::default(),
             settings,
         }
     }
@@ -240,6 +248,7 @@ impl<S, H, M, Q> Deliverer<S, H, M, Q> {
             clock: self.clock,
             random: self.random,
             memo: self.memo,
+            retries: self.retries,
             settings: self.settings,
         }
     }
@@ -254,6 +263,7 @@ impl<S, H, M, Q> Deliverer<S, H, M, Q> {
             clock: self.clock,
             random: self.random,
             memo: self.memo,
+            retries: self.retries,
             settings: self.settings,
         }
     }
@@ -295,6 +305,9 @@ pub struct Memo {
     /// Webhooks marked slow (`to_slow_lane`): a burst of first tries cut short marks once,
     /// not once per delivery.
     marked_slow: Recent,
+    /// Webhooks marked failing (`after_attempt`): a burst of failures to one webhook (first
+    /// tries fanned out before its streak began each see it unmarked) marks once.
+    marked_failing: Recent,
 }
 
 impl Default for Memo {
@@ -302,6 +315,60 @@ impl Default for Memo {
         Self {
             kept_events: Recent::new(time::Duration::minutes(10)),
             marked_slow: Recent::new(time::Duration::minutes(1)),
+            marked_failing: Recent::new(time::Duration::minutes(1)),
+        }
+    }
+}
+
+/// Messages that records running at once want queued, sent in shared `SendMessageBatch`
+/// calls: when a batch's deliveries fail together (a receiver down, a burst timing out), each
+/// record's retry would otherwise be a call of its own. The first record to ask waits a few
+/// turns of the scheduler, so records finishing in the same moment add theirs, then sends all
+/// that are waiting; every record returns once its message is queued (or with the call's
+/// error), so nothing is recorded before its message exists. No timer: a record alone waits
+/// only its turns.
+#[derive(Debug, Default)]
+struct SendTogether {
+    waiting: std::sync::Mutex<Vec<(Encoded, SentAnswer)>>,
+}
+
+/// How a waiting record learns its message was queued (or why not).
+type SentAnswer = futures::channel::oneshot::Sender<Result<(), String>>;
+
+/// Scheduler turns the first record waits for others (see `SendTogether`).
+const TURNS_TO_GATHER: usize = 4;
+
+impl SendTogether {
+    async fn send<Q: DeliveryQueue>(
+        &self,
+        queue: &Q,
+        message: Encoded,
+        now: OffsetDateTime,
+    ) -> Result<(), QueueError> {
+        let (done, answer) = futures::channel::oneshot::channel();
+        let first = {
+            let mut waiting = self.waiting.lock().unwrap();
+            waiting.push((message, done));
+            waiting.len() == 1
+        };
+        if first {
+            for _ in 0..TURNS_TO_GATHER {
+                tokio::task::yield_now().await;
+            }
+            let gathered = std::mem::take(&mut *self.waiting.lock().unwrap());
+            let (messages, answers): (Vec<Encoded>, Vec<_>) = gathered.into_iter().unzip();
+            let result = queue
+                .enqueue_encoded(&messages, now)
+                .await
+                .map_err(|e| e.to_string());
+            for answer in answers {
+                // A record gone (its invocation ended) no longer waits: nothing to tell.
+                let _ = answer.send(result.clone());
+            }
+        }
+        match answer.await {
+            Ok(result) => result.map_err(QueueError),
+            Err(_) => Err(QueueError("the send it waited for was dropped".into())),
         }
     }
 }
@@ -311,7 +378,13 @@ impl Default for Memo {
 struct Recent {
     window: time::Duration,
     seen: std::sync::Mutex<std::collections::HashMap<(String, String), OffsetDateTime>>,
+    /// One gate per key being written (`once`): the records of a batch run at once, and
+    /// without it each of a burst's records finds the key unseen and writes it.
+    writing: std::sync::Mutex<std::collections::HashMap<(String, String), Gate>>,
 }
+
+/// Held while a key is written (`Recent::once`).
+type Gate = std::sync::Arc<futures::lock::Mutex<()>>;
 
 const RECENT_MAX: usize = 10_000;
 
@@ -320,7 +393,52 @@ impl Recent {
         Self {
             window,
             seen: Default::default(),
+            writing: Default::default(),
         }
+    }
+
+    /// Runs `write` unless the key was noted within the window, and notes it when `write`
+    /// succeeds. Callers with the same key wait for the one writing it, then find it noted
+    /// (or, if that write failed, try their own): a burst writes once, and no caller goes on
+    /// before the write it skips is made.
+    async fn once<E, F, Fut>(
+        &self,
+        key: (&str, &str),
+        now: OffsetDateTime,
+        write: F,
+    ) -> Result<(), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+    {
+        if self.contains(key, now) {
+            return Ok(());
+        }
+        let owned = (key.0.to_string(), key.1.to_string());
+        let gate = self
+            .writing
+            .lock()
+            .unwrap()
+            .entry(owned.clone())
+            .or_default()
+            .clone();
+        let held = gate.lock().await;
+        let result = if self.contains(key, now) {
+            Ok(())
+        } else {
+            let result = write().await;
+            if result.is_ok() {
+                self.note(key, now);
+            }
+            result
+        };
+        drop(held);
+        let mut writing = self.writing.lock().unwrap();
+        // The map's handle and this caller's: no one else waits at the gate.
+        if std::sync::Arc::strong_count(&gate) <= 2 {
+            writing.remove(&owned);
+        }
+        result
     }
 
     fn contains(&self, key: (&str, &str), now: OffsetDateTime) -> bool {
@@ -727,7 +845,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         let quick = Duration::from_millis(attempt.duration_ms) < self.settings.prompt_timeout / 2;
         if verdict.success && quick && message.webhook.is_some() && message.slow && !message.failing
         {
-            self.set_mark(webhook, Mark::Slow, false).await;
+            self.set_mark(webhook, Mark::Slow, false).await.ok();
             self.memo
                 .marked_slow
                 .forget((webhook.account_id.as_str(), webhook.id.as_str()));
@@ -753,11 +871,13 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             ..message.clone()
         };
         let now = self.clock.now();
-        self.queue.enqueue(&[moved], now).await?;
         let key = (webhook.account_id.as_str(), webhook.id.as_str());
-        if !message.slow && !self.memo.marked_slow.contains(key, now) {
-            self.set_mark(webhook, Mark::Slow, true).await;
-            self.memo.marked_slow.note(key, now);
+        if !message.slow {
+            self.memo
+                .marked_slow
+                .once(key, now, || self.set_mark(webhook, Mark::Slow, true))
+                .await
+                .ok();
         }
         tracing::info!(
             account_id = %webhook.account_id,
@@ -766,7 +886,7 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             limit_ms = self.settings.prompt_timeout.as_millis() as u64,
             "no answer within the prompt lane's limit; sent again in the slow lane"
         );
-        Ok(Handled::Done)
+        Ok(Handled::SendInstead(Box::new(moved)))
     }
 
     /// The checked path: the webhook read afresh, the delivery claimed before the send.
@@ -1190,20 +1310,16 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         manual: bool,
         at: OffsetDateTime,
     ) -> Result<(), DeliveryError> {
-        if !verdict.success
-            && delivery.attempts.is_empty()
-            && delivery.legacy_data.is_none()
-            && !self
-                .memo
-                .kept_events
-                .contains((&event.account_id, &event.id), at)
-        {
-            self.store
-                .keep_event(event, at + self.settings.retention)
-                .await?;
+        if !verdict.success && delivery.attempts.is_empty() && delivery.legacy_data.is_none() {
             self.memo
                 .kept_events
-                .note((&event.account_id, &event.id), at);
+                .once((&event.account_id, &event.id), at, || async {
+                    self.store
+                        .keep_event(event, at + self.settings.retention)
+                        .await
+                        .map(|_| ())
+                })
+                .await?;
         }
         if let (Some(due), false) = (next.due, manual) {
             let retry = DeliveryMessage {
@@ -1221,7 +1337,9 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 slow: true,
                 parked: 0,
             };
-            self.queue.enqueue(&[retry], self.clock.now()).await?;
+            self.retries
+                .send(&self.queue, retry.encode(), self.clock.now())
+                .await?;
         }
         if next.exhausted {
             let text = format!(
@@ -1467,14 +1585,30 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         }
     }
 
+    /// Marks (or clears) the webhook's failure streak on its subscription entries. Marking is
+    /// written once per burst (`Memo::marked_failing`); clearing always writes, and forgets
+    /// the mark so the next streak marks again.
     async fn mark(&self, webhook: &Webhook, failing: bool) {
-        self.set_mark(webhook, Mark::Failing, failing).await;
+        let key = (webhook.account_id.as_str(), webhook.id.as_str());
+        if failing {
+            self.memo
+                .marked_failing
+                .once(key, self.clock.now(), || {
+                    self.set_mark(webhook, Mark::Failing, true)
+                })
+                .await
+                .ok();
+        } else {
+            self.memo.marked_failing.forget(key);
+            self.set_mark(webhook, Mark::Failing, false).await.ok();
+        }
     }
 
-    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) {
-        if let Err(e) = self.store.set_mark(webhook, mark, on).await {
+    /// Logged when it fails: a mark only steers the fan-out, and the next one tries again.
+    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) -> Result<(), ()> {
+        self.store.set_mark(webhook, mark, on).await.map_err(|e| {
             tracing::warn!(webhook_id = %webhook.id, mark = mark.attribute(), on, error = %e, "could not mark the subscription entries");
-        }
+        })
     }
 
     /// Sets the webhook inactive (retrying a concurrent edit a few times) and says why.
@@ -1933,6 +2067,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retries_of_records_failing_together_share_one_send() {
+        // Ten first tries of one event fail at once (the receiver answers 500): their ten
+        // retries go in one call, and each record returns only once its retry is queued.
+        let answers: Vec<Result<u16, HttpError>> = (0..11).map(|_| Ok(500)).collect();
+        let (engine, _) = engine_with(&answers, Refusing::default());
+        for n in 0..10 {
+            subscribe(&engine.store, &format!("wh_{n:03}"), "acme").await;
+        }
+        engine
+            .fan_out(&event(), &first_receive(start()), far())
+            .await
+            .unwrap();
+        let messages = std::mem::take(&mut *engine.queue.inner.queued.lock().unwrap());
+        assert_eq!(messages.len(), 10);
+        *engine.queue.calls.lock().unwrap() = 0;
+        let receive = first_receive(start());
+        let handled =
+            futures::future::join_all(messages.iter().map(|m| engine.deliver(m, &receive, far())))
+                .await;
+        assert!(
+            handled.iter().all(|h| matches!(h, Ok(Handled::Done))),
+            "{handled:?}"
+        );
+        assert_eq!(
+            *engine.queue.calls.lock().unwrap(),
+            1,
+            "one call for ten retries"
+        );
+        let retries = std::mem::take(&mut *engine.queue.inner.queued.lock().unwrap());
+        assert_eq!(retries.len(), 10);
+        assert!(retries.iter().all(|r| r.due_at.is_some() && r.slow));
+        // A record alone sends its own.
+        let mut second = event();
+        second.event.id = "evt_2".into();
+        engine
+            .fan_out(&second, &first_receive(start()), far())
+            .await
+            .unwrap();
+        let one = engine.queue.inner.queued.lock().unwrap().remove(0);
+        *engine.queue.calls.lock().unwrap() = 0;
+        engine
+            .deliver(&one, &first_receive(start()), far())
+            .await
+            .unwrap();
+        assert_eq!(*engine.queue.calls.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
     async fn a_repeated_fan_out_s_rest_waits_too() {
         // A repeat (its event received twice) whose fan-out stops short: its rest must not
         // claim while the first fan-out's fast-path tries may still be sending.
@@ -2093,7 +2275,11 @@ mod tests {
             .deliver(&m, &first_receive(start()), far())
             .await
             .unwrap();
-        assert_eq!(handled, Handled::Done);
+        // The move is the caller's to queue (with the batch's other moves).
+        let Handled::SendInstead(moved) = handled else {
+            panic!("not moved: {handled:?}")
+        };
+        let moved = *moved;
         // It waited the prompt lane's limit, not the webhook's timeout, and recorded nothing.
         assert_eq!(
             engine.http.sent.lock().unwrap()[0].timeout,
@@ -2105,7 +2291,7 @@ mod tests {
             .await
             .unwrap();
         assert!(stored.is_none(), "the cut attempt is no attempt");
-        let moved = engine.queue.queued.lock().unwrap().pop().expect("moved");
+        assert!(engine.queue.queued.lock().unwrap().is_empty());
         assert_eq!(
             (moved.lane(), moved.check, &moved.delivery_id),
             (Lane::Slow, true, &m.delivery_id)
@@ -2164,6 +2350,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_burst_of_records_writes_a_remembered_key_once_and_none_goes_on_before_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let recent = Recent::new(time::Duration::minutes(10));
+        let (writes, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        // Ten records of one event fail at once; the first to keep it is slow to answer.
+        let record = || async {
+            recent
+                .once(("acme", "evt_1"), start(), || async {
+                    writes.fetch_add(1, Ordering::SeqCst);
+                    for _ in 0..5 {
+                        tokio::task::yield_now().await;
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), ()>(())
+                })
+                .await
+                .unwrap();
+            // Whoever skipped the write goes on only once it is made.
+            assert_eq!(done.load(Ordering::SeqCst), 1);
+        };
+        futures::future::join_all((0..10).map(|_| record())).await;
+        assert_eq!(writes.load(Ordering::SeqCst), 1);
+        assert!(
+            recent.writing.lock().unwrap().is_empty(),
+            "no gate left behind"
+        );
+        // A failed write is not remembered: the next caller writes.
+        let failed = recent
+            .once(("acme", "evt_2"), start(), || async {
+                Err::<(), &str>("throttled")
+            })
+            .await;
+        assert_eq!(failed, Err("throttled"));
+        let again = AtomicUsize::new(0);
+        recent
+            .once(("acme", "evt_2"), start(), || async {
+                again.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), &str>(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(again.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn a_checked_first_try_in_the_prompt_lane_is_cut_short_too() {
         // A republished id's messages are checked (they claim first): a publisher could set
         // the flag to take that path, so it has the prompt lane's limit too.
@@ -2179,12 +2410,13 @@ mod tests {
             .deliver(&m, &first_receive(clock.now()), deadline)
             .await
             .unwrap();
-        assert_eq!(handled, Handled::Done);
         assert_eq!(
             engine.http.sent.lock().unwrap()[0].timeout,
             engine.settings.prompt_timeout
         );
-        let moved = engine.queue.queued.lock().unwrap().pop().expect("moved");
+        let Handled::SendInstead(moved) = handled else {
+            panic!("not moved: {handled:?}")
+        };
         assert_eq!((moved.lane(), moved.check), (Lane::Slow, true));
         // The claim's lease is the lane's limit and a margin, not the webhook's timeout: the
         // moved copy waits for it, then claims and waits the full timeout.
@@ -2327,9 +2559,11 @@ mod tests {
         let (engine, _) = engine(&[]);
         webhook(&engine).await;
         let m = fan_out(&engine, &event(), 1).await.remove(0);
-        // In the prompt lane a first try waits 3 s at most: with 12 s left, its record's
-        // margin (10 s) does not fit after it.
-        let deadline = start() + time::Duration::seconds(12);
+        // In the prompt lane a first try waits the lane's limit at most: with a second less
+        // than that and its record's margin (10 s) left, it does not start.
+        let deadline = start()
+            + time::Duration::try_from(engine.settings.prompt_timeout + RECORD_MARGIN).unwrap()
+            - time::Duration::seconds(1);
         assert_eq!(
             engine
                 .deliver(&m, &first_receive(start()), deadline)

@@ -66,9 +66,13 @@ impl Default for DeliverySettings {
             retention: time::Duration::days(30),
             suspect_timeout: Duration::from_secs(5),
             suspect_attempts: 3,
-            // Slack's Events API waits 3 s, Shopify's webhooks 5 s: a receiver slower than
-            // this still gets its full timeout, in the slow lane.
-            prompt_timeout: Duration::from_secs(3),
+            // A burst of first tries to one account's receivers that stopped answering holds
+            // every prompt instance this long, and Lambda's 1 s batching window comes before
+            // and after it: another account's delivery waits about 1 + 2 + 1 = 4 s (at 3 s it
+            // was 5 s, the fairness target itself). Slack's Events API waits 3 s, Shopify's
+            // webhooks 5 s; a receiver slower than this still gets its full timeout, in the
+            // slow lane.
+            prompt_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -92,7 +92,7 @@ fn a_first_try_handed_to_two_invocations_at_once_is_sent_once() {
 #[test]
 fn a_receiver_slower_than_the_prompt_lane_gets_its_full_timeout_in_the_slow_lane() {
     // The receiver takes 8-9 s of its 15 s timeout; three events, a minute apart. The first
-    // try waits the prompt lane's 3 s, goes on in the slow lane and succeeds there (the
+    // try waits the prompt lane's 2 s, goes on in the slow lane and succeeds there (the
     // receiver saw it twice, under one webhook-id); the webhook is marked slow, so the next
     // events go straight to the slow lane: one request each.
     for seed in 0..10 {
