@@ -87,17 +87,21 @@ async fn run() {
     )
     .await;
 
+    // One engine per poller, as each Lambda instance has its own: what an engine remembers
+    // (events kept, marks made) and the retries it sends together stay within one instance.
     let sdk = hookline_tests::function_sdk_config(&hookline_tests::endpoint()).await;
-    let engine = Arc::new(Deliverer::new(
-        store.clone(),
-        ReqwestClient::new(hookline_tests::local_egress()),
-        RecordingMailer::default(),
-        SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), &deliveries_url)
-            .with_slow_lane(&slow_url),
-        Arc::new(SystemClock),
-        hookline::random::os(),
-        DeliverySettings::default(),
-    ));
+    let new_engine = || {
+        Deliverer::new(
+            store.clone(),
+            ReqwestClient::new(hookline_tests::local_egress()),
+            RecordingMailer::default(),
+            SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), &deliveries_url)
+                .with_slow_lane(&slow_url),
+            Arc::new(SystemClock),
+            hookline::random::os(),
+            DeliverySettings::default(),
+        )
+    };
 
     // Lambda's event sources, run beside the publisher until B's events have arrived.
     let stop = AtomicBool::new(false);
@@ -121,7 +125,8 @@ async fn run() {
     let trace = std::env::var("FAIRNESS_TRACE").is_ok();
     let pollers =
         futures::future::join_all(sources.into_iter().map(|(name, url, batch_size, window)| {
-            let (engine, stop, took) = (&engine, &stop, &took);
+            let engine = new_engine();
+            let (stop, took) = (&stop, &took);
             let sqs = aws_sdk_sqs::Client::new(&plain);
             async move {
                 let arn = hookline::local::queue_arn(&sqs, &url).await.unwrap();
@@ -134,27 +139,30 @@ async fn run() {
                         Some(720),
                         batch_size,
                         window,
-                        |batch| async move {
-                            let started = Instant::now();
-                            let of_b = batch
-                                .records
-                                .iter()
-                                .filter(|r| r.body.as_deref().unwrap_or("").contains("acct-b"))
-                                .count();
-                            let records = batch.records.len();
-                            let answer = hookline_tests::invoke(engine, batch).await;
-                            if trace {
-                                tracing::debug!(
-                                    queue = name,
-                                    records,
-                                    of_b,
-                                    took_ms = started.elapsed().as_millis() as u64,
-                                    "invocation"
-                                );
+                        |batch| {
+                            let engine = &engine;
+                            async move {
+                                let started = Instant::now();
+                                let of_b = batch
+                                    .records
+                                    .iter()
+                                    .filter(|r| r.body.as_deref().unwrap_or("").contains("acct-b"))
+                                    .count();
+                                let records = batch.records.len();
+                                let answer = hookline_tests::invoke(engine, batch).await;
+                                if trace {
+                                    tracing::debug!(
+                                        queue = name,
+                                        records,
+                                        of_b,
+                                        took_ms = started.elapsed().as_millis() as u64,
+                                        "invocation"
+                                    );
+                                }
+                                let mut took = took.lock().unwrap();
+                                took.entry(name).or_default().push(started.elapsed());
+                                Ok(answer)
                             }
-                            let mut took = took.lock().unwrap();
-                            took.entry(name).or_default().push(started.elapsed());
-                            Ok(answer)
                         },
                     )
                     .await;

@@ -352,23 +352,66 @@ impl SendTogether {
             waiting.len() == 1
         };
         if first {
+            let mut leading = Leading {
+                waiting: &self.waiting,
+                taken: false,
+            };
             for _ in 0..TURNS_TO_GATHER {
                 tokio::task::yield_now().await;
             }
-            let gathered = std::mem::take(&mut *self.waiting.lock().unwrap());
-            let (messages, answers): (Vec<Encoded>, Vec<_>) = gathered.into_iter().unzip();
-            let result = queue
-                .enqueue_encoded(&messages, now)
-                .await
-                .map_err(|e| e.to_string());
-            for answer in answers {
-                // A record gone (its invocation ended) no longer waits: nothing to tell.
-                let _ = answer.send(result.clone());
+            let gathered = leading.take();
+            // Ten to a call, the calls at once, each call's answer to its own records: one
+            // refused call fails its ten, not every record that waited.
+            let mut chunks: Vec<Vec<(Encoded, SentAnswer)>> = Vec::new();
+            for entry in gathered {
+                match chunks.last_mut() {
+                    Some(chunk) if chunk.len() < 10 => chunk.push(entry),
+                    _ => chunks.push(vec![entry]),
+                }
             }
+            futures::future::join_all(chunks.into_iter().map(|chunk| async move {
+                let (messages, answers): (Vec<Encoded>, Vec<SentAnswer>) =
+                    chunk.into_iter().unzip();
+                let result = queue
+                    .enqueue_encoded(&messages, now)
+                    .await
+                    .map_err(|e| e.to_string());
+                for answer in answers {
+                    // A record gone (its invocation ended) no longer waits: nothing to tell.
+                    let _ = answer.send(result.clone());
+                }
+            }))
+            .await;
         }
         match answer.await {
             Ok(result) => result.map_err(QueueError),
             Err(_) => Err(QueueError("the send it waited for was dropped".into())),
+        }
+    }
+}
+
+/// The first record's duty to send what gathered. If it is dropped before it takes the list
+/// (its invocation's future dropped while it waited its turns), the list is emptied: the
+/// records in it get an error instead of waiting for ever, and the next record leads.
+struct Leading<'a> {
+    waiting: &'a std::sync::Mutex<Vec<(Encoded, SentAnswer)>>,
+    taken: bool,
+}
+
+impl Leading<'_> {
+    fn take(&mut self) -> Vec<(Encoded, SentAnswer)> {
+        self.taken = true;
+        std::mem::take(&mut *self.waiting.lock().unwrap())
+    }
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        if !self.taken {
+            self.waiting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
         }
     }
 }
@@ -383,8 +426,25 @@ struct Recent {
     writing: std::sync::Mutex<std::collections::HashMap<(String, String), Gate>>,
 }
 
-/// Held while a key is written (`Recent::once`).
-type Gate = std::sync::Arc<futures::lock::Mutex<()>>;
+/// Held while a key is written (`Recent::once`); says why if that write failed.
+type Gate = std::sync::Arc<futures::lock::Mutex<Option<String>>>;
+
+/// A caller's hold on a key's gate: the last to leave removes it from the map.
+struct LeaveGate<'a> {
+    writing: &'a std::sync::Mutex<std::collections::HashMap<(String, String), Gate>>,
+    key: (String, String),
+    gate: Gate,
+}
+
+impl Drop for LeaveGate<'_> {
+    fn drop(&mut self) {
+        let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's handle and this caller's: no one else waits at the gate.
+        if std::sync::Arc::strong_count(&self.gate) <= 2 {
+            writing.remove(&self.key);
+        }
+    }
+}
 
 const RECENT_MAX: usize = 10_000;
 
@@ -398,18 +458,21 @@ impl Recent {
     }
 
     /// Runs `write` unless the key was noted within the window, and notes it when `write`
-    /// succeeds. Callers with the same key wait for the one writing it, then find it noted
-    /// (or, if that write failed, try their own): a burst writes once, and no caller goes on
-    /// before the write it skips is made.
+    /// succeeds. Callers with the same key wait for the one writing it, then find it noted: a
+    /// burst writes once, and no caller goes on before the write it skips is made. If that
+    /// write failed, those who waited for it fail too (`failed` makes their error from its
+    /// message) rather than each trying again in turn behind the gate; the next burst tries.
     async fn once<E, F, Fut>(
         &self,
         key: (&str, &str),
         now: OffsetDateTime,
         write: F,
+        failed: impl FnOnce(&str) -> E,
     ) -> Result<(), E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
     {
         if self.contains(key, now) {
             return Ok(());
@@ -422,21 +485,23 @@ impl Recent {
             .entry(owned.clone())
             .or_default()
             .clone();
-        let held = gate.lock().await;
-        let result = if self.contains(key, now) {
-            Ok(())
-        } else {
-            let result = write().await;
-            if result.is_ok() {
-                self.note(key, now);
-            }
-            result
+        // Removes the gate once no one else holds it, even if this caller is dropped.
+        let leave = LeaveGate {
+            writing: &self.writing,
+            key: owned,
+            gate,
         };
-        drop(held);
-        let mut writing = self.writing.lock().unwrap();
-        // The map's handle and this caller's: no one else waits at the gate.
-        if std::sync::Arc::strong_count(&gate) <= 2 {
-            writing.remove(&owned);
+        let mut write_failed = leave.gate.lock().await;
+        if let Some(why) = write_failed.as_deref() {
+            return Err(failed(why));
+        }
+        if self.contains(key, now) {
+            return Ok(());
+        }
+        let result = write().await;
+        match &result {
+            Ok(()) => self.note(key, now),
+            Err(e) => *write_failed = Some(e.to_string()),
         }
         result
     }
@@ -875,7 +940,12 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if !message.slow {
             self.memo
                 .marked_slow
-                .once(key, now, || self.set_mark(webhook, Mark::Slow, true))
+                .once(
+                    key,
+                    now,
+                    || self.set_mark(webhook, Mark::Slow, true),
+                    |why| StoreError::Backend(why.to_string()),
+                )
                 .await
                 .ok();
         }
@@ -1313,12 +1383,17 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if !verdict.success && delivery.attempts.is_empty() && delivery.legacy_data.is_none() {
             self.memo
                 .kept_events
-                .once((&event.account_id, &event.id), at, || async {
-                    self.store
-                        .keep_event(event, at + self.settings.retention)
-                        .await
-                        .map(|_| ())
-                })
+                .once(
+                    (&event.account_id, &event.id),
+                    at,
+                    || async {
+                        self.store
+                            .keep_event(event, at + self.settings.retention)
+                            .await
+                            .map(|_| ())
+                    },
+                    |why| StoreError::Backend(format!("keeping the event: {why}")),
+                )
                 .await?;
         }
         if let (Some(due), false) = (next.due, manual) {
@@ -1593,20 +1668,24 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if failing {
             self.memo
                 .marked_failing
-                .once(key, self.clock.now(), || {
-                    self.set_mark(webhook, Mark::Failing, true)
-                })
+                .once(
+                    key,
+                    self.clock.now(),
+                    || self.set_mark(webhook, Mark::Failing, true),
+                    |why| StoreError::Backend(why.to_string()),
+                )
                 .await
                 .ok();
         } else {
-            self.memo.marked_failing.forget(key);
+            // Forgotten once cleared, so a mark made meanwhile is not taken as still standing.
             self.set_mark(webhook, Mark::Failing, false).await.ok();
+            self.memo.marked_failing.forget(key);
         }
     }
 
     /// Logged when it fails: a mark only steers the fan-out, and the next one tries again.
-    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) -> Result<(), ()> {
-        self.store.set_mark(webhook, mark, on).await.map_err(|e| {
+    async fn set_mark(&self, webhook: &Webhook, mark: Mark, on: bool) -> Result<(), StoreError> {
+        self.store.set_mark(webhook, mark, on).await.inspect_err(|e| {
             tracing::warn!(webhook_id = %webhook.id, mark = mark.attribute(), on, error = %e, "could not mark the subscription entries");
         })
     }
@@ -2357,14 +2436,19 @@ mod tests {
         // Ten records of one event fail at once; the first to keep it is slow to answer.
         let record = || async {
             recent
-                .once(("acme", "evt_1"), start(), || async {
-                    writes.fetch_add(1, Ordering::SeqCst);
-                    for _ in 0..5 {
-                        tokio::task::yield_now().await;
-                    }
-                    done.fetch_add(1, Ordering::SeqCst);
-                    Ok::<(), ()>(())
-                })
+                .once(
+                    ("acme", "evt_1"),
+                    start(),
+                    || async {
+                        writes.fetch_add(1, Ordering::SeqCst);
+                        for _ in 0..5 {
+                            tokio::task::yield_now().await;
+                        }
+                        done.fetch_add(1, Ordering::SeqCst);
+                        Ok::<(), String>(())
+                    },
+                    |why| why.to_string(),
+                )
                 .await
                 .unwrap();
             // Whoever skipped the write goes on only once it is made.
@@ -2378,20 +2462,96 @@ mod tests {
         );
         // A failed write is not remembered: the next caller writes.
         let failed = recent
-            .once(("acme", "evt_2"), start(), || async {
-                Err::<(), &str>("throttled")
-            })
+            .once(
+                ("acme", "evt_2"),
+                start(),
+                || async { Err::<(), String>("throttled".into()) },
+                |why| why.to_string(),
+            )
             .await;
-        assert_eq!(failed, Err("throttled"));
+        assert_eq!(failed, Err("throttled".to_string()));
         let again = AtomicUsize::new(0);
         recent
-            .once(("acme", "evt_2"), start(), || async {
-                again.fetch_add(1, Ordering::SeqCst);
-                Ok::<(), &str>(())
-            })
+            .once(
+                ("acme", "evt_2"),
+                start(),
+                || async {
+                    again.fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), String>(())
+                },
+                |why| why.to_string(),
+            )
             .await
             .unwrap();
         assert_eq!(again.load(Ordering::SeqCst), 1);
+        // Those who waited for a write that failed fail with it, without writing in turn.
+        let tries = AtomicUsize::new(0);
+        let throttled = || async {
+            recent
+                .once(
+                    ("acme", "evt_3"),
+                    start(),
+                    || async {
+                        tries.fetch_add(1, Ordering::SeqCst);
+                        tokio::task::yield_now().await;
+                        Err::<(), String>("throttled".into())
+                    },
+                    |why| format!("waited: {why}"),
+                )
+                .await
+        };
+        let results = futures::future::join_all((0..5).map(|_| throttled())).await;
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+        assert_eq!(results[0], Err("throttled".to_string()));
+        assert!(results[1..]
+            .iter()
+            .all(|r| r == &Err("waited: throttled".to_string())));
+        assert!(recent.writing.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_gathering_send_whose_first_record_is_dropped_leaves_no_one_waiting() {
+        use futures::FutureExt;
+        let queue = MemoryDeliveryQueue::default();
+        let together = SendTogether::default();
+        let retry = |id: &str| {
+            DeliveryMessage {
+                v: DELIVERY_MESSAGE_VERSION,
+                delivery_id: id.into(),
+                account_id: "acme".into(),
+                webhook_id: "wh_1".into(),
+                event: None,
+                webhook: None,
+                failing: false,
+                due_at: None,
+                check: false,
+                manual: false,
+                slow: true,
+                parked: 0,
+            }
+            .encode()
+        };
+        // The first record starts gathering, the second joins, then the first is dropped (its
+        // invocation ended) before it sends.
+        let mut first = Box::pin(together.send(&queue, retry("dlv_1"), start()));
+        assert!((&mut first).now_or_never().is_none());
+        let mut second = Box::pin(together.send(&queue, retry("dlv_2"), start()));
+        assert!((&mut second).now_or_never().is_none());
+        drop(first);
+        assert!(second.await.is_err(), "told, not left waiting");
+        // The next record leads again and is sent.
+        together
+            .send(&queue, retry("dlv_3"), start())
+            .await
+            .unwrap();
+        let queued: Vec<String> = queue
+            .queued
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.delivery_id.clone())
+            .collect();
+        assert_eq!(queued, vec!["dlv_3"]);
     }
 
     #[tokio::test]
