@@ -48,11 +48,12 @@ def patch_send_message() -> bool:
     original_send = backend.send_message
 
     def send_message(self, *args, **kwargs):
+        before = getattr(sending, "active", False)
         sending.active = True
         try:
             return original_send(self, *args, **kwargs)
         finally:
-            sending.active = False
+            sending.active = before
 
     backend.send_message = send_message
     return True
@@ -61,7 +62,8 @@ def patch_send_message() -> bool:
 if __name__ == "__main__":
     if not patch_send_message():
         print(
-            f"moto_server.py: moto is not {PATCHED_FOR}; running it unpatched",
+            f"moto_server.py: this moto is not the {PATCHED_FOR} the patch was written for;"
+            " running it unpatched",
             file=sys.stderr,
         )
     from moto.server import main

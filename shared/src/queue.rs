@@ -673,6 +673,27 @@ pub const MAX_BATCH_ENTRIES: usize = 10;
 /// ... of at most 256 KiB together (bodies and attributes).
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
+/// `messages` grouped so that each group is one `SendMessageBatch` call of `send_in_batches`:
+/// one lane's, at most 10 entries and 256 KiB. Callers that answer each message by its call's
+/// result (a batch's copies, gathered retries) send group by group, so a refused call fails
+/// only the messages it carried. Indexes into `messages`, in order within each lane.
+pub fn one_call_each(messages: &[Encoded]) -> Vec<Vec<usize>> {
+    let mut groups = Vec::new();
+    for lane in [Lane::Prompt, Lane::Slow] {
+        let indexes: Vec<usize> = (0..messages.len())
+            .filter(|&i| messages[i].lane == lane)
+            .collect();
+        let sizes: Vec<usize> = indexes
+            .iter()
+            .map(|&i| messages[i].body.len() + messages[i].account_id.len())
+            .collect();
+        for run in pack_batches(&sizes) {
+            groups.push(indexes[run].to_vec());
+        }
+    }
+    groups
+}
+
 /// Splits `sizes` (each entry's bytes) into consecutive runs that `SendMessageBatch` takes:
 /// at most `MAX_BATCH_ENTRIES` entries and `MAX_BATCH_BYTES` bytes each. Returns the runs'
 /// index ranges.
@@ -1077,6 +1098,41 @@ impl DeliveryQueue for MemoryDeliveryQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_are_grouped_one_call_each_by_lane_count_and_size() {
+        let message = |lane: Lane, bytes: usize| Encoded {
+            body: "x".repeat(bytes),
+            account_id: "acme".into(),
+            due_at: None,
+            lane,
+        };
+        // 12 small prompt-lane copies, 3 slow-lane ones of 100 KiB, one small slow one.
+        let mut messages: Vec<Encoded> = (0..12).map(|_| message(Lane::Prompt, 100)).collect();
+        messages.insert(3, message(Lane::Slow, 100 * 1024));
+        messages.insert(7, message(Lane::Slow, 100 * 1024));
+        messages.push(message(Lane::Slow, 100 * 1024));
+        messages.push(message(Lane::Slow, 10));
+        let groups = one_call_each(&messages);
+        let mut seen: Vec<usize> = groups.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..messages.len()).collect::<Vec<_>>(), "each once");
+        for group in &groups {
+            assert!(group.len() <= MAX_BATCH_ENTRIES);
+            assert!(group
+                .iter()
+                .all(|&i| messages[i].lane == messages[group[0]].lane));
+            let bytes: usize = group
+                .iter()
+                .map(|&i| messages[i].body.len() + messages[i].account_id.len())
+                .sum();
+            assert!(bytes <= MAX_BATCH_BYTES, "{bytes}");
+        }
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        // Prompt: 10 + 2; slow: two 100 KiB copies fit one call, the third and the small one
+        // the next.
+        assert_eq!(sizes, vec![10, 2, 2, 2]);
+    }
 
     #[test]
     fn long_waits_are_hidden_while_the_queue_stays_under_a_quarter_of_its_quota() {

@@ -346,10 +346,11 @@ where
     keeping(kept)
 }
 
-/// Queues the batch's copies (parked messages, moves to the slow lane) ten to a
-/// `SendMessageBatch`, each lane's together, the calls at once; answers the ids of the
-/// originals whose copy may not have been queued, which stay on their queue (a copy that did
-/// go is checked, so the two meet at the claim). One refused call keeps its ten, not the batch.
+/// Queues the batch's copies (parked messages, moves to the slow lane) one `SendMessageBatch`
+/// per group of one lane's (ten, or fewer when large), the calls at once; answers the ids of
+/// the originals whose copy may not have been queued, which stay on their queue (a copy that
+/// did go is checked, so the two meet at the claim). One refused call keeps the originals it
+/// carried, not the batch.
 async fn send_copies<S, H, M, Q>(
     engine: &outbound::Deliverer<S, H, M, Q>,
     copies: Vec<hookline::queue::Encoded>,
@@ -361,18 +362,19 @@ where
     M: Mailer,
     Q: DeliveryQueue + Postpone,
 {
-    let mut pairs: Vec<(hookline::queue::Encoded, String)> =
-        copies.into_iter().zip(originals).collect();
-    pairs.sort_by_key(|(copy, _)| copy.lane == hookline::queue::Lane::Slow);
     let now = engine.clock().now();
-    let calls = pairs.chunks(10).map(|chunk| async move {
-        let copies: Vec<hookline::queue::Encoded> =
-            chunk.iter().map(|(copy, _)| copy.clone()).collect();
-        match engine.queue().enqueue_encoded(&copies, now).await {
-            Ok(()) => Vec::new(),
-            Err(e) => {
-                tracing::warn!(error = %e, copies = copies.len(), "could not queue copies; their messages stay");
-                chunk.iter().map(|(_, id)| id.clone()).collect()
+    let groups = hookline::queue::one_call_each(&copies);
+    let calls = groups.iter().map(|group| {
+        let (copies, originals) = (&copies, &originals);
+        async move {
+            let sent: Vec<hookline::queue::Encoded> =
+                group.iter().map(|&i| copies[i].clone()).collect();
+            match engine.queue().enqueue_encoded(&sent, now).await {
+                Ok(()) => Vec::new(),
+                Err(e) => {
+                    tracing::warn!(error = %e, copies = sent.len(), "could not queue copies; their messages stay");
+                    group.iter().map(|&i| originals[i].clone()).collect()
+                }
             }
         }
     });

@@ -359,19 +359,22 @@ impl SendTogether {
             for _ in 0..TURNS_TO_GATHER {
                 tokio::task::yield_now().await;
             }
-            let gathered = leading.take();
-            // Ten to a call, the calls at once, each call's answer to its own records: one
-            // refused call fails its ten, not every record that waited.
-            let mut chunks: Vec<Vec<(Encoded, SentAnswer)>> = Vec::new();
-            for entry in gathered {
-                match chunks.last_mut() {
-                    Some(chunk) if chunk.len() < 10 => chunk.push(entry),
-                    _ => chunks.push(vec![entry]),
-                }
-            }
-            futures::future::join_all(chunks.into_iter().map(|chunk| async move {
-                let (messages, answers): (Vec<Encoded>, Vec<SentAnswer>) =
-                    chunk.into_iter().unzip();
+            let (messages, answers): (Vec<Encoded>, Vec<SentAnswer>) =
+                leading.take().into_iter().unzip();
+            // One SendMessageBatch call per group (ten, or fewer when large), the calls at
+            // once, each call's answer to its own records: one refused call fails only the
+            // records it carried, not every record that waited.
+            let mut answers: Vec<Option<SentAnswer>> = answers.into_iter().map(Some).collect();
+            let calls: Vec<(Vec<Encoded>, Vec<SentAnswer>)> =
+                crate::queue::one_call_each(&messages)
+                    .into_iter()
+                    .map(|group| {
+                        let sent = group.iter().map(|&i| messages[i].clone()).collect();
+                        let told = group.iter().filter_map(|&i| answers[i].take()).collect();
+                        (sent, told)
+                    })
+                    .collect();
+            futures::future::join_all(calls.into_iter().map(|(messages, answers)| async move {
                 let result = queue
                     .enqueue_encoded(&messages, now)
                     .await
@@ -433,14 +436,25 @@ type Gate = std::sync::Arc<futures::lock::Mutex<Option<String>>>;
 struct LeaveGate<'a> {
     writing: &'a std::sync::Mutex<std::collections::HashMap<(String, String), Gate>>,
     key: (String, String),
-    gate: Gate,
+    gate: Option<Gate>,
+}
+
+impl LeaveGate<'_> {
+    fn gate(&self) -> &Gate {
+        self.gate.as_ref().expect("held until dropped")
+    }
 }
 
 impl Drop for LeaveGate<'_> {
     fn drop(&mut self) {
         let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        // The map's handle and this caller's: no one else waits at the gate.
-        if std::sync::Arc::strong_count(&self.gate) <= 2 {
+        // This caller's handle goes under the map's lock, so of two callers leaving at once
+        // on two threads the second sees the first gone.
+        drop(self.gate.take());
+        let unheld = writing
+            .get(&self.key)
+            .is_some_and(|gate| std::sync::Arc::strong_count(gate) == 1);
+        if unheld {
             writing.remove(&self.key);
         }
     }
@@ -489,9 +503,9 @@ impl Recent {
         let leave = LeaveGate {
             writing: &self.writing,
             key: owned,
-            gate,
+            gate: Some(gate),
         };
-        let mut write_failed = leave.gate.lock().await;
+        let mut write_failed = leave.gate().lock().await;
         if let Some(why) = write_failed.as_deref() {
             return Err(failed(why));
         }
@@ -1392,7 +1406,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                             .await
                             .map(|_| ())
                     },
-                    |why| StoreError::Backend(format!("keeping the event: {why}")),
+                    // `why` is the failed write's own message, already a store error's.
+                    |why| StoreError::Backend(format!("keeping the event failed: {why}")),
                 )
                 .await?;
         }
