@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apikeys;
+pub mod carried_webhook;
 pub mod clock;
 pub mod config;
 pub mod egress;

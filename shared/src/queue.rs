@@ -88,18 +88,10 @@ impl RetryMessage {
     /// (the v1 record holds the event).
     pub fn as_delivery(&self) -> DeliveryMessage {
         DeliveryMessage {
-            v: DELIVERY_MESSAGE_VERSION,
-            delivery_id: self.delivery_id.clone(),
-            account_id: self.account_id.clone(),
-            webhook_id: self.webhook_id.clone(),
-            event: None,
-            webhook: None,
-            failing: false,
             due_at: Some(self.due_at),
             check: true,
             manual: self.manual,
-            slow: false,
-            parked: 0,
+            ..DeliveryMessage::new(&self.delivery_id, &self.account_id, &self.webhook_id)
         }
     }
 }
@@ -222,8 +214,14 @@ pub struct DeliveryMessage {
     pub event: Option<Event>,
     /// The webhook as the fan-out's Query read it (first tries only), and whether its failure
     /// streak was running then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<crate::model::Webhook>,
+    /// Written and read through `carried_webhook`, once per container for each webhook.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::carried_webhook::serialize",
+        deserialize_with = "crate::carried_webhook::deserialize"
+    )]
+    pub webhook: Option<std::sync::Arc<crate::model::Webhook>>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failing: bool,
     /// Not to be attempted before this (retries).
@@ -323,6 +321,29 @@ pub struct Encoded {
 }
 
 impl DeliveryMessage {
+    /// A message for one delivery, due at once, in the prompt lane, carrying nothing else:
+    /// callers set what differs (`DeliveryMessage { slow: true, ..DeliveryMessage::new(..) }`).
+    pub fn new(
+        delivery_id: impl Into<String>,
+        account_id: impl Into<String>,
+        webhook_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            v: DELIVERY_MESSAGE_VERSION,
+            delivery_id: delivery_id.into(),
+            account_id: account_id.into(),
+            webhook_id: webhook_id.into(),
+            event: None,
+            webhook: None,
+            failing: false,
+            due_at: None,
+            check: false,
+            manual: false,
+            slow: false,
+            parked: 0,
+        }
+    }
+
     pub fn encode(&self) -> Encoded {
         Encoded {
             body: serde_json::to_string(self).expect("delivery messages always serialise"),
@@ -694,6 +715,35 @@ pub fn one_call_each(messages: &[Encoded]) -> Vec<Vec<usize>> {
     groups
 }
 
+/// Queues `messages` one `SendMessageBatch` call per group of `one_call_each`, the calls at
+/// once, and answers each message's own result: a refused call fails only the messages it
+/// carried (a batch's copies, gathered retries), never the others.
+pub async fn enqueue_by_call<Q: DeliveryQueue + ?Sized>(
+    queue: &Q,
+    messages: &[Encoded],
+    now: time::OffsetDateTime,
+) -> Vec<Result<(), QueueError>> {
+    let groups = one_call_each(messages);
+    let calls = groups.iter().map(|group| async move {
+        let sent: Vec<Encoded> = group.iter().map(|&i| messages[i].clone()).collect();
+        queue
+            .enqueue_encoded(&sent, now)
+            .await
+            .map_err(|e| (e.0, group.len()))
+    });
+    let answers = futures::future::join_all(calls).await;
+    let mut results: Vec<Result<(), QueueError>> = (0..messages.len()).map(|_| Ok(())).collect();
+    for (group, answer) in groups.iter().zip(answers) {
+        if let Err((why, count)) = answer {
+            tracing::warn!(error = %why, messages = count, "a SendMessageBatch call failed");
+            for &i in group {
+                results[i] = Err(QueueError(why.clone()));
+            }
+        }
+    }
+    results
+}
+
 /// Splits `sizes` (each entry's bytes) into consecutive runs that `SendMessageBatch` takes:
 /// at most `MAX_BATCH_ENTRIES` entries and `MAX_BATCH_BYTES` bytes each. Returns the runs'
 /// index ranges.
@@ -742,7 +792,7 @@ pub struct FailedEntry {
     pub code: String,
 }
 
-/// Sends `messages` as `SendMessageBatch` calls within SQS's limits (see `pack_batches`),
+/// Sends `messages` as `SendMessageBatch` calls within SQS's limits (see `one_call_each`),
 /// each visible from its `due_at` (whole seconds, rounded up, 15 minutes at most), and sends
 /// the entries a call refused (throttled, internal errors) again after `pause(tries)`, a few
 /// times. `send` makes one call to one lane's queue (a batch holds one lane's messages).
@@ -759,60 +809,29 @@ where
     P: FnMut(u32) -> PFut,
     PFut: Future<Output = ()>,
 {
-    for lane in [Lane::Prompt, Lane::Slow] {
-        let lane_messages: Vec<&Encoded> = messages.iter().filter(|m| m.lane == lane).collect();
-        if !lane_messages.is_empty() {
-            send_lane(
-                &lane_messages,
-                now,
-                |entries| send(lane, entries),
-                &mut pause,
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-async fn send_lane<F, Fut, P, PFut>(
-    messages: &[&Encoded],
-    now: time::OffsetDateTime,
-    mut send: F,
-    pause: &mut P,
-) -> Result<(), QueueError>
-where
-    F: FnMut(Vec<BatchEntry>) -> Fut,
-    Fut: Future<Output = Result<Vec<FailedEntry>, QueueError>>,
-    P: FnMut(u32) -> PFut,
-    PFut: Future<Output = ()>,
-{
-    let entries: Vec<BatchEntry> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let wait = m
-                .due_at
-                .map(|due| std::time::Duration::try_from(due - now).unwrap_or_default())
-                .unwrap_or_default();
-            BatchEntry {
-                id: i.to_string(),
-                body: m.body.clone(),
-                group: m.account_id.clone(),
-                delay_seconds: whole_seconds(wait, MAX_DELAY),
-            }
-        })
-        .collect();
-    let sizes: Vec<usize> = entries
-        .iter()
-        .map(|e| e.body.len() + e.group.len())
-        .collect();
-    for run in pack_batches(&sizes) {
-        let mut pending = entries[run].to_vec();
+    for group in one_call_each(messages) {
+        let lane = messages[group[0]].lane;
+        let mut pending: Vec<BatchEntry> = group
+            .iter()
+            .map(|&i| {
+                let m = &messages[i];
+                let wait = m
+                    .due_at
+                    .map(|due| std::time::Duration::try_from(due - now).unwrap_or_default())
+                    .unwrap_or_default();
+                BatchEntry {
+                    id: i.to_string(),
+                    body: m.body.clone(),
+                    group: m.account_id.clone(),
+                    delay_seconds: whole_seconds(wait, MAX_DELAY),
+                }
+            })
+            .collect();
         for tries in 0..BATCH_TRIES {
             if tries > 0 {
                 pause(tries).await;
             }
-            let failed = send(pending.clone()).await?;
+            let failed = send(lane, pending.clone()).await?;
             if failed.is_empty() {
                 pending.clear();
                 break;
@@ -1343,18 +1362,8 @@ mod tests {
     fn message(i: usize, due_in_ms: Option<i64>) -> DeliveryMessage {
         let now = time::OffsetDateTime::UNIX_EPOCH;
         DeliveryMessage {
-            v: DELIVERY_MESSAGE_VERSION,
-            delivery_id: format!("dlv_{i}"),
-            account_id: "acme".into(),
-            webhook_id: "wh_1".into(),
-            event: None,
-            webhook: None,
-            failing: false,
             due_at: due_in_ms.map(|ms| now + time::Duration::milliseconds(ms)),
-            check: false,
-            manual: false,
-            slow: false,
-            parked: 0,
+            ..DeliveryMessage::new(format!("dlv_{i}"), "acme", "wh_1")
         }
     }
 

@@ -159,16 +159,16 @@ fn receive_of(message: &SqsMessage) -> outbound::Receive {
     let (mut count, mut sent_ms) = (None, None);
     for (name, value) in &message.attributes {
         match name.as_str() {
-            "ApproximateReceiveCount" => count = value.parse::<i128>().ok(),
-            "SentTimestamp" => sent_ms = value.parse::<i128>().ok(),
+            "ApproximateReceiveCount" => count = value.parse::<i64>().ok(),
+            "SentTimestamp" => sent_ms = value.parse::<i64>().ok(),
             _ => {}
         }
     }
     outbound::Receive {
         // Missing (never from SQS): treated as a repeat, so the checked path runs.
-        count: count.map_or(u32::MAX, |n| n.clamp(1, u32::MAX as i128) as u32),
+        count: count.map_or(u32::MAX, |n| n.clamp(1, u32::MAX as i64) as u32),
         sent_at: sent_ms
-            .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok())
+            .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok())
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
     }
 }
@@ -346,11 +346,10 @@ where
     keeping(kept)
 }
 
-/// Queues the batch's copies (parked messages, moves to the slow lane) one `SendMessageBatch`
-/// per group of one lane's (ten, or fewer when large), the calls at once; answers the ids of
-/// the originals whose copy may not have been queued, which stay on their queue (a copy that
-/// did go is checked, so the two meet at the claim). One refused call keeps the originals it
-/// carried, not the batch.
+/// Queues the batch's copies (parked messages, moves to the slow lane) with
+/// `queue::enqueue_by_call`; answers the ids of the originals whose copy may not have been
+/// queued, which stay on their queue (a copy that did go is checked, so the two meet at the
+/// claim). One refused call keeps the originals it carried, not the batch.
 async fn send_copies<S, H, M, Q>(
     engine: &outbound::Deliverer<S, H, M, Q>,
     copies: Vec<hookline::queue::Encoded>,
@@ -363,25 +362,11 @@ where
     Q: DeliveryQueue + Postpone,
 {
     let now = engine.clock().now();
-    let groups = hookline::queue::one_call_each(&copies);
-    let calls = groups.iter().map(|group| {
-        let (copies, originals) = (&copies, &originals);
-        async move {
-            let sent: Vec<hookline::queue::Encoded> =
-                group.iter().map(|&i| copies[i].clone()).collect();
-            match engine.queue().enqueue_encoded(&sent, now).await {
-                Ok(()) => Vec::new(),
-                Err(e) => {
-                    tracing::warn!(error = %e, copies = sent.len(), "could not queue copies; their messages stay");
-                    group.iter().map(|&i| originals[i].clone()).collect()
-                }
-            }
-        }
-    });
-    futures::future::join_all(calls)
+    hookline::queue::enqueue_by_call(engine.queue(), &copies, now)
         .await
         .into_iter()
-        .flatten()
+        .zip(originals)
+        .filter_map(|(result, original)| result.is_err().then_some(original))
         .collect()
 }
 
@@ -425,18 +410,9 @@ mod tests {
     #[test]
     fn a_delivery_message_starts_with_its_version_and_is_read_in_one_pass() {
         let message = DeliveryMessage {
-            v: hookline::queue::DELIVERY_MESSAGE_VERSION,
-            delivery_id: "dlv_1".into(),
-            account_id: "acme".into(),
-            webhook_id: "wh_1".into(),
-            event: None,
-            webhook: None,
-            failing: false,
-            due_at: None,
             check: true,
-            manual: false,
             slow: true,
-            parked: 0,
+            ..DeliveryMessage::new("dlv_1", "acme", "wh_1")
         };
         let body = message.encode().body;
         assert!(body.starts_with("{\"v\":"), "{body}");

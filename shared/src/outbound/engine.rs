@@ -25,7 +25,7 @@ use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhoo
 use crate::notify::{Email, Mailer};
 use crate::queue::{
     DeliveryMessage, DeliveryQueue, Encoded, EventMessage, FanOutRest, Lane, NoticeMessage,
-    QueueError, RetryMessage, DELIVERY_MESSAGE_VERSION,
+    QueueError, RetryMessage,
 };
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
@@ -361,30 +361,13 @@ impl SendTogether {
             }
             let (messages, answers): (Vec<Encoded>, Vec<SentAnswer>) =
                 leading.take().into_iter().unzip();
-            // One SendMessageBatch call per group (ten, or fewer when large), the calls at
-            // once, each call's answer to its own records: one refused call fails only the
-            // records it carried, not every record that waited.
-            let mut answers: Vec<Option<SentAnswer>> = answers.into_iter().map(Some).collect();
-            let calls: Vec<(Vec<Encoded>, Vec<SentAnswer>)> =
-                crate::queue::one_call_each(&messages)
-                    .into_iter()
-                    .map(|group| {
-                        let sent = group.iter().map(|&i| messages[i].clone()).collect();
-                        let told = group.iter().filter_map(|&i| answers[i].take()).collect();
-                        (sent, told)
-                    })
-                    .collect();
-            futures::future::join_all(calls.into_iter().map(|(messages, answers)| async move {
-                let result = queue
-                    .enqueue_encoded(&messages, now)
-                    .await
-                    .map_err(|e| e.to_string());
-                for answer in answers {
-                    // A record gone (its invocation ended) no longer waits: nothing to tell.
-                    let _ = answer.send(result.clone());
-                }
-            }))
-            .await;
+            // One call per group, each record told its own call's result
+            // (`queue::enqueue_by_call`).
+            let results = crate::queue::enqueue_by_call(queue, &messages, now).await;
+            for (answer, result) in answers.into_iter().zip(results) {
+                // A record gone (its invocation ended) no longer waits: nothing to tell.
+                let _ = answer.send(result.map_err(|e| e.0));
+            }
         }
         match answer.await {
             Ok(result) => result.map_err(QueueError),
@@ -767,21 +750,19 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             .filter(|s| made_by.is_none_or(|made_by| s.webhook.created_at <= made_by))
             // A republished id reaches no webhook made after its first publish.
             .filter(|s| !republished || s.webhook.created_at <= event.occurred_at)
-            .map(|s| DeliveryMessage {
-                v: DELIVERY_MESSAGE_VERSION,
-                delivery_id: crate::model::delivery_id(event, &s.webhook.id),
-                account_id: event.account_id.clone(),
-                webhook_id: s.webhook.id.clone(),
-                event: None,
-                webhook: Some(s.webhook),
-                failing: s.failing,
-                due_at,
-                check,
-                manual: false,
-                // A receiver already failing or slow may hang: its deliveries wait in the
-                // slow lane.
-                slow: s.failing || s.slow,
-                parked: 0,
+            .map(|s| {
+                let id = crate::model::delivery_id(event, &s.webhook.id);
+                let message = DeliveryMessage::new(id, &event.account_id, &s.webhook.id);
+                DeliveryMessage {
+                    failing: s.failing,
+                    due_at,
+                    check,
+                    // A receiver already failing or slow may hang: its deliveries wait in the
+                    // slow lane.
+                    slow: s.failing || s.slow,
+                    webhook: Some(std::sync::Arc::new(s.webhook)),
+                    ..message
+                }
             })
             .collect();
         Ok(messages)
@@ -1243,20 +1224,12 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                     break 'pages; // newest first: everything further is older
                 }
                 messages.push(DeliveryMessage {
-                    v: DELIVERY_MESSAGE_VERSION,
-                    delivery_id: delivery.id.clone(),
-                    account_id: webhook.account_id.clone(),
-                    webhook_id: webhook.id.clone(),
-                    event: None,
-                    webhook: None,
-                    failing: false,
-                    due_at: None,
                     check: true,
                     manual: true,
                     // Up to MAX_RECOVER at the webhook's full timeout, to a receiver that
                     // may still be failing: bulk work, in the slow lane.
                     slow: true,
-                    parked: 0,
+                    ..DeliveryMessage::new(&delivery.id, &webhook.account_id, &webhook.id)
                 });
             }
             match page.next_after {
@@ -1413,19 +1386,11 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         }
         if let (Some(due), false) = (next.due, manual) {
             let retry = DeliveryMessage {
-                v: DELIVERY_MESSAGE_VERSION,
-                delivery_id: delivery.id.clone(),
-                account_id: delivery.account_id.clone(),
-                webhook_id: delivery.webhook_id.clone(),
                 event: Some(event.clone()),
-                webhook: None,
-                failing: false,
                 due_at: Some(due),
-                check: false,
-                manual: false,
                 // This attempt failed: the next may hang too.
                 slow: true,
-                parked: 0,
+                ..DeliveryMessage::new(&delivery.id, &delivery.account_id, &delivery.webhook_id)
             };
             self.retries
                 .send(&self.queue, retry.encode(), self.clock.now())
@@ -2531,18 +2496,8 @@ mod tests {
         let together = SendTogether::default();
         let retry = |id: &str| {
             DeliveryMessage {
-                v: DELIVERY_MESSAGE_VERSION,
-                delivery_id: id.into(),
-                account_id: "acme".into(),
-                webhook_id: "wh_1".into(),
-                event: None,
-                webhook: None,
-                failing: false,
-                due_at: None,
-                check: false,
-                manual: false,
                 slow: true,
-                parked: 0,
+                ..DeliveryMessage::new(id, "acme", "wh_1")
             }
             .encode()
         };

@@ -1,0 +1,176 @@
+//! A webhook as a first try's delivery message carries it: its JSON text.
+//!
+//! A container writes and reads the same few webhooks over and over (every first try carries
+//! its webhook, and a fan-out of one event to one webhook is one message), so each webhook is
+//! written once and each text parsed once per container rather than once per message: about
+//! 2 us of a fan-out 1 delivery's CPU (BENCHMARKS.md). Both memos are of pure functions, and
+//! a hit needs the exact text or an equal webhook, so they change no result.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::model::Webhook;
+
+/// Per memo: an account's 100 webhooks ten times over. Entries are a webhook and its text
+/// (1-3 KB), so each memo stays under a few MB; when full it starts again.
+const MAX_ENTRIES: usize = 1000;
+
+#[derive(Default)]
+struct Memo {
+    /// By a hash of the text's ends (the id is at its start, `updatedAt` and `version` at its
+    /// end); the whole text is compared on a hit.
+    parsed: HashMap<u64, (Box<str>, Arc<Webhook>)>,
+    /// By account and id; the whole webhook is compared on a hit.
+    written: HashMap<u64, (Arc<Webhook>, Arc<RawValue>)>,
+}
+
+static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Mutex::default);
+
+fn memo() -> std::sync::MutexGuard<'static, Memo> {
+    MEMO.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn text_key(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let ends = 64.min(bytes.len());
+    let mut hasher = std::hash::DefaultHasher::new();
+    bytes.len().hash(&mut hasher);
+    bytes[..ends].hash(&mut hasher);
+    bytes[bytes.len() - ends..].hash(&mut hasher);
+    hasher.finish()
+}
+
+fn webhook_key(webhook: &Webhook) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (webhook.account_id.as_str(), webhook.id.as_str()).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn insert<V>(map: &mut HashMap<u64, V>, key: u64, value: V) {
+    if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+/// The webhook's JSON text, as `Webhook` serialises it.
+pub fn text_of(webhook: &Arc<Webhook>) -> Arc<RawValue> {
+    let key = webhook_key(webhook);
+    if let Some((known, text)) = memo().written.get(&key) {
+        if Arc::ptr_eq(known, webhook) || **known == **webhook {
+            return text.clone();
+        }
+    }
+    let text = serde_json::to_string(&**webhook).expect("webhooks always serialise");
+    let text: Arc<RawValue> = RawValue::from_string(text)
+        .expect("serde_json writes valid JSON")
+        .into();
+    insert(&mut memo().written, key, (webhook.clone(), text.clone()));
+    text
+}
+
+/// The webhook that `text` is.
+pub fn parse(text: &str) -> serde_json::Result<Arc<Webhook>> {
+    let key = text_key(text);
+    if let Some((known, webhook)) = memo().parsed.get(&key) {
+        if **known == *text {
+            return Ok(webhook.clone());
+        }
+    }
+    let webhook = Arc::new(serde_json::from_str::<Webhook>(text)?);
+    insert(&mut memo().parsed, key, (text.into(), webhook.clone()));
+    Ok(webhook)
+}
+
+/// `#[serde(serialize_with)]` for a message's `webhook`.
+pub fn serialize<S: Serializer>(webhook: &Option<Arc<Webhook>>, s: S) -> Result<S::Ok, S::Error> {
+    match webhook {
+        Some(webhook) => text_of(webhook).serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+/// `#[serde(deserialize_with)]` for a message's `webhook`.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<Webhook>>, D::Error> {
+    let raw = Box::<RawValue>::deserialize(d)?;
+    if raw.get() == "null" {
+        return Ok(None);
+    }
+    parse(raw.get()).map(Some).map_err(D::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(version: u64) -> Webhook {
+        let json = serde_json::json!({
+            "id": "wh_carried", "accountId": "acct_carried", "name": "n", "format": "application/json",
+            "status": "active", "url": "https://example.com/hook", "notificationEmail": "",
+            "security": {"type": "hmac", "secret": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0"},
+            "flow": "outbound", "timeoutMs": 5000, "events": ["case:new"],
+            "createdAt": "2026-12-01T00:00:00Z", "updatedAt": "2026-12-01T00:00:00Z",
+            "version": version,
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_text_is_what_serde_writes_and_a_changed_webhook_is_written_again() {
+        let first = Arc::new(webhook(1));
+        assert_eq!(
+            text_of(&first).get(),
+            serde_json::to_string(&*first).unwrap()
+        );
+        // Equal but another allocation: the same text.
+        assert_eq!(text_of(&Arc::new(webhook(1))).get(), text_of(&first).get());
+        let mut renamed = webhook(1);
+        renamed.url = "https://example.com/other".into();
+        let renamed = Arc::new(renamed);
+        assert!(text_of(&renamed).get().contains("/other"));
+        assert_eq!(*parse(text_of(&renamed).get()).unwrap(), *renamed);
+    }
+
+    #[test]
+    fn a_message_carries_its_webhook_as_text_and_reads_it_back_equal() {
+        let message = crate::queue::DeliveryMessage {
+            webhook: Some(Arc::new(webhook(3))),
+            ..serde_json::from_value(serde_json::json!({"v": 2, "deliveryId": "dlv_1",
+                "accountId": "acct_carried", "webhookId": "wh_carried"}))
+            .unwrap()
+        };
+        let body = serde_json::to_string(&message).unwrap();
+        assert!(body.starts_with("{\"v\":2,"), "{body}");
+        let read: crate::queue::DeliveryMessage = serde_json::from_str(&body).unwrap();
+        assert_eq!(read, message);
+        // Through a tree too (tests and tools read messages that way).
+        let tree: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            serde_json::from_value::<crate::queue::DeliveryMessage>(tree).unwrap(),
+            message
+        );
+        let without: crate::queue::DeliveryMessage = serde_json::from_str(
+            r#"{"v":2,"deliveryId":"dlv_1","accountId":"a","webhookId":"w","webhook":null}"#,
+        )
+        .unwrap();
+        assert_eq!(without.webhook, None);
+    }
+
+    #[test]
+    fn a_text_is_parsed_to_exactly_its_webhook_even_when_its_ends_match_another() {
+        let text = serde_json::to_string(&webhook(7)).unwrap();
+        assert_eq!(*parse(&text).unwrap(), webhook(7));
+        // Same length and ends, another middle: a key collision, never a wrong webhook.
+        let other = text.replace("/hook", "/hoop");
+        assert_eq!(text_key(&other), text_key(&text));
+        let parsed = parse(&other).unwrap();
+        assert_eq!(parsed.url, "https://example.com/hoop");
+        assert_eq!(parse(&text).unwrap().url, "https://example.com/hook");
+        assert!(parse("{\"id\": 1}").is_err());
+    }
+}
