@@ -4,7 +4,9 @@
 //! its webhook, and a fan-out of one event to one webhook is one message), so each webhook is
 //! written once and each text parsed once per container rather than once per message: about
 //! 2 us of a fan-out 1 delivery's CPU (BENCHMARKS.md). Both memos are of pure functions, and
-//! a hit needs the exact text or an equal webhook, so they change no result.
+//! a hit needs the exact text or an equal webhook, so they change no result. An edited or
+//! rotated webhook is a new entry; the old one (credentials included, as the messages that
+//! carried it held them) stays in this process's memory until its memo starts again.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -16,17 +18,54 @@ use serde_json::value::RawValue;
 
 use crate::model::Webhook;
 
-/// Per memo: an account's 100 webhooks ten times over. Entries are a webhook and its text
-/// (1-3 KB), so each memo stays under a few MB; when full it starts again.
+/// Each memo starts again when it holds this many webhooks (an account's 100 ten times
+/// over) ...
 const MAX_ENTRIES: usize = 1000;
+/// ... or this many bytes of their text. A webhook's text is 1-3 KB, up to about 9 KB at the
+/// limits the API allows, and its parsed form about as much again: both memos together stay
+/// under about 16 MB of the function's 128.
+const MAX_TEXT_BYTES: usize = 4 << 20;
+
+/// Entries by key, and the bytes of text they hold.
+struct Bounded<V> {
+    entries: HashMap<u64, (usize, V)>,
+    bytes: usize,
+}
+
+impl<V> Default for Bounded<V> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<V> Bounded<V> {
+    fn get(&self, key: u64) -> Option<&V> {
+        self.entries.get(&key).map(|(_, value)| value)
+    }
+
+    fn insert(&mut self, key: u64, bytes: usize, value: V) {
+        if let Some((old, _)) = self.entries.remove(&key) {
+            self.bytes -= old;
+        }
+        if self.entries.len() >= MAX_ENTRIES || self.bytes + bytes > MAX_TEXT_BYTES {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.bytes += bytes;
+        self.entries.insert(key, (bytes, value));
+    }
+}
 
 #[derive(Default)]
 struct Memo {
     /// By a hash of the text's ends (the id is at its start, `updatedAt` and `version` at its
     /// end); the whole text is compared on a hit.
-    parsed: HashMap<u64, (Box<str>, Arc<Webhook>)>,
+    parsed: Bounded<(Box<str>, Arc<Webhook>)>,
     /// By account and id; the whole webhook is compared on a hit.
-    written: HashMap<u64, (Arc<Webhook>, Arc<RawValue>)>,
+    written: Bounded<(Arc<Webhook>, Arc<RawValue>)>,
 }
 
 static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Mutex::default);
@@ -51,17 +90,10 @@ fn webhook_key(webhook: &Webhook) -> u64 {
     hasher.finish()
 }
 
-fn insert<V>(map: &mut HashMap<u64, V>, key: u64, value: V) {
-    if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
-        map.clear();
-    }
-    map.insert(key, value);
-}
-
 /// The webhook's JSON text, as `Webhook` serialises it.
 pub fn text_of(webhook: &Arc<Webhook>) -> Arc<RawValue> {
     let key = webhook_key(webhook);
-    if let Some((known, text)) = memo().written.get(&key) {
+    if let Some((known, text)) = memo().written.get(key) {
         if Arc::ptr_eq(known, webhook) || **known == **webhook {
             return text.clone();
         }
@@ -70,20 +102,25 @@ pub fn text_of(webhook: &Arc<Webhook>) -> Arc<RawValue> {
     let text: Arc<RawValue> = RawValue::from_string(text)
         .expect("serde_json writes valid JSON")
         .into();
-    insert(&mut memo().written, key, (webhook.clone(), text.clone()));
+    let bytes = text.get().len();
+    memo()
+        .written
+        .insert(key, bytes, (webhook.clone(), text.clone()));
     text
 }
 
 /// The webhook that `text` is.
 pub fn parse(text: &str) -> serde_json::Result<Arc<Webhook>> {
     let key = text_key(text);
-    if let Some((known, webhook)) = memo().parsed.get(&key) {
+    if let Some((known, webhook)) = memo().parsed.get(key) {
         if **known == *text {
             return Ok(webhook.clone());
         }
     }
     let webhook = Arc::new(serde_json::from_str::<Webhook>(text)?);
-    insert(&mut memo().parsed, key, (text.into(), webhook.clone()));
+    memo()
+        .parsed
+        .insert(key, text.len(), (text.into(), webhook.clone()));
     Ok(webhook)
 }
 
@@ -159,6 +196,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(without.webhook, None);
+    }
+
+    #[test]
+    fn a_memo_starts_again_past_its_entries_or_bytes() {
+        let mut memo = Bounded::<u8>::default();
+        for key in 0..MAX_ENTRIES as u64 {
+            memo.insert(key, 10, 0);
+        }
+        assert_eq!(memo.entries.len(), MAX_ENTRIES);
+        memo.insert(0, 10, 1); // replacing is not growing
+        assert_eq!(memo.entries.len(), MAX_ENTRIES);
+        memo.insert(u64::MAX, 10, 0);
+        assert_eq!((memo.entries.len(), memo.bytes), (1, 10));
+        memo.insert(1, MAX_TEXT_BYTES - 10, 0);
+        assert_eq!(memo.entries.len(), 2);
+        memo.insert(2, 1, 0);
+        assert_eq!((memo.entries.len(), memo.bytes), (1, 1));
     }
 
     #[test]

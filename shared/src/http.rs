@@ -158,6 +158,13 @@ impl ReqwestClient {
     /// the request is sent to, so it is parsed once.
     fn checked_url(&self, url: &str) -> Result<url::Url, HttpError> {
         let parsed = url::Url::parse(url).map_err(|e| HttpError::Invalid(e.to_string()))?;
+        // Never sent: the API refuses them on save, and a request built whole would drop them
+        // silently (reqwest's builder turned them into a Basic header).
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(HttpError::Invalid(
+                "credentials in the URL are not sent; use basic security".into(),
+            ));
+        }
         let ip = crate::egress::literal_ip(&parsed);
         match ip.and_then(|ip| self.policy.refusal(ip).map(|why| (ip, why))) {
             Some((ip, why)) => Err(HttpError::Refused(format!("{ip} is {why}"))),
@@ -208,7 +215,8 @@ impl HttpClient for ReqwestClient {
         for (name, value) in &request.headers {
             let name = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| HttpError::Invalid("a header name is not valid".into()))?;
-            let value = http::HeaderValue::from_str(value)
+            // As reqwest's builder read values: any byte but controls (not only ASCII).
+            let value = http::HeaderValue::from_bytes(value.as_bytes())
                 .map_err(|_| HttpError::Invalid(format!("the value of {name} is not valid")))?;
             headers.append(name, value);
         }
@@ -255,6 +263,31 @@ mod tests {
             headers,
             body: vec![],
             truncated: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_in_a_url_and_bad_headers_are_refused_before_anything_is_sent() {
+        let client = ReqwestClient::new(EgressPolicy::public_only());
+        let request = |url: &str, header: (&str, &str)| HttpRequest {
+            method: HttpMethod::Post,
+            url: url.into(),
+            headers: vec![(header.0.into(), header.1.into())],
+            body: b"{}".to_vec(),
+            timeout: Duration::from_secs(1),
+        };
+        let fine = ("x-ok", "yes");
+        for (url, header) in [
+            ("https://user:pass@example.com/hook", fine),
+            ("https://user@example.com/hook", fine),
+            ("https://example.com/hook", ("bad name", "yes")),
+            ("https://example.com/hook", ("x-bad", "line\nbreak")),
+        ] {
+            let answer = client.send(request(url, header), 1024).await;
+            assert!(
+                matches!(&answer, Err(HttpError::Invalid(why)) if !why.contains("pass")),
+                "{url} {header:?}: {answer:?}"
+            );
         }
     }
 

@@ -716,32 +716,34 @@ pub fn one_call_each(messages: &[Encoded]) -> Vec<Vec<usize>> {
 }
 
 /// Queues `messages` one `SendMessageBatch` call per group of `one_call_each`, the calls at
-/// once, and answers each message's own result: a refused call fails only the messages it
-/// carried (a batch's copies, gathered retries), never the others.
+/// once, and tells `answer` each message's own result (by its index in `messages`) as soon as
+/// its call ends: a refused call fails only the messages it carried (a batch's copies,
+/// gathered retries), and a slow call holds back only its own.
 pub async fn enqueue_by_call<Q: DeliveryQueue + ?Sized>(
     queue: &Q,
     messages: &[Encoded],
     now: time::OffsetDateTime,
-) -> Vec<Result<(), QueueError>> {
+    mut answer: impl FnMut(usize, Result<(), QueueError>),
+) {
     let groups = one_call_each(messages);
-    let calls = groups.iter().map(|group| async move {
-        let sent: Vec<Encoded> = group.iter().map(|&i| messages[i].clone()).collect();
-        queue
-            .enqueue_encoded(&sent, now)
-            .await
-            .map_err(|e| (e.0, group.len()))
-    });
-    let answers = futures::future::join_all(calls).await;
-    let mut results: Vec<Result<(), QueueError>> = (0..messages.len()).map(|_| Ok(())).collect();
-    for (group, answer) in groups.iter().zip(answers) {
-        if let Err((why, count)) = answer {
-            tracing::warn!(error = %why, messages = count, "a SendMessageBatch call failed");
-            for &i in group {
-                results[i] = Err(QueueError(why.clone()));
+    let mut calls: futures::stream::FuturesUnordered<_> = groups
+        .iter()
+        .map(|group| async move {
+            let sent: Vec<Encoded> = group.iter().map(|&i| messages[i].clone()).collect();
+            (group, queue.enqueue_encoded(&sent, now).await)
+        })
+        .collect();
+    while let Some((group, result)) = futures::StreamExt::next(&mut calls).await {
+        match result {
+            Ok(()) => group.iter().for_each(|&i| answer(i, Ok(()))),
+            Err(e) => {
+                tracing::warn!(error = %e, messages = group.len(), "a SendMessageBatch call failed");
+                for &i in group {
+                    answer(i, Err(QueueError(e.0.clone())));
+                }
             }
         }
     }
-    results
 }
 
 /// Splits `sizes` (each entry's bytes) into consecutive runs that `SendMessageBatch` takes:
@@ -1151,6 +1153,63 @@ mod tests {
         // Prompt: 10 + 2; slow: two 100 KiB copies fit one call, the third and the small one
         // the next.
         assert_eq!(sizes, vec![10, 2, 2, 2]);
+    }
+
+    /// Refuses every call that carries a slow-lane message; keeps what it was given.
+    #[derive(Default)]
+    struct RefusingSlow(std::sync::Mutex<Vec<Vec<String>>>);
+
+    impl DeliveryQueue for RefusingSlow {
+        async fn enqueue_encoded(
+            &self,
+            messages: &[Encoded],
+            _now: time::OffsetDateTime,
+        ) -> Result<(), QueueError> {
+            if messages.iter().any(|m| m.lane == Lane::Slow) {
+                return Err(QueueError("throttled".into()));
+            }
+            let bodies = messages.iter().map(|m| m.body.clone()).collect();
+            self.0.lock().unwrap().push(bodies);
+            Ok(())
+        }
+
+        async fn send_notice(&self, _message: &NoticeMessage) -> Result<(), QueueError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refused_call_fails_only_the_messages_it_carried_whatever_their_order() {
+        // Lanes interleaved, so each call's messages are not a run of the list.
+        let messages: Vec<Encoded> = (0..14)
+            .map(|i| Encoded {
+                body: format!("m{i}"),
+                account_id: "acme".into(),
+                due_at: None,
+                lane: if i % 2 == 0 { Lane::Prompt } else { Lane::Slow },
+            })
+            .collect();
+        let queue = RefusingSlow::default();
+        let mut answers: Vec<Vec<bool>> = vec![Vec::new(); messages.len()];
+        futures::executor::block_on(enqueue_by_call(
+            &queue,
+            &messages,
+            time::OffsetDateTime::UNIX_EPOCH,
+            |i, result| answers[i].push(result.is_ok()),
+        ));
+        for (i, answer) in answers.iter().enumerate() {
+            // Each message told once: sent if prompt, refused if slow.
+            assert_eq!(answer, &vec![i % 2 == 0], "message {i}");
+        }
+        let sent: Vec<Vec<String>> = queue.0.lock().unwrap().clone();
+        assert_eq!(
+            sent,
+            vec![(0..14)
+                .step_by(2)
+                .map(|i| format!("m{i}"))
+                .collect::<Vec<_>>()],
+            "the prompt lane's seven in one call, in order"
+        );
     }
 
     #[test]

@@ -362,12 +362,14 @@ where
     Q: DeliveryQueue + Postpone,
 {
     let now = engine.clock().now();
-    hookline::queue::enqueue_by_call(engine.queue(), &copies, now)
-        .await
-        .into_iter()
-        .zip(originals)
-        .filter_map(|(result, original)| result.is_err().then_some(original))
-        .collect()
+    let mut kept = Vec::new();
+    hookline::queue::enqueue_by_call(engine.queue(), &copies, now, |i, result| {
+        if result.is_err() {
+            kept.push(originals[i].clone());
+        }
+    })
+    .await;
+    kept
 }
 
 #[cfg(test)]

@@ -212,6 +212,9 @@ pub struct Deliverer<S, H, M, Q> {
     memo: Memo,
     /// Retries queued by a batch's records at about the same moment, sent together.
     retries: SendTogether,
+    /// Held while a fan-out's rest is planned and queued: a rest may be of an account with
+    /// thousands of webhooks (about 2 KB each while planned), and a batch may hold several.
+    one_rest_at_a_time: futures::lock::Mutex<()>,
     settings: DeliverySettings,
 }
 
@@ -234,6 +237,7 @@ impl<S, H, M, Q> Deliverer<S, H, M, Q> {
             random,
             memo: Memo::default(),
             retries: SendTogether::default(),
+            one_rest_at_a_time: Default::default(),
             settings,
         }
     }
@@ -249,6 +253,7 @@ impl<S, H, M, Q> Deliverer<S, H, M, Q> {
             random: self.random,
             memo: self.memo,
             retries: self.retries,
+            one_rest_at_a_time: self.one_rest_at_a_time,
             settings: self.settings,
         }
     }
@@ -264,6 +269,7 @@ impl<S, H, M, Q> Deliverer<S, H, M, Q> {
             random: self.random,
             memo: self.memo,
             retries: self.retries,
+            one_rest_at_a_time: self.one_rest_at_a_time,
             settings: self.settings,
         }
     }
@@ -361,13 +367,16 @@ impl SendTogether {
             }
             let (messages, answers): (Vec<Encoded>, Vec<SentAnswer>) =
                 leading.take().into_iter().unzip();
-            // One call per group, each record told its own call's result
+            // One call per group, each record told its own call's result as that call ends
             // (`queue::enqueue_by_call`).
-            let results = crate::queue::enqueue_by_call(queue, &messages, now).await;
-            for (answer, result) in answers.into_iter().zip(results) {
-                // A record gone (its invocation ended) no longer waits: nothing to tell.
-                let _ = answer.send(result.map_err(|e| e.0));
-            }
+            let mut answers: Vec<Option<SentAnswer>> = answers.into_iter().map(Some).collect();
+            crate::queue::enqueue_by_call(queue, &messages, now, |i, result| {
+                if let Some(answer) = answers[i].take() {
+                    // A record gone (its invocation ended) no longer waits: nothing to tell.
+                    let _ = answer.send(result.map_err(|e| e.0));
+                }
+            })
+            .await;
         }
         match answer.await {
             Ok(result) => result.map_err(QueueError),
@@ -589,6 +598,8 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         if let Some(due) = rest.due_at.filter(|due| *due > now) {
             return Ok(Handled::KeepUntil(due));
         }
+        let _planning = self.one_rest_at_a_time.lock().await;
+        let now = self.clock.now();
         let repeat_delay = repeat_delay(function_timeout(deadline, now));
         // The webhooks the fan-out it continues saw: none made since.
         let planned_at = rest.planned_at.unwrap_or(now);
