@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`. See README.md.
-.PHONY: run test bench simulate api-key lint-infra package deploy-build
+.PHONY: run test bench simulate api-key admin lint-infra package deploy-build
 
 run:
 	@bash scripts/run.sh
@@ -20,6 +20,10 @@ simulate:
 # A new API key for ACCOUNT against the running local stack (`make run`).
 api-key:
 	@bash scripts/api-key.sh "$(ACCOUNT)"
+
+# hookline-admin against the running local stack: make admin ARGS="keys list --account demo".
+admin:
+	@bash scripts/admin.sh $(ARGS)
 
 # The SAM template through cfn-lint and `sam validate --lint` (offline; CI runs it).
 lint-infra:

@@ -65,7 +65,9 @@ ensure_cargo_lambda() {
   ensure_moto
   # Captured first: `| grep -q` under pipefail fails when grep closes the pipe early.
   local installed
-  installed="$("$VENV/bin/cargo-lambda" --version 2>/dev/null || true)"
+  # `cargo-lambda --version` is refused ("unexpected argument"): the binary expects to be run
+  # as a cargo subcommand, so its first argument is `lambda`.
+  installed="$("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null || true)"
   if [[ "$installed" != *"$CARGO_LAMBDA_VERSION"* ]]; then
     log "installing cargo-lambda $CARGO_LAMBDA_VERSION into .venv (about 400 MB, once)"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"

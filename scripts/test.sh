@@ -35,13 +35,22 @@ export HOOKLINE_TEST_MOTO_SERVER="$VENV/bin/moto_server"
 cd "$ROOT"
 log "cargo test --workspace (local AWS at $HOOKLINE_TEST_AWS_ENDPOINT)"
 status=0
-cargo test --workspace "$@" || status=$?
+# Every test binary runs even after one fails (--no-fail-fast); the output is kept (in the
+# target directory) for the summary at the end, so every failure is named in one place.
+OUTPUT="${CARGO_TARGET_DIR:-$ROOT/target}/make-test.log"
+mkdir -p "$(dirname "$OUTPUT")"
+: >"$OUTPUT"
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$OUTPUT" || status=$?
+SIM_LINE=""
 # The delivery simulation over a fixed set of seeds, every fault on, in its optimised build
 # (RELIABILITY.md). `make simulate SEEDS=N FIRST=K` runs others.
 if [ "$SIM_SEEDS" -gt 0 ]; then
   log "simulation: seeds 0-$((SIM_SEEDS - 1)), every fault on"
+  sim_status=0
   cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds "$SIM_SEEDS" --first 0 \
-    || status=$?
+    2>&1 | tee -a "$OUTPUT" || sim_status=$?
+  SIM_LINE="$(grep -E '^simulation: [0-9]+ runs' "$OUTPUT" | tail -1)"
+  [ "$sim_status" = 0 ] || { status=$sim_status; SIM_LINE="${SIM_LINE:-simulation: did not finish}"; }
 fi
 # The Lambda binaries carry no test fakes and no local event source: hookline-shared's
 # `testing` and `local` features stay off in what `cargo lambda build --bin ...` selects from
@@ -65,4 +74,23 @@ else
     log "console screenshots: $(find "$shots" -name '*.png' | wc -l) in $shots"
   fi
 fi
+# One line for the whole run: the tests' counts (summed over every binary's `test result:`),
+# each failed test by name, the simulation, and the run's verdict.
+read -r passed failed ignored binaries < <(awk '
+  /^test result: / {
+    for (i = 1; i <= NF; i++) {
+      if ($(i + 1) ~ /^passed/) p += $i
+      if ($(i + 1) ~ /^failed/) f += $i
+      if ($(i + 1) ~ /^ignored/) g += $i
+    }
+    b++
+  }
+  END { printf "%d %d %d %d\n", p, f, g, b }' "$OUTPUT")
+{ grep -E '^test .* \.\.\. FAILED$' "$OUTPUT" || true; } | sed -E 's/^test (.*) \.\.\. FAILED$/  failed: \1/' | sort -u
+if grep -qE '^error(\[E[0-9]+\])?: ' "$OUTPUT" && [ "$binaries" = 0 ]; then
+  echo "  the tests did not build: see the first error above"
+fi
+verdict="passed"
+[ "$status" = 0 ] || verdict="FAILED"
+log "make test $verdict: $passed passed, $failed failed, $ignored ignored in $binaries test binaries${SIM_LINE:+; ${SIM_LINE#simulation: }} (all output: $OUTPUT)"
 exit "$status"

@@ -125,13 +125,29 @@ async fn inbound_crud_round_trip() {
     );
     assert_eq!(updated.body["method"], "POST");
 
-    // A read sent back unchanged (masked password included) keeps the stored credential.
+    // A read sent back unchanged (masked password included) keeps the stored credential and
+    // writes nothing: same version and time, so the read's version still goes.
     let read = api.call("GET", &format!("{BASE}/{id}"), k, None).await.body;
     let echoed = api
         .call("PUT", &format!("{BASE}/{id}"), k, Some(read.clone()))
         .await;
     assert_eq!(echoed.status, 200, "{:?}", echoed.body);
-    assert_eq!(echoed.body["version"], 3);
+    assert_eq!(echoed.body, read);
+    let again = api
+        .call("PUT", &format!("{BASE}/{id}"), k, Some(read.clone()))
+        .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.body["version"], 2);
+    let renamed = api
+        .call(
+            "PUT",
+            &format!("{BASE}/{id}"),
+            k,
+            Some(json!({"name": "Order status (EU)", "version": 2})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    assert_eq!(renamed.body["version"], 3);
     let stored = hookline::store::WebhookStore::get_webhook(&api.app.store, "acme", id)
         .await
         .unwrap()

@@ -7,7 +7,7 @@
 //!   base64-decoded part after `whsec_` (or the raw bytes of a user-chosen secret).
 //!
 //! During a rotation overlap every valid secret signs: `webhook-signature` carries the
-//! signatures space-separated (as the spec says) and `x-acquire-signature` comma-separated,
+//! signatures separated by a space (as the spec says) and `x-acquire-signature` by ", ",
 //! newest first, so a receiver holding either secret finds its match.
 
 use base64::engine::general_purpose::STANDARD;

@@ -134,9 +134,19 @@ pub async fn update<P: Platform>(
     let patch = WebhookPatch::from_json(&body)?;
     check_version(&current, expected_version(req, patch.echoed_version)?)?;
     let next = patch.apply_to(&current, app.clock.now(), &app.rules)?;
-    app.store.update_webhook(&current, &next).await?;
+    // A body that changes nothing (a read sent back as it is) writes nothing: the version and
+    // ETag stay, so a client still holding them can go on.
+    let unchanged = Webhook {
+        updated_at: current.updated_at,
+        version: current.version,
+        ..next.clone()
+    } == current;
+    if !unchanged {
+        app.store.update_webhook(&current, &next).await?;
+    }
+    let answer = if unchanged { &current } else { &next };
     // Secrets are shown in full only by create and rotate-secret.
-    Ok(webhook_response(200, &next, false))
+    Ok(webhook_response(200, answer, false))
 }
 
 pub async fn delete<P: Platform>(
