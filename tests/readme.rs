@@ -475,6 +475,32 @@ async fn the_readme_examples_run_as_written() {
         ran >= 10,
         "the README's examples were found and run ({ran})"
     );
+
+    // docs/events.md's example of each event type is an event the API takes as it is.
+    let mut types = std::collections::BTreeSet::new();
+    for example in all
+        .iter()
+        .filter(|b| b.file == "docs/events.md" && b.lang == "json")
+    {
+        let event: Value = serde_json::from_str(&example.text)
+            .unwrap_or_else(|e| panic!("docs/events.md:{}: not JSON: {e}", example.line));
+        let account = event["accountId"].as_str().expect("an accountId");
+        let answer = reqwest::Client::new()
+            .post(gateway.url("/api/v1/events"))
+            .bearer_auth(gateway.key(account).await)
+            .json(&event)
+            .send()
+            .await
+            .expect("the gateway answers");
+        let status = answer.status().as_u16();
+        let body = answer.text().await.unwrap_or_default();
+        assert_eq!(status, 202, "docs/events.md:{}: {body}", example.line);
+        types.insert(event["event"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(
+        types.len() >= 4,
+        "docs/events.md shows its event types: {types:?}"
+    );
 }
 
 #[test]
