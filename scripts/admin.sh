@@ -18,5 +18,4 @@ wait_for_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 2 2>/dev/null \
 local_aws_env "$MOTO_PORT"
 export HOOKLINE_TABLE_NAME="$TABLE"
 cd "$ROOT"
-cargo build --quiet --bin hookline-admin
-exec "$ROOT/target/debug/hookline-admin" "$@"
+exec cargo run --quiet --bin hookline-admin -- "$@"

@@ -5,6 +5,10 @@
 # before and after.
 source "$(dirname "$0")/lib.sh"
 
+# All in one function, called on the last line: bash reads a script as it runs it, and a run
+# takes minutes, so an edit or checkout of this file meanwhile must not change what runs.
+main() {
+
 # The simulation's seeds in a whole run (not when cargo test gets arguments: one test's run).
 SIM_SEEDS="${HOOKLINE_SIM_SEEDS:-200}"
 WHOLE_RUN=1
@@ -49,7 +53,7 @@ if [ "$SIM_SEEDS" -gt 0 ]; then
   sim_status=0
   cargo run -q --profile sim -p hookline-simulation --bin simulate -- --seeds "$SIM_SEEDS" --first 0 \
     2>&1 | tee -a "$OUTPUT" || sim_status=$?
-  SIM_LINE="$(grep -E '^simulation: [0-9]+ runs' "$OUTPUT" | tail -1)"
+  SIM_LINE="$(grep -E '^simulation: [0-9]+ runs' "$OUTPUT" | tail -1 || true)"
   [ "$sim_status" = 0 ] || { status=$sim_status; SIM_LINE="${SIM_LINE:-simulation: did not finish}"; }
 fi
 # The Lambda binaries carry no test fakes and no local event source: hookline-shared's
@@ -87,10 +91,18 @@ read -r passed failed ignored binaries < <(awk '
   }
   END { printf "%d %d %d %d\n", p, f, g, b }' "$OUTPUT")
 { grep -E '^test .* \.\.\. FAILED$' "$OUTPUT" || true; } | sed -E 's/^test (.*) \.\.\. FAILED$/  failed: \1/' | sort -u
+# cargo's own list of the test binaries that failed, crashed ones included (a binary that
+# dies prints no `test result:` line, so its tests are in no count).
+{ sed -n '/^error: [0-9]* targets\? failed:$/,/^[^ ]/p' "$OUTPUT" || true; } \
+  | grep -E '^ +`' | sed -E 's/^ +/  failed binary: /' | sort -u
 if grep -qE '^error(\[E[0-9]+\])?: ' "$OUTPUT" && [ "$binaries" = 0 ]; then
   echo "  the tests did not build: see the first error above"
 fi
 verdict="passed"
 [ "$status" = 0 ] || verdict="FAILED"
 log "make test $verdict: $passed passed, $failed failed, $ignored ignored in $binaries test binaries${SIM_LINE:+; ${SIM_LINE#simulation: }} (all output: $OUTPUT)"
-exit "$status"
+return "$status"
+}
+
+main "$@"
+exit $?

@@ -88,45 +88,45 @@ struct Shown {
     body: Option<Value>,
 }
 
-/// The block's `curl` calls in order, each with what the block shows of its answer.
-fn shown_answers(text: &str) -> Vec<Shown> {
+/// The block's `curl` calls in order, each with what the block shows of its answer: a
+/// `# 204` or `# {...}` comment on the command's last line or on a line of its own after it.
+/// Comments inside a quoted body are not read; a `# {` comment that is not JSON is an error.
+fn shown_answers(text: &str) -> Result<Vec<Shown>, String> {
     let mut calls: Vec<Shown> = Vec::new();
-    let mut in_curl = false;
-    for line in text.lines() {
+    let mut quoted = false;
+    for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("curl ") {
+        if !quoted && trimmed.starts_with("curl ") {
             calls.push(Shown::default());
-            in_curl = true;
         }
-        let comment = if trimmed.starts_with('#') {
+        let was_quoted = quoted;
+        quoted ^= line.matches('\'').count() % 2 == 1;
+        let comment = if was_quoted && quoted {
+            None
+        } else if trimmed.starts_with('#') {
             Some(trimmed)
         } else {
-            // A trailing comment, outside quotes (the README's commands quote no `#`).
-            line.find(" #").map(|i| &line[i + 1..])
+            // After the quote that closes on this line, if any.
+            let from = if was_quoted {
+                line.rfind('\'').unwrap_or(0)
+            } else {
+                0
+            };
+            line[from..].rfind(" #").map(|i| &line[from + i + 1..])
         };
-        if let (Some(comment), Some(call)) = (comment, calls.last_mut()) {
-            let said = comment.trim_start_matches('#').trim();
-            if let Ok(status) = said.parse::<u16>() {
-                call.status = Some(status);
-            } else if said.starts_with('{') {
-                if let Ok(body) = serde_json::from_str(said) {
-                    call.body = Some(body);
-                }
-            }
-        }
-        if in_curl && !line.ends_with('\\') && !trimmed.starts_with('#') {
-            in_curl = quotes_open(text, line);
+        let (Some(comment), Some(call)) = (comment, calls.last_mut()) else {
+            continue;
+        };
+        let said = comment.trim_start_matches('#').trim();
+        if let Ok(status) = said.parse::<u16>() {
+            call.status = Some(status);
+        } else if said.starts_with('{') {
+            let body = serde_json::from_str(said)
+                .map_err(|e| format!("line {}: a shown answer that is not JSON ({e})", n + 1))?;
+            call.body = Some(body);
         }
     }
-    calls
-}
-
-/// Whether a single-quoted string is still open after `line` of `text` (a `-d '{...` body
-/// running over several lines).
-fn quotes_open(text: &str, line: &str) -> bool {
-    let end = text.find(line).map_or(0, |i| i + line.len());
-    let start = text[..end].rfind("curl ").unwrap_or(0);
-    text[start..end].matches('\'').count() % 2 == 1
+    Ok(calls)
 }
 
 /// What the README names and this run made: its example ids and hosts, and the real ones.
@@ -155,14 +155,16 @@ impl Names {
     /// `text` as this run must send it: the gateway for `make run`'s addresses, local
     /// receivers for the example hosts, the real ids for the README's.
     fn rewrite(&self, text: &str) -> String {
+        // Marked with the function they name: the curl wrapper checks each call goes to a
+        // route of that function (`make run` serves each at its own address), then drops it.
         let mut out = text
             .replace(
                 "http://127.0.0.1:9000/lambda-url/webhooks-api",
-                &self.gateway,
+                &format!("{}/@webhooks-api", self.gateway),
             )
             .replace(
                 "http://127.0.0.1:9000/lambda-url/inbound-resolver",
-                &self.gateway,
+                &format!("{}/@inbound-resolver", self.gateway),
             );
         for (example, real) in self.hosts.iter().chain(self.ids.iter()) {
             out = out.replace(example.as_str(), real);
@@ -197,6 +199,7 @@ impl Names {
                 }
                 Ok(())
             }
+            (Value::Array(s), Value::Array(_)) if s.len() == 1 && s[0] == "..." => Ok(()),
             (Value::Array(s), Value::Array(r)) => {
                 if s.len() != r.len() {
                     return Err(differs());
@@ -209,8 +212,15 @@ impl Names {
             (Value::Number(_), Value::Number(_)) if path.ends_with("durationMs") => Ok(()),
             (Value::String(s), Value::String(r)) => {
                 if is_id(s) && is_id(r) && s.split('_').next() == r.split('_').next() {
-                    let known = self.ids.entry(s.clone()).or_insert_with(|| r.clone());
-                    return if known == r { Ok(()) } else { Err(differs()) };
+                    // One real id for each of the README's, and the other way round.
+                    if let Some(known) = self.ids.get(s) {
+                        return if known == r { Ok(()) } else { Err(differs()) };
+                    }
+                    if self.ids.values().any(|v| v == r) {
+                        return Err(format!("{path}: {r} is already another id of the README's"));
+                    }
+                    self.ids.insert(s.clone(), r.clone());
+                    return Ok(());
                 }
                 if is_time(s) && is_time(r) {
                     return Ok(());
@@ -219,6 +229,10 @@ impl Names {
                     // A masked secret: the mask, and four characters of the real one.
                     let ok = r.starts_with("whsec_****") && r.len() == s.len();
                     let _ = masked;
+                    return if ok { Ok(()) } else { Err(differs()) };
+                }
+                if s == "whsec_..." {
+                    let ok = r.starts_with("whsec_") && !r.contains('*') && r.len() > 20;
                     return if ok { Ok(()) } else { Err(differs()) };
                 }
                 if s.starts_with("whsec_") {
@@ -247,11 +261,25 @@ struct Answer {
 /// answers kept in order.
 fn run_script(dir: &Path, script: &str) -> Result<Vec<Answer>, String> {
     let out = tempfile::tempdir().expect("a temporary directory");
+    // `-q` first: no ~/.curlrc; no proxy for the local gateway; errors said.
     let wrapper = r#"set -euo pipefail
 __n=0
 curl() {
   __n=$((__n + 1))
-  command curl --max-time 30 -o "$__OUT/$__n.body" -w '%{http_code}' "$@" >"$__OUT/$__n.status"
+  local args=() arg
+  for arg in "$@"; do
+    case "$arg" in
+      *"/@inbound-resolver/"*)
+        [[ "$arg" == */resolve ]] || { echo "not a route of inbound-resolver: $arg" >&2; return 97; }
+        arg="${arg/\/@inbound-resolver/}" ;;
+      *"/@webhooks-api/"*)
+        [[ "$arg" != */resolve ]] || { echo "resolve is not a route of webhooks-api: $arg" >&2; return 97; }
+        arg="${arg/\/@webhooks-api/}" ;;
+    esac
+    args+=("$arg")
+  done
+  command curl -q -S --noproxy '*' --max-time 30 -o "$__OUT/$__n.body" -w '%{http_code}' \
+    "${args[@]}" >"$__OUT/$__n.status"
 }
 "#;
     let result = Command::new("bash")
@@ -302,9 +330,50 @@ fn talks_to_the_stack(block: &Block) -> bool {
                 .all(|l| !assignments(l).is_empty() || l.trim().is_empty()))
 }
 
+/// Waits (20 s at most) until the gateway's events queue holds nothing, in flight or not.
+async fn events_queue_drained(gateway: &Gateway) {
+    let url = gateway
+        .stack
+        .api
+        .events_queue_url
+        .clone()
+        .expect("an events queue");
+    let sqs = aws_sdk_sqs::Client::new(&hookline_tests::sdk_config().await);
+    let started = std::time::Instant::now();
+    loop {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(
+                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
+            .send()
+            .await
+            .expect("the queue's attributes");
+        let held: u64 = attributes
+            .attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+            .unwrap_or(0);
+        if held == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the events queue still holds {held} messages after 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn repo_path(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
 fn repo_file(path: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    std::fs::read_to_string(repo_path(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 // bash and curl block their thread while the gateway answers them: it needs threads of its own.
@@ -325,26 +394,59 @@ async fn the_readme_examples_run_as_written() {
         r#"{"order": {"status": "shipped", "items": [{"sku": "A1"}]}}"#,
     )])
     .await;
-    let receivers = Upstream::start(vec![Reply::status(200, "")]).await;
+    let crm = Upstream::start(vec![Reply::status(200, "")]).await;
+    let receiver = Upstream::start(vec![Reply::status(200, "")]).await;
     let mut names = Names {
         ids: HashMap::new(),
         hosts: HashMap::from([
             ("https://shop.example.com".to_string(), shop.url.clone()),
-            ("https://crm.example.com".to_string(), receivers.url.clone()),
+            ("https://crm.example.com".to_string(), crm.url.clone()),
             (
                 "https://receiver.example.com".to_string(),
-                receivers.url.clone(),
+                receiver.url.clone(),
             ),
         ]),
         gateway: gateway.base_url.clone(),
     };
 
-    let readme = repo_file("README.md");
-    let events = repo_file("docs/events.md");
-    let all: Vec<Block> = blocks("README.md", &readme)
-        .into_iter()
-        .chain(blocks("docs/events.md", &events))
+    // The README, then every page under docs/.
+    let mut pages: Vec<String> = std::fs::read_dir(repo_path("docs"))
+        .expect("docs/")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
         .collect();
+    pages.sort();
+    pages.insert(0, "README.md".into());
+    let all: Vec<Block> = pages
+        .iter()
+        .flat_map(|page| {
+            let page: &'static str = Box::leak(page.clone().into_boxed_str());
+            blocks(page, Box::leak(repo_file(page).into_boxed_str()))
+        })
+        .collect();
+    // A command for the stack in a block of another language would never run.
+    for block in &all {
+        assert!(
+            block.lang == "sh"
+                || !block.text.lines().any(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("curl -")
+                        || l.starts_with("curl \"")
+                        || l.starts_with("curl http")
+                }),
+            "{}:{}: curl in a `{}` block: make it `sh`",
+            block.file,
+            block.line,
+            block.lang
+        );
+    }
     // Each reason still names a block: the list does not outlive what it excuses.
     for (start, _) in NOT_RUN {
         assert!(
@@ -354,6 +456,7 @@ async fn the_readme_examples_run_as_written() {
             "NOT_RUN names a block the docs no longer have: {start}"
         );
     }
+    let mut paired: Vec<(&str, usize)> = Vec::new();
     let mut prelude: Vec<String> = Vec::new();
     let mut ran = 0;
     let mut i = 0;
@@ -375,7 +478,8 @@ async fn the_readme_examples_run_as_written() {
             block.line,
             block.text
         );
-        let mut shown = shown_answers(&block.text);
+        let mut shown = shown_answers(&block.text)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", block.file, block.line));
         // A ```json block right after (a sentence between at most) is the answer of the
         // block's last call.
         let ends = block.line + block.text.lines().count() + 1;
@@ -390,6 +494,7 @@ async fn the_readme_examples_run_as_written() {
             if let Some(last) = shown.last_mut() {
                 last.body = Some(body);
             }
+            paired.push((next.file, next.line));
             i += 1;
         }
         let mut text = names.rewrite(&block.text);
@@ -469,12 +574,28 @@ async fn the_readme_examples_run_as_written() {
         }
         prelude.extend(assignments(&block.text));
         ran += 1;
+        if block.text.contains("/api/v1/events") {
+            // Its fan-out is done before the next block (a webhook made next must not get it).
+            events_queue_drained(&gateway).await;
+        }
     }
     eprintln!("ran {ran} blocks");
     assert!(
         ran >= 10,
         "the README's examples were found and run ({ran})"
     );
+
+    // Every JSON block of the README is an answer compared above.
+    for block in all
+        .iter()
+        .filter(|b| b.file == "README.md" && b.lang == "json")
+    {
+        assert!(
+            paired.contains(&(block.file, block.line)),
+            "README.md:{}: a shown answer right after no command block (put it after its command)",
+            block.line
+        );
+    }
 
     // docs/events.md's example of each event type is an event the API takes as it is.
     let mut types = std::collections::BTreeSet::new();
@@ -557,7 +678,7 @@ curl -s -X POST "$API" -d '{
   "name": "x"}'
 # {"id":"evt_crm-42"}
 curl -s -X DELETE "$API/x" -H "$AUTH"   # 204"#;
-    let shown = shown_answers(text);
+    let shown = shown_answers(text).unwrap();
     assert_eq!(shown.len(), 3);
     assert_eq!((shown[0].status, &shown[0].body), (None, &None));
     assert_eq!(shown[1].body, Some(serde_json::json!({"id": "evt_crm-42"})));
