@@ -93,8 +93,8 @@ read -r passed failed ignored binaries < <(awk '
 { grep -E '^test .* \.\.\. FAILED$' "$OUTPUT" || true; } | sed -E 's/^test (.*) \.\.\. FAILED$/  failed: \1/' | sort -u
 # cargo's own list of the test binaries that failed, crashed ones included (a binary that
 # dies prints no `test result:` line, so its tests are in no count).
-{ sed -n '/^error: [0-9]* targets\? failed:$/,/^[^ ]/p' "$OUTPUT" || true; } \
-  | grep -E '^ +`' | sed -E 's/^ +/  failed binary: /' | sort -u
+sed -n '/^error: [0-9]* targets\? failed:$/,/^[^ ]/p' "$OUTPUT" \
+  | { grep -E '^ +`' || true; } | sed -E 's/^ +/  failed binary: /' | sort -u
 if grep -qE '^error(\[E[0-9]+\])?: ' "$OUTPUT" && [ "$binaries" = 0 ]; then
   echo "  the tests did not build: see the first error above"
 fi
