@@ -89,13 +89,30 @@ impl EgressPolicy {
         Ok(Self { allow })
     }
 
-    /// Why a call to `ip` is refused, or `None` when it may go.
+    /// Why a call to `ip` is refused, or `None` when it may go. An IPv6 address that carries
+    /// the IPv4 address a connection reaches is judged as that address, by the allow list too.
     pub fn refusal(&self, ip: IpAddr) -> Option<&'static str> {
+        let ip = match ip {
+            IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
         if self.allow.iter().any(|c| c.contains(ip)) {
             return None;
         }
         forbidden(ip)
     }
+}
+
+/// The IPv4 address an IPv6 address stands for, where a connection to it reaches that
+/// address: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765)
+/// and the well-known NAT64 prefix (`64:ff9b::a.b.c.d`, RFC 6052).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let carries = matches!(
+        s[..6],
+        [0, 0, 0, 0, 0, 0xffff] | [0, 0, 0, 0, 0xffff, 0] | [0x0064, 0xff9b, 0, 0, 0, 0]
+    );
+    carries.then(|| Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
@@ -131,7 +148,7 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return Some("a loopback address");
     }
     // IPv4 carried inside IPv6: judged as the IPv4 address it reaches.
-    if let Some(v4) = ip.to_ipv4_mapped() {
+    if let Some(v4) = embedded_v4(ip) {
         return forbidden_v4(v4);
     }
     if s[0] == 0x2002 {
@@ -142,13 +159,10 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
             s[2] as u8,
         ));
     }
-    if s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        return forbidden_v4(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ));
+    // Local-use NAT64 (RFC 8215): where it embeds an IPv4 address depends on the network's
+    // prefix length, so none of it is called.
+    if s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001 {
+        return Some("a local-use NAT64 address");
     }
     if s[..6] == [0, 0, 0, 0, 0, 0] {
         return Some("a deprecated IPv4-compatible address");
@@ -208,6 +222,10 @@ mod tests {
             "2002:a9fe:a9fe::",
             "64:ff9b::a9fe:a9fe",
             "64:ff9b::7f00:1",
+            "::ffff:0:10.0.0.1",
+            "::ffff:0:169.254.169.254",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::8.8.8.8",
             "2001:db8::1",
             "::127.0.0.1",
             "100::1",
@@ -228,6 +246,7 @@ mod tests {
             "2606:4700:4700::1111",
             "2a00:1450:4001::200e",
             "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
             "2002:0808:0808::",
             "64:ff9b::808:808",
         ] {
@@ -244,6 +263,10 @@ mod tests {
             "not all of 127/8"
         );
         assert!(local.refusal("::1".parse().unwrap()).is_some());
+        // The same address written as IPv6 is judged the same, allow list included.
+        assert_eq!(local.refusal("::ffff:127.0.0.1".parse().unwrap()), None);
+        assert_eq!(local.refusal("64:ff9b::127.0.0.1".parse().unwrap()), None);
+        assert!(local.refusal("::ffff:127.0.0.2".parse().unwrap()).is_some());
         let wide = EgressPolicy::from_list(" 10.1.0.0/16 , fd00::/8 ").unwrap();
         assert_eq!(wide.refusal("10.1.200.3".parse().unwrap()), None);
         assert!(wide.refusal("10.2.0.1".parse().unwrap()).is_some());

@@ -146,6 +146,9 @@ impl ReqwestClient {
             // hyper's default, stated: more headers than this and the answer is refused.
             .http1_max_headers(MAX_RESPONSE_HEADERS)
             .user_agent(USER_AGENT)
+            // HTTP_PROXY, HTTPS_PROXY and ALL_PROXY are ignored: through a proxy the SSRF
+            // guard would check the proxy's address, not the receiver's.
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
             }))
@@ -289,6 +292,56 @@ mod tests {
                 "{url} {header:?}: {answer:?}"
             );
         }
+    }
+
+    /// A server on 127.0.0.1 that answers every request 200 and counts its connections.
+    async fn counting_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn proxy_variables_are_ignored_so_the_guard_checks_the_receiver_itself() {
+        let (proxy, proxied) = counting_server().await;
+        let (target, reached) = counting_server().await;
+        for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"] {
+            std::env::set_var(name, &proxy);
+        }
+        let client = ReqwestClient::new(EgressPolicy::from_list("127.0.0.1/32").unwrap());
+        let answer = client
+            .send(
+                HttpRequest {
+                    method: HttpMethod::Post,
+                    url: format!("{target}/hook"),
+                    headers: vec![],
+                    body: b"{}".to_vec(),
+                    timeout: Duration::from_secs(5),
+                },
+                1024,
+            )
+            .await;
+        for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"] {
+            std::env::remove_var(name);
+        }
+        assert_eq!(answer.map(|a| a.status), Ok(200));
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(proxied.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]
