@@ -740,3 +740,49 @@ async fn marks_scenario<S: WebhookStore + SubscriptionIndex + hookline::store::H
     assert!(!store.record_success("acme", &edited.id).await.unwrap());
     store.delete_webhook(&edited).await.unwrap();
 }
+
+/// Records whether each `GetItem` asked for a strongly consistent read.
+#[derive(Clone, Debug, Default)]
+struct ConsistentReads(std::sync::Arc<std::sync::Mutex<Vec<bool>>>);
+
+impl aws_sdk_dynamodb::config::Intercept for ConsistentReads {
+    fn name(&self) -> &'static str {
+        "consistent-reads"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(get) = context
+            .input()
+            .downcast_ref::<aws_sdk_dynamodb::operation::get_item::GetItemInput>()
+        {
+            self.0
+                .lock()
+                .unwrap()
+                .push(get.consistent_read().unwrap_or(false));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_api_key_is_looked_up_with_a_consistent_read_so_a_revoked_one_stops_at_once() {
+    let sdk = hookline_tests::sdk_config().await;
+    let reads = ConsistentReads::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(reads.clone())
+        .build();
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        hookline_tests::fresh_table_name(),
+    );
+    store.create_table().await.expect("the table");
+    let found = hookline::store::ApiKeyStore::find_api_key(&store, "no-such-hash")
+        .await
+        .unwrap();
+    assert!(found.is_none());
+    assert_eq!(*reads.0.lock().unwrap(), vec![true]);
+}

@@ -18,9 +18,14 @@ pub fn init() {
 }
 
 /// `level` for our code; warn at most for the AWS SDK and the HTTP stack, which log request
-/// bodies (with webhook secrets in them) at debug and trace, whatever level is asked for.
+/// bodies (with webhook secrets in them) at debug and trace, and for the Lambda runtime, which
+/// logs each raw invocation event (API keys in its headers) at trace, whatever level is asked
+/// for.
 pub fn filter(level: &str) -> EnvFilter {
     let quiet = [
+        "lambda_runtime",
+        "lambda_runtime_api_client",
+        "lambda_http",
         "aws_smithy_runtime",
         "aws_smithy_runtime_api",
         "aws_smithy_http_client",
@@ -38,4 +43,44 @@ pub fn filter(level: &str) -> EnvFilter {
     ];
     let directives: Vec<String> = quiet.iter().map(|t| format!("{t}=warn")).collect();
     EnvFilter::new(format!("{level},{}", directives.join(",")))
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn the_runtime_and_the_sdks_stay_at_warn_whatever_level_is_asked() {
+        for level in ["trace", "debug", "lambda_runtime=trace", "info"] {
+            let subscriber = tracing_subscriber::registry().with(super::filter(level));
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(
+                    !tracing::enabled!(target: "lambda_runtime", Level::TRACE),
+                    "{level}"
+                );
+                assert!(
+                    !tracing::enabled!(target: "lambda_runtime::layers::trace", Level::DEBUG),
+                    "{level}"
+                );
+                assert!(
+                    !tracing::enabled!(target: "lambda_http", Level::DEBUG),
+                    "{level}"
+                );
+                assert!(
+                    !tracing::enabled!(target: "aws_smithy_runtime", Level::DEBUG),
+                    "{level}"
+                );
+                assert!(
+                    tracing::enabled!(target: "lambda_runtime", Level::WARN),
+                    "{level}"
+                );
+            });
+        }
+        // Our own code follows the level asked for.
+        let subscriber = tracing_subscriber::registry().with(super::filter("debug"));
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::enabled!(target: "hookline::outbound", Level::DEBUG));
+        });
+    }
 }

@@ -59,12 +59,15 @@ impl ApiKeyStore for DynamoStore {
     }
 
     async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        // Strongly consistent: a revoked key stops at once (an eventually consistent read may
+        // still see it for a moment). One read unit instead of half, per API request.
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(api_key_pk(key_hash)))
             .key("sk", s(API_KEY_SK))
+            .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
