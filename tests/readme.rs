@@ -52,14 +52,14 @@ const NOT_RUN: &[(&str, &str)] = &[
 
 #[derive(Debug)]
 struct Block {
-    file: &'static str,
+    file: String,
     line: usize,
     lang: String,
     text: String,
 }
 
 /// The fenced code blocks of `markdown`, with the line each starts on.
-fn blocks(file: &'static str, markdown: &str) -> Vec<Block> {
+fn blocks(file: &str, markdown: &str) -> Vec<Block> {
     let mut found = Vec::new();
     let mut open: Option<(usize, String, Vec<&str>)> = None;
     for (n, line) in markdown.lines().enumerate() {
@@ -68,7 +68,7 @@ fn blocks(file: &'static str, markdown: &str) -> Vec<Block> {
             (Some(_), Some(_)) => {
                 let (line, lang, lines) = open.take().expect("open");
                 found.push(Block {
-                    file,
+                    file: file.to_string(),
                     line,
                     lang,
                     text: lines.join("\n"),
@@ -130,6 +130,7 @@ fn shown_answers(text: &str) -> Result<Vec<Shown>, String> {
 }
 
 /// What the README names and this run made: its example ids and hosts, and the real ones.
+#[derive(Clone)]
 struct Names {
     ids: HashMap<String, String>,
     hosts: HashMap<String, String>,
@@ -425,10 +426,7 @@ async fn the_readme_examples_run_as_written() {
     pages.insert(0, "README.md".into());
     let all: Vec<Block> = pages
         .iter()
-        .flat_map(|page| {
-            let page: &'static str = Box::leak(page.clone().into_boxed_str());
-            blocks(page, Box::leak(repo_file(page).into_boxed_str()))
-        })
+        .flat_map(|page| blocks(page, &repo_file(page)))
         .collect();
     // A command for the stack in a block of another language would never run.
     for block in &all {
@@ -493,7 +491,7 @@ async fn the_readme_examples_run_as_written() {
             if let Some(last) = shown.last_mut() {
                 last.body = Some(body);
             }
-            paired.push((next.file, next.line));
+            paired.push((next.file.as_str(), next.line));
             i += 1;
         }
         let mut text = names.rewrite(&block.text);
@@ -528,11 +526,7 @@ async fn the_readme_examples_run_as_written() {
                 .await
                 .expect("the script's thread")
                 .unwrap_or_else(|e| panic!("{}:{}: {e}\n{script}", block.file, block.line));
-            let mut trial = Names {
-                ids: names.ids.clone(),
-                hosts: names.hosts.clone(),
-                gateway: names.gateway.clone(),
-            };
+            let mut trial = names.clone();
             let matches = answers.iter().zip(&shown).all(|(answer, shown)| {
                 shown.body.as_ref().is_none_or(|body| {
                     serde_json::from_str(&answer.body)
@@ -590,7 +584,7 @@ async fn the_readme_examples_run_as_written() {
         .filter(|b| b.file == "README.md" && b.lang == "json")
     {
         assert!(
-            paired.contains(&(block.file, block.line)),
+            paired.contains(&(block.file.as_str(), block.line)),
             "README.md:{}: a shown answer right after no command block (put it after its command)",
             block.line
         );
