@@ -147,10 +147,8 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if ip.is_loopback() {
         return Some("a loopback address");
     }
-    // IPv4 carried inside IPv6: judged as the IPv4 address it reaches.
-    if let Some(v4) = embedded_v4(ip) {
-        return forbidden_v4(v4);
-    }
+    // IPv4-mapped, -translated and NAT64 addresses never get here: `refusal` judges them as
+    // the IPv4 address they carry (`embedded_v4`).
     if s[0] == 0x2002 {
         return forbidden_v4(Ipv4Addr::new(
             (s[1] >> 8) as u8,
