@@ -898,10 +898,29 @@ async fn console_edits_save_conflict_and_delete() {
         Some("shop")
     );
 
-    // Test uses the form as it is, unsaved URL included, with the stored password.
+    // Test uses the form as it is, unsaved URL included. The URL moves to another host, where
+    // the stored password does not follow: the form asks for it, and so does the API.
     browser
         .fill("Webhook URL", &format!("{}/b", new_shop.url))
         .await;
+    browser
+        .wait_for_text(
+            ".credentials",
+            "The URL moves to another host: enter it again",
+        )
+        .await;
+    click(browser.button("Test URL").await).await;
+    browser
+        .wait_until("the password's error", || async {
+            match error_beside(&browser, "Password").await {
+                Some(e) if e.contains("another origin") => Ok(e),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    assert_eq!((old_shop.calls(), new_shop.calls()), (0, 0));
+    browser.screenshot("moved-needs-password").await;
+    browser.fill("Password", "s3cret").await;
     click(browser.button("Test URL").await).await;
     browser
         .wait_for_text(".test-result", "The URL answered 200")

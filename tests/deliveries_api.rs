@@ -265,10 +265,9 @@ async fn an_outbound_test_sends_one_signed_sample_event() {
 async fn an_outbound_test_of_unsaved_edits_goes_where_the_form_says_signed_as_stored() {
     let api = TestApi::new().await;
     let key = api.key("acme").await;
-    let old = Upstream::start(vec![Reply::status(200, "old")]).await;
-    let new = Upstream::start(vec![Reply::status(200, "new")]).await;
+    let receiver = Upstream::start(vec![Reply::status(200, "edited")]).await;
     let created = api
-        .call("POST", BASE, Some(&key), Some(outbound_body(&old.url)))
+        .call("POST", BASE, Some(&key), Some(outbound_body(&receiver.url)))
         .await;
     let id = created.body["id"].as_str().unwrap();
     let secret = created.body["security"]["secret"]
@@ -279,9 +278,9 @@ async fn an_outbound_test_of_unsaved_edits_goes_where_the_form_says_signed_as_st
         .call("GET", &format!("{BASE}/{id}"), Some(&key), None)
         .await;
 
-    // The form as read (masked secret = keep), with the URL edited but not saved.
+    // The form as read (masked secret = keep), with the URL's path edited but not saved.
     let mut edits = saved.body.clone();
-    edits["url"] = json!(format!("{}/edited", new.url));
+    edits["url"] = json!(format!("{}/edited", receiver.url));
     let r = api
         .call(
             "POST",
@@ -291,9 +290,8 @@ async fn an_outbound_test_of_unsaved_edits_goes_where_the_form_says_signed_as_st
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!(r.body["attempt"]["responseBody"], "new");
-    assert_eq!((old.calls(), new.calls()), (0, 1));
-    let got = &new.received()[0];
+    assert_eq!(r.body["attempt"]["responseBody"], "edited");
+    let got = &receiver.received()[0];
     assert_eq!(got.target, "/edited");
     hookline_tests::upstream::verify_signatures(got, &secret);
     let again = api
@@ -310,6 +308,76 @@ async fn an_outbound_test_of_unsaved_edits_goes_where_the_form_says_signed_as_st
         )
         .await;
     assert_eq!((r.status, r.error_field()), (400, Some("variables")));
+}
+
+/// The attack: a key holder tests (or saves) the webhook with its URL pointed at a server of
+/// theirs, hoping the stored credentials go along. Another origin needs them sent again.
+#[tokio::test]
+async fn stored_credentials_never_follow_the_url_to_another_origin() {
+    let api = TestApi::new().await;
+    let key = api.key("acme").await;
+    let owner = Upstream::start(vec![Reply::status(200, "owner")]).await;
+    let thief = Upstream::start(vec![Reply::status(200, "thief")]).await;
+    let with_password = |url: &str| {
+        let mut body = outbound_body(url);
+        body["security"] =
+            json!({"type": "basic", "username": "bot", "password": "correct horse battery"});
+        body
+    };
+    let mut inbound_with_header = hookline_tests::inbound_body(&owner.url);
+    inbound_with_header["security"] =
+        json!({"type": "header", "name": "X-Api-Key", "value": "k-0123456789"});
+    for (body, field) in [
+        (outbound_body(&owner.url), "security.secret"),
+        (with_password(&owner.url), "security.password"),
+        (inbound_with_header, "security.value"),
+    ] {
+        let created = api.call("POST", BASE, Some(&key), Some(body.clone())).await;
+        let id = created.body["id"].as_str().unwrap();
+        let saved = api
+            .call("GET", &format!("{BASE}/{id}"), Some(&key), None)
+            .await;
+        let mut form = saved.body.clone();
+        form["url"] = json!(format!("{}/collect", thief.url));
+        for edits in [json!({"url": form["url"]}), form.clone()] {
+            let tested = api
+                .call(
+                    "POST",
+                    &format!("{BASE}/{id}/test"),
+                    Some(&key),
+                    Some(json!({"webhook": edits})),
+                )
+                .await;
+            assert_eq!(
+                (tested.status, tested.error_field()),
+                (400, Some(format!("webhook.{field}").as_str())),
+                "{:?}",
+                tested.body
+            );
+            let put = api
+                .call("PUT", &format!("{BASE}/{id}"), Some(&key), Some(edits))
+                .await;
+            assert_eq!((put.status, put.error_field()), (400, Some(field)));
+        }
+        assert_eq!(thief.calls(), 0, "nothing was sent to the other origin");
+        let again = api
+            .call("GET", &format!("{BASE}/{id}"), Some(&key), None)
+            .await;
+        assert_eq!(again.body, saved.body, "nothing was saved");
+
+        // The owner moving the webhook gives the credential again, and it goes.
+        let mut moved = body.clone();
+        moved["url"] = form["url"].clone();
+        if field == "security.secret" {
+            moved["security"] =
+                json!({"type": "hmac", "secret": created.body["security"]["secret"]});
+        }
+        let put = api
+            .call("PUT", &format!("{BASE}/{id}"), Some(&key), Some(moved))
+            .await;
+        assert_eq!(put.status, 200, "{:?}", put.body);
+    }
+    assert_eq!(owner.calls(), 0);
 }
 
 #[tokio::test]

@@ -42,6 +42,15 @@ export async function formPage(main, id) {
   replace(main, new WebhookForm(saved).element);
 }
 
+/** A URL's scheme, host and port (placeholders blanked, as the API reads it), or null. */
+function originOf(url) {
+  try {
+    return new URL(url.replaceAll('{{', '').replaceAll('}}', '')).origin;
+  } catch {
+    return null;
+  }
+}
+
 class WebhookForm {
   constructor(saved) {
     this.saved = saved;
@@ -51,6 +60,11 @@ class WebhookForm {
   }
 
   get creating() { return !this.saved; }
+  /** Whether the URL now names another origin than the saved one (the API then wants the
+   *  credentials given again rather than the stored ones kept). */
+  get moved() {
+    return !!this.saved && originOf(this.url.value.trim()) !== originOf(this.saved.url);
+  }
   get flow() {
     return this.saved?.flow ?? this.form.querySelector('input[name="flow"]:checked')?.value ?? 'inbound';
   }
@@ -68,7 +82,11 @@ class WebhookForm {
     this.securityType = select(SECURITY, s?.security.type ?? 'hmac');
     this.credentials = h('div', { class: 'credentials' });
     this.securityType.addEventListener('change', () => this.showCredentials());
-    this.url.addEventListener('input', () => this.showSampleInputs());
+    this.url.addEventListener('input', () => {
+      this.showSampleInputs();
+      // Stored credentials stay with their origin: a URL moved elsewhere needs them again.
+      if (this.moved !== this.shownMoved) this.showCredentials();
+    });
 
     const flowChoice = s
       ? field('flow', 'Webhook Flow', h('input', { type: 'text', value: s.flow === 'inbound' ? 'Inbound' : 'Outbound', readonly: true }),
@@ -224,18 +242,26 @@ class WebhookForm {
     const type = this.securityType.value;
     const saved = this.saved?.security;
     const same = saved?.type === type;
+    const moved = this.moved;
+    this.shownMoved = moved;
+    const typed = new Map([...this.credentials.querySelectorAll('[data-credential]')]
+      .map((i) => [i.dataset.credential, i.value]));
     replace(this.credentials, CREDENTIALS[type].map(([name, label, secret]) => {
-      if (type === 'hmac' && same) {
+      if (type === 'hmac' && same && !moved) {
         return h('p', { class: 'help' }, 'Signing secret ', h('code', {}, saved.secret),
           '. Rotate it below to get a new one; it is never shown again after creation.');
       }
       const input = h('input', {
         type: secret ? 'password' : 'text', autocomplete: 'off', spellcheck: 'false',
-        value: same && !secret ? saved[name] : '',
+        value: typed.get(name) ?? (same && !secret ? saved[name] : ''),
       });
       input.dataset.credential = name;
       let help = null;
-      if (type === 'hmac') help = 'Leave empty to have one generated (shown once, after saving).';
+      if (same && secret && moved) {
+        help = type === 'hmac'
+          ? 'The URL moves to another host: enter the signing secret again, or a new one.'
+          : 'The URL moves to another host: enter it again (saved credentials stay with the old one).';
+      } else if (type === 'hmac') help = 'Leave empty to have one generated (shown once, after saving).';
       else if (same && secret) help = 'Leave empty to keep the current value.';
       return field(`security.${name}`, label, input, help);
     }));

@@ -272,6 +272,12 @@ impl WebhookPatch {
         }
         let flow = current.flow();
         self.check_flow_fields(flow)?;
+        // Stored credentials were given for the URL's origin; a URL on another origin gets
+        // them only if they are sent again (else a key holder could send them anywhere).
+        let moved = self
+            .url
+            .as_deref()
+            .is_some_and(|url| !same_origin(url, &current.url));
         let mut next = current.clone();
         if let Some(v) = self.name {
             next.name = v;
@@ -289,7 +295,9 @@ impl WebhookPatch {
         if let Some(v) = self.notification_email {
             next.notification_email = v;
         }
-        if let Some(v) = self.security {
+        if moved {
+            next.security = rebind_security(self.security, &current.security)?;
+        } else if let Some(v) = self.security {
             next.security = resolve_security(v, Some(&current.security))?;
         }
         match &mut next.config {
@@ -534,6 +542,56 @@ pub fn validate_url(url: &str, flow: Flow, rules: &WebhookRules) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether two webhook URLs share scheme, host and port (the default port spelled or not).
+/// Placeholders never stand in those parts, so each is read with its placeholders blanked.
+/// A URL that does not parse shares no origin (validation has refused it by then anyway).
+pub fn same_origin(a: &str, b: &str) -> bool {
+    fn origin(url: &str) -> Option<url::Origin> {
+        let concrete = url.replace("{{", "").replace("}}", "");
+        let origin = url::Url::parse(&concrete).ok()?.origin();
+        origin.is_tuple().then_some(origin)
+    }
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The security of a webhook whose URL moves to another origin: as if nothing were stored, so
+/// no stored credential is kept. Rotated-out secrets go too. What would have meant "keep the
+/// stored one" (a masked value, an HMAC type without its secret) is refused by name instead of
+/// silently becoming something else.
+fn rebind_security(sent: Option<SecurityInput>, current: &Security) -> Result<Security> {
+    let carries = |field: &str| {
+        ValidationError::new(
+            field,
+            "must be sent again: the URL moves to another origin (scheme, host or port), and \
+             stored credentials only go to the origin they were given for",
+        )
+    };
+    let Some(input) = sent else {
+        return match current {
+            Security::None => Ok(Security::None),
+            Security::Hmac { .. } => Err(carries("security.secret")),
+            Security::Basic { .. } => Err(carries("security.password")),
+            Security::Bearer { .. } => Err(carries("security.token")),
+            Security::Header { .. } => Err(carries("security.value")),
+        };
+    };
+    let (given, field) = match &input {
+        SecurityInput::None => return Ok(Security::None),
+        SecurityInput::Hmac { secret: None } if !matches!(current, Security::Hmac { .. }) => {
+            // Nothing to carry over: a new secret is generated, as on create.
+            return resolve_security(input, None);
+        }
+        SecurityInput::Hmac { secret } => (secret.as_deref(), "security.secret"),
+        SecurityInput::Basic { password, .. } => (Some(password.as_str()), "security.password"),
+        SecurityInput::Bearer { token } => (Some(token.as_str()), "security.token"),
+        SecurityInput::Header { value, .. } => (Some(value.as_str()), "security.value"),
+    };
+    match given {
+        Some(credential) if !credential.contains("****") => resolve_security(input, None),
+        _ => Err(carries(field)),
+    }
 }
 
 fn parse_security(value: &Value) -> Result<SecurityInput> {

@@ -14,7 +14,7 @@ mod tests;
 pub use attempt::Attempt;
 pub use delivery::{delivery_id, is_delivery_id, Delivery, DeliveryStatus, EventRef};
 pub use input::{
-    reject_unknown, SecurityInput, ValidationError, WebhookPatch, WebhookRules,
+    reject_unknown, same_origin, SecurityInput, ValidationError, WebhookPatch, WebhookRules,
     DEFAULT_MAX_PER_ACCOUNT,
 };
 pub use records::{

@@ -366,6 +366,144 @@ fn security_changes() {
 }
 
 #[test]
+fn origins_compare_scheme_host_and_port() {
+    let same = [
+        ("https://a.example/x", "https://a.example/y?q=1"),
+        ("https://a.example/", "https://A.EXAMPLE:443/"),
+        (
+            "https://a.example/{{order.id}}",
+            "https://a.example/?v={{x}}",
+        ),
+        ("http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b"),
+    ];
+    for (a, b) in same {
+        assert!(same_origin(a, b), "{a} and {b} share an origin");
+    }
+    let apart = [
+        ("https://a.example/", "http://a.example/"),
+        ("https://a.example/", "https://b.example/"),
+        ("https://a.example/", "https://a.example:8443/"),
+        ("https://a.example/", "https://a.example.evil.example/"),
+        ("https://a.example/", "not a url"),
+    ];
+    for (a, b) in apart {
+        assert!(!same_origin(a, b), "{a} and {b} are different origins");
+    }
+}
+
+/// A key holder who changes the URL (saved, or only in a test's edits, which go through the
+/// same `apply_to`) must not get the stored credentials sent to the new place.
+#[test]
+fn credentials_stay_with_their_origin() {
+    let secret = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+    let kinds = [
+        (json!({"type": "hmac", "secret": secret}), "security.secret"),
+        (
+            json!({"type": "basic", "username": "bot", "password": "correct horse battery"}),
+            "security.password",
+        ),
+        (
+            json!({"type": "bearer", "token": "tok-0123456789"}),
+            "security.token",
+        ),
+        (
+            json!({"type": "header", "name": "X-Api-Key", "value": "k-123"}),
+            "security.value",
+        ),
+    ];
+    let elsewhere = "https://elsewhere.example/hook";
+    for (security, field) in kinds {
+        let w = create(with(outbound(), "security", security.clone())).unwrap();
+        let apply = |body: Value| {
+            WebhookPatch::from_json(&body)
+                .unwrap()
+                .apply_to(&w, NOW, &rules())
+        };
+        // Moved without credentials, or with the masked form a read shows: refused by name.
+        let refused = apply(json!({"url": elsewhere})).unwrap_err();
+        assert_eq!(refused.field, field, "{security}");
+        assert!(refused.message.contains("another origin"), "{refused:?}");
+        let masked = w.to_view(false)["security"].clone();
+        let refused = apply(json!({"url": elsewhere, "security": masked})).unwrap_err();
+        assert_eq!(refused.field, field, "{security}");
+        // A whole read sent back with only the URL changed: the same.
+        let mut view = w.to_view(false);
+        view["url"] = json!(elsewhere);
+        assert_eq!(apply(view).unwrap_err().field, field);
+        // Given again in full: accepted.
+        let moved = apply(json!({"url": elsewhere, "security": security})).unwrap();
+        assert_eq!(moved.security, w.security);
+        assert_eq!(moved.url, elsewhere);
+        // The same origin keeps them, whatever the path.
+        let kept = apply(json!({"url": "https://CRM.example.com:443/other?x=1"})).unwrap();
+        assert_eq!(kept.security, w.security);
+        // Dropping them is always allowed.
+        let none = apply(json!({"url": elsewhere, "security": {"type": "none"}})).unwrap();
+        assert_eq!(none.security, Security::None);
+    }
+    let hmac = create(outbound()).unwrap();
+    let refused = WebhookPatch::from_json(&json!({"url": elsewhere, "security": {"type": "hmac"}}))
+        .unwrap()
+        .apply_to(&hmac, NOW, &rules())
+        .unwrap_err();
+    assert_eq!(
+        refused.field, "security.secret",
+        "an HMAC type without its secret would keep the stored one"
+    );
+}
+
+#[test]
+fn a_move_drops_rotated_out_secrets_and_a_new_hmac_is_generated_only_from_nothing() {
+    let w = create(outbound()).unwrap();
+    let rotated = w.rotated(None, NOW).unwrap();
+    let Security::Hmac { secret, previous } = &rotated.security else {
+        panic!("hmac")
+    };
+    assert_eq!(previous.len(), 1);
+    let moved = WebhookPatch::from_json(&json!({"url": "https://elsewhere.example/",
+                                                "security": {"type": "hmac", "secret": secret}}))
+    .unwrap()
+    .apply_to(&rotated, NOW, &rules())
+    .unwrap();
+    assert_eq!(
+        moved.security,
+        Security::Hmac {
+            secret: secret.clone(),
+            previous: vec![]
+        },
+        "a secret rotated out would otherwise sign for a receiver that never had it"
+    );
+
+    let basic = create(with(
+        outbound(),
+        "security",
+        json!({"type": "basic", "username": "bot", "password": "pw-0123"}),
+    ))
+    .unwrap();
+    let moved = WebhookPatch::from_json(
+        &json!({"url": "https://elsewhere.example/", "security": {"type": "hmac"}}),
+    )
+    .unwrap()
+    .apply_to(&basic, NOW, &rules())
+    .unwrap();
+    let Security::Hmac { secret, .. } = &moved.security else {
+        panic!("hmac")
+    };
+    assert!(secret.starts_with(crate::ids::SECRET_PREFIX));
+
+    let open = create(with(outbound(), "security", json!({"type": "none"}))).unwrap();
+    let moved = WebhookPatch::from_json(&json!({"url": "https://elsewhere.example/"}))
+        .unwrap()
+        .apply_to(&open, NOW, &rules())
+        .unwrap();
+    assert_eq!(
+        moved.security,
+        Security::None,
+        "nothing stored, nothing to give again"
+    );
+}
+
+#[test]
 fn views_mask_credentials_and_hide_the_account() {
     let w = create(outbound()).unwrap();
     let Security::Hmac { secret, .. } = &w.security else {
