@@ -22,6 +22,15 @@ pub enum HttpMethod {
     Post,
 }
 
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct HttpRequest {
     pub method: HttpMethod,

@@ -16,7 +16,7 @@ use crate::ids;
 use crate::model::{Attempt, FlowConfig, InboundConfig, Method, Security, Status, Webhook};
 use crate::notify::{Email, Mailer};
 use crate::render::render_url;
-use crate::signing::{credential_headers, signature_headers};
+use crate::signing::{credential_headers, request_signature_header, signature_headers};
 use crate::store::{ActivityEntry, ActivityLog, NoticeGate};
 
 pub const MAX_TRIES: usize = 3;
@@ -143,6 +143,12 @@ fn signed(
 ) -> HttpRequest {
     let mut request = base.clone();
     for (name, value) in signature_headers(security, msg_id, now, &base.body) {
+        request.headers.push((name.to_string(), value));
+    }
+    let method = base.method.as_str();
+    if let Some((name, value)) =
+        request_signature_header(security, method, &base.url, msg_id, now, &base.body)
+    {
         request.headers.push((name.to_string(), value));
     }
     request

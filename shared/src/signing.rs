@@ -6,6 +6,11 @@
 //! - `webhook-signature`: `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`, keyed by the
 //!   base64-decoded part after `whsec_` (or the raw bytes of a user-chosen secret).
 //!
+//! - `hookline-signature` (inbound calls): `v1,` + base64 HMAC-SHA256, keyed as
+//!   `webhook-signature`, of the lines `hookline-v1`, the method, the request target (path and
+//!   query as sent), the id, the timestamp, then the body. An inbound GET has no body, so the
+//!   other two cover nothing a receiver acts on; this one binds the query and the time.
+//!
 //! During a rotation overlap every valid secret signs: `webhook-signature` carries the
 //! signatures separated by a space (as the spec says) and `x-acquire-signature` by ", ",
 //! newest first, so a receiver holding either secret finds its match.
@@ -50,6 +55,71 @@ pub fn standard_signature(secret: &str, msg_id: &str, timestamp: i64, body: &[u8
         &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
     );
     format!("v1,{}", STANDARD.encode(sig))
+}
+
+/// The first line of what `hookline-signature` signs: a version, and a string the other
+/// schemes' signed texts can never begin with (theirs start with the id).
+pub const REQUEST_SIGNATURE_VERSION: &str = "hookline-v1";
+
+/// One `v1,...` `hookline-signature`. `target` is the request target as sent: the path and,
+/// after `?`, the query (`/orders?email=a%40b.example`). Every line but the body's is free of
+/// newlines, so no two requests share a signed text.
+pub fn request_signature(
+    secret: &str,
+    method: &str,
+    target: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let ts = timestamp.to_string();
+    let sig = hmac(
+        &standard_key(secret),
+        &[
+            REQUEST_SIGNATURE_VERSION.as_bytes(),
+            b"\n",
+            method.as_bytes(),
+            b"\n",
+            target.as_bytes(),
+            b"\n",
+            msg_id.as_bytes(),
+            b"\n",
+            ts.as_bytes(),
+            b"\n",
+            body,
+        ],
+    );
+    format!("v1,{}", STANDARD.encode(sig))
+}
+
+/// The request target an HTTP/1.1 client sends for `url` (its path and query, the fragment
+/// dropped, as the URL parser normalises them), or `None` for a URL that cannot be sent.
+pub fn request_target(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    Some(parsed[url::Position::BeforePath..url::Position::AfterQuery].to_string())
+}
+
+/// `hookline-signature` for a request, one signature per signing secret (space-separated),
+/// or `None` without HMAC security.
+pub fn request_signature_header(
+    security: &Security,
+    method: &str,
+    url: &str,
+    msg_id: &str,
+    now: OffsetDateTime,
+    body: &[u8],
+) -> Option<(&'static str, String)> {
+    let secrets = signing_secrets(security, now);
+    if secrets.is_empty() {
+        return None;
+    }
+    let target = request_target(url)?;
+    let timestamp = now.unix_timestamp();
+    let all: Vec<String> = secrets
+        .iter()
+        .map(|s| request_signature(s, method, &target, msg_id, timestamp, body))
+        .collect();
+    Some(("hookline-signature", all.join(" ")))
 }
 
 /// The secrets that sign at `now`: the current one, then rotated-out ones not yet expired.
@@ -126,6 +196,56 @@ mod tests {
             br#"{"email":"test@example.com","username":"test_user"}"#,
         );
         assert_eq!(sig, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+    }
+
+    /// The vector the README publishes; its Python and Node verifiers check it too.
+    #[test]
+    fn request_signature_published_test_vector() {
+        let sig = request_signature(
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "GET",
+            "/orders?email=ada%40example.com",
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            b"",
+        );
+        assert_eq!(sig, "v1,vKQvMo6RXUfu/YxdQBPQEkuaTJjdnpI7jOYkWwbkQ3c=");
+    }
+
+    #[test]
+    fn request_targets_are_what_a_client_sends() {
+        let t = |u: &str| request_target(u).unwrap();
+        assert_eq!(t("https://a.example"), "/");
+        assert_eq!(t("https://a.example/o?x=1#frag"), "/o?x=1");
+        assert_eq!(t("https://a.example/a b?q=c d"), "/a%20b?q=c%20d");
+        assert_eq!(t("https://a.example/x/../y?"), "/y?");
+        assert_eq!(request_target("not a url"), None);
+    }
+
+    #[test]
+    fn request_signatures_bind_method_target_id_time_and_body() {
+        let base = (
+            "GET",
+            "/o?email=a%40b.example",
+            "msg_1",
+            1_700_000_000,
+            &b""[..],
+        );
+        let sign = |(m, t, id, ts, body): (&str, &str, &str, i64, &[u8])| {
+            request_signature("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", m, t, id, ts, body)
+        };
+        let original = sign(base);
+        for changed in [
+            ("POST", base.1, base.2, base.3, base.4),
+            (base.0, "/o?email=c%40d.example", base.2, base.3, base.4),
+            (base.0, base.1, "msg_2", base.3, base.4),
+            (base.0, base.1, base.2, base.3 + 1, base.4),
+            (base.0, base.1, base.2, base.3, b"x"),
+            // A boundary moved between the target and the body.
+            (base.0, "/o?email=a%40b", base.2, base.3, b".example"),
+        ] {
+            assert_ne!(sign(changed), original, "{changed:?}");
+        }
     }
 
     #[test]
