@@ -447,6 +447,71 @@ async fn two_failures_in_a_row_send_one_e_mail_through_the_local_ses() {
         .all(|e| e.source == "fallback" && e.attempts.len() == 3));
 }
 
+/// The attack: a key holder makes many webhooks that fail, names them like a phishing message
+/// and aims their failure e-mails at someone else. The account's hourly budget (shared through
+/// DynamoDB) caps what goes out, and what does is short and plain.
+#[tokio::test]
+async fn failure_e_mails_cannot_be_turned_into_spam() {
+    let store = hookline_tests::fresh_store().await;
+    let r = Resolver {
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: hookline_tests::ses_mailer().await,
+        store: store.clone(),
+        clock: Arc::new(SystemClock),
+        settings: ResolverSettings {
+            emails_per_hour: 3,
+            ..fast()
+        },
+    };
+    let victim = hookline_tests::unique_email();
+    let answer = format!(
+        "{}\n<a href=\"https://evil.example/\">click</a>",
+        "X".repeat(50_000)
+    );
+    let up = Upstream::start(vec![Reply::status(500, &answer)]).await;
+    let name = format!(
+        "Your account is locked \u{202E}moc.elpmaxe\u{202C} verify now {}",
+        "!".repeat(150)
+    );
+    for _ in 0..5 {
+        let w = hookline_tests::webhook_from(
+            &json!({"name": name, "flow": "inbound", "url": up.url, "notificationEmail": victim,
+                    "security": {"type": "none"}, "fallbackResponse": {}}),
+            "mallory",
+        );
+        let res = r.resolve(&w, &json!({})).await;
+        assert_eq!(res.source, Source::Fallback);
+    }
+    let sent = hookline_tests::emails_to(&victim).await;
+    assert_eq!(sent.len(), 3, "five failing webhooks, a budget of three");
+    for mail in &sent {
+        assert!(mail.subject.chars().count() <= 150, "{}", mail.subject);
+        assert!(mail.body.len() <= 4096, "{} bytes", mail.body.len());
+        for text in [&mail.subject, &mail.body] {
+            assert!(
+                !text.contains('\u{202E}')
+                    && !text
+                        .contains("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"),
+                "the name is cleaned and cut: {text}"
+            );
+            assert!(!text.contains("XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"));
+            assert!(
+                !text.contains("evil.example"),
+                "the answer is not quoted: {text}"
+            );
+        }
+    }
+
+    // The budget is the account's: another account's failure still gets its e-mail.
+    let ops = hookline_tests::unique_email();
+    let w = webhook(
+        &up.url,
+        json!({"security": {"type": "none"}, "notificationEmail": ops}),
+    );
+    r.resolve(&w, &json!({})).await;
+    assert_eq!(hookline_tests::emails_to(&ops).await.len(), 1);
+}
+
 #[tokio::test]
 async fn internal_addresses_are_refused_before_anything_is_sent() {
     use hookline::egress::EgressPolicy;

@@ -455,6 +455,34 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
 }
 
 #[tokio::test]
+async fn the_e_mail_budget_counts_per_account_and_clock_hour() {
+    budget_scenario(&fresh_store().await).await;
+    budget_scenario(&MemoryStore::new()).await;
+    let (sim, scheduler) = sim_table();
+    scheduler.block_on(budget_scenario(&sim));
+}
+
+async fn budget_scenario<S: hookline::store::NoticeGate>(store: &S) {
+    let hour = time::macros::datetime!(2026-12-06 17:00 UTC);
+    let mut taken = Vec::new();
+    for minute in [0, 10, 59, 59] {
+        let at = hour + time::Duration::minutes(minute);
+        taken.push(store.spend_email("acme", at, 3).await.unwrap());
+    }
+    assert_eq!(taken, [true, true, true, false], "three an hour");
+    assert!(
+        store.spend_email("globex", hour, 3).await.unwrap(),
+        "another account has its own"
+    );
+    let next_hour = hour + time::Duration::hours(1);
+    assert!(store.spend_email("acme", next_hour, 3).await.unwrap());
+    assert!(
+        !store.spend_email("acme", next_hour, 0).await.unwrap(),
+        "a budget of 0 sends nothing"
+    );
+}
+
+#[tokio::test]
 async fn notice_claims_and_failure_counts_survive_a_repeated_request() {
     repeat_scenario(&fresh_store().await).await;
     repeat_scenario(&MemoryStore::new()).await;

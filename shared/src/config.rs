@@ -98,6 +98,14 @@ pub fn number(name: &'static str, default: u64, min: u64, max: u64) -> Result<u6
     Ok(n)
 }
 
+/// Failure e-mails per account per clock hour (`HOOKLINE_EMAILS_PER_HOUR`, 0 to 10,000): the
+/// budget both e-mailing functions share through the table.
+pub fn emails_per_hour() -> Result<u32, ConfigError> {
+    let default = crate::notify::DEFAULT_EMAILS_PER_HOUR.into();
+    let n = number("HOOKLINE_EMAILS_PER_HOUR", default, 0, 10_000)?;
+    Ok(u32::try_from(n).expect("at most 10,000"))
+}
+
 /// Settings of the HTTP functions (management API, inbound resolver).
 #[derive(Clone, Debug)]
 pub struct ApiConfig {

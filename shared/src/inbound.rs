@@ -14,7 +14,7 @@ use crate::formats::{self, discover};
 use crate::http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 use crate::ids;
 use crate::model::{Attempt, FlowConfig, InboundConfig, Method, Security, Status, Webhook};
-use crate::notify::{Email, Mailer};
+use crate::notify::{excerpt, quoted_error, quoted_name, Email, Mailer};
 use crate::render::render_url;
 use crate::signing::{credential_headers, request_signature_header, signature_headers};
 use crate::store::{ActivityEntry, ActivityLog, NoticeGate};
@@ -35,6 +35,8 @@ pub struct ResolverSettings {
     pub log_retention: time::Duration,
     /// Time allowed for the log write and the e-mail after the answer is known.
     pub side_effect_budget: Duration,
+    /// Failure e-mails per account per clock hour, both functions together.
+    pub emails_per_hour: u32,
 }
 
 impl Default for ResolverSettings {
@@ -46,6 +48,7 @@ impl Default for ResolverSettings {
             notice_window: time::Duration::minutes(15),
             log_retention: time::Duration::days(30),
             side_effect_budget: Duration::from_millis(1500),
+            emails_per_hour: crate::notify::DEFAULT_EMAILS_PER_HOUR,
         }
     }
 }
@@ -434,6 +437,22 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
                 return;
             }
         }
+        match self
+            .store
+            .spend_email(&webhook.account_id, entry.at, self.settings.emails_per_hour)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(account_id = %webhook.account_id, webhook_id = %webhook.id,
+                    "the account's e-mails for this hour are spent; failure e-mail not sent");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(webhook_id = %webhook.id, error = %e, "could not take from the e-mail budget");
+                return;
+            }
+        }
         let email = failure_email(webhook, entry, self.settings.notice_window);
         match self.mailer.send(&email).await {
             Ok(()) => tracing::info!(webhook_id = %webhook.id, "failure e-mail sent"),
@@ -485,17 +504,17 @@ fn failure_email(webhook: &Webhook, entry: &ActivityEntry, window: time::Duratio
             .unwrap_or_default()
     };
     let mut text = format!(
-        "Your inbound webhook \"{}\" ({}) did not give a valid answer, so the chat received the \
+        "Your inbound webhook {} ({}) did not give a valid answer, so the chat received the \
          fallback response you configured.\n\nWhen: {}\nURL: {}\nResolution: {}\n\nTries:\n",
-        webhook.name,
+        quoted_name(&webhook.name),
         webhook.id,
         rfc3339(entry.at),
-        masked_url(&webhook.url),
+        excerpt(&masked_url(&webhook.url), 200),
         entry.id,
     );
     for (i, a) in entry.attempts.iter().enumerate() {
         let outcome = match (&a.status, &a.error) {
-            (_, Some(e)) => e.clone(),
+            (_, Some(e)) => quoted_error(e),
             (Some(s), None) => format!("HTTP {s}"),
             (None, None) => "no answer".into(),
         };
@@ -511,14 +530,14 @@ fn failure_email(webhook: &Webhook, entry: &ActivityEntry, window: time::Duratio
         "\nYou get at most one of these e-mails per webhook every {} minutes.\n",
         window.whole_minutes()
     ));
-    Email {
-        to: webhook.notification_email.clone(),
-        subject: format!(
-            "Inbound webhook \"{}\" failed; the fallback response was used",
-            webhook.name
+    Email::new(
+        &webhook.notification_email,
+        &format!(
+            "Inbound webhook {} failed; the fallback response was used",
+            quoted_name(&webhook.name)
         ),
-        text,
-    }
+        &text,
+    )
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ async fn main() -> Result<(), Error> {
         clock: Arc::new(SystemClock),
         settings: ResolverSettings {
             deadline: config.resolve_deadline,
+            emails_per_hour: hookline::config::emails_per_hour()?,
             ..ResolverSettings::default()
         },
     };

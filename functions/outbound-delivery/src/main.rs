@@ -34,6 +34,7 @@ async fn main() -> Result<(), Error> {
         hookline::random::os(),
         DeliverySettings {
             schedule: config.retry_schedule,
+            emails_per_hour: hookline::config::emails_per_hour()?,
             ..DeliverySettings::default()
         },
     ));

@@ -22,7 +22,7 @@ use crate::http::{HttpClient, HttpMethod, HttpRequest};
 use crate::model::attempt::{json_prefix, STORED_EXCERPT_BYTES, SUCCESS_EXCERPT_BYTES};
 
 use crate::model::{Attempt, Delivery, DeliveryStatus, FlowConfig, Status, Webhook};
-use crate::notify::{Email, Mailer};
+use crate::notify::{excerpt, quoted_error, quoted_name, Email, Mailer};
 use crate::queue::{
     DeliveryMessage, DeliveryQueue, Encoded, EventMessage, FanOutRest, Lane, NoticeMessage,
     QueueError, RetryMessage,
@@ -1409,16 +1409,19 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         }
         if next.exhausted {
             let text = format!(
-                "Delivery {} of event {} ({}) to your webhook \"{}\" ({}) failed {} times and will not be retried. \
+                "Delivery {} of event {} ({}) to your webhook {} ({}) failed {} times and will not be retried. \
                  You can resend it, or recover all failed deliveries, from the API or the console.",
                 delivery.id,
-                event.id,
+                excerpt(&event.id, 100),
                 event.event.as_str(),
-                webhook.name,
+                quoted_name(&webhook.name),
                 webhook.id,
                 delivery.attempts.len() + 1,
             );
-            let subject = format!("Webhook \"{}\": a delivery failed for good", webhook.name);
+            let subject = format!(
+                "Webhook {}: a delivery failed for good",
+                quoted_name(&webhook.name)
+            );
             self.queue_notice(
                 webhook,
                 "outbound-exhausted",
@@ -1626,17 +1629,17 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
         }
         if health.consecutive_failures == self.settings.warn_after {
             let text = format!(
-                "The last {} delivery attempts to your webhook \"{}\" ({}) failed. We keep retrying each \
+                "The last {} delivery attempts to your webhook {} ({}) failed. We keep retrying each \
                  delivery for about three days; the latest failure was: {}.",
                 health.consecutive_failures,
-                webhook.name,
+                quoted_name(&webhook.name),
                 webhook.id,
-                verdict.error.as_deref().unwrap_or("unknown"),
+                quoted_error(verdict.error.as_deref().unwrap_or("unknown")),
             );
             self.notify(
                 webhook,
                 "outbound-failing",
-                format!("Webhook \"{}\" is failing", webhook.name),
+                format!("Webhook {} is failing", quoted_name(&webhook.name)),
                 text,
                 at,
             )
@@ -1707,14 +1710,14 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                 Ok(()) => {
                     tracing::warn!(webhook_id = %webhook.id, why, "webhook disabled");
                     let text = format!(
-                        "Your webhook \"{}\" ({}) was set inactive because {why}. No further events are sent to it. \
+                        "Your webhook {} ({}) was set inactive because {why}. No further events are sent to it. \
                          Set it active again once the receiver is fixed, and recover the deliveries it missed.",
-                        webhook.name, webhook.id
+                        quoted_name(&webhook.name), webhook.id
                     );
                     self.notify(
                         webhook,
                         "outbound-disabled",
-                        format!("Webhook \"{}\" was disabled", webhook.name),
+                        format!("Webhook {} was disabled", quoted_name(&webhook.name)),
                         text,
                         at,
                     )
@@ -1822,12 +1825,18 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             return Ok(Handled::KeepUntil(until + Duration::from_secs(1)));
         }
         if granted == NoticeGrant::Granted {
-            let email = Email {
-                to: message.to.clone(),
-                subject: message.subject.clone(),
-                text: message.text.clone(),
-            };
-            self.mailer.send(&email).await?;
+            let email = Email::new(&message.to, &message.subject, &message.text);
+            let within_budget = self
+                .store
+                .spend_email(&message.account_id, now, self.settings.emails_per_hour)
+                .await?;
+            if within_budget {
+                self.mailer.send(&email).await?;
+            } else {
+                // Marked sent all the same: a surplus e-mail is dropped, not postponed.
+                tracing::warn!(account_id = %message.account_id, webhook_id = %message.webhook_id,
+                    notice = %message.notice, "the account's e-mails for this hour are spent; e-mail not sent");
+            }
             // A redelivered copy of this message then finds its claim spent. Should this fail,
             // only a duplicate of the message could send the e-mail twice.
             if let Err(e) = self
@@ -2771,6 +2780,46 @@ mod tests {
             Handled::Done
         );
         assert_eq!(engine.mailer.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn notices_past_the_accounts_hourly_budget_are_dropped_not_postponed() {
+        let (mut engine, clock) = engine(&[]);
+        engine.settings.emails_per_hour = 2;
+        let notice = |webhook: &str, account: &str| NoticeMessage {
+            notice: "outbound-failing".into(),
+            account_id: account.into(),
+            webhook_id: webhook.into(),
+            to: "victim@example.com".into(),
+            subject: "Webhook \"x\" is failing".into(),
+            text: "t".repeat(100_000),
+            at: start(),
+            token: format!("tok-{webhook}"),
+            delivery_id: None,
+        };
+        for webhook in ["wh_1", "wh_2", "wh_3"] {
+            let handled = engine.send_notice(&notice(webhook, "mallory")).await;
+            assert_eq!(handled.unwrap(), Handled::Done, "{webhook}");
+        }
+        assert_eq!(engine.mailer.sent().len(), 2, "two an hour");
+        assert!(engine.mailer.sent()[0].text.len() <= crate::notify::TEXT_MAX_BYTES);
+        // The third is not kept for later: a redelivered copy finds its notice spent.
+        assert_eq!(
+            engine
+                .send_notice(&notice("wh_3", "mallory"))
+                .await
+                .unwrap(),
+            Handled::Done
+        );
+        assert_eq!(engine.mailer.sent().len(), 2);
+        // Another account, and the next hour, have their own budgets.
+        engine.send_notice(&notice("wh_9", "acme")).await.unwrap();
+        assert_eq!(engine.mailer.sent().len(), 3);
+        clock.advance(time::Duration::hours(1));
+        let mut later = notice("wh_4", "mallory");
+        later.at = start() + time::Duration::hours(1);
+        engine.send_notice(&later).await.unwrap();
+        assert_eq!(engine.mailer.sent().len(), 4);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct DeliverySettings {
     /// How long a first try in the prompt lane waits before its delivery moves to the slow
     /// lane (`decide::prompt_lane_cut`).
     pub prompt_timeout: Duration,
+    /// Failure e-mails per account per clock hour, both functions together.
+    pub emails_per_hour: u32,
 }
 
 /// The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h
@@ -73,6 +75,7 @@ impl Default for DeliverySettings {
             // webhooks 5 s; a receiver slower than this still gets its full timeout, in the
             // slow lane.
             prompt_timeout: Duration::from_secs(2),
+            emails_per_hour: crate::notify::DEFAULT_EMAILS_PER_HOUR,
         }
     }
 }

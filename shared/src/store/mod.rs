@@ -283,6 +283,26 @@ pub trait NoticeGate: Send + Sync {
         kind: &str,
         token: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Takes one of the account's e-mails for the clock hour `now` is in: `true` while fewer
+    /// than `per_hour` were taken, for every function and container together. The API lets a
+    /// key holder aim any number of webhooks at any address; this caps what that can send.
+    fn spend_email(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        per_hour: u32,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// The clock hour `now` is in, as the e-mail budget counts it: `2026-12-06T17`.
+pub fn email_hour(now: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour()
+    )
 }
 
 /// What happened on an inbound call (a resolution or a test), for the webhook's log.

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::keys::{log_pk, notice_pk};
+use super::keys::{email_budget_pk, log_pk, notice_pk};
 use super::{
     backend, conditional, epoch, epoch_ms, from_ms, get_n, get_s, s, DynamoStore, TTL_ATTRIBUTE,
 };
@@ -98,6 +98,39 @@ impl NoticeGate for DynamoStore {
         match conditional(sent, UpdateItemError::is_conditional_check_failed_exception) {
             // Another claim replaced ours (the window ended): nothing to mark.
             Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn spend_email(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        per_hour: u32,
+    ) -> StoreResult<bool> {
+        // One conditional write: a counter per clock hour, gone a day later by TTL. A reply
+        // lost after the write counts one e-mail twice, erring on the side of fewer e-mails.
+        let spent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(email_budget_pk(account_id)))
+            .key("sk", s(crate::store::email_hour(now)))
+            .update_expression("ADD spent :one SET #exp = :exp")
+            .condition_expression("attribute_not_exists(spent) OR spent < :budget")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":budget", AttributeValue::N(per_hour.to_string()))
+            .expression_attribute_values(":exp", epoch(now + time::Duration::days(1)))
+            .send()
+            .await;
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        match conditional(
+            spent,
+            UpdateItemError::is_conditional_check_failed_exception,
+        ) {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e),
         }
     }
