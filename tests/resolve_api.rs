@@ -39,6 +39,42 @@ async fn resolve_answers_with_the_webhook_data_and_its_variables() {
     assert_eq!(stack.resolve(Some(&read_only), &id, None).await.status, 200);
 }
 
+/// One account's resolves are counted per clock minute (in DynamoDB, across containers): past
+/// its limit a 429 with `Retry-After`, and the customer's URL is not called; other accounts go on.
+#[tokio::test]
+async fn an_account_past_its_resolves_per_minute_gets_429_and_calls_nobody() {
+    let mut stack = Stack::new().await;
+    stack.resolver.resolver.settings.resolves_per_minute = 3;
+    // The window is the clock's minute: a clock that stands still keeps all four in one.
+    let at = time::OffsetDateTime::now_utc().replace_second(30).unwrap();
+    let clock = std::sync::Arc::new(hookline::clock::ManualClock::new(at));
+    stack.resolver.resolver.clock = clock.clone();
+    let alice = stack.api.key("alice").await;
+    let bob = stack.api.key("bob").await;
+    let up = Upstream::start(vec![Reply::json(r#"{"order": {"status": "shipped"}}"#)]).await;
+    let mine = stack.create(&alice, inbound_body(&up.url)).await;
+    let theirs = stack.create(&bob, inbound_body(&up.url)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(stack.resolve(Some(&alice), &mine, None).await.status);
+    }
+    let over = stack.resolve(Some(&alice), &mine, None).await;
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(
+        (over.status, over.error_type()),
+        (429, "ERROR_TOO_MANY_REQUESTS"),
+        "{:?}",
+        over.body
+    );
+    assert_eq!(over.headers["retry-after"], "30", "the minute ends in 30 s");
+    assert_eq!(up.calls(), 3, "the refused resolve called nobody");
+    let r = stack.resolve(Some(&bob), &theirs, None).await;
+    assert_eq!(r.status, 200, "another account has its own allowance");
+    clock.advance(time::Duration::seconds(30));
+    let r = stack.resolve(Some(&alice), &mine, None).await;
+    assert_eq!(r.status, 200, "the next minute starts afresh");
+}
+
 #[tokio::test]
 async fn resolve_refuses_what_it_should() {
     let stack = Stack::new().await;

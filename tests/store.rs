@@ -455,31 +455,41 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
 }
 
 #[tokio::test]
-async fn the_e_mail_budget_counts_per_account_and_clock_hour() {
+async fn allowances_count_per_account_kind_and_clock_window() {
     budget_scenario(&fresh_store().await).await;
     budget_scenario(&MemoryStore::new()).await;
     let (sim, scheduler) = sim_table();
     scheduler.block_on(budget_scenario(&sim));
 }
 
-async fn budget_scenario<S: hookline::store::NoticeGate>(store: &S) {
+async fn budget_scenario<S: hookline::store::Allowances>(store: &S) {
+    use hookline::store::Allowance;
+    const EMAILS: Allowance = Allowance::EmailsPerHour;
     let hour = time::macros::datetime!(2026-12-06 17:00 UTC);
     let mut taken = Vec::new();
     for minute in [0, 10, 59, 59] {
         let at = hour + time::Duration::minutes(minute);
-        taken.push(store.spend_email("acme", at, 3).await.unwrap());
+        taken.push(store.spend("acme", EMAILS, at, 3).await.unwrap());
     }
     assert_eq!(taken, [true, true, true, false], "three an hour");
     assert!(
-        store.spend_email("globex", hour, 3).await.unwrap(),
+        store.spend("globex", EMAILS, hour, 3).await.unwrap(),
         "another account has its own"
     );
     let next_hour = hour + time::Duration::hours(1);
-    assert!(store.spend_email("acme", next_hour, 3).await.unwrap());
+    assert!(store.spend("acme", EMAILS, next_hour, 3).await.unwrap());
     assert!(
-        !store.spend_email("acme", next_hour, 0).await.unwrap(),
+        !store.spend("acme", EMAILS, next_hour, 0).await.unwrap(),
         "a budget of 0 sends nothing"
     );
+    // Resolves count per minute, apart from e-mails.
+    let minute = hour + time::Duration::minutes(7);
+    let resolves = Allowance::ResolvesPerMinute;
+    assert!(store.spend("acme", resolves, minute, 1).await.unwrap());
+    let late = minute + time::Duration::seconds(59);
+    assert!(!store.spend("acme", resolves, late, 1).await.unwrap());
+    let next = minute + time::Duration::seconds(60);
+    assert!(store.spend("acme", resolves, next, 1).await.unwrap());
 }
 
 #[tokio::test]

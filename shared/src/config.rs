@@ -106,6 +106,13 @@ pub fn emails_per_hour() -> Result<u32, ConfigError> {
     Ok(u32::try_from(n).expect("at most 10,000"))
 }
 
+/// Resolves per account per clock minute (`HOOKLINE_RESOLVES_PER_MINUTE`, 1 to 1,000,000).
+pub fn resolves_per_minute() -> Result<u32, ConfigError> {
+    let default = crate::inbound::DEFAULT_RESOLVES_PER_MINUTE.into();
+    let n = number("HOOKLINE_RESOLVES_PER_MINUTE", default, 1, 1_000_000)?;
+    Ok(u32::try_from(n).expect("at most 1,000,000"))
+}
+
 /// Settings of the HTTP functions (management API, inbound resolver).
 #[derive(Clone, Debug)]
 pub struct ApiConfig {

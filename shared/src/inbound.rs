@@ -17,9 +17,13 @@ use crate::model::{Attempt, FlowConfig, InboundConfig, Method, Security, Status,
 use crate::notify::{excerpt, quoted_error, quoted_name, Email, Mailer};
 use crate::render::render_url;
 use crate::signing::{credential_headers, request_signature_header, signature_headers};
-use crate::store::{ActivityEntry, ActivityLog, NoticeGate};
+use crate::store::{ActivityEntry, ActivityLog, Allowance, Allowances, NoticeGate};
 
 pub const MAX_TRIES: usize = 3;
+
+/// Resolves one account may make per clock minute: ten a second, far above a chat's pace,
+/// and a ceiling on the three calls each may aim at a receiver.
+pub const DEFAULT_RESOLVES_PER_MINUTE: u32 = 600;
 
 #[derive(Clone, Debug)]
 pub struct ResolverSettings {
@@ -37,6 +41,8 @@ pub struct ResolverSettings {
     pub side_effect_budget: Duration,
     /// Failure e-mails per account per clock hour, both functions together.
     pub emails_per_hour: u32,
+    /// Resolves per account per clock minute (`POST .../resolve`; tests are not counted).
+    pub resolves_per_minute: u32,
 }
 
 impl Default for ResolverSettings {
@@ -49,6 +55,7 @@ impl Default for ResolverSettings {
             log_retention: time::Duration::days(30),
             side_effect_budget: Duration::from_millis(1500),
             emails_per_hour: crate::notify::DEFAULT_EMAILS_PER_HOUR,
+            resolves_per_minute: DEFAULT_RESOLVES_PER_MINUTE,
         }
     }
 }
@@ -216,7 +223,7 @@ pub struct Resolver<H, M, S> {
     pub settings: ResolverSettings,
 }
 
-impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
+impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog + Allowances> Resolver<H, M, S> {
     /// Up to three tries within the deadline; `None` and the attempts when none was valid.
     async fn call(
         &self,
@@ -439,7 +446,12 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog> Resolver<H, M, S> {
         }
         match self
             .store
-            .spend_email(&webhook.account_id, entry.at, self.settings.emails_per_hour)
+            .spend(
+                &webhook.account_id,
+                Allowance::EmailsPerHour,
+                entry.at,
+                self.settings.emails_per_hour,
+            )
             .await
         {
             Ok(true) => {}

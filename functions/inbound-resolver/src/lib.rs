@@ -8,7 +8,7 @@ use hookline::http::HttpClient;
 use hookline::inbound::Resolver;
 use hookline::model::Flow;
 use hookline::notify::Mailer;
-use hookline::store::{ActivityLog, ApiKeyStore, NoticeGate, WebhookStore};
+use hookline::store::{ActivityLog, Allowance, Allowances, ApiKeyStore, NoticeGate, WebhookStore};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
@@ -19,7 +19,7 @@ pub struct ResolverApp<S, H, M> {
 
 impl<S, H, M> ResolverApp<S, H, M>
 where
-    S: WebhookStore + ApiKeyStore + NoticeGate + ActivityLog,
+    S: WebhookStore + ApiKeyStore + NoticeGate + ActivityLog + Allowances,
     H: HttpClient,
     M: Mailer,
 {
@@ -48,7 +48,12 @@ where
     /// no write access).
     async fn resolve(&self, id: &str, req: &Request) -> Result<Response<Body>, ApiError> {
         let caller = authenticate(&self.store, req.headers()).await?;
-        let webhook = load_webhook(&self.store, &caller, id).await?;
+        let (allowed, webhook) = tokio::join!(
+            self.take_resolve(&caller.account_id),
+            load_webhook(&self.store, &caller, id)
+        );
+        allowed?;
+        let webhook = webhook?;
         if webhook.flow() != Flow::Inbound {
             return Err(ApiError::invalid("flow", "only inbound webhooks resolve"));
         }
@@ -59,5 +64,31 @@ where
             &serde_json::to_value(resolution).expect("resolutions serialise"),
         )
         .build())
+    }
+
+    /// One of the account's resolves this minute, or a 429 until the next. A table that does
+    /// not answer lets the resolve through: the limit must not break chats.
+    async fn take_resolve(&self, account_id: &str) -> Result<(), ApiError> {
+        let limit = self.resolver.settings.resolves_per_minute;
+        let now = self.resolver.clock.now();
+        let allowance = Allowance::ResolvesPerMinute;
+        match self.store.spend(account_id, allowance, now, limit).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // Rounded up: a client that waits this long is in the next window.
+                let left =
+                    ((allowance.window_end(now) - now).as_seconds_f64().ceil() as u64).max(1);
+                Err(ApiError::TooManyRequests {
+                    message: format!(
+                        "this account made its {limit} resolves of this minute; retry in {left} s"
+                    ),
+                    retry_after_secs: left,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count the resolve; let through");
+                Ok(())
+            }
+        }
     }
 }

@@ -27,6 +27,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// An allowance of the account is spent until the window ends, `retry_after_secs` away.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,6 +54,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(..) => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -61,6 +68,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(..) => "ERROR_METHOD_NOT_ALLOWED",
             ApiError::Conflict(_) => "ERROR_CONFLICT",
             ApiError::PayloadTooLarge(_) => "ERROR_PAYLOAD_TOO_LARGE",
+            ApiError::TooManyRequests { .. } => "ERROR_TOO_MANY_REQUESTS",
             ApiError::Internal(_) => "ERROR_SERVER_ERROR",
         }
     }
@@ -85,6 +93,9 @@ impl ApiError {
         match &self {
             ApiError::Unauthorized(_) => builder = builder.header("www-authenticate", "Bearer"),
             ApiError::MethodNotAllowed(_, allow) => builder = builder.header("allow", *allow),
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => builder = builder.header("retry-after", retry_after_secs.to_string()),
             _ => {}
         }
         builder

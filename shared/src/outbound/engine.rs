@@ -30,17 +30,29 @@ use crate::queue::{
 use crate::random::Random;
 use crate::signing::{credential_headers, signature_headers};
 use crate::store::{
-    Claim, DeliveryStore, EventStore, FirstRecord, HealthStore, Lease, Mark, NoticeClaim,
-    NoticeGate, NoticeGrant, StoreError, SubscriptionIndex, WebhookStore,
+    Allowance, Allowances, Claim, DeliveryStore, EventStore, FirstRecord, HealthStore, Lease, Mark,
+    NoticeClaim, NoticeGate, NoticeGrant, StoreError, SubscriptionIndex, WebhookStore,
 };
 
 /// Everything the engine needs from storage.
 pub trait Backend:
-    WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate + EventStore
+    WebhookStore
+    + SubscriptionIndex
+    + DeliveryStore
+    + HealthStore
+    + NoticeGate
+    + Allowances
+    + EventStore
 {
 }
 impl<T> Backend for T where
-    T: WebhookStore + SubscriptionIndex + DeliveryStore + HealthStore + NoticeGate + EventStore
+    T: WebhookStore
+        + SubscriptionIndex
+        + DeliveryStore
+        + HealthStore
+        + NoticeGate
+        + Allowances
+        + EventStore
 {
 }
 
@@ -1828,7 +1840,12 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
             let email = Email::new(&message.to, &message.subject, &message.text);
             let within_budget = self
                 .store
-                .spend_email(&message.account_id, now, self.settings.emails_per_hour)
+                .spend(
+                    &message.account_id,
+                    Allowance::EmailsPerHour,
+                    now,
+                    self.settings.emails_per_hour,
+                )
                 .await?;
             if within_budget {
                 self.mailer.send(&email).await?;

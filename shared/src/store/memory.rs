@@ -22,8 +22,8 @@ struct State {
     webhooks: Mutex<BTreeMap<(String, String), Webhook>>,
     keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
     claims: Mutex<BTreeMap<NoticeKey, (OffsetDateTime, NoticeClaim, bool)>>,
-    /// E-mails taken per (account, clock hour).
-    emails_spent: Mutex<BTreeMap<(String, String), u32>>,
+    /// Allowance units taken per (account, counter).
+    allowances: Mutex<BTreeMap<(String, String), u32>>,
     activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
     /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
@@ -211,6 +211,26 @@ impl ApiKeyStore for MemoryStore {
     }
 }
 
+impl Allowances for MemoryStore {
+    async fn spend(
+        &self,
+        account_id: &str,
+        allowance: Allowance,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        let mut taken = self.0.allowances.lock().unwrap();
+        let count = taken
+            .entry((account_id.to_string(), allowance.counter(now)))
+            .or_insert(0);
+        if *count >= limit {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+}
+
 impl NoticeGate for MemoryStore {
     async fn claim_notice(
         &self,
@@ -257,23 +277,6 @@ impl NoticeGate for MemoryStore {
             }
         }
         Ok(())
-    }
-
-    async fn spend_email(
-        &self,
-        account_id: &str,
-        now: OffsetDateTime,
-        per_hour: u32,
-    ) -> StoreResult<bool> {
-        let mut spent = self.0.emails_spent.lock().unwrap();
-        let count = spent
-            .entry((account_id.to_string(), crate::store::email_hour(now)))
-            .or_insert(0);
-        if *count >= per_hour {
-            return Ok(false);
-        }
-        *count += 1;
-        Ok(true)
     }
 }
 

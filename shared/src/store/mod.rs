@@ -283,26 +283,66 @@ pub trait NoticeGate: Send + Sync {
         kind: &str,
         token: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Takes one of the account's e-mails for the clock hour `now` is in: `true` while fewer
-    /// than `per_hour` were taken, for every function and container together. The API lets a
-    /// key holder aim any number of webhooks at any address; this caps what that can send.
-    fn spend_email(
-        &self,
-        account_id: &str,
-        now: OffsetDateTime,
-        per_hour: u32,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
-/// The clock hour `now` is in, as the e-mail budget counts it: `2026-12-06T17`.
-pub fn email_hour(now: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour()
-    )
+/// A per-account allowance: what it counts, over which clock window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowance {
+    /// Failure e-mails, both functions together. The API lets a key holder aim any number of
+    /// webhooks at any address; this caps what that can send.
+    EmailsPerHour,
+    /// Resolves: each may call the customer's URL three times.
+    ResolvesPerMinute,
+}
+
+impl Allowance {
+    fn window(self) -> time::Duration {
+        match self {
+            Allowance::EmailsPerHour => time::Duration::HOUR,
+            Allowance::ResolvesPerMinute => time::Duration::MINUTE,
+        }
+    }
+
+    /// The counter of the window `now` is in: `email#2026-12-06T17`, `resolve#2026-12-06T17:05`.
+    pub fn counter(self, now: OffsetDateTime) -> String {
+        let hour = format!(
+            "{:04}-{:02}-{:02}T{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour()
+        );
+        match self {
+            Allowance::EmailsPerHour => format!("email#{hour}"),
+            Allowance::ResolvesPerMinute => format!("resolve#{hour}:{:02}", now.minute()),
+        }
+    }
+
+    /// When the window `now` is in ends (the next one starts afresh).
+    pub fn window_end(self, now: OffsetDateTime) -> OffsetDateTime {
+        let start = match self {
+            Allowance::EmailsPerHour => now.replace_minute(0),
+            Allowance::ResolvesPerMinute => Ok(now),
+        }
+        .and_then(|t| t.replace_second(0))
+        .and_then(|t| t.replace_nanosecond(0))
+        .expect("zero is a valid minute, second and nanosecond");
+        start + self.window()
+    }
+}
+
+/// Fixed-window counters per account, shared by every function and container through the
+/// table: one conditional write per unit taken.
+pub trait Allowances: Send + Sync {
+    /// Takes one unit of `allowance` for the window `now` is in: `true` while fewer than
+    /// `limit` were taken in it.
+    fn spend(
+        &self,
+        account_id: &str,
+        allowance: Allowance,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
 /// What happened on an inbound call (a resolution or a test), for the webhook's log.

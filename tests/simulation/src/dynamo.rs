@@ -83,8 +83,8 @@ pub struct Tables {
     health: BTreeMap<(String, String), History<(Health, String)>>,
     /// (window end, the claim, sent)
     notices: BTreeMap<(String, String, String), (OffsetDateTime, NoticeClaim, bool)>,
-    /// E-mails taken per (account, clock hour).
-    emails_spent: BTreeMap<(String, String), u32>,
+    /// Allowance units taken per (account, counter).
+    allowances: BTreeMap<(String, String), u32>,
     /// Events kept with their data (`EventStore`).
     kept: BTreeMap<(String, String), (hookline::events::Event, bool)>,
     /// The marks on subscription entries, by (account, webhook, event type, mark).
@@ -878,6 +878,28 @@ fn whole_ms_event(event: &hookline::events::Event) -> hookline::events::Event {
     }
 }
 
+impl hookline::store::Allowances for SimTable {
+    async fn spend(
+        &self,
+        account_id: &str,
+        allowance: hookline::store::Allowance,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        // UpdateItem ADD spent :one on "attribute_not_exists(spent) OR spent < :limit".
+        let key = (account_id.to_string(), allowance.counter(now));
+        self.call("UpdateItem allowance", true, |t, _| {
+            let count = t.allowances.entry(key.clone()).or_insert(0);
+            if *count >= limit {
+                return Ok(false);
+            }
+            *count += 1;
+            Ok(true)
+        })
+        .await
+    }
+}
+
 impl NoticeGate for SimTable {
     async fn claim_notice(
         &self,
@@ -938,24 +960,5 @@ impl NoticeGate for SimTable {
             .await;
         self.world.mail_marked(webhook_id, kind, marked);
         result
-    }
-
-    async fn spend_email(
-        &self,
-        account_id: &str,
-        now: OffsetDateTime,
-        per_hour: u32,
-    ) -> StoreResult<bool> {
-        // UpdateItem ADD spent :one on "attribute_not_exists(spent) OR spent < :budget".
-        let key = (account_id.to_string(), hookline::store::email_hour(now));
-        self.call("UpdateItem email budget", true, |t, _| {
-            let count = t.emails_spent.entry(key.clone()).or_insert(0);
-            if *count >= per_hour {
-                return Ok(false);
-            }
-            *count += 1;
-            Ok(true)
-        })
-        .await
     }
 }

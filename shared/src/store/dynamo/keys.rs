@@ -52,9 +52,9 @@ pub(super) fn notice_pk(account_id: &str, webhook_id: &str) -> String {
     format!("NOTICE#{account_id}#{webhook_id}")
 }
 
-/// The partition of an account's e-mail budget (one item per clock hour).
-pub(super) fn email_budget_pk(account_id: &str) -> String {
-    format!("MAILBUDGET#{account_id}")
+/// The partition of an account's allowance counters (one item per kind and window).
+pub(super) fn allowance_pk(account_id: &str) -> String {
+    format!("ALLOWANCE#{account_id}")
 }
 
 /// The partition of a webhook's activity log.

@@ -4,14 +4,14 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::keys::{email_budget_pk, log_pk, notice_pk};
+use super::keys::{allowance_pk, log_pk, notice_pk};
 use super::{
     backend, conditional, epoch, epoch_ms, from_ms, get_n, get_s, s, DynamoStore, TTL_ATTRIBUTE,
 };
 use crate::model::{NoticeClaim, NoticeGrant};
 use crate::store::{
-    collect_page, ActivityEntry, ActivityLog, NoticeGate, Page, StoreError, StoreResult,
-    MAX_READS_PER_PAGE,
+    collect_page, ActivityEntry, ActivityLog, Allowance, Allowances, NoticeGate, Page, StoreError,
+    StoreResult, MAX_READS_PER_PAGE,
 };
 
 impl NoticeGate for DynamoStore {
@@ -101,39 +101,6 @@ impl NoticeGate for DynamoStore {
             Err(e) => Err(e),
         }
     }
-
-    async fn spend_email(
-        &self,
-        account_id: &str,
-        now: OffsetDateTime,
-        per_hour: u32,
-    ) -> StoreResult<bool> {
-        // One conditional write: a counter per clock hour, gone a day later by TTL. A reply
-        // lost after the write counts one e-mail twice, erring on the side of fewer e-mails.
-        let spent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(email_budget_pk(account_id)))
-            .key("sk", s(crate::store::email_hour(now)))
-            .update_expression("ADD spent :one SET #exp = :exp")
-            .condition_expression("attribute_not_exists(spent) OR spent < :budget")
-            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":budget", AttributeValue::N(per_hour.to_string()))
-            .expression_attribute_values(":exp", epoch(now + time::Duration::days(1)))
-            .send()
-            .await;
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-        match conditional(
-            spent,
-            UpdateItemError::is_conditional_check_failed_exception,
-        ) {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 impl ActivityLog for DynamoStore {
@@ -182,5 +149,41 @@ impl ActivityLog for DynamoStore {
             },
         )
         .await
+    }
+}
+
+impl Allowances for DynamoStore {
+    async fn spend(
+        &self,
+        account_id: &str,
+        allowance: Allowance,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        // One conditional write: a counter per window, gone a day later by TTL. A reply lost
+        // after the write counts one unit twice, erring on the side of less.
+        let spent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(allowance_pk(account_id)))
+            .key("sk", s(allowance.counter(now)))
+            .update_expression("ADD spent :one SET #exp = :exp")
+            .condition_expression("attribute_not_exists(spent) OR spent < :limit")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":exp", epoch(now + time::Duration::days(1)))
+            .send()
+            .await;
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        match conditional(
+            spent,
+            UpdateItemError::is_conditional_check_failed_exception,
+        ) {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
