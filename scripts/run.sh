@@ -40,7 +40,8 @@ cd "$ROOT"
 log "building the operator command and the local SQS event source"
 cargo build --quiet -p hookline-shared --features local --bin hookline-admin --bin hookline-local-poller
 ADMIN="$ROOT/target/debug/hookline-admin"
-"$ADMIN" init-local --queue hookline-events --queue hookline-deliveries --queue hookline-slow-deliveries --ses-domain hookline.local
+"$ADMIN" init-local --queue hookline-events --queue hookline-deliveries --queue hookline-slow-deliveries --ses-domain hookline.local \
+  --kms-alias alias/hookline-local
 "$ADMIN" keys create --account "$DEMO_ACCOUNT" --name "make run demo" >"$LOCAL/demo-api-key"
 KEY="$(cat "$LOCAL/demo-api-key")"
 # What `make api-key` needs to find this stack.
@@ -61,6 +62,7 @@ HOOKLINE_DELIVERIES_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/hookline-
 HOOKLINE_SLOW_DELIVERIES_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/hookline-slow-deliveries
 HOOKLINE_RESOLVE_DEADLINE_MS=8000
 HOOKLINE_EMAILS_PER_HOUR=20
+HOOKLINE_KMS_KEY_ID=alias/hookline-local
 HOOKLINE_RESOLVES_PER_MINUTE=600
 HOOKLINE_LOG_LEVEL=info
 HOOKLINE_RETRY_SCHEDULE=5s,5m,30m,2h,5h,10h,14h,20h,24h

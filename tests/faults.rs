@@ -339,7 +339,8 @@ async fn outage_mid_batch(outage: Outage) {
     })
     .await;
     let table = hookline_tests::fresh_table_name();
-    let setup = DynamoStore::from_sdk_config(&direct, &table);
+    let setup =
+        DynamoStore::from_sdk_config(&direct, &table).with_sealer(hookline_tests::sealer().await);
     setup.create_table().await.unwrap();
 
     // The receiver answers 300 ms after a request arrives, and the first arrival cuts the link:
@@ -382,7 +383,7 @@ async fn outage_mid_batch(outage: Outage) {
     }
     let clock = manual_clock();
     let d = Deliverer::new(
-        DynamoStore::from_sdk_config(&through, &table),
+        DynamoStore::from_sdk_config(&through, &table).with_sealer(hookline_tests::sealer().await),
         ReqwestClient::new(hookline_tests::local_egress()),
         RecordingMailer::default(),
         SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&through), &deliveries_url),

@@ -681,7 +681,9 @@ async fn dynamodb_calls_per_delivery_are_counted() {
     let config = aws_sdk_dynamodb::config::Builder::from(&hookline_tests::sdk_config().await)
         .interceptor(log.clone())
         .build();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), plain.table());
+    // As deployed: credentials sealed (KMS calls are not DynamoDB calls, and cost none here).
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), plain.table())
+        .with_sealer(hookline_tests::sealer().await);
     let (d, _) = deliverer(DeliverySettings::default()).await;
     let d = d.with_store(store);
     let ok = Upstream::start(vec![Reply::status(200, "")]).await;

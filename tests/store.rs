@@ -454,6 +454,166 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
     }
 }
 
+/// Every attribute of every item, as text: where a leaked secret would show.
+async fn table_text(store: &DynamoStore) -> String {
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    format!("{:?}", out.items())
+}
+
+/// Webhook credentials are sealed (KMS envelope encryption) in the webhook item and in every
+/// subscription entry; they read back whole, in another container too, for one KMS call per
+/// container; a plaintext item from before reads and is sealed when next written; a sealed
+/// value copied onto another webhook does not open.
+#[tokio::test]
+async fn webhook_credentials_are_sealed_at_rest() {
+    let store = fresh_store().await;
+    let secrets = [
+        json!({"type": "hmac", "secret": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="}),
+        json!({"type": "basic", "username": "bot", "password": "p4ssw0rd-at-rest"}),
+        json!({"type": "bearer", "token": "tok-at-rest-0123456789"}),
+        json!({"type": "header", "name": "X-Api-Key", "value": "header-at-rest"}),
+    ];
+    let plaintexts = [
+        "c2VjcmV0c2VjcmV0",
+        "p4ssw0rd",
+        "tok-at-rest",
+        "header-at-rest",
+    ];
+    let mut written = Vec::new();
+    for security in &secrets {
+        let mut w = outbound("acme", &["case:new", "agent:status"]);
+        w.security = WebhookPatch::from_json(&json!({"security": security}))
+            .unwrap()
+            .apply_to(&w, w.created_at, &rules())
+            .unwrap()
+            .security;
+        store.create_webhook(&w).await.unwrap();
+        written.push(w);
+    }
+    let sealer = store.sealer().unwrap();
+    assert_eq!(
+        sealer.key_service_calls(),
+        1,
+        "one data key for every write"
+    );
+    let text = table_text(&store).await;
+    for plain in plaintexts {
+        assert!(!text.contains(plain), "{plain} is stored in the clear");
+    }
+    assert_eq!(
+        text.matches("hks1.").count(),
+        4 * 3,
+        "each webhook and both its entries"
+    );
+    for w in &written {
+        assert_eq!(
+            store.get_webhook("acme", &w.id).await.unwrap().as_ref(),
+            Some(w)
+        );
+    }
+    let mut subscribed: Vec<Webhook> = store
+        .subscribers("acme", EventType::AgentStatus)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.webhook)
+        .collect();
+    subscribed.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = written.clone();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(subscribed, expected);
+
+    // Another container: one Decrypt of the data key, then from memory.
+    let other = DynamoStore::new(store.client().clone(), store.table())
+        .with_sealer(hookline_tests::sealer().await);
+    for w in &written {
+        assert_eq!(
+            other.get_webhook("acme", &w.id).await.unwrap().as_ref(),
+            Some(w)
+        );
+    }
+    assert_eq!(other.sealer().unwrap().key_service_calls(), 1);
+
+    // A webhook stored before sealing (plaintext) still reads, and its next write seals it.
+    let unsealed = DynamoStore::new(store.client().clone(), store.table());
+    let mut legacy = outbound("acme", &["case:new"]);
+    legacy.security = written[1].security.clone();
+    unsealed.create_webhook(&legacy).await.unwrap();
+    assert!(table_text(&store).await.contains("p4ssw0rd"));
+    let read = store
+        .get_webhook("acme", &legacy.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, legacy);
+    let next = Webhook {
+        version: legacy.version + 1,
+        ..legacy.clone()
+    };
+    store.update_webhook(&legacy, &next).await.unwrap();
+    assert!(
+        !table_text(&store).await.contains("p4ssw0rd"),
+        "upgraded when next written"
+    );
+    // A store without the key cannot read sealed credentials: an error, not a guess.
+    let unreadable = unsealed.get_webhook("acme", &legacy.id).await;
+    assert!(
+        matches!(unreadable, Err(StoreError::Corrupt(_))),
+        "{unreadable:?}"
+    );
+
+    // A sealed value moved onto another webhook (by someone who can write the table) does
+    // not open there: it is bound to its account and id.
+    let item = |id: &str| {
+        let (store, id) = (&store, id.to_string());
+        async move {
+            store
+                .client()
+                .get_item()
+                .table_name(store.table())
+                .key(
+                    "pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S("ACCT#acme".into()),
+                )
+                .key(
+                    "sk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("WH#{id}")),
+                )
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let donor: serde_json::Value =
+        serde_json::from_str(item(&written[0].id).await["doc"].as_s().unwrap()).unwrap();
+    let mut victim_item = item(&written[1].id).await;
+    let mut victim: serde_json::Value =
+        serde_json::from_str(victim_item["doc"].as_s().unwrap()).unwrap();
+    victim["security"] = donor["security"].clone();
+    victim_item.insert(
+        "doc".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(victim.to_string()),
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(victim_item))
+        .send()
+        .await
+        .unwrap();
+    let moved = store.get_webhook("acme", &written[1].id).await;
+    assert!(matches!(moved, Err(StoreError::Corrupt(_))), "{moved:?}");
+}
+
 #[tokio::test]
 async fn allowances_count_per_account_kind_and_clock_window() {
     budget_scenario(&fresh_store().await).await;

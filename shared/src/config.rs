@@ -106,6 +106,16 @@ pub fn emails_per_hour() -> Result<u32, ConfigError> {
     Ok(u32::try_from(n).expect("at most 10,000"))
 }
 
+/// What seals webhook credentials at rest: KMS data keys under `HOOKLINE_KMS_KEY_ID` (a key
+/// id, ARN or `alias/...`). Required: no deployed function writes credentials unsealed.
+pub fn credentials_sealer(
+    sdk: &aws_config::SdkConfig,
+) -> Result<std::sync::Arc<crate::sealing::Sealer>, ConfigError> {
+    let key_id = required("HOOKLINE_KMS_KEY_ID")?;
+    let keys = crate::sealing::KmsKeys::new(aws_sdk_kms::Client::new(sdk), key_id);
+    Ok(std::sync::Arc::new(crate::sealing::Sealer::new(keys)))
+}
+
 /// Resolves per account per clock minute (`HOOKLINE_RESOLVES_PER_MINUTE`, 1 to 1,000,000).
 pub fn resolves_per_minute() -> Result<u32, ConfigError> {
     let default = crate::inbound::DEFAULT_RESOLVES_PER_MINUTE.into();

@@ -20,6 +20,7 @@ pub mod paths;
 pub mod queue;
 pub mod random;
 pub mod render;
+pub mod sealing;
 pub mod signing;
 pub mod store;
 pub mod telemetry;

@@ -212,3 +212,57 @@ pub async fn create_queue_with_dlq(
         .map_err(sqs_error)?;
     Ok(out.queue_url().unwrap_or_default().to_string())
 }
+
+/// The KMS key behind `alias` (`alias/...`), created with the alias if there is none yet: what
+/// the SAM template's key is for a deployed stack, for `make run` and tests (moto's KMS).
+pub async fn kms_key_for_alias(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String, String> {
+    fn describe<E: std::error::Error + 'static>(e: E) -> String {
+        aws_sdk_kms::error::DisplayErrorContext(e).to_string()
+    }
+    match kms.describe_key().key_id(alias).send().await {
+        Ok(out) => {
+            if let Some(meta) = out.key_metadata() {
+                return Ok(meta.key_id().to_string());
+            }
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_not_found_exception()) => {}
+        Err(e) => return Err(describe(e)),
+    }
+    let created = kms
+        .create_key()
+        .description("Hookline local stack: seals webhook credentials")
+        .send()
+        .await
+        .map_err(describe)?;
+    let key_id = created
+        .key_metadata()
+        .map(|m| m.key_id().to_string())
+        .ok_or("CreateKey answered without a key")?;
+    match kms
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&key_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(key_id),
+        // Another process made it meanwhile: use theirs.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            let out = kms
+                .describe_key()
+                .key_id(alias)
+                .send()
+                .await
+                .map_err(describe)?;
+            out.key_metadata()
+                .map(|m| m.key_id().to_string())
+                .ok_or_else(|| "DescribeKey answered without a key".to_string())
+        }
+        Err(e) => Err(describe(e)),
+    }
+}

@@ -245,7 +245,8 @@ impl EventSources {
                     let sdk = crate::sdk_config().await;
                     let sqs = aws_sdk_sqs::Client::new(&sdk);
                     let delivery: DeliveryFunction = Deliverer::new(
-                        DynamoStore::from_sdk_config(&sdk, table),
+                        DynamoStore::from_sdk_config(&sdk, table)
+                            .with_sealer(crate::sealer().await),
                         ReqwestClient::new(crate::local_egress()),
                         crate::ses_mailer().await,
                         SqsDeliveryQueue::new(sqs.clone(), &queues[1].url)

@@ -68,9 +68,24 @@ pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// The local KMS key (moto's) test stores seal webhook credentials with, as a deployed stack's
+/// functions do with the template's key.
+pub const TEST_KMS_ALIAS: &str = "alias/hookline-tests";
+
+/// A sealer as one function container has it: its own data key and cache, the key in moto.
+pub async fn sealer() -> std::sync::Arc<hookline::sealing::Sealer> {
+    let kms = aws_sdk_kms::Client::new(&sdk_config().await);
+    hookline::local::kms_key_for_alias(&kms, TEST_KMS_ALIAS)
+        .await
+        .expect("the local KMS key");
+    let keys = hookline::sealing::KmsKeys::new(kms, TEST_KMS_ALIAS);
+    std::sync::Arc::new(hookline::sealing::Sealer::new(keys))
+}
+
 /// A store on a table of its own, so tests run in parallel without seeing each other.
 pub async fn fresh_store() -> DynamoStore {
-    let store = DynamoStore::from_sdk_config(&sdk_config().await, fresh_table_name());
+    let store = DynamoStore::from_sdk_config(&sdk_config().await, fresh_table_name())
+        .with_sealer(sealer().await);
     store
         .create_table()
         .await

@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let config = ApiConfig::from_env()?;
     let sender = required("HOOKLINE_SENDER_EMAIL")?;
     let sdk = aws_sdk_config().await;
-    let store = DynamoStore::from_sdk_config(&sdk, config.table_name);
+    let store = DynamoStore::from_sdk_config(&sdk, config.table_name)
+        .with_sealer(hookline::config::credentials_sealer(&sdk)?);
     let resolver = Resolver {
         http: ReqwestClient::new(hookline::config::egress_policy()?),
         mailer: SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), sender),

@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
     let config = DeliveryConfig::from_env()?;
     let sdk = aws_sdk_config().await;
     let engine = Arc::new(Deliverer::new(
-        DynamoStore::from_sdk_config(&sdk, config.table_name),
+        DynamoStore::from_sdk_config(&sdk, config.table_name)
+            .with_sealer(hookline::config::credentials_sealer(&sdk)?),
         ReqwestClient::new(hookline::config::egress_policy()?),
         SesMailer::new(
             aws_sdk_sesv2::Client::new(&sdk),

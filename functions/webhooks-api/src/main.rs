@@ -31,7 +31,8 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let app: Arc<App<Aws>> = Arc::new(App::new(Parts {
-        store: DynamoStore::from_sdk_config(&sdk, config.table_name),
+        store: DynamoStore::from_sdk_config(&sdk, config.table_name)
+            .with_sealer(hookline::config::credentials_sealer(&sdk)?),
         events: SqsEventQueue::new(sqs.clone(), events_queue_url()?),
         deliveries: delivery_queue(sqs)?,
         http: ReqwestClient::new(hookline::config::egress_policy()?),

@@ -3,11 +3,12 @@
 //!   hookline-admin keys create --account ACCOUNT [--name NAME] [--scope full|read]
 //!   hookline-admin keys list --account ACCOUNT
 //!   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
-//!   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN]
+//!   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN] [--kms-alias alias/NAME]
 //!
 //! Reads HOOKLINE_TABLE_NAME and the standard AWS environment (AWS_ENDPOINT_URL for the local
 //! stack). `init-local` creates what the SAM template creates in a deployed stack: the table,
-//! each queue with a `-dlq` dead-letter queue, and a verified SES domain.
+//! each queue with a `-dlq` dead-letter queue, a verified SES domain, and the KMS key (behind
+//! an alias) that seals webhook credentials.
 
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ const USAGE: &str = "usage:
   hookline-admin keys create --account ACCOUNT [--name NAME] [--scope full|read]
   hookline-admin keys list --account ACCOUNT
   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
-  hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN]
+  hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN] [--kms-alias alias/NAME]
 environment: HOOKLINE_TABLE_NAME, and AWS_ENDPOINT_URL / AWS_REGION / credentials as usual";
 
 /// `--flag value` pairs after the subcommand words.
@@ -113,7 +114,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             eprintln!("revoked {key_id}");
         }
         ["init-local"] => {
-            check_known(&opts, &["queue", "ses-domain"])?;
+            check_known(&opts, &["queue", "ses-domain", "kms-alias"])?;
             store.create_table().await.map_err(|e| e.to_string())?;
             eprintln!("table {} ready", store.table());
             let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -122,6 +123,11 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 eprintln!("queue {name} ready: {url}");
+            }
+            if let Some(alias) = one(&opts, "kms-alias") {
+                let kms = aws_sdk_kms::Client::new(&sdk);
+                let key = hookline::local::kms_key_for_alias(&kms, &alias).await?;
+                eprintln!("KMS key {alias} ready: {key}");
             }
             if let Some(domain) = one(&opts, "ses-domain") {
                 let ses = aws_sdk_sesv2::Client::new(&sdk);

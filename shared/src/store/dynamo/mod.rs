@@ -41,6 +41,9 @@ mod notices;
 mod pages;
 mod webhooks;
 
+use std::sync::Arc;
+
+use crate::sealing::Sealer;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -63,6 +66,9 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Seals webhook credentials before they are written, and opens them when read. Without
+    /// one, credentials are written as they are (tests of other things, `hookline-admin`).
+    sealer: Option<Arc<Sealer>>,
 }
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -141,7 +147,18 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            sealer: None,
         }
+    }
+
+    /// This store with webhook credentials sealed at rest (`crate::sealing`).
+    pub fn with_sealer(mut self, sealer: Arc<Sealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    pub fn sealer(&self) -> Option<&Arc<Sealer>> {
+        self.sealer.as_ref()
     }
 
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {

@@ -10,16 +10,74 @@ use super::keys::{self, account_pk, subscription_pk, webhook_sk};
 use super::{backend, conditional, get_s, n, s, DynamoStore, Item};
 use crate::model::{EventType, Mark, Subscriber, Webhook};
 use crate::store::{
-    collect_page, ListFilter, Page, StoreError, StoreResult, SubscriptionIndex, WebhookStore,
-    MAX_READS_PER_PAGE,
+    collect_page, ListFilter, Page, RawPage, StoreError, StoreResult, SubscriptionIndex,
+    WebhookStore, MAX_READS_PER_PAGE,
 };
 
+/// How a sealed `security` is stored in a webhook's doc: `{"sealed": "hks1...."}`.
+const SEALED_SECURITY: &str = r#""security":{"sealed":"#;
+
 impl DynamoStore {
-    fn doc(webhook: &Webhook) -> AttributeValue {
-        s(serde_json::to_string(webhook).expect("a webhook always serialises"))
+    /// The webhook's stored JSON: its `security` sealed when the store has a sealer. One doc
+    /// serves the webhook item and its subscription entries (the same sealed value).
+    async fn doc(&self, webhook: &Webhook) -> StoreResult<AttributeValue> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(s(
+                serde_json::to_string(webhook).expect("a webhook always serialises")
+            ));
+        };
+        let security = serde_json::to_vec(&webhook.security).expect("security always serialises");
+        let sealed = sealer
+            .seal(&webhook.account_id, &webhook.id, &security)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut value = serde_json::to_value(webhook).expect("a webhook always serialises");
+        value["security"] = serde_json::json!({ "sealed": sealed });
+        Ok(s(value.to_string()))
     }
 
-    fn webhook_item(webhook: &Webhook) -> Item {
+    /// A webhook from its stored doc, its `security` opened if sealed. Docs written before
+    /// sealing (plaintext) still read, and are sealed when next written.
+    async fn parse_webhook(&self, item: &Item) -> StoreResult<Webhook> {
+        let text = get_s(item, "doc")?;
+        let corrupt = |e: String| StoreError::Corrupt(format!("webhook doc: {e}"));
+        if !text.contains(SEALED_SECURITY) {
+            return serde_json::from_str(text).map_err(|e| corrupt(e.to_string()));
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        let field = |name: &str| value[name].as_str().map(str::to_string);
+        let (Some(account_id), Some(id), Some(sealed)) = (
+            field("accountId"),
+            field("id"),
+            value["security"]["sealed"].as_str().map(str::to_string),
+        ) else {
+            return Err(corrupt("a sealed doc without its ids".into()));
+        };
+        let sealer = self
+            .sealer
+            .as_ref()
+            .ok_or_else(|| corrupt("sealed credentials, and no sealer to open them".into()))?;
+        let opened = sealer
+            .open(&account_id, &id, &sealed)
+            .await
+            .map_err(|e| match e {
+                crate::sealing::SealError::Corrupt => corrupt(e.to_string()),
+                other => StoreError::Backend(other.to_string()),
+            })?;
+        value["security"] = serde_json::from_slice(&opened).map_err(|e| corrupt(e.to_string()))?;
+        serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
+    }
+
+    async fn parse_webhooks(&self, items: &[Item]) -> StoreResult<Vec<Webhook>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(self.parse_webhook(item).await?);
+        }
+        Ok(out)
+    }
+
+    fn webhook_item(webhook: &Webhook, doc: AttributeValue) -> Item {
         HashMap::from([
             ("pk".into(), s(account_pk(&webhook.account_id))),
             ("sk".into(), s(webhook_sk(&webhook.id))),
@@ -27,33 +85,28 @@ impl DynamoStore {
             ("version".into(), n(webhook.version)),
             ("flow".into(), s(webhook.flow().as_str())),
             ("status".into(), s(webhook.status.as_str())),
-            ("doc".into(), Self::doc(webhook)),
+            ("doc".into(), doc),
         ])
     }
 
-    fn subscription_item(webhook: &Webhook, event: EventType) -> Item {
+    fn subscription_item(webhook: &Webhook, event: EventType, doc: AttributeValue) -> Item {
         HashMap::from([
             ("pk".into(), s(subscription_pk(&webhook.account_id, event))),
             ("sk".into(), s(webhook_sk(&webhook.id))),
             ("kind".into(), s("subscription")),
             ("version".into(), n(webhook.version)),
-            ("doc".into(), Self::doc(webhook)),
+            ("doc".into(), doc),
         ])
     }
 
-    fn parse_webhook(item: &Item) -> StoreResult<Webhook> {
-        serde_json::from_str(get_s(item, "doc")?)
-            .map_err(|e| StoreError::Corrupt(format!("webhook doc: {e}")))
-    }
-
-    fn put_subscriptions(&self, webhook: &Webhook) -> Vec<TransactWriteItem> {
+    fn put_subscriptions(&self, webhook: &Webhook, doc: &AttributeValue) -> Vec<TransactWriteItem> {
         webhook
             .indexed_events()
             .iter()
             .map(|e| {
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(Self::subscription_item(webhook, *e)))
+                    .set_item(Some(Self::subscription_item(webhook, *e, doc.clone())))
                     .build()
                     .expect("table and item are set");
                 TransactWriteItem::builder().put(put).build()
@@ -74,19 +127,20 @@ impl DynamoStore {
 impl WebhookStore for DynamoStore {
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
         let condition = "attribute_not_exists(pk)";
+        let doc = self.doc(webhook).await?;
         if webhook.indexed_events().is_empty() {
             let sent = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(Self::webhook_item(webhook)))
+                .set_item(Some(Self::webhook_item(webhook, doc)))
                 .condition_expression(condition)
                 .send()
                 .await;
             return conditional(sent, PutItemError::is_conditional_check_failed_exception);
         }
-        let mut items = vec![self.put(Self::webhook_item(webhook), condition, None)];
-        items.extend(self.put_subscriptions(webhook));
+        let mut items = vec![self.put(Self::webhook_item(webhook, doc.clone()), condition, None)];
+        items.extend(self.put_subscriptions(webhook, &doc));
         self.transact(items).await
     }
 
@@ -101,25 +155,33 @@ impl WebhookStore for DynamoStore {
             .send()
             .await
             .map_err(backend)?;
-        out.item().map(Self::parse_webhook).transpose()
+        match out.item() {
+            Some(item) => Ok(Some(self.parse_webhook(item).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn update_webhook(&self, current: &Webhook, next: &Webhook) -> StoreResult<()> {
         let condition = "version = :expected";
         let values = HashMap::from([(":expected".to_string(), n(current.version))]);
+        let doc = self.doc(next).await?;
         let result = if current.indexed_events().is_empty() && next.indexed_events().is_empty() {
             let sent = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(Self::webhook_item(next)))
+                .set_item(Some(Self::webhook_item(next, doc)))
                 .condition_expression(condition)
                 .set_expression_attribute_values(Some(values))
                 .send()
                 .await;
             conditional(sent, PutItemError::is_conditional_check_failed_exception)
         } else {
-            let mut items = vec![self.put(Self::webhook_item(next), condition, Some(values))];
+            let mut items = vec![self.put(
+                Self::webhook_item(next, doc.clone()),
+                condition,
+                Some(values),
+            )];
             for gone in current
                 .indexed_events()
                 .iter()
@@ -130,7 +192,7 @@ impl WebhookStore for DynamoStore {
                     webhook_sk(&current.id),
                 ));
             }
-            items.extend(self.put_subscriptions(next));
+            items.extend(self.put_subscriptions(next, &doc));
             self.transact(items).await
         };
         match result {
@@ -245,7 +307,11 @@ impl WebhookStore for DynamoStore {
                     .consistent_read(true);
                 async move {
                     let out = query.send().await.map_err(backend)?;
-                    let mut page = Self::raw_page(&out, Self::parse_webhook)?;
+                    let raw = Self::raw_page(&out, |item| Ok(item.clone()))?;
+                    let mut page = RawPage {
+                        items: self.parse_webhooks(&raw.items).await?,
+                        last_evaluated: raw.last_evaluated,
+                    };
                     // The range starts at `after` itself, which the previous page returned.
                     page.items
                         .retain(|w| filter.after.as_deref() != Some(w.id.as_str()));
@@ -275,23 +341,21 @@ impl SubscriptionIndex for DynamoStore {
                     .expression_attribute_values(":pk", s(subscription_pk(account_id, event)))
             })
             .await?;
-        pages
-            .iter()
-            .flat_map(|p| p.items())
-            .map(|item| {
-                let marked = |mark: Mark| {
-                    item.get(mark.attribute())
-                        .and_then(|v| v.as_bool().ok())
-                        .copied()
-                        .unwrap_or(false)
-                };
-                Ok(Subscriber {
-                    webhook: Self::parse_webhook(item)?,
-                    failing: marked(Mark::Failing),
-                    slow: marked(Mark::Slow),
-                })
-            })
-            .collect()
+        let mut subscribers = Vec::new();
+        for item in pages.iter().flat_map(|p| p.items()) {
+            let marked = |mark: Mark| {
+                item.get(mark.attribute())
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false)
+            };
+            subscribers.push(Subscriber {
+                webhook: self.parse_webhook(item).await?,
+                failing: marked(Mark::Failing),
+                slow: marked(Mark::Slow),
+            });
+        }
+        Ok(subscribers)
     }
 
     async fn active_webhooks_for(
