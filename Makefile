@@ -25,7 +25,8 @@ api-key:
 admin:
 	@bash scripts/admin.sh $(ARGS)
 
-# The SAM template through cfn-lint and `sam validate --lint` (offline; CI runs it).
+# The SAM template through cfn-lint (with the serverless rules) and `sam validate --lint`,
+# then the offline deploy rehearsal in moto's CloudFormation (CI runs it).
 lint-infra:
 	@bash scripts/lint-infra.sh
 

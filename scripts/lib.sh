@@ -60,6 +60,23 @@ ensure_deploy_tools() {
   export PATH="$venv/bin:$PATH"
 }
 
+# The deploy rehearsal's tools (aws-sam-translator, moto's CloudFormation, cfn-lint and its
+# serverless rules) in a venv of their own: aws-sam-translator needs an older pydantic than
+# moto's server venv pins.
+REHEARSAL_VENV="$ROOT/.venv-rehearsal"
+ensure_rehearsal_tools() {
+  local stamp="$REHEARSAL_VENV/.installed" pins="$ROOT/scripts/requirements-rehearsal.txt"
+  if [ ! -x "$REHEARSAL_VENV/bin/python" ]; then
+    log "creating the deploy rehearsal venv in .venv-rehearsal"
+    python3 -m venv "$REHEARSAL_VENV"
+  fi
+  if [ ! -f "$stamp" ] || ! cmp -s "$pins" "$stamp"; then
+    log "installing aws-sam-translator, moto and cfn-lint-serverless into .venv-rehearsal (pinned)"
+    "$REHEARSAL_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+    cp "$pins" "$stamp"
+  fi
+}
+
 # cargo-lambda from PyPI (it ships the binary and zig) into the same venv.
 ensure_cargo_lambda() {
   ensure_moto

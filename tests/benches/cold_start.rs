@@ -353,6 +353,9 @@ struct Stack {
     api_key: String,
 }
 
+/// The local KMS key the functions seal credentials with.
+const BENCH_KMS_ALIAS: &str = "alias/hookline-bench";
+
 impl Stack {
     /// A table and queues of this bench run's own (so a reused moto holds no stale state),
     /// a verified SES domain and an API key: what `hookline-admin init-local` and
@@ -366,6 +369,9 @@ impl Stack {
             .create_table()
             .await
             .map_err(|e| format!("create the table in moto at {endpoint}: {e}"))?;
+        hookline::local::kms_key_for_alias(&aws_sdk_kms::Client::new(&sdk), BENCH_KMS_ALIAS)
+            .await
+            .map_err(|e| format!("the KMS key in moto at {endpoint}: {e}"))?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let mut queues = Vec::new();
         for name in ["events", "deliveries", "slow-deliveries"] {
@@ -430,6 +436,8 @@ impl Stack {
             ("HOOKLINE_TABLE_NAME", self.table.clone()),
             ("HOOKLINE_LOG_LEVEL", "info".to_string()),
             ("HOOKLINE_EGRESS_ALLOW_CIDRS", "127.0.0.1/32".to_string()),
+            // The credentials key (moto's KMS), as the template passes `CredentialsKey`.
+            ("HOOKLINE_KMS_KEY_ID", BENCH_KMS_ALIAS.to_string()),
         ];
         let sender = format!("notifications@{SENDER_DOMAIN}");
         let own: Vec<(&'static str, String)> = match function {

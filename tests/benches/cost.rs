@@ -67,6 +67,8 @@ mod price {
     pub const LOGS_PER_GB: f64 = 0.50;
     /// API Gateway HTTP API, per million requests.
     pub const HTTP_API_PER_M: f64 = 1.00;
+    /// KMS: $0.03 per 10,000 requests (GenerateDataKey, Decrypt).
+    pub const KMS_PER_M: f64 = 3.00;
     /// EventBridge API destinations: $1.00 per million events + $0.20 per million invocations.
     pub const EVENTBRIDGE_PER_M: f64 = 1.20;
 }
@@ -327,6 +329,8 @@ struct Measured {
     scenario: Scenario,
     deliveries: usize,
     calls: Vec<Call>,
+    /// The delivery container's KMS calls (one container for the whole run).
+    kms_calls: u64,
     invocations: u64,
     lambda_seconds: f64,
     log_bytes: u64,
@@ -343,7 +347,11 @@ async fn run(scenario: Scenario, logs: &LogBytes) -> Measured {
         .build();
     let setup = hookline_tests::fresh_store().await;
     let table = setup.table().to_string();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), &table);
+    // As deployed: the delivery function's container opens sealed credentials (its KMS calls
+    // are counted by its sealer).
+    let sealer = hookline_tests::sealer().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), &table)
+        .with_sealer(sealer.clone());
     let sqs = aws_sdk_sqs::Client::from_conf(sqs_config);
     let (_, events_url) = hookline_tests::fresh_queue("events").await;
     let (_, deliveries_url) = hookline_tests::fresh_queue("deliveries").await;
@@ -522,6 +530,7 @@ async fn run(scenario: Scenario, logs: &LogBytes) -> Measured {
         scenario,
         deliveries,
         calls,
+        kms_calls: sealer.key_service_calls(),
         invocations,
         lambda_seconds,
         log_bytes: logs.0.load(Ordering::Relaxed) + invocations * PLATFORM_LOG_BYTES,
@@ -601,6 +610,11 @@ fn price(m: &Measured) -> (Dollars, Vec<String>) {
     } else {
         0.0
     };
+    let kms = per(m.kms_calls as f64) * price::KMS_PER_M;
+    lines.push(format!(
+        "    KMS: {} calls in the run (one container), ${kms:.4} per million deliveries",
+        m.kms_calls
+    ));
     lines.push(format!(
         "    per million deliveries: SQS ${sqs_d:.3}, DynamoDB ${:.3} on demand (${:.3} provisioned), \
          Lambda ${lambda:.3} ({:.1} ms per invocation, {:.3} invocations per delivery), logs ${logs:.3}, API Gateway ${api:.3}",
@@ -609,7 +623,7 @@ fn price(m: &Measured) -> (Dollars, Vec<String>) {
         1000.0 * m.lambda_seconds / m.invocations.max(1) as f64,
         per(m.invocations as f64),
     ));
-    let shared = sqs_d + lambda + logs + api;
+    let shared = sqs_d + lambda + logs + api + kms;
     (
         Dollars {
             on_demand: shared + wru_d + rru_d,
