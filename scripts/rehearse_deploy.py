@@ -99,6 +99,29 @@ DEAD_LETTERS = {
     "SlowDeliveriesQueue": "DeliveriesDeadLetterQueue",
 }
 RESOLVE_ROUTE = "POST /api/v1/webhook/{id}/resolve"
+# What the account may do with the credentials key: administer it, never use it (no Decrypt,
+# no grants: a grant would escape the encryption-context condition).
+KMS_ADMIN_ACTIONS = {
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
+}
 
 
 class Failures:
@@ -236,7 +259,7 @@ def check_stack(cfn, f):
     for logical, function in functions.items():
         env = function["Configuration"].get("Environment", {}).get("Variables", {})
         f.check(f"{logical}: HOOKLINE_TABLE_NAME names the table", env.get("HOOKLINE_TABLE_NAME") == table, env.get("HOOKLINE_TABLE_NAME"))
-        f.check(f"{logical}: HOOKLINE_KMS_KEY_ID names the credentials key", env.get("HOOKLINE_KMS_KEY_ID") == key_arn, env.get("HOOKLINE_KMS_KEY_ID"))
+        f.check(f"{logical}: HOOKLINE_KMS_KEY_ID names the credentials key", bool(key_arn) and env.get("HOOKLINE_KMS_KEY_ID") == key_arn, env.get("HOOKLINE_KMS_KEY_ID"))
         for variable, queue in FUNCTIONS[logical]["env_queues"].items():
             f.check(
                 f"{logical}: {variable} names {queue}",
@@ -286,21 +309,36 @@ def check_stack(cfn, f):
         others = {a for a in granted if not a.startswith(("dynamodb:", "sqs:", "ses:", "logs:"))}
         f.check(f"{logical}: nothing else", not others, f"{sorted(others)}")
 
-    # The key policy: who may use the credentials key, for what, under which context.
+    # The key policy: the account administers the key and nothing more; each function's role
+    # may use it for exactly what the function does, under Hookline's encryption context; no
+    # one else (no other principal, no service, no grants) may do anything.
+    f.check("credentials key created", bool(key_id))
     if key_id:
         policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        root = "arn:aws:iam::123456789012:root"
         uses = {}
         for st in policy["Statement"]:
+            sid = st.get("Sid", "?")
+            f.check(f"key policy {sid}: Allow only", st.get("Effect") == "Allow")
+            principal = st.get("Principal", {})
+            f.check(f"key policy {sid}: AWS principals only", isinstance(principal, dict) and set(principal) == {"AWS"}, f"{principal}")
+            principals = set(as_list(principal.get("AWS", []))) if isinstance(principal, dict) else {"*"}
             actions = set(as_list(st["Action"]))
-            principals = set(as_list(st["Principal"].get("AWS", [])))
-            if actions & {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:*"}:
-                context = st.get("Condition", {}).get("StringEquals", {}).get(KMS_CONTEXT[0])
-                f.check(f"key policy {st.get('Sid')}: bound to Hookline's encryption context", context == KMS_CONTEXT[1], f"{context}")
-                for p in principals:
-                    uses.setdefault(p, set()).update(actions)
+            if principals == {root}:
+                f.check(
+                    f"key policy {sid}: the account only administers the key",
+                    actions <= KMS_ADMIN_ACTIONS,
+                    f"{sorted(actions - KMS_ADMIN_ACTIONS)}",
+                )
+                continue
+            context = st.get("Condition", {}).get("StringEquals", {}).get(KMS_CONTEXT[0])
+            f.check(f"key policy {sid}: bound to Hookline's encryption context", context == KMS_CONTEXT[1], f"{context}")
+            for p in principals:
+                uses.setdefault(p, set()).update(actions)
         for logical, function in functions.items():
             role_arn = function["Configuration"]["Role"]
-            f.check(f"key policy: {logical} may {sorted(FUNCTIONS[logical]['kms'])}", uses.pop(role_arn, set()) == FUNCTIONS[logical]["kms"])
+            granted = uses.pop(role_arn, set())
+            f.check(f"key policy: {logical} may {sorted(FUNCTIONS[logical]['kms'])}", granted == FUNCTIONS[logical]["kms"], f"{sorted(granted)}")
         f.check("key policy: no one else may use the key", not uses, f"{uses}")
         f.check("credentials key rotates", kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"])
 
@@ -393,6 +431,24 @@ def key_without_context(sam):
         st.pop("Condition", None)
 
 
+def account_may_grant(sam):
+    statements = sam["Resources"]["CredentialsKey"]["Properties"]["KeyPolicy"]["Statement"]
+    statements[0]["Action"].append("kms:Create*")
+
+
+def service_may_use_the_key(sam):
+    statements = sam["Resources"]["CredentialsKey"]["Properties"]["KeyPolicy"]["Statement"]
+    statements.append({"Sid": "Logs", "Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"},
+                       "Action": "kms:Decrypt", "Resource": "*"})
+
+
+def no_credentials_key(sam):
+    del sam["Resources"]["CredentialsKey"]
+    del sam["Resources"]["CredentialsKeyAlias"]
+    for logical in ("WebhooksApiFunction", "InboundResolverFunction", "OutboundDeliveryFunction"):
+        function_env(sam, logical).pop("HOOKLINE_KMS_KEY_ID")
+
+
 def resolve_route_unthrottled(sam):
     del sam["Resources"]["HttpApi"]["Properties"]["RouteSettings"]
 
@@ -408,6 +464,9 @@ BROKEN = [
     (queue_variable_names_the_wrong_queue, "OutboundDelivery: HOOKLINE_SLOW_DELIVERIES_QUEUE_URL names SlowDeliveriesQueue"),
     (resolver_may_write_everything, "InboundResolver: DynamoDB actions"),
     (key_without_context, "bound to Hookline's encryption context"),
+    (account_may_grant, "the account only administers the key"),
+    (service_may_use_the_key, "AWS principals only"),
+    (no_credentials_key, "credentials key created"),
     (resolve_route_unthrottled, "the resolve route has its own throttling"),
     (access_log_with_path, "access logs leave out $context.path"),
 ]

@@ -39,40 +39,80 @@ async fn resolve_answers_with_the_webhook_data_and_its_variables() {
     assert_eq!(stack.resolve(Some(&read_only), &id, None).await.status, 200);
 }
 
-/// One account's resolves are counted per clock minute (in DynamoDB, across containers): past
-/// its limit a 429 with `Retry-After`, and the customer's URL is not called; other accounts go on.
+/// The attack: a key holder points webhooks at a receiver that never answers and resolves
+/// them, to hold the resolver's concurrency. Each account's resolves in flight are bounded
+/// (counted in DynamoDB across containers): past them a 429 with `Retry-After` and no call;
+/// other accounts go on; finished resolves give their unit back.
 #[tokio::test]
-async fn an_account_past_its_resolves_per_minute_gets_429_and_calls_nobody() {
+async fn an_account_cannot_hold_more_than_its_resolves_in_flight() {
     let mut stack = Stack::new().await;
-    stack.resolver.resolver.settings.resolves_per_minute = 3;
-    // The window is the clock's minute: a clock that stands still keeps all four in one.
-    let at = time::OffsetDateTime::now_utc().replace_second(30).unwrap();
+    let settings = &mut stack.resolver.resolver.settings;
+    settings.resolve_concurrency = 2;
+    settings.deadline = std::time::Duration::from_millis(1500);
+    // The window is the clock's: a clock that stands still keeps every charge in one.
+    let at = time::OffsetDateTime::now_utc().replace_second(33).unwrap();
     let clock = std::sync::Arc::new(hookline::clock::ManualClock::new(at));
     stack.resolver.resolver.clock = clock.clone();
     let alice = stack.api.key("alice").await;
     let bob = stack.api.key("bob").await;
-    let up = Upstream::start(vec![Reply::json(r#"{"order": {"status": "shipped"}}"#)]).await;
-    let mine = stack.create(&alice, inbound_body(&up.url)).await;
-    let theirs = stack.create(&bob, inbound_body(&up.url)).await;
-    let mut statuses = Vec::new();
-    for _ in 0..3 {
-        statuses.push(stack.resolve(Some(&alice), &mine, None).await.status);
-    }
-    let over = stack.resolve(Some(&alice), &mine, None).await;
-    assert_eq!(statuses, [200, 200, 200]);
+    let arrived = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let hanging = Upstream::scripted({
+        let arrived = arrived.clone();
+        move |_| {
+            arrived.add_permits(1);
+            Reply::Hang
+        }
+    })
+    .await;
+    let fast = Upstream::start(vec![Reply::json(r#"{"order": {"status": "shipped"}}"#)]).await;
+    let stuck = stack.create(&alice, inbound_body(&hanging.url)).await;
+    let quick = stack.create(&alice, inbound_body(&fast.url)).await;
+    let theirs = stack.create(&bob, inbound_body(&fast.url)).await;
+
+    // Two resolves hang: once both are at the receiver, the third is refused at once.
+    // Boxed: three resolves' futures side by side outgrow a test thread's stack.
+    let two = Box::pin(async {
+        tokio::join!(
+            Box::pin(stack.resolve(Some(&alice), &stuck, None)),
+            Box::pin(stack.resolve(Some(&alice), &stuck, None))
+        )
+    });
+    let third = Box::pin(async {
+        let _both = arrived.acquire_many(2).await.unwrap();
+        let over = Box::pin(stack.resolve(Some(&alice), &quick, None)).await;
+        let other = Box::pin(stack.resolve(Some(&bob), &theirs, None)).await;
+        (over, other)
+    });
+    let ((a, b), (over, other)) = tokio::join!(two, third);
+    assert_eq!(
+        (a.status, b.status),
+        (200, 200),
+        "the hanging two got their fallback"
+    );
+    assert_eq!(a.body["source"], "fallback");
     assert_eq!(
         (over.status, over.error_type()),
         (429, "ERROR_TOO_MANY_REQUESTS"),
         "{:?}",
         over.body
     );
-    assert_eq!(over.headers["retry-after"], "30", "the minute ends in 30 s");
-    assert_eq!(up.calls(), 3, "the refused resolve called nobody");
-    let r = stack.resolve(Some(&bob), &theirs, None).await;
-    assert_eq!(r.status, 200, "another account has its own allowance");
-    clock.advance(time::Duration::seconds(30));
-    let r = stack.resolve(Some(&alice), &mine, None).await;
-    assert_eq!(r.status, 200, "the next minute starts afresh");
+    assert_eq!(
+        over.headers["retry-after"], "7",
+        "the 10-second window ends in 7 s"
+    );
+    assert_eq!(
+        fast.calls(),
+        1,
+        "the refused resolve called nobody; bob's did"
+    );
+    assert_eq!(other.status, 200, "another account has its own allowance");
+
+    // Both ended and gave their unit back: alice resolves again in the same window.
+    let again = stack.resolve(Some(&alice), &quick, None).await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    // And a new window starts afresh whatever the old one held.
+    clock.advance(time::Duration::seconds(7));
+    assert_eq!(stack.resolve(Some(&alice), &quick, None).await.status, 200);
 }
 
 #[tokio::test]

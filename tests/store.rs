@@ -629,27 +629,50 @@ async fn budget_scenario<S: hookline::store::Allowances>(store: &S) {
     let mut taken = Vec::new();
     for minute in [0, 10, 59, 59] {
         let at = hour + time::Duration::minutes(minute);
-        taken.push(store.spend("acme", EMAILS, at, 3).await.unwrap());
+        taken.push(store.spend("acme", EMAILS, at, 1, 3).await.unwrap());
     }
     assert_eq!(taken, [true, true, true, false], "three an hour");
     assert!(
-        store.spend("globex", EMAILS, hour, 3).await.unwrap(),
+        store.spend("globex", EMAILS, hour, 1, 3).await.unwrap(),
         "another account has its own"
     );
     let next_hour = hour + time::Duration::hours(1);
-    assert!(store.spend("acme", EMAILS, next_hour, 3).await.unwrap());
+    assert!(store.spend("acme", EMAILS, next_hour, 1, 3).await.unwrap());
     assert!(
-        !store.spend("acme", EMAILS, next_hour, 0).await.unwrap(),
-        "a budget of 0 sends nothing"
+        !store.spend("fresh", EMAILS, next_hour, 1, 0).await.unwrap(),
+        "a budget of 0 sends nothing, not even a window's first"
     );
-    // Resolves count per minute, apart from e-mails.
-    let minute = hour + time::Duration::minutes(7);
-    let resolves = Allowance::ResolvesPerMinute;
-    assert!(store.spend("acme", resolves, minute, 1).await.unwrap());
-    let late = minute + time::Duration::seconds(59);
-    assert!(!store.spend("acme", resolves, late, 1).await.unwrap());
-    let next = minute + time::Duration::seconds(60);
-    assert!(store.spend("acme", resolves, next, 1).await.unwrap());
+    // A given-back unit can be taken again; a give-back to a window never charged makes none.
+    store.give_back("acme", EMAILS, hour, 1).await.unwrap();
+    assert!(store.spend("acme", EMAILS, hour, 1, 3).await.unwrap());
+    assert!(!store.spend("acme", EMAILS, hour, 1, 3).await.unwrap());
+    store.give_back("nobody", EMAILS, hour, 5).await.unwrap();
+    assert!(store.spend("nobody", EMAILS, hour, 3, 3).await.unwrap());
+
+    // Resolves in flight, per 10-second window, apart from e-mails: taken, given back.
+    let resolves = Allowance::ResolvesInFlight;
+    let at = hour + time::Duration::seconds(7 * 60 + 31);
+    assert!(store.spend("acme", resolves, at, 1, 2).await.unwrap());
+    assert!(store.spend("acme", resolves, at, 1, 2).await.unwrap());
+    let late = at + time::Duration::seconds(8);
+    assert!(
+        !store.spend("acme", resolves, late, 1, 2).await.unwrap(),
+        "two in flight, the limit"
+    );
+    store.give_back("acme", resolves, at, 1).await.unwrap();
+    assert!(
+        store.spend("acme", resolves, late, 1, 2).await.unwrap(),
+        "one ended"
+    );
+    let turned = at + time::Duration::seconds(9);
+    assert!(
+        store.spend("acme", resolves, turned, 1, 2).await.unwrap(),
+        "a new window"
+    );
+    assert!(
+        !store.spend("acme", resolves, at, 3, 2).await.unwrap(),
+        "more than the limit at once"
+    );
 }
 
 #[tokio::test]

@@ -38,16 +38,21 @@ def verify(secret, method, target, headers, body, now=None):
     msg_id = headers.get("webhook-id")
     timestamp = headers.get("webhook-timestamp")
     signatures = headers.get("hookline-signature")
-    if not (msg_id and timestamp and signatures) or not timestamp.isdigit():
+    if not (msg_id and timestamp and signatures):
+        return False
+    # ASCII digits only ("²".isdigit() is true too), and bytes compared below: a header may
+    # hold anything a client sends.
+    if not (timestamp.isascii() and timestamp.isdigit()):
         return False
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         return False
     signed = "\n".join(["hookline-v1", method, target, msg_id, timestamp, ""]).encode() + body
     digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
-    expected = "v1," + base64.b64encode(digest).decode()
+    expected = b"v1," + base64.b64encode(digest)
     # During a secret rotation several signatures come, separated by spaces: one must match.
-    return any(hmac.compare_digest(expected, given) for given in signatures.split(" "))
+    given = signatures.encode("utf-8", "surrogateescape").split(b" ")
+    return any(hmac.compare_digest(expected, one) for one in given)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -116,11 +116,11 @@ pub fn credentials_sealer(
     Ok(std::sync::Arc::new(crate::sealing::Sealer::new(keys)))
 }
 
-/// Resolves per account per clock minute (`HOOKLINE_RESOLVES_PER_MINUTE`, 1 to 1,000,000).
-pub fn resolves_per_minute() -> Result<u32, ConfigError> {
-    let default = crate::inbound::DEFAULT_RESOLVES_PER_MINUTE.into();
-    let n = number("HOOKLINE_RESOLVES_PER_MINUTE", default, 1, 1_000_000)?;
-    Ok(u32::try_from(n).expect("at most 1,000,000"))
+/// Resolves one account may have in flight (`HOOKLINE_RESOLVE_CONCURRENCY`, 1 to 1,000).
+pub fn resolve_concurrency() -> Result<u32, ConfigError> {
+    let default = crate::inbound::DEFAULT_RESOLVE_CONCURRENCY.into();
+    let n = number("HOOKLINE_RESOLVE_CONCURRENCY", default, 1, 1_000)?;
+    Ok(u32::try_from(n).expect("at most 1,000"))
 }
 
 /// Settings of the HTTP functions (management API, inbound resolver).

@@ -21,9 +21,10 @@ use crate::store::{ActivityEntry, ActivityLog, Allowance, Allowances, NoticeGate
 
 pub const MAX_TRIES: usize = 3;
 
-/// Resolves one account may make per clock minute: ten a second, far above a chat's pace,
-/// and a ceiling on the three calls each may aim at a receiver.
-pub const DEFAULT_RESOLVES_PER_MINUTE: u32 = 600;
+/// Resolves one account may have in flight: a fifth of the resolver's reserved concurrency
+/// (50), so receivers that hang hold at most that share (twice it across a window's turn);
+/// receivers that answer in 50 ms still allow 200 resolves a second.
+pub const DEFAULT_RESOLVE_CONCURRENCY: u32 = 10;
 
 #[derive(Clone, Debug)]
 pub struct ResolverSettings {
@@ -41,8 +42,9 @@ pub struct ResolverSettings {
     pub side_effect_budget: Duration,
     /// Failure e-mails per account per clock hour, both functions together.
     pub emails_per_hour: u32,
-    /// Resolves per account per clock minute (`POST .../resolve`; tests are not counted).
-    pub resolves_per_minute: u32,
+    /// Resolves one account may have in flight (`POST .../resolve`; tests are not counted),
+    /// kept by `Allowance::ResolvesInFlight`.
+    pub resolve_concurrency: u32,
 }
 
 impl Default for ResolverSettings {
@@ -55,7 +57,7 @@ impl Default for ResolverSettings {
             log_retention: time::Duration::days(30),
             side_effect_budget: Duration::from_millis(1500),
             emails_per_hour: crate::notify::DEFAULT_EMAILS_PER_HOUR,
-            resolves_per_minute: DEFAULT_RESOLVES_PER_MINUTE,
+            resolve_concurrency: DEFAULT_RESOLVE_CONCURRENCY,
         }
     }
 }
@@ -450,7 +452,8 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog + Allowances> Resolve
                 &webhook.account_id,
                 Allowance::EmailsPerHour,
                 entry.at,
-                self.settings.emails_per_hour,
+                1,
+                self.settings.emails_per_hour.into(),
             )
             .await
         {
@@ -469,7 +472,15 @@ impl<H: HttpClient, M: Mailer, S: NoticeGate + ActivityLog + Allowances> Resolve
         match self.mailer.send(&email).await {
             Ok(()) => tracing::info!(webhook_id = %webhook.id, "failure e-mail sent"),
             Err(e) => {
-                tracing::warn!(webhook_id = %webhook.id, error = %e, "failure e-mail not sent")
+                tracing::warn!(webhook_id = %webhook.id, error = %e, "failure e-mail not sent");
+                // Not sent, not counted: a rejected address must not use up the account's hour.
+                let account = &webhook.account_id;
+                let back = self
+                    .store
+                    .give_back(account, Allowance::EmailsPerHour, entry.at, 1);
+                if let Err(e) = back.await {
+                    tracing::warn!(webhook_id = %webhook.id, error = %e, "e-mail budget not given back");
+                }
             }
         }
     }

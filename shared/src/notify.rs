@@ -49,7 +49,7 @@ impl Email {
 pub fn excerpt(text: &str, max_chars: usize) -> String {
     let invisible = |c: char| {
         c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
                 | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
     };
     let mut out = String::new();

@@ -6,11 +6,19 @@ use hookline::api::request::{json, variables_body};
 use hookline::api::{api_segments, authenticate, load_webhook, serve, ApiError};
 use hookline::http::HttpClient;
 use hookline::inbound::Resolver;
-use hookline::model::Flow;
+use hookline::model::{Flow, Webhook};
 use hookline::notify::Mailer;
 use hookline::store::{ActivityLog, Allowance, Allowances, ApiKeyStore, NoticeGate, WebhookStore};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+
+/// The longest the resolve limit may add to a resolve, each way (charge, give back).
+const ALLOWANCE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// When a resolve took its unit (which window to give it back to).
+struct Charge {
+    at: time::OffsetDateTime,
+}
 
 pub struct ResolverApp<S, H, M> {
     pub store: S,
@@ -52,7 +60,19 @@ where
             self.take_resolve(&caller.account_id),
             load_webhook(&self.store, &caller, id)
         );
-        allowed?;
+        let charge = allowed?;
+        let answer = self.resolve_webhook(webhook, req).await;
+        if let Some(charge) = charge {
+            self.settle(&caller.account_id, charge).await;
+        }
+        answer
+    }
+
+    async fn resolve_webhook(
+        &self,
+        webhook: Result<Webhook, ApiError>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
         let webhook = webhook?;
         if webhook.flow() != Flow::Inbound {
             return Err(ApiError::invalid("flow", "only inbound webhooks resolve"));
@@ -66,29 +86,45 @@ where
         .build())
     }
 
-    /// One of the account's resolves this minute, or a 429 until the next. A table that does
-    /// not answer lets the resolve through: the limit must not break chats.
-    async fn take_resolve(&self, account_id: &str) -> Result<(), ApiError> {
-        let limit = self.resolver.settings.resolves_per_minute;
-        let now = self.resolver.clock.now();
-        let allowance = Allowance::ResolvesPerMinute;
-        match self.store.spend(account_id, allowance, now, limit).await {
-            Ok(true) => Ok(()),
-            Ok(false) => {
+    /// One of the account's resolves in flight (`Allowance::ResolvesInFlight`), or a 429
+    /// until the window turns. A table that does not answer at once lets the resolve through:
+    /// the limit must not break chats, nor add more than `ALLOWANCE_WAIT` to them.
+    async fn take_resolve(&self, account_id: &str) -> Result<Option<Charge>, ApiError> {
+        let limit = self.resolver.settings.resolve_concurrency;
+        let at = self.resolver.clock.now();
+        let allowance = Allowance::ResolvesInFlight;
+        let taken = self.store.spend(account_id, allowance, at, 1, limit.into());
+        match tokio::time::timeout(ALLOWANCE_WAIT, taken).await {
+            Ok(Ok(true)) => Ok(Some(Charge { at })),
+            Ok(Ok(false)) => {
                 // Rounded up: a client that waits this long is in the next window.
-                let left =
-                    ((allowance.window_end(now) - now).as_seconds_f64().ceil() as u64).max(1);
+                let left = ((allowance.window_end(at) - at).as_seconds_f64().ceil() as u64).max(1);
                 Err(ApiError::TooManyRequests {
                     message: format!(
-                        "this account made its {limit} resolves of this minute; retry in {left} s"
+                        "this account has {limit} resolves in flight, its limit; retry in {left} s"
                     ),
                     retry_after_secs: left,
                 })
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not count the resolve; let through");
-                Ok(())
+                Ok(None)
             }
+            Err(_) => {
+                tracing::warn!("counting the resolve took too long; let through");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Gives back the unit a resolve took (to the window it was taken in).
+    async fn settle(&self, account_id: &str, charge: Charge) {
+        let allowance = Allowance::ResolvesInFlight;
+        let back = self.store.give_back(account_id, allowance, charge.at, 1);
+        match tokio::time::timeout(ALLOWANCE_WAIT, back).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not give back a resolve's unit"),
+            Err(_) => tracing::warn!("giving back a resolve's unit took too long"),
         }
     }
 }

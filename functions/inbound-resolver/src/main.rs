@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
         settings: ResolverSettings {
             deadline: config.resolve_deadline,
             emails_per_hour: hookline::config::emails_per_hour()?,
-            resolves_per_minute: hookline::config::resolves_per_minute()?,
+            resolve_concurrency: hookline::config::resolve_concurrency()?,
             ..ResolverSettings::default()
         },
     };

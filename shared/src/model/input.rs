@@ -690,7 +690,7 @@ fn check_credential(value: &str, field: &str, max: usize) -> Result<()> {
 }
 
 /// Headers we set ourselves, which a custom auth header must not replace.
-const RESERVED_HEADERS: [&str; 11] = [
+const RESERVED_HEADERS: [&str; 12] = [
     "host",
     "content-length",
     "content-type",
@@ -698,6 +698,7 @@ const RESERVED_HEADERS: [&str; 11] = [
     "connection",
     "user-agent",
     "x-acquire-signature",
+    "hookline-signature",
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",

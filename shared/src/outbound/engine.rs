@@ -1844,11 +1844,24 @@ impl<S: Backend, H: HttpClient, M: Mailer, Q: DeliveryQueue> Deliverer<S, H, M, 
                     &message.account_id,
                     Allowance::EmailsPerHour,
                     now,
-                    self.settings.emails_per_hour,
+                    1,
+                    self.settings.emails_per_hour.into(),
                 )
                 .await?;
             if within_budget {
-                self.mailer.send(&email).await?;
+                if let Err(e) = self.mailer.send(&email).await {
+                    // Not sent, not counted: the message comes back and is charged again then,
+                    // so an address SES keeps refusing cannot use up the account's hour.
+                    let back = Allowance::EmailsPerHour;
+                    if let Err(e) = self
+                        .store
+                        .give_back(&message.account_id, back, now, 1)
+                        .await
+                    {
+                        tracing::warn!(webhook_id = %message.webhook_id, error = %e, "e-mail budget not given back");
+                    }
+                    return Err(e.into());
+                }
             } else {
                 // Marked sent all the same: a surplus e-mail is dropped, not postponed.
                 tracing::warn!(account_id = %message.account_id, webhook_id = %message.webhook_id,

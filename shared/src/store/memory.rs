@@ -23,7 +23,7 @@ struct State {
     keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
     claims: Mutex<BTreeMap<NoticeKey, (OffsetDateTime, NoticeClaim, bool)>>,
     /// Allowance units taken per (account, counter).
-    allowances: Mutex<BTreeMap<(String, String), u32>>,
+    allowances: Mutex<BTreeMap<(String, String), u64>>,
     activity: Mutex<BTreeMap<(String, String), Vec<ActivityEntry>>>,
     /// Deliveries by (account, webhook, delivery id), with the lease holding each, if any.
     deliveries: Mutex<BTreeMap<(String, String, String), Leased>>,
@@ -216,18 +216,34 @@ impl Allowances for MemoryStore {
         &self,
         account_id: &str,
         allowance: Allowance,
-        now: OffsetDateTime,
-        limit: u32,
+        at: OffsetDateTime,
+        amount: u64,
+        limit: u64,
     ) -> StoreResult<bool> {
         let mut taken = self.0.allowances.lock().unwrap();
-        let count = taken
-            .entry((account_id.to_string(), allowance.counter(now)))
+        let spent = taken
+            .entry((account_id.to_string(), allowance.counter(at)))
             .or_insert(0);
-        if *count >= limit {
+        if spent.saturating_add(amount) > limit {
             return Ok(false);
         }
-        *count += 1;
+        *spent += amount;
         Ok(true)
+    }
+
+    async fn give_back(
+        &self,
+        account_id: &str,
+        allowance: Allowance,
+        charged_at: OffsetDateTime,
+        amount: u64,
+    ) -> StoreResult<()> {
+        let mut taken = self.0.allowances.lock().unwrap();
+        let key = (account_id.to_string(), allowance.counter(charged_at));
+        if let Some(spent) = taken.get_mut(&key) {
+            *spent = spent.saturating_sub(amount);
+        }
+        Ok(())
     }
 }
 

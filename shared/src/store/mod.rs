@@ -288,61 +288,80 @@ pub trait NoticeGate: Send + Sync {
 /// A per-account allowance: what it counts, over which clock window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Allowance {
-    /// Failure e-mails, both functions together. The API lets a key holder aim any number of
-    /// webhooks at any address; this caps what that can send.
+    /// Failure e-mails (one unit each), both functions together. The API lets a key holder
+    /// aim any number of webhooks at any address; this caps what that can send.
     EmailsPerHour,
-    /// Resolves: each may call the customer's URL three times.
-    ResolvesPerMinute,
+    /// Resolves in flight, per 10-second window: each takes a unit when it starts and gives
+    /// it back when it ends, so a limit of N keeps at most N of an account's resolves in
+    /// flight at once (up to twice that across a window's turn, when the new window starts
+    /// empty), whether its receivers answer or hang. The window is what ends a unit a crashed
+    /// resolver never gave back.
+    ResolvesInFlight,
 }
 
 impl Allowance {
     fn window(self) -> time::Duration {
         match self {
             Allowance::EmailsPerHour => time::Duration::HOUR,
-            Allowance::ResolvesPerMinute => time::Duration::MINUTE,
+            Allowance::ResolvesInFlight => RESOLVE_WINDOW,
         }
     }
 
-    /// The counter of the window `now` is in: `email#2026-12-06T17`, `resolve#2026-12-06T17:05`.
-    pub fn counter(self, now: OffsetDateTime) -> String {
+    /// The counter of the window `at` is in: `email#2026-12-06T17`, `resolve#2026-12-06T17:05:30`.
+    pub fn counter(self, at: OffsetDateTime) -> String {
         let hour = format!(
             "{:04}-{:02}-{:02}T{:02}",
-            now.year(),
-            u8::from(now.month()),
-            now.day(),
-            now.hour()
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour()
         );
         match self {
             Allowance::EmailsPerHour => format!("email#{hour}"),
-            Allowance::ResolvesPerMinute => format!("resolve#{hour}:{:02}", now.minute()),
+            Allowance::ResolvesInFlight => format!(
+                "resolve#{hour}:{:02}:{:02}",
+                at.minute(),
+                at.second() / 10 * 10
+            ),
         }
     }
 
-    /// When the window `now` is in ends (the next one starts afresh).
-    pub fn window_end(self, now: OffsetDateTime) -> OffsetDateTime {
+    /// When the window `at` is in ends (the next one starts afresh).
+    pub fn window_end(self, at: OffsetDateTime) -> OffsetDateTime {
         let start = match self {
-            Allowance::EmailsPerHour => now.replace_minute(0),
-            Allowance::ResolvesPerMinute => Ok(now),
+            Allowance::EmailsPerHour => at.replace_minute(0).and_then(|t| t.replace_second(0)),
+            Allowance::ResolvesInFlight => at.replace_second(at.second() / 10 * 10),
         }
-        .and_then(|t| t.replace_second(0))
         .and_then(|t| t.replace_nanosecond(0))
-        .expect("zero is a valid minute, second and nanosecond");
+        .expect("a valid minute, second and nanosecond");
         start + self.window()
     }
 }
 
+/// The window of `Allowance::ResolvesInFlight`.
+pub const RESOLVE_WINDOW: time::Duration = time::Duration::seconds(10);
+
 /// Fixed-window counters per account, shared by every function and container through the
-/// table: one conditional write per unit taken.
+/// table: one conditional write per charge, one plain write per refund.
 pub trait Allowances: Send + Sync {
-    /// Takes one unit of `allowance` for the window `now` is in: `true` while fewer than
-    /// `limit` were taken in it.
+    /// Charges `amount` to `allowance` in the window `at` is in: `true` if what was charged
+    /// there, this included, stays within `limit` (and then it is charged), else `false`.
     fn spend(
         &self,
         account_id: &str,
         allowance: Allowance,
-        now: OffsetDateTime,
-        limit: u32,
+        at: OffsetDateTime,
+        amount: u64,
+        limit: u64,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Gives back `amount` of a charge made at `charged_at` (to that charge's window).
+    fn give_back(
+        &self,
+        account_id: &str,
+        allowance: Allowance,
+        charged_at: OffsetDateTime,
+        amount: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// What happened on an inbound call (a resolution or a test), for the webhook's log.

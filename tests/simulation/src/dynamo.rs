@@ -84,7 +84,7 @@ pub struct Tables {
     /// (window end, the claim, sent)
     notices: BTreeMap<(String, String, String), (OffsetDateTime, NoticeClaim, bool)>,
     /// Allowance units taken per (account, counter).
-    allowances: BTreeMap<(String, String), u32>,
+    allowances: BTreeMap<(String, String), u64>,
     /// Events kept with their data (`EventStore`).
     kept: BTreeMap<(String, String), (hookline::events::Event, bool)>,
     /// The marks on subscription entries, by (account, webhook, event type, mark).
@@ -883,18 +883,41 @@ impl hookline::store::Allowances for SimTable {
         &self,
         account_id: &str,
         allowance: hookline::store::Allowance,
-        now: OffsetDateTime,
-        limit: u32,
+        at: OffsetDateTime,
+        amount: u64,
+        limit: u64,
     ) -> StoreResult<bool> {
-        // UpdateItem ADD spent :one on "attribute_not_exists(spent) OR spent < :limit".
-        let key = (account_id.to_string(), allowance.counter(now));
+        // UpdateItem ADD spent :amount on "attribute_not_exists(spent) OR spent <= :before"
+        // (the limit less the amount; more than the whole limit is refused without a call).
+        let Some(before) = limit.checked_sub(amount) else {
+            return Ok(false);
+        };
+        let key = (account_id.to_string(), allowance.counter(at));
         self.call("UpdateItem allowance", true, |t, _| {
-            let count = t.allowances.entry(key.clone()).or_insert(0);
-            if *count >= limit {
+            let spent = t.allowances.entry(key.clone()).or_insert(0);
+            if *spent > before {
                 return Ok(false);
             }
-            *count += 1;
+            *spent += amount;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn give_back(
+        &self,
+        account_id: &str,
+        allowance: hookline::store::Allowance,
+        charged_at: OffsetDateTime,
+        amount: u64,
+    ) -> StoreResult<()> {
+        // UpdateItem ADD spent -:amount on "attribute_exists(spent)".
+        let key = (account_id.to_string(), allowance.counter(charged_at));
+        self.call("UpdateItem allowance back", true, |t, _| {
+            if let Some(spent) = t.allowances.get_mut(&key) {
+                *spent = spent.saturating_sub(amount);
+            }
+            Ok(())
         })
         .await
     }

@@ -157,23 +157,29 @@ impl Allowances for DynamoStore {
         &self,
         account_id: &str,
         allowance: Allowance,
-        now: OffsetDateTime,
-        limit: u32,
+        at: OffsetDateTime,
+        amount: u64,
+        limit: u64,
     ) -> StoreResult<bool> {
+        // The condition cannot add: it compares what was charged with what may be charged
+        // before this amount. More than the whole limit is refused here, without a write.
+        let Some(before) = limit.checked_sub(amount) else {
+            return Ok(false);
+        };
         // One conditional write: a counter per window, gone a day later by TTL. A reply lost
-        // after the write counts one unit twice, erring on the side of less.
+        // after the write charges twice, erring on the side of less.
         let spent = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(allowance_pk(account_id)))
-            .key("sk", s(allowance.counter(now)))
-            .update_expression("ADD spent :one SET #exp = :exp")
-            .condition_expression("attribute_not_exists(spent) OR spent < :limit")
+            .key("sk", s(allowance.counter(at)))
+            .update_expression("ADD spent :amount SET #exp = :exp")
+            .condition_expression("attribute_not_exists(spent) OR spent <= :before")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-            .expression_attribute_values(":exp", epoch(now + time::Duration::days(1)))
+            .expression_attribute_values(":amount", AttributeValue::N(amount.to_string()))
+            .expression_attribute_values(":before", AttributeValue::N(before.to_string()))
+            .expression_attribute_values(":exp", epoch(at + time::Duration::days(1)))
             .send()
             .await;
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -183,6 +189,35 @@ impl Allowances for DynamoStore {
         ) {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn give_back(
+        &self,
+        account_id: &str,
+        allowance: Allowance,
+        charged_at: OffsetDateTime,
+        amount: u64,
+    ) -> StoreResult<()> {
+        // Only where a charge exists: a window already gone by TTL is not made again.
+        let given = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(allowance_pk(account_id)))
+            .key("sk", s(allowance.counter(charged_at)))
+            .update_expression("ADD spent :back")
+            .condition_expression("attribute_exists(spent)")
+            .expression_attribute_values(":back", AttributeValue::N(format!("-{amount}")))
+            .send()
+            .await;
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        match conditional(
+            given,
+            UpdateItemError::is_conditional_check_failed_exception,
+        ) {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
     }
