@@ -561,6 +561,21 @@ async fn webhook_credentials_are_sealed_at_rest() {
         !table_text(&store).await.contains("p4ssw0rd"),
         "upgraded when next written"
     );
+    // `hookline-admin reseal` seals what was stored before, entries included, without a new
+    // version; a second run finds nothing to do.
+    let mut old = outbound("acme", &["case:new", "agent:status"]);
+    old.security = written[2].security.clone();
+    unsealed.create_webhook(&old).await.unwrap();
+    assert!(table_text(&store).await.contains("tok-at-rest"));
+    let done = store.reseal_webhooks().await.unwrap();
+    assert_eq!((done.sealed, done.already, done.changed), (1, 5, 0));
+    assert!(!table_text(&store).await.contains("tok-at-rest"));
+    assert_eq!(
+        store.get_webhook("acme", &old.id).await.unwrap(),
+        Some(old.clone())
+    );
+    assert_eq!(store.reseal_webhooks().await.unwrap().sealed, 0);
+
     // A store without the key cannot read sealed credentials: an error, not a guess.
     let unreadable = unsealed.get_webhook("acme", &legacy.id).await;
     assert!(
@@ -612,6 +627,50 @@ async fn webhook_credentials_are_sealed_at_rest() {
         .unwrap();
     let moved = store.get_webhook("acme", &written[1].id).await;
     assert!(matches!(moved, Err(StoreError::Corrupt(_))), "{moved:?}");
+
+    // The same in one subscription entry: that webhook is left out of the fan-out (logged),
+    // the account's other webhooks still get the event.
+    let entry_key = |id: &str| {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        [
+            ("pk".to_string(), S("ACCT#acme#EVT#agent:status".into())),
+            ("sk".to_string(), S(format!("WH#{id}"))),
+        ]
+    };
+    let mut entry = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .set_key(Some(entry_key(&written[1].id).into_iter().collect()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    entry.insert(
+        "doc".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(victim.to_string()),
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(entry))
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = store
+        .subscribers("acme", EventType::AgentStatus)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.webhook.id)
+        .collect();
+    ids.sort();
+    let mut others: Vec<String> = [0, 2, 3].iter().map(|i| written[*i].id.clone()).collect();
+    others.push(old.id.clone());
+    others.sort();
+    assert_eq!(ids, others);
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! A webhook's `security` (HMAC secrets, passwords, tokens, header values) is stored sealed:
 //! AES-256-GCM under a data key, the data key itself stored beside it encrypted by a KMS key
 //! (`GenerateDataKey` / `Decrypt`). Reading the table, a backup or an export therefore shows no
-//! credential, and only roles that may `kms:Decrypt` with that key can open one.
+//! credential (of a webhook written since, or resealed by `hookline-admin reseal`), and only
+//! roles that may `kms:Decrypt` with that key can open one.
 //!
 //! Each container generates one data key the first time it writes and keeps it, and keeps the
 //! plaintext of every data key it has opened: the common read and write costs no KMS call.

@@ -4,8 +4,10 @@
 //!   hookline-admin keys list --account ACCOUNT
 //!   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
 //!   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN] [--kms-alias alias/NAME]
+//!   hookline-admin reseal
 //!
-//! Reads HOOKLINE_TABLE_NAME and the standard AWS environment (AWS_ENDPOINT_URL for the local
+//! Reads HOOKLINE_TABLE_NAME (and, for `reseal`, which seals the credentials of webhooks
+//! stored before sealing, HOOKLINE_KMS_KEY_ID) and the standard AWS environment (AWS_ENDPOINT_URL for the local
 //! stack). `init-local` creates what the SAM template creates in a deployed stack: the table,
 //! each queue with a `-dlq` dead-letter queue, a verified SES domain, and the KMS key (behind
 //! an alias) that seals webhook credentials.
@@ -23,7 +25,8 @@ const USAGE: &str = "usage:
   hookline-admin keys list --account ACCOUNT
   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN] [--kms-alias alias/NAME]
-environment: HOOKLINE_TABLE_NAME, and AWS_ENDPOINT_URL / AWS_REGION / credentials as usual";
+  hookline-admin reseal    (seals the credentials of webhooks stored before sealing)
+environment: HOOKLINE_TABLE_NAME (and HOOKLINE_KMS_KEY_ID for reseal), and AWS_ENDPOINT_URL / AWS_REGION / credentials as usual";
 
 /// `--flag value` pairs after the subcommand words.
 fn options(args: &[String]) -> Result<Vec<(String, String)>, String> {
@@ -103,6 +106,17 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                     k.name
                 );
             }
+        }
+        ["reseal"] => {
+            check_known(&opts, &[])?;
+            let store = store.with_sealer(
+                hookline::config::credentials_sealer(&sdk).map_err(|e| e.to_string())?,
+            );
+            let done = store.reseal_webhooks().await.map_err(|e| e.to_string())?;
+            eprintln!(
+                "sealed {} webhooks; {} were sealed already; {} changed meanwhile (sealed by that change)",
+                done.sealed, done.already, done.changed
+            );
         }
         ["keys", "revoke"] => {
             check_known(&opts, &["account", "key-id"])?;

@@ -128,6 +128,72 @@ impl DynamoStore {
     }
 }
 
+/// What `DynamoStore::reseal_webhooks` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Webhooks whose credentials were stored in the clear, and are now sealed.
+    pub sealed: usize,
+    /// Webhooks already sealed.
+    pub already: usize,
+    /// Webhooks changed by someone else meanwhile (their write sealed them).
+    pub changed: usize,
+}
+
+impl DynamoStore {
+    /// Seals the credentials of every webhook stored before sealing (`hookline-admin
+    /// reseal`): each such webhook's item and subscription entries are written again as they
+    /// are, version unchanged, conditional on that version (a concurrent update wins, and
+    /// seals them itself). A full Scan of the table: an operator's one-off, not a hot path.
+    pub async fn reseal_webhooks(&self) -> StoreResult<Resealed> {
+        if self.sealer.is_none() {
+            return Err(StoreError::Backend(
+                "no sealer: set HOOKLINE_KMS_KEY_ID".into(),
+            ));
+        }
+        let mut done = Resealed::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("kind = :webhook")
+                .expression_attribute_values(":webhook", s("webhook"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items() {
+                let text = get_s(item, "doc")?;
+                let value: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| StoreError::Corrupt(format!("webhook doc: {e}")))?;
+                if value["security"]["sealed"].is_string() {
+                    done.already += 1;
+                    continue;
+                }
+                let webhook = self.parse_webhook(item).await?;
+                let doc = self.doc(&webhook).await?;
+                let values = HashMap::from([(":expected".to_string(), n(webhook.version))]);
+                let mut items = vec![self.put(
+                    Self::webhook_item(&webhook, doc.clone()),
+                    "version = :expected",
+                    Some(values),
+                )];
+                items.extend(self.put_subscriptions(&webhook, &doc));
+                match self.transact(items).await {
+                    Ok(()) => done.sealed += 1,
+                    Err(StoreError::Conflict) => done.changed += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => return Ok(done),
+            }
+        }
+    }
+}
+
 impl WebhookStore for DynamoStore {
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
         let condition = "attribute_not_exists(pk)";
@@ -353,8 +419,21 @@ impl SubscriptionIndex for DynamoStore {
                     .copied()
                     .unwrap_or(false)
             };
+            let webhook = match self.parse_webhook(item).await {
+                Ok(webhook) => webhook,
+                // One entry that can never be read (hand-edited, or sealed for another
+                // webhook) must not stop the event reaching the account's other webhooks,
+                // as retrying cannot mend it. A key service failure is not this: it fails
+                // the fan-out, to be tried again.
+                Err(StoreError::Corrupt(why)) => {
+                    tracing::error!(account_id, event = event.as_str(), error = %why,
+                        "a subscription entry cannot be read; its webhook is left out");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             subscribers.push(Subscriber {
-                webhook: self.parse_webhook(item).await?,
+                webhook,
                 failing: marked(Mark::Failing),
                 slow: marked(Mark::Slow),
             });
