@@ -893,15 +893,20 @@ impl hookline::store::Allowances for SimTable {
             return Ok(false);
         };
         let key = (account_id.to_string(), allowance.counter(at));
-        self.call("UpdateItem allowance", true, |t, _| {
-            let spent = t.allowances.entry(key.clone()).or_insert(0);
-            if *spent > before {
-                return Ok(false);
-            }
-            *spent += amount;
-            Ok(true)
-        })
-        .await
+        let taken = self
+            .call("UpdateItem allowance", true, |t, _| {
+                let spent = t.allowances.entry(key.clone()).or_insert(0);
+                if *spent > before {
+                    return Ok(false);
+                }
+                *spent += amount;
+                Ok(true)
+            })
+            .await;
+        if let Ok(false) = taken {
+            self.world.ledger.lock().unwrap().over_budget.insert(key);
+        }
+        taken
     }
 
     async fn give_back(

@@ -108,6 +108,15 @@ pub fn check(o: &Outcome) -> Checked {
                 && m.at <= at + 3_600_000
         })
     };
+    // Or the account's hourly e-mail budget was spent in the hour the notice went, or the next.
+    let over_budget = o.world.ledger.lock().unwrap().over_budget.clone();
+    let budget_spent = |account: &str, at: u64| {
+        [0, 3_600_000].iter().any(|later| {
+            let hour = World::from_ms(at + later);
+            let counter = hookline::store::Allowance::EmailsPerHour.counter(hour);
+            over_budget.contains(&(account.to_string(), counter))
+        })
+    };
 
     // Every (event, subscribed active webhook) pair ends in a recorded state.
     for (webhook, _) in &o.plan.webhooks {
@@ -154,7 +163,11 @@ pub fn check(o: &Outcome) -> Checked {
                             "{} failed after {scheduled} attempts, short of the schedule",
                             d.id
                         ));
-                    } else if finished && !gone && !exhausted_mail(&webhook.id, at_end) {
+                    } else if finished
+                        && !gone
+                        && !exhausted_mail(&webhook.id, at_end)
+                        && !budget_spent(&webhook.account_id, at_end)
+                    {
                         v.push(format!(
                             "{} failed for good with no exhaustion e-mail",
                             d.id
