@@ -132,6 +132,9 @@ pub struct Sealer {
     writing: tokio::sync::Mutex<Option<Arc<WritingKey>>>,
     /// Opened data keys, by their encrypted form (base64, as stored).
     opened: Mutex<HashMap<String, Arc<LessSafeKey>>>,
+    /// Held while a data key is decrypted: a batch whose webhooks all meet one new data key
+    /// at once asks KMS once, not once per webhook.
+    decrypting: tokio::sync::Mutex<()>,
     key_service_calls: AtomicU64,
 }
 
@@ -160,6 +163,7 @@ impl Sealer {
             keys: Box::new(keys),
             writing: tokio::sync::Mutex::new(None),
             opened: Mutex::new(HashMap::new()),
+            decrypting: tokio::sync::Mutex::new(()),
             key_service_calls: AtomicU64::new(0),
         }
     }
@@ -261,8 +265,13 @@ impl Sealer {
     }
 
     async fn data_key(&self, encrypted_b64: &str) -> Result<Arc<LessSafeKey>, SealError> {
-        if let Some(key) = self.opened.lock().unwrap().get(encrypted_b64) {
-            return Ok(key.clone());
+        let cached = || self.opened.lock().unwrap().get(encrypted_b64).cloned();
+        if let Some(key) = cached() {
+            return Ok(key);
+        }
+        let _one_at_a_time = self.decrypting.lock().await;
+        if let Some(key) = cached() {
+            return Ok(key);
         }
         let encrypted = STANDARD
             .decode(encrypted_b64)
@@ -368,9 +377,14 @@ mod tests {
             );
         }
 
-        // Another container opens it with one Decrypt, then from memory.
+        // Another container opens it with one Decrypt, then from memory, even when a batch
+        // meets the new data key in many webhooks at once.
         let other = Sealer::new(MemoryKeys::default());
-        assert_eq!(other.open("acme", "wh_1", &a).await.unwrap(), secret);
+        let opened =
+            futures::future::join_all((0..10).map(|_| other.open("acme", "wh_1", &a))).await;
+        assert!(opened
+            .iter()
+            .all(|o| o.as_deref().ok() == Some(&secret[..])));
         assert_eq!(other.open("acme", "wh_2", &b).await.unwrap(), secret);
         assert_eq!(other.key_service_calls(), 1);
     }
