@@ -567,8 +567,23 @@ async fn webhook_credentials_are_sealed_at_rest() {
     old.security = written[2].security.clone();
     unsealed.create_webhook(&old).await.unwrap();
     assert!(table_text(&store).await.contains("tok-at-rest"));
+    // A mark on one of its entries (a slow receiver) survives the reseal.
+    hookline::store::HealthStore::set_mark(&store, &old, Mark::Slow, true)
+        .await
+        .unwrap();
     let done = store.reseal_webhooks().await.unwrap();
-    assert_eq!((done.sealed, done.already, done.changed), (1, 5, 0));
+    assert_eq!(
+        (done.sealed, done.already, done.changed, done.failed),
+        (1, 5, 0, 0)
+    );
+    let marked = store
+        .subscribers("acme", EventType::AgentStatus)
+        .await
+        .unwrap();
+    assert!(
+        marked.iter().any(|s| s.webhook.id == old.id && s.slow),
+        "the mark stays"
+    );
     assert!(!table_text(&store).await.contains("tok-at-rest"));
     assert_eq!(
         store.get_webhook("acme", &old.id).await.unwrap(),
@@ -708,12 +723,12 @@ async fn budget_scenario<S: hookline::store::Allowances>(store: &S) {
     store.give_back("nobody", EMAILS, hour, 5).await.unwrap();
     assert!(store.spend("nobody", EMAILS, hour, 3, 3).await.unwrap());
 
-    // Resolves in flight, per 10-second window, apart from e-mails: taken, given back.
+    // Resolves in flight, per 30-second window, apart from e-mails: taken, given back.
     let resolves = Allowance::ResolvesInFlight;
     let at = hour + time::Duration::seconds(7 * 60 + 31);
     assert!(store.spend("acme", resolves, at, 1, 2).await.unwrap());
     assert!(store.spend("acme", resolves, at, 1, 2).await.unwrap());
-    let late = at + time::Duration::seconds(8);
+    let late = at + time::Duration::seconds(28);
     assert!(
         !store.spend("acme", resolves, late, 1, 2).await.unwrap(),
         "two in flight, the limit"
@@ -723,7 +738,7 @@ async fn budget_scenario<S: hookline::store::Allowances>(store: &S) {
         store.spend("acme", resolves, late, 1, 2).await.unwrap(),
         "one ended"
     );
-    let turned = at + time::Duration::seconds(9);
+    let turned = at + time::Duration::seconds(29);
     assert!(
         store.spend("acme", resolves, turned, 1, 2).await.unwrap(),
         "a new window"
@@ -732,6 +747,16 @@ async fn budget_scenario<S: hookline::store::Allowances>(store: &S) {
         !store.spend("acme", resolves, at, 3, 2).await.unwrap(),
         "more than the limit at once"
     );
+    // A give-back sent twice (the SDK's retry after a lost reply) cannot go below zero.
+    store.give_back("acme", resolves, turned, 1).await.unwrap();
+    store.give_back("acme", resolves, turned, 1).await.unwrap();
+    let taken: Vec<bool> =
+        futures::future::join_all((0..3).map(|_| store.spend("acme", resolves, turned, 1, 2)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!(taken.iter().filter(|t| **t).count(), 2, "{taken:?}");
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ pub const MAX_TRIES: usize = 3;
 
 /// Resolves one account may have in flight: a fifth of the resolver's reserved concurrency
 /// (50), so receivers that hang hold at most that share (twice it across a window's turn);
-/// receivers that answer in 50 ms still allow 200 resolves a second.
+/// receivers that answer in 50 ms still allow over 100 resolves a second.
 pub const DEFAULT_RESOLVE_CONCURRENCY: u32 = 10;
 
 #[derive(Clone, Debug)]

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use futures::FutureExt;
 
 /// The version tag every sealed value starts with.
 pub const SEALED_PREFIX: &str = "hks1";
@@ -33,7 +34,7 @@ const OPENED_KEYS_MAX: usize = 10_000;
 /// What KMS binds every data key to: a data key of another purpose does not decrypt here.
 pub const ENCRYPTION_CONTEXT: (&str, &str) = ("purpose", "hookline-webhook-credentials");
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SealError {
     #[error("the key service failed: {0}")]
     KeyService(String),
@@ -111,7 +112,17 @@ impl KeyService for KmsKeys {
                 .encryption_context(ENCRYPTION_CONTEXT.0, ENCRYPTION_CONTEXT.1)
                 .send()
                 .await
-                .map_err(kms_error)?;
+                .map_err(|e| {
+                    // Not a data key of this key and context: no retry will open it.
+                    let permanent = e.as_service_error().is_some_and(|s| {
+                        s.is_invalid_ciphertext_exception() || s.is_incorrect_key_exception()
+                    });
+                    if permanent {
+                        SealError::Corrupt
+                    } else {
+                        kms_error(e)
+                    }
+                })?;
             out.plaintext
                 .map(|p| p.into_inner())
                 .ok_or_else(|| SealError::KeyService("Decrypt answered without a key".into()))
@@ -126,15 +137,19 @@ struct WritingKey {
     seals: AtomicU64,
 }
 
+/// A data key being decrypted, awaited by every read that needs it.
+type Opening = futures::future::Shared<BoxFuture<'static, Result<Arc<LessSafeKey>, SealError>>>;
+
 /// Seals and opens credentials; one per container, shared by every store clone.
 pub struct Sealer {
-    keys: Box<dyn KeyService>,
+    keys: Arc<dyn KeyService>,
     writing: tokio::sync::Mutex<Option<Arc<WritingKey>>>,
     /// Opened data keys, by their encrypted form (base64, as stored).
     opened: Mutex<HashMap<String, Arc<LessSafeKey>>>,
-    /// Held while a data key is decrypted: a batch whose webhooks all meet one new data key
-    /// at once asks KMS once, not once per webhook.
-    decrypting: tokio::sync::Mutex<()>,
+    /// Data keys being decrypted: a batch whose webhooks all meet one new data key at once
+    /// asks KMS once, not once per webhook, and all of them get its answer (a failure too,
+    /// so an outage costs one wait, not one per webhook).
+    opening: Mutex<HashMap<String, Opening>>,
     key_service_calls: AtomicU64,
 }
 
@@ -160,10 +175,10 @@ fn aad(account_id: &str, webhook_id: &str) -> String {
 impl Sealer {
     pub fn new(keys: impl KeyService + 'static) -> Self {
         Self {
-            keys: Box::new(keys),
+            keys: Arc::new(keys),
             writing: tokio::sync::Mutex::new(None),
             opened: Mutex::new(HashMap::new()),
-            decrypting: tokio::sync::Mutex::new(()),
+            opening: Mutex::new(HashMap::new()),
             key_service_calls: AtomicU64::new(0),
         }
     }
@@ -269,17 +284,30 @@ impl Sealer {
         if let Some(key) = cached() {
             return Ok(key);
         }
-        let _one_at_a_time = self.decrypting.lock().await;
-        if let Some(key) = cached() {
-            return Ok(key);
-        }
         let encrypted = STANDARD
             .decode(encrypted_b64)
             .map_err(|_| SealError::Corrupt)?;
-        self.key_service_calls.fetch_add(1, Ordering::Relaxed);
-        let key = Arc::new(aes_key(&self.keys.decrypt(&encrypted).await?)?);
-        self.remember(encrypted_b64.to_string(), key.clone());
-        Ok(key)
+        let opening =
+            self.opening
+                .lock()
+                .unwrap()
+                .entry(encrypted_b64.to_string())
+                .or_insert_with(|| {
+                    self.key_service_calls.fetch_add(1, Ordering::Relaxed);
+                    let keys = self.keys.clone();
+                    let open: BoxFuture<'static, _> = Box::pin(async move {
+                        Ok(Arc::new(aes_key(&keys.decrypt(&encrypted).await?)?))
+                    });
+                    open.shared()
+                })
+                .clone();
+        let opened = opening.await;
+        // Kept once opened; a failure is not kept, so the next read asks again.
+        if let Ok(key) = &opened {
+            self.remember(encrypted_b64.to_string(), key.clone());
+        }
+        self.opening.lock().unwrap().remove(encrypted_b64);
+        opened
     }
 }
 
@@ -339,6 +367,41 @@ impl KeyService for MemoryKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key service that cannot decrypt (KMS down), counting the attempts.
+    struct Unreachable(Arc<AtomicU64>);
+
+    impl KeyService for Unreachable {
+        fn generate(&self) -> BoxFuture<'_, Result<DataKey, SealError>> {
+            Box::pin(async { Err(SealError::KeyService("unreachable".into())) })
+        }
+        fn decrypt<'a>(&'a self, _: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, SealError>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            // A call takes a while (here 50 ms; a hung KMS, the SDK's timeout).
+            Box::pin(async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err(SealError::KeyService("unreachable".into()))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outage_costs_one_wait_for_a_whole_batch_then_is_asked_again() {
+        let sealed = Sealer::new(MemoryKeys::default())
+            .seal("acme", "wh_1", b"{}")
+            .await
+            .unwrap();
+        let calls = Arc::new(AtomicU64::new(0));
+        let down = Sealer::new(Unreachable(calls.clone()));
+        let opened =
+            futures::future::join_all((0..10).map(|_| down.open("acme", "wh_1", &sealed))).await;
+        assert!(opened
+            .iter()
+            .all(|o| matches!(o, Err(SealError::KeyService(_)))));
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "ten reads, one Decrypt");
+        assert!(down.open("acme", "wh_1", &sealed).await.is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 2, "a failure is not kept");
+    }
 
     #[tokio::test]
     async fn sealed_values_open_only_for_their_webhook_and_cost_one_key_per_container() {

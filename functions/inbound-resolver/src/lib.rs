@@ -15,9 +15,12 @@ use lambda_http::{Body, Request, Response};
 /// The longest the resolve limit may add to a resolve, each way (charge, give back).
 const ALLOWANCE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// When a resolve took its unit (which window to give it back to).
-struct Charge {
-    at: time::OffsetDateTime,
+/// Whether a resolve holds one of its account's units.
+enum Held {
+    Yes,
+    No,
+    /// The table did not answer in time; it may yet.
+    Unknown,
 }
 
 pub struct ResolverApp<S, H, M> {
@@ -53,17 +56,60 @@ where
     }
 
     /// Resolving reads configuration and calls out; read-only keys may do it (chatbots need
-    /// no write access).
+    /// no write access). Each resolve holds one of the account's resolves in flight
+    /// (`Allowance::ResolvesInFlight`) from before the webhook is read to after its answer.
     async fn resolve(&self, id: &str, req: &Request) -> Result<Response<Body>, ApiError> {
         let caller = authenticate(&self.store, req.headers()).await?;
-        let (allowed, webhook) = tokio::join!(
-            self.take_resolve(&caller.account_id),
+        let account = caller.account_id.as_str();
+        let limit = self.resolver.settings.resolve_concurrency;
+        let at = self.resolver.clock.now();
+        let allowance = Allowance::ResolvesInFlight;
+        // Kept beyond its wait: a take the table answers late is still given back.
+        let mut take = std::pin::pin!(self.store.spend(account, allowance, at, 1, limit.into()));
+        let (taken, webhook) = tokio::join!(
+            tokio::time::timeout(ALLOWANCE_WAIT, take.as_mut()),
             load_webhook(&self.store, &caller, id)
         );
-        let charge = allowed?;
+        // A table that does not answer at once lets the resolve through: the limit must not
+        // break chats, nor add more than `ALLOWANCE_WAIT` to them.
+        let held = match taken {
+            Ok(Ok(true)) => Held::Yes,
+            Ok(Ok(false)) => {
+                // Rounded up: a client that waits this long is in the next window.
+                let left = ((allowance.window_end(at) - at).as_seconds_f64().ceil() as u64).max(1);
+                return Err(ApiError::TooManyRequests {
+                    message: format!(
+                        "this account has {limit} resolves in flight, its limit; retry in {left} s"
+                    ),
+                    retry_after_secs: left,
+                });
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not count the resolve; let through");
+                Held::No
+            }
+            Err(_) => {
+                tracing::warn!("counting the resolve took too long; let through");
+                Held::Unknown
+            }
+        };
         let answer = self.resolve_webhook(webhook, req).await;
-        if let Some(charge) = charge {
-            self.settle(&caller.account_id, charge).await;
+        let give_back = match held {
+            Held::Yes => true,
+            // The take may have landed since: one more short wait for its answer.
+            Held::Unknown => matches!(
+                tokio::time::timeout(ALLOWANCE_WAIT, take.as_mut()).await,
+                Ok(Ok(true))
+            ),
+            Held::No => false,
+        };
+        if give_back {
+            let back = self.store.give_back(account, allowance, at, 1);
+            match tokio::time::timeout(ALLOWANCE_WAIT, back).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not give back a resolve's unit"),
+                Err(_) => tracing::warn!("giving back a resolve's unit took too long"),
+            }
         }
         answer
     }
@@ -84,47 +130,5 @@ where
             &serde_json::to_value(resolution).expect("resolutions serialise"),
         )
         .build())
-    }
-
-    /// One of the account's resolves in flight (`Allowance::ResolvesInFlight`), or a 429
-    /// until the window turns. A table that does not answer at once lets the resolve through:
-    /// the limit must not break chats, nor add more than `ALLOWANCE_WAIT` to them.
-    async fn take_resolve(&self, account_id: &str) -> Result<Option<Charge>, ApiError> {
-        let limit = self.resolver.settings.resolve_concurrency;
-        let at = self.resolver.clock.now();
-        let allowance = Allowance::ResolvesInFlight;
-        let taken = self.store.spend(account_id, allowance, at, 1, limit.into());
-        match tokio::time::timeout(ALLOWANCE_WAIT, taken).await {
-            Ok(Ok(true)) => Ok(Some(Charge { at })),
-            Ok(Ok(false)) => {
-                // Rounded up: a client that waits this long is in the next window.
-                let left = ((allowance.window_end(at) - at).as_seconds_f64().ceil() as u64).max(1);
-                Err(ApiError::TooManyRequests {
-                    message: format!(
-                        "this account has {limit} resolves in flight, its limit; retry in {left} s"
-                    ),
-                    retry_after_secs: left,
-                })
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not count the resolve; let through");
-                Ok(None)
-            }
-            Err(_) => {
-                tracing::warn!("counting the resolve took too long; let through");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Gives back the unit a resolve took (to the window it was taken in).
-    async fn settle(&self, account_id: &str, charge: Charge) {
-        let allowance = Allowance::ResolvesInFlight;
-        let back = self.store.give_back(account_id, allowance, charge.at, 1);
-        match tokio::time::timeout(ALLOWANCE_WAIT, back).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not give back a resolve's unit"),
-            Err(_) => tracing::warn!("giving back a resolve's unit took too long"),
-        }
     }
 }

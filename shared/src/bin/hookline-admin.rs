@@ -114,9 +114,12 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             );
             let done = store.reseal_webhooks().await.map_err(|e| e.to_string())?;
             eprintln!(
-                "sealed {} webhooks; {} were sealed already; {} changed meanwhile (sealed by that change)",
-                done.sealed, done.already, done.changed
+                "sealed {} webhooks; {} were sealed already; {} changed meanwhile (sealed by that change); {} failed (logged: run again)",
+                done.sealed, done.already, done.changed, done.failed
             );
+            if done.failed > 0 {
+                return Err(format!("{} webhooks not resealed", done.failed));
+            }
         }
         ["keys", "revoke"] => {
             check_known(&opts, &["account", "key-id"])?;

@@ -241,7 +241,9 @@ impl Allowances for MemoryStore {
         let mut taken = self.0.allowances.lock().unwrap();
         let key = (account_id.to_string(), allowance.counter(charged_at));
         if let Some(spent) = taken.get_mut(&key) {
-            *spent = spent.saturating_sub(amount);
+            if *spent >= amount {
+                *spent -= amount;
+            }
         }
         Ok(())
     }

@@ -291,11 +291,12 @@ pub enum Allowance {
     /// Failure e-mails (one unit each), both functions together. The API lets a key holder
     /// aim any number of webhooks at any address; this caps what that can send.
     EmailsPerHour,
-    /// Resolves in flight, per 10-second window: each takes a unit when it starts and gives
+    /// Resolves in flight, per 30-second window: each takes a unit when it starts and gives
     /// it back when it ends, so a limit of N keeps at most N of an account's resolves in
     /// flight at once (up to twice that across a window's turn, when the new window starts
-    /// empty), whether its receivers answer or hang. The window is what ends a unit a crashed
-    /// resolver never gave back.
+    /// empty: the window outlasts the longest resolve, 25 s of deadline and 1.5 s of log and
+    /// e-mail), whether its receivers answer or hang. The window is what ends a unit a
+    /// crashed resolver never gave back.
     ResolvesInFlight,
 }
 
@@ -321,7 +322,7 @@ impl Allowance {
             Allowance::ResolvesInFlight => format!(
                 "resolve#{hour}:{:02}:{:02}",
                 at.minute(),
-                at.second() / 10 * 10
+                at.second() / 30 * 30
             ),
         }
     }
@@ -330,7 +331,7 @@ impl Allowance {
     pub fn window_end(self, at: OffsetDateTime) -> OffsetDateTime {
         let start = match self {
             Allowance::EmailsPerHour => at.replace_minute(0).and_then(|t| t.replace_second(0)),
-            Allowance::ResolvesInFlight => at.replace_second(at.second() / 10 * 10),
+            Allowance::ResolvesInFlight => at.replace_second(at.second() / 30 * 30),
         }
         .and_then(|t| t.replace_nanosecond(0))
         .expect("a valid minute, second and nanosecond");
@@ -339,7 +340,7 @@ impl Allowance {
 }
 
 /// The window of `Allowance::ResolvesInFlight`.
-pub const RESOLVE_WINDOW: time::Duration = time::Duration::seconds(10);
+pub const RESOLVE_WINDOW: time::Duration = time::Duration::seconds(30);
 
 /// Fixed-window counters per account, shared by every function and container through the
 /// table: one conditional write per charge, one plain write per refund.

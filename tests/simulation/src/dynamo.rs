@@ -903,8 +903,10 @@ impl hookline::store::Allowances for SimTable {
                 Ok(true)
             })
             .await;
-        if let Ok(false) = taken {
-            self.world.ledger.lock().unwrap().over_budget.insert(key);
+        if let (Ok(false), hookline::store::Allowance::EmailsPerHour) = (&taken, allowance) {
+            let at = crate::world::World::ms_of(at).max(0) as u64;
+            let mut ledger = self.world.ledger.lock().unwrap();
+            ledger.over_budget.entry(key.0).or_default().push(at);
         }
         taken
     }
@@ -916,11 +918,13 @@ impl hookline::store::Allowances for SimTable {
         charged_at: OffsetDateTime,
         amount: u64,
     ) -> StoreResult<()> {
-        // UpdateItem ADD spent -:amount on "attribute_exists(spent)".
+        // UpdateItem ADD spent -:amount on "spent >= :amount".
         let key = (account_id.to_string(), allowance.counter(charged_at));
         self.call("UpdateItem allowance back", true, |t, _| {
             if let Some(spent) = t.allowances.get_mut(&key) {
-                *spent = spent.saturating_sub(amount);
+                if *spent >= amount {
+                    *spent -= amount;
+                }
             }
             Ok(())
         })

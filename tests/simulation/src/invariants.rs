@@ -108,14 +108,13 @@ pub fn check(o: &Outcome) -> Checked {
                 && m.at <= at + 3_600_000
         })
     };
-    // Or the account's hourly e-mail budget was spent in the hour the notice went, or the next.
+    // Or the account's hourly e-mail budget refused an e-mail while the notice could have
+    // been sent (from the failure to an hour after it): the budget at work.
     let over_budget = o.world.ledger.lock().unwrap().over_budget.clone();
     let budget_spent = |account: &str, at: u64| {
-        [0, 3_600_000].iter().any(|later| {
-            let hour = World::from_ms(at + later);
-            let counter = hookline::store::Allowance::EmailsPerHour.counter(hour);
-            over_budget.contains(&(account.to_string(), counter))
-        })
+        over_budget
+            .get(account)
+            .is_some_and(|refused| refused.iter().any(|r| *r >= at && *r <= at + 3_600_000))
     };
 
     // Every (event, subscribed active webhook) pair ends in a recorded state.

@@ -105,9 +105,9 @@ pub struct Ledger {
     /// visible): each of their deliveries may be sent once more per duplicate (a first try
     /// takes no claim).
     pub excused_events: HashMap<String, u32>,
-    /// E-mails the account's hourly budget refused, by (account, the hour's counter): a
-    /// notice dropped then is the budget at work, not a lost e-mail.
-    pub over_budget: HashSet<(String, String)>,
+    /// When the account's hourly e-mail budget refused an e-mail, by account: a notice
+    /// dropped then is the budget at work, not a lost e-mail.
+    pub over_budget: HashMap<String, Vec<u64>>,
 }
 
 #[derive(Default)]
@@ -154,11 +154,6 @@ impl World {
 
     pub fn ms_of(t: OffsetDateTime) -> i64 {
         ((t - EPOCH).whole_milliseconds()) as i64
-    }
-
-    /// The time `ms` after the simulation's epoch.
-    pub fn from_ms(ms: u64) -> OffsetDateTime {
-        EPOCH + time::Duration::milliseconds(ms as i64)
     }
 
     /// Draws a fault of probability `p` (or takes a scripted one); counts it under `kind`.

@@ -200,7 +200,8 @@ impl Allowances for DynamoStore {
         charged_at: OffsetDateTime,
         amount: u64,
     ) -> StoreResult<()> {
-        // Only where a charge exists: a window already gone by TTL is not made again.
+        // Only what was charged: a window gone by TTL is not made again, and a give-back the
+        // SDK sent twice (its first reply lost) cannot take the count below zero.
         let given = self
             .client
             .update_item()
@@ -208,8 +209,9 @@ impl Allowances for DynamoStore {
             .key("pk", s(allowance_pk(account_id)))
             .key("sk", s(allowance.counter(charged_at)))
             .update_expression("ADD spent :back")
-            .condition_expression("attribute_exists(spent)")
+            .condition_expression("spent >= :amount")
             .expression_attribute_values(":back", AttributeValue::N(format!("-{amount}")))
+            .expression_attribute_values(":amount", AttributeValue::N(amount.to_string()))
             .send()
             .await;
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;

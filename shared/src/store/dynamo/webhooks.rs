@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use super::keys::{self, account_pk, subscription_pk, webhook_sk};
 use super::{backend, conditional, get_s, n, s, DynamoStore, Item};
@@ -137,6 +137,8 @@ pub struct Resealed {
     pub already: usize,
     /// Webhooks changed by someone else meanwhile (their write sealed them).
     pub changed: usize,
+    /// Webhooks that could not be resealed (logged; run again).
+    pub failed: usize,
 }
 
 impl DynamoStore {
@@ -164,32 +166,60 @@ impl DynamoStore {
                 .await
                 .map_err(backend)?;
             for item in out.items() {
-                let text = get_s(item, "doc")?;
-                let value: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|e| StoreError::Corrupt(format!("webhook doc: {e}")))?;
-                if value["security"]["sealed"].is_string() {
-                    done.already += 1;
-                    continue;
-                }
-                let webhook = self.parse_webhook(item).await?;
-                let doc = self.doc(&webhook).await?;
-                let values = HashMap::from([(":expected".to_string(), n(webhook.version))]);
-                let mut items = vec![self.put(
-                    Self::webhook_item(&webhook, doc.clone()),
-                    "version = :expected",
-                    Some(values),
-                )];
-                items.extend(self.put_subscriptions(&webhook, &doc));
-                match self.transact(items).await {
-                    Ok(()) => done.sealed += 1,
-                    Err(StoreError::Conflict) => done.changed += 1,
-                    Err(e) => return Err(e),
+                match self.reseal_one(item).await {
+                    Ok(Some(true)) => done.sealed += 1,
+                    Ok(Some(false)) => done.already += 1,
+                    Ok(None) => done.changed += 1,
+                    // One webhook that cannot be resealed does not stop the others.
+                    Err(e) => {
+                        let key = get_s(item, "sk").unwrap_or_default();
+                        tracing::error!(webhook = key, error = %e, "not resealed");
+                        done.failed += 1;
+                    }
                 }
             }
             match out.last_evaluated_key() {
                 Some(key) => start = Some(key.clone()),
                 None => return Ok(done),
             }
+        }
+    }
+
+    /// Seals one webhook item if it is not: `Some(true)` sealed now, `Some(false)` sealed
+    /// already, `None` changed meanwhile. Its subscription entries get the sealed doc only
+    /// (an update, not a put: their marks stay).
+    async fn reseal_one(&self, item: &Item) -> StoreResult<Option<bool>> {
+        let text = get_s(item, "doc")?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("webhook doc: {e}")))?;
+        if value["security"]["sealed"].is_string() {
+            return Ok(Some(false));
+        }
+        let webhook = self.parse_webhook(item).await?;
+        let doc = self.doc(&webhook).await?;
+        let version = HashMap::from([(":expected".to_string(), n(webhook.version))]);
+        let mut items = vec![self.put(
+            Self::webhook_item(&webhook, doc.clone()),
+            "version = :expected",
+            Some(version),
+        )];
+        for event in webhook.indexed_events() {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(subscription_pk(&webhook.account_id, *event)))
+                .key("sk", s(webhook_sk(&webhook.id)))
+                .update_expression("SET doc = :doc")
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":doc", doc.clone())
+                .expression_attribute_values(":expected", n(webhook.version))
+                .build()
+                .expect("table, key and expression are set");
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(Some(true)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
