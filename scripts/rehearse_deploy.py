@@ -146,7 +146,7 @@ def as_list(x):
     return x if isinstance(x, list) else [x]
 
 
-def transformed(sam):
+def transformed(sam, parameters):
     sam = copy.deepcopy(sam)
     for resource in sam["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
@@ -156,10 +156,10 @@ def transformed(sam):
         def load(self):
             return {}
 
-    return transform(sam, PARAMETERS, NoManagedPolicies())
+    return transform(sam, parameters, NoManagedPolicies())
 
 
-def check_stack(cfn, f):
+def check_stack(cfn, f, parameters):
     """Creates the stack in moto and checks what it made; adds to `f`."""
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=CODE_BUCKET)
@@ -171,7 +171,7 @@ def check_stack(cfn, f):
     cf.create_stack(
         StackName=STACK,
         TemplateBody=json.dumps(cfn),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in PARAMETERS.items()],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
     )
     status = cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
@@ -343,6 +343,10 @@ def check_stack(cfn, f):
             role_arn = function["Configuration"]["Role"]
             granted = uses.pop(role_arn, set())
             f.check(f"key policy: {logical} may {sorted(FUNCTIONS[logical]['kms'])}", granted == FUNCTIONS[logical]["kms"], f"{sorted(granted)}")
+        operator = parameters.get("OperatorRoleArn")
+        if operator:
+            granted = uses.pop(operator, set())
+            f.check("key policy: the operator role may reseal", granted == {"kms:GenerateDataKey", "kms:Decrypt"}, f"{sorted(granted)}")
         f.check("key policy: no one else may use the key", not uses, f"{uses}")
         f.check("credentials key rotates", kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"])
 
@@ -391,13 +395,13 @@ def check_template(cfn, f):
         f.check(f"an alarm watches {dlq}", bool(alarms))
 
 
-def rehearse(sam):
+def rehearse(sam, parameters=PARAMETERS):
     f = Failures()
-    cfn = transformed(sam)
+    cfn = transformed(sam, parameters)
     # moto prints and warns about each type it skips (checked in the template instead).
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        check_stack(cfn, f)
+        check_stack(cfn, f, parameters)
     check_template(cfn, f)
     return f.items
 
@@ -487,6 +491,15 @@ def main():
             print(f"  - {item}", file=sys.stderr)
         return 1
     print(f"deploy rehearsal of {path}: the stack was created in moto and every check passed")
+    # With OperatorRoleArn set (for `hookline-admin reseal`): that role, and only it, joins.
+    operator = "arn:aws:iam::123456789012:role/hookline-operator"
+    with_operator = rehearse(sam, {**PARAMETERS, "OperatorRoleArn": operator})
+    if with_operator:
+        print(f"deploy rehearsal with OperatorRoleArn: {len(with_operator)} check(s) failed", file=sys.stderr)
+        for item in with_operator:
+            print(f"  - {item}", file=sys.stderr)
+        return 1
+    print("  with OperatorRoleArn set: the operator role may reseal, and no one else joins")
     missed = []
     for breaker, expected in BROKEN:
         broken = copy.deepcopy(sam)
