@@ -11,19 +11,24 @@ mkdir -p "$LOCAL"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# The venv with moto's server, pinned by scripts/requirements-moto.txt. Re-installs only when
-# the pins change (a stamp records which pins are installed).
-ensure_moto() {
-  local stamp="$VENV/.moto-installed" pins="$ROOT/scripts/requirements-moto.txt"
-  if [ ! -x "$VENV/bin/python" ]; then
-    log "creating the Python venv in .venv"
-    python3 -m venv "$VENV"
+# A venv at $1 holding what the pins file $2 lists ($3 names it in the log). Re-installs only
+# when the pins change: the stamp $4 records which pins are installed.
+ensure_pinned_venv() {
+  local venv="$1" pins="$2" what="$3" stamp="$4"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating the venv for $what in ${venv#"$ROOT/"}"
+    python3 -m venv "$venv"
   fi
   if [ ! -f "$stamp" ] || ! cmp -s "$pins" "$stamp"; then
-    log "installing moto's server into .venv (pinned)"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+    log "installing $what into ${venv#"$ROOT/"} (pinned)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
     cp "$pins" "$stamp"
   fi
+}
+
+# The venv with moto's server, pinned by scripts/requirements-moto.txt.
+ensure_moto() {
+  ensure_pinned_venv "$VENV" "$ROOT/scripts/requirements-moto.txt" "moto's server" "$VENV/.moto-installed"
 }
 
 # axe-core for the console's browser tests, as tests/console/package-lock.json pins it, into
@@ -45,16 +50,8 @@ ensure_console_test_deps() {
 
 # The SAM CLI and cfn-lint, pinned, in a venv of their own (.venv-deploy).
 ensure_deploy_tools() {
-  local venv="$ROOT/.venv-deploy" stamp="$ROOT/.venv-deploy/.installed" pins="$ROOT/scripts/requirements-deploy.txt"
-  if [ ! -x "$venv/bin/python" ]; then
-    log "creating the deploy tools venv in .venv-deploy"
-    python3 -m venv "$venv"
-  fi
-  if [ ! -f "$stamp" ] || ! cmp -s "$pins" "$stamp"; then
-    log "installing the SAM CLI and cfn-lint into .venv-deploy (pinned)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
-    cp "$pins" "$stamp"
-  fi
+  local venv="$ROOT/.venv-deploy"
+  ensure_pinned_venv "$venv" "$ROOT/scripts/requirements-deploy.txt" "the SAM CLI and cfn-lint" "$venv/.installed"
   # No telemetry from a closed network, and no prompt for the Rust build method.
   export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
   export PATH="$venv/bin:$PATH"
@@ -65,16 +62,8 @@ ensure_deploy_tools() {
 # moto's server venv pins.
 REHEARSAL_VENV="$ROOT/.venv-rehearsal"
 ensure_rehearsal_tools() {
-  local stamp="$REHEARSAL_VENV/.installed" pins="$ROOT/scripts/requirements-rehearsal.txt"
-  if [ ! -x "$REHEARSAL_VENV/bin/python" ]; then
-    log "creating the deploy rehearsal venv in .venv-rehearsal"
-    python3 -m venv "$REHEARSAL_VENV"
-  fi
-  if [ ! -f "$stamp" ] || ! cmp -s "$pins" "$stamp"; then
-    log "installing aws-sam-translator, moto and cfn-lint-serverless into .venv-rehearsal (pinned)"
-    "$REHEARSAL_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
-    cp "$pins" "$stamp"
-  fi
+  ensure_pinned_venv "$REHEARSAL_VENV" "$ROOT/scripts/requirements-rehearsal.txt" \
+    "aws-sam-translator, moto and cfn-lint-serverless" "$REHEARSAL_VENV/.installed"
 }
 
 # cargo-lambda from PyPI (it ships the binary and zig) into the same venv.

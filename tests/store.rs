@@ -454,6 +454,45 @@ async fn paging_scenario<S: DeliveryStore>(store: &S) {
     }
 }
 
+/// An item as stored, by its key.
+async fn raw_item(
+    store: &DynamoStore,
+    pk: &str,
+    sk: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", S(pk.into()))
+        .key("sk", S(sk.into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()
+}
+
+/// `item` written back as it is, but for its `doc`: as someone with write access to the table
+/// could.
+async fn put_with_doc(
+    store: &DynamoStore,
+    mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    doc: &serde_json::Value,
+) {
+    let doc = aws_sdk_dynamodb::types::AttributeValue::S(doc.to_string());
+    item.insert("doc".into(), doc);
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Every attribute of every item, as text: where a leaked secret would show.
 async fn table_text(store: &DynamoStore) -> String {
     let out = store
@@ -600,80 +639,23 @@ async fn webhook_credentials_are_sealed_at_rest() {
 
     // A sealed value moved onto another webhook (by someone who can write the table) does
     // not open there: it is bound to its account and id.
-    let item = |id: &str| {
-        let (store, id) = (&store, id.to_string());
-        async move {
-            store
-                .client()
-                .get_item()
-                .table_name(store.table())
-                .key(
-                    "pk",
-                    aws_sdk_dynamodb::types::AttributeValue::S("ACCT#acme".into()),
-                )
-                .key(
-                    "sk",
-                    aws_sdk_dynamodb::types::AttributeValue::S(format!("WH#{id}")),
-                )
-                .send()
-                .await
-                .unwrap()
-                .item
-                .unwrap()
-        }
-    };
-    let donor: serde_json::Value =
-        serde_json::from_str(item(&written[0].id).await["doc"].as_s().unwrap()).unwrap();
-    let mut victim_item = item(&written[1].id).await;
+    let webhook_key = |id: &str| ("ACCT#acme".to_string(), format!("WH#{id}"));
+    let (pk, sk) = webhook_key(&written[0].id);
+    let donor = raw_item(&store, &pk, &sk).await;
+    let donor: serde_json::Value = serde_json::from_str(donor["doc"].as_s().unwrap()).unwrap();
+    let (pk, sk) = webhook_key(&written[1].id);
+    let victim_item = raw_item(&store, &pk, &sk).await;
     let mut victim: serde_json::Value =
         serde_json::from_str(victim_item["doc"].as_s().unwrap()).unwrap();
     victim["security"] = donor["security"].clone();
-    victim_item.insert(
-        "doc".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S(victim.to_string()),
-    );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(victim_item))
-        .send()
-        .await
-        .unwrap();
+    put_with_doc(&store, victim_item, &victim).await;
     let moved = store.get_webhook("acme", &written[1].id).await;
     assert!(matches!(moved, Err(StoreError::Corrupt(_))), "{moved:?}");
 
     // The same in one subscription entry: that webhook is left out of the fan-out (logged),
     // the account's other webhooks still get the event.
-    let entry_key = |id: &str| {
-        use aws_sdk_dynamodb::types::AttributeValue::S;
-        [
-            ("pk".to_string(), S("ACCT#acme#EVT#agent:status".into())),
-            ("sk".to_string(), S(format!("WH#{id}"))),
-        ]
-    };
-    let mut entry = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .set_key(Some(entry_key(&written[1].id).into_iter().collect()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    entry.insert(
-        "doc".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S(victim.to_string()),
-    );
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(entry))
-        .send()
-        .await
-        .unwrap();
+    let entry = raw_item(&store, "ACCT#acme#EVT#agent:status", &sk).await;
+    put_with_doc(&store, entry, &victim).await;
     let mut ids: Vec<String> = store
         .subscribers("acme", EventType::AgentStatus)
         .await
