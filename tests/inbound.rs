@@ -26,6 +26,24 @@ fn resolver(settings: ResolverSettings) -> TestResolver {
     }
 }
 
+/// A resolver over the local stack's DynamoDB (a table of its own) and SES, and its store.
+async fn over_the_local_stack(
+    settings: ResolverSettings,
+) -> (
+    Resolver<ReqwestClient, hookline::notify::SesMailer, hookline::store::dynamo::DynamoStore>,
+    hookline::store::dynamo::DynamoStore,
+) {
+    let store = hookline_tests::fresh_store().await;
+    let resolver = Resolver {
+        http: ReqwestClient::new(hookline_tests::local_egress()),
+        mailer: hookline_tests::ses_mailer().await,
+        store: store.clone(),
+        clock: Arc::new(SystemClock),
+        settings,
+    };
+    (resolver, store)
+}
+
 fn fast() -> ResolverSettings {
     ResolverSettings::default()
 }
@@ -381,14 +399,7 @@ async fn test_calls_once_and_discovers_nested_variables() {
 
 #[tokio::test]
 async fn two_failures_in_a_row_send_one_e_mail_through_the_local_ses() {
-    let store = hookline_tests::fresh_store().await;
-    let r = Resolver {
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: hookline_tests::ses_mailer().await,
-        store: store.clone(),
-        clock: Arc::new(SystemClock),
-        settings: fast(),
-    };
+    let (r, store) = over_the_local_stack(fast()).await;
     let to = hookline_tests::unique_email();
     let up = Upstream::start(vec![Reply::status(500, "down")]).await;
     let url = format!(
@@ -452,17 +463,11 @@ async fn two_failures_in_a_row_send_one_e_mail_through_the_local_ses() {
 /// DynamoDB) caps what goes out, and what does is short and plain.
 #[tokio::test]
 async fn failure_e_mails_cannot_be_turned_into_spam() {
-    let store = hookline_tests::fresh_store().await;
-    let r = Resolver {
-        http: ReqwestClient::new(hookline_tests::local_egress()),
-        mailer: hookline_tests::ses_mailer().await,
-        store: store.clone(),
-        clock: Arc::new(SystemClock),
-        settings: ResolverSettings {
-            emails_per_hour: 3,
-            ..fast()
-        },
-    };
+    let (r, _) = over_the_local_stack(ResolverSettings {
+        emails_per_hour: 3,
+        ..fast()
+    })
+    .await;
     let victim = hookline_tests::unique_email();
     let answer = format!(
         "{}\n<a href=\"https://evil.example/\">click</a>",
