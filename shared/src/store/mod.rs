@@ -304,43 +304,49 @@ impl Allowance {
     fn window(self) -> time::Duration {
         match self {
             Allowance::EmailsPerHour => time::Duration::HOUR,
-            Allowance::ResolvesInFlight => RESOLVE_WINDOW,
+            Allowance::ResolvesInFlight => time::Duration::seconds(RESOLVE_WINDOW_SECS.into()),
         }
     }
 
-    /// The counter of the window `at` is in: `email#2026-12-06T17`, `resolve#2026-12-06T17:05:30`.
+    /// When the window `at` is in starts.
+    fn window_start(self, at: OffsetDateTime) -> OffsetDateTime {
+        match self {
+            Allowance::EmailsPerHour => at.replace_minute(0).and_then(|t| t.replace_second(0)),
+            Allowance::ResolvesInFlight => {
+                at.replace_second(at.second() / RESOLVE_WINDOW_SECS * RESOLVE_WINDOW_SECS)
+            }
+        }
+        .and_then(|t| t.replace_nanosecond(0))
+        .expect("a valid minute, second and nanosecond")
+    }
+
+    /// The counter of the window `at` is in, named by its start: `email#2026-12-06T17`,
+    /// `resolve#2026-12-06T17:05:30`.
     pub fn counter(self, at: OffsetDateTime) -> String {
+        let start = self.window_start(at);
         let hour = format!(
             "{:04}-{:02}-{:02}T{:02}",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour()
+            start.year(),
+            u8::from(start.month()),
+            start.day(),
+            start.hour()
         );
         match self {
             Allowance::EmailsPerHour => format!("email#{hour}"),
-            Allowance::ResolvesInFlight => format!(
-                "resolve#{hour}:{:02}:{:02}",
-                at.minute(),
-                at.second() / 30 * 30
-            ),
+            Allowance::ResolvesInFlight => {
+                format!("resolve#{hour}:{:02}:{:02}", start.minute(), start.second())
+            }
         }
     }
 
     /// When the window `at` is in ends (the next one starts afresh).
     pub fn window_end(self, at: OffsetDateTime) -> OffsetDateTime {
-        let start = match self {
-            Allowance::EmailsPerHour => at.replace_minute(0).and_then(|t| t.replace_second(0)),
-            Allowance::ResolvesInFlight => at.replace_second(at.second() / 30 * 30),
-        }
-        .and_then(|t| t.replace_nanosecond(0))
-        .expect("a valid minute, second and nanosecond");
-        start + self.window()
+        self.window_start(at) + self.window()
     }
 }
 
-/// The window of `Allowance::ResolvesInFlight`.
-pub const RESOLVE_WINDOW: time::Duration = time::Duration::seconds(30);
+/// The window of `Allowance::ResolvesInFlight`, in seconds (a divisor of 60).
+const RESOLVE_WINDOW_SECS: u8 = 30;
 
 /// Fixed-window counters per account, shared by every function and container through the
 /// table: one conditional write per charge, one plain write per refund.
