@@ -62,7 +62,7 @@ impl Default for ResolverSettings {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Webhook,
@@ -79,8 +79,7 @@ impl Source {
 }
 
 /// The chat's answer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Resolution {
     pub source: Source,
     pub data: Value,
@@ -91,8 +90,7 @@ pub struct Resolution {
 }
 
 /// The answer of `POST /webhook/{id}/test`: one call, and what the console can offer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TestOutcome {
     /// The answer was valid (2xx, parses in the webhook's format, within the size cap).
     pub ok: bool,

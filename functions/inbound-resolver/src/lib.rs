@@ -3,6 +3,7 @@
 //! the webhook's data or the fallback, by the deadline.
 
 use hookline::api::request::{json, variables_body};
+use hookline::api::types::ResolutionOut;
 use hookline::api::{api_segments, authenticate, load_webhook, serve, ApiError};
 use hookline::http::HttpClient;
 use hookline::inbound::Resolver;
@@ -125,10 +126,6 @@ where
         }
         let variables = variables_body(req)?;
         let resolution = self.resolver.resolve(&webhook, &variables).await;
-        Ok(json(
-            200,
-            &serde_json::to_value(resolution).expect("resolutions serialise"),
-        )
-        .build())
+        Ok(json(200, &ResolutionOut::from(&resolution)).build())
     }
 }

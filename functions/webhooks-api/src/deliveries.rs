@@ -1,13 +1,16 @@
 //! An outbound webhook's delivery log, manual resends, bulk recovery and test events.
 
 use hookline::api::request::{decode_cursor, encode_cursor, json, json_body, page_limit, query};
+use hookline::api::types::{
+    AttemptOut, DeliveryOut, DeliveryPage, OutboundTestOut, RecoverOut, RetryOut,
+};
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::model::{is_delivery_id, Delivery, DeliveryStatus, Flow, Webhook};
 use hookline::outbound::DeliveryError;
 use hookline::outbound::RECOVER_WINDOW;
 use hookline::store::DeliveryStore;
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -51,28 +54,6 @@ async fn load_delivery<P: Platform>(
     Ok((webhook, delivery))
 }
 
-/// A delivery in a list: the event named, attempts without response bodies.
-fn summary(d: &Delivery) -> Value {
-    let mut v = detail(d);
-    v["event"] = json!({"id": d.event.id, "event": d.event.event.as_str(), "occurredAt": v["event"]["occurredAt"]});
-    for attempt in v["attempts"].as_array_mut().into_iter().flatten() {
-        attempt.as_object_mut().map(|a| a.remove("responseBody"));
-    }
-    v
-}
-
-fn detail(d: &Delivery) -> Value {
-    let mut v = serde_json::to_value(d).expect("deliveries serialise");
-    let map = v.as_object_mut().expect("an object");
-    map.shift_remove("accountId");
-    // The event's data, where the record holds it.
-    if let Some(data) = map.shift_remove("legacyData") {
-        map["event"]["data"] = data;
-    }
-    map.insert("attemptCount".into(), json!(d.attempts.len()));
-    v
-}
-
 /// `GET /webhook/{id}/deliveries?status=&limit=&cursor=`: newest event first.
 pub async fn list<P: Platform>(
     app: &App<P>,
@@ -103,12 +84,11 @@ pub async fn list<P: Platform>(
             before.as_deref(),
         )
         .await?;
-    let data: Vec<Value> = page.items.iter().map(summary).collect();
-    Ok(json(
-        200,
-        &json!({"data": data, "nextCursor": page.next_after.as_deref().map(encode_cursor)}),
-    )
-    .build())
+    let page = DeliveryPage {
+        data: page.items.iter().map(DeliveryOut::summary).collect(),
+        next_cursor: page.next_after.as_deref().map(encode_cursor),
+    };
+    Ok(json(200, &page).build())
 }
 
 /// `GET /webhook/{id}/deliveries/{deliveryId}`: the event with its data (where it is kept: a
@@ -120,15 +100,15 @@ pub async fn get<P: Platform>(
     delivery_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let (_, delivery) = load_delivery(app, caller, id, delivery_id).await?;
-    let mut body = detail(&delivery);
-    if body["event"].get("data").is_none() {
+    let mut body = DeliveryOut::detail(&delivery);
+    if body.event.data.is_none() {
         let event = app
             .outbound
             .delivery_event(&delivery)
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         if let Some(event) = event {
-            body["event"]["data"] = event.data.to_value();
+            body.event.data = Some(event.data.to_value());
         }
     }
     Ok(json(200, &body).build())
@@ -162,11 +142,11 @@ pub async fn retry<P: Platform>(
         .get_delivery(&caller.account_id, &webhook.id, delivery_id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(json(
-        200,
-        &json!({"attempt": attempt, "delivery": detail(&delivery)}),
-    )
-    .build())
+    let answer = RetryOut {
+        attempt: AttemptOut::new(&attempt),
+        delivery: DeliveryOut::detail(&delivery),
+    };
+    Ok(json(200, &answer).build())
 }
 
 /// `POST /webhook/{id}/recover {"since": RFC 3339}`: every failed delivery of events since then
@@ -202,15 +182,14 @@ pub async fn recover<P: Platform>(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     tracing::info!(account_id = %caller.account_id, webhook_id = %webhook.id, queued, "recover queued");
-    Ok(json(202, &json!({"queued": queued})).build())
+    Ok(json(202, &RecoverOut { queued }).build())
 }
 
 /// `POST /webhook/{id}/test` on an outbound webhook: one signed test event, recorded nowhere.
-pub async fn test<P: Platform>(
-    app: &App<P>,
-    webhook: &Webhook,
-) -> Result<Response<Body>, ApiError> {
+pub async fn test<P: Platform>(app: &App<P>, webhook: &Webhook) -> OutboundTestOut {
     let attempt = app.outbound.send_test(webhook).await;
-    let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
-    Ok(json(200, &json!({"ok": ok, "attempt": attempt})).build())
+    OutboundTestOut {
+        ok: attempt.status.is_some_and(|s| (200..300).contains(&s)),
+        attempt: AttemptOut::new(&attempt),
+    }
 }

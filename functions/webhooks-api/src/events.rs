@@ -1,10 +1,10 @@
 //! `POST /api/v1/events`: integrations (and local demos) publish case and agent events.
 
 use hookline::api::request::{json, json_body};
+use hookline::api::types::PublishOut;
 use hookline::api::{ApiError, Caller};
 use hookline::events::Event;
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 
 use crate::{App, Platform};
 
@@ -21,5 +21,5 @@ pub async fn publish<P: Platform>(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     tracing::info!(account_id = %caller.account_id, event_id = %event.id, event = event.event.as_str(), "event published");
-    Ok(json(202, &json!({"id": event.id})).build())
+    Ok(json(202, &PublishOut { id: event.id }).build())
 }

@@ -4,12 +4,13 @@
 use hookline::api::request::{
     decode_cursor, encode_cursor, json, object_body, page_limit, query, variables_field,
 };
+use hookline::api::types::{ActivityOut, ActivityPage, InboundTestOut, TestOut};
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::ids;
 use hookline::model::{EventType, Flow, ValidationError, Webhook, WebhookPatch};
 use hookline::store::ActivityLog;
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::{App, Platform};
 
@@ -89,19 +90,17 @@ async fn one_test<P: Platform>(
     body: &TestBody,
     logged: Logged,
 ) -> Result<Response<Body>, ApiError> {
-    if webhook.flow() == Flow::Outbound {
+    let answer = if webhook.flow() == Flow::Outbound {
         body.no_variables()?;
-        return crate::deliveries::test(app, webhook).await;
-    }
-    let outcome = match logged {
-        Logged::Yes => app.inbound.test(webhook, &body.variables).await,
-        Logged::No => app.inbound.test_draft(webhook, &body.variables).await,
+        TestOut::Outbound(crate::deliveries::test(app, webhook).await)
+    } else {
+        let outcome = match logged {
+            Logged::Yes => app.inbound.test(webhook, &body.variables).await,
+            Logged::No => app.inbound.test_draft(webhook, &body.variables).await,
+        };
+        TestOut::Inbound(InboundTestOut::from(&outcome))
     };
-    Ok(json(
-        200,
-        &serde_json::to_value(outcome).expect("outcomes serialise"),
-    )
-    .build())
+    Ok(json(200, &answer).build())
 }
 
 /// `{"variables": {...}, "webhook": {...}}`, both optional.
@@ -168,6 +167,9 @@ pub async fn logs<P: Platform>(
         .store
         .list_activity(&caller.account_id, &webhook.id, limit, before.as_deref())
         .await?;
-    let next = page.next_after.as_deref().map(encode_cursor);
-    Ok(json(200, &json!({"data": page.items, "nextCursor": next})).build())
+    let page = ActivityPage {
+        data: page.items.iter().map(ActivityOut::from).collect(),
+        next_cursor: page.next_after.as_deref().map(encode_cursor),
+    };
+    Ok(json(200, &page).build())
 }

@@ -4,11 +4,12 @@ use hookline::ids;
 use hookline::model::{reject_unknown, Flow, Status, Webhook, WebhookPatch};
 use hookline::store::{ListFilter, StoreError};
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use hookline::api::request::{
     decode_cursor, encode_cursor, if_match, json, json_body, no_content, page_limit, query,
 };
+use hookline::api::types::{WebhookOut, WebhookPage};
 use hookline::api::{load_webhook, ApiError, Caller};
 use hookline::store::WebhookStore;
 
@@ -18,7 +19,12 @@ pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
 
 fn webhook_response(status: u16, webhook: &Webhook, reveal_secret: bool) -> Response<Body> {
-    json(status, &webhook.to_view(reveal_secret))
+    let out = if reveal_secret {
+        WebhookOut::revealed(webhook)
+    } else {
+        WebhookOut::masked(webhook)
+    };
+    json(status, &out)
         .header("etag", format!("\"{}\"", webhook.version))
         .build()
 }
@@ -75,7 +81,7 @@ pub async fn create<P: Platform>(
             other => other.into(),
         })?;
     tracing::info!(account_id = %caller.account_id, webhook_id = %webhook.id, "webhook created");
-    Ok(json(201, &webhook.to_view(true))
+    Ok(json(201, &WebhookOut::revealed(&webhook))
         .header("etag", format!("\"{}\"", webhook.version))
         .header("location", format!("/api/v1/webhook/{}", webhook.id))
         .build())
@@ -118,9 +124,11 @@ pub async fn list<P: Platform>(
         }
     }
     let page = app.store.list_webhooks(&caller.account_id, &filter).await?;
-    let data: Vec<Value> = page.items.iter().map(|w| w.to_view(false)).collect();
-    let next = page.next_after.as_deref().map(encode_cursor);
-    Ok(json(200, &json!({"data": data, "nextCursor": next})).build())
+    let page = WebhookPage {
+        data: page.items.iter().map(WebhookOut::masked).collect(),
+        next_cursor: page.next_after.as_deref().map(encode_cursor),
+    };
+    Ok(json(200, &page).build())
 }
 
 pub async fn update<P: Platform>(

@@ -3,10 +3,10 @@
 //! Every error answers `{"error":{"type","message","field"}}`. Server errors are logged in full
 //! and answered with an opaque message: no storage or SDK detail reaches a client.
 
+use crate::api::types::{ErrorBody, ErrorDetail, ErrorType};
 use crate::model::ValidationError;
 use crate::store::StoreError;
 use lambda_http::{Body, Response};
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,32 +45,27 @@ impl ApiError {
         }
     }
 
-    pub fn status(&self) -> u16 {
+    /// The error's type: its status and its stable name on the wire.
+    pub fn kind(&self) -> ErrorType {
         match self {
-            ApiError::InvalidInput { .. } => 400,
-            ApiError::Unauthorized(_) => 401,
-            ApiError::Forbidden(_) => 403,
-            ApiError::NotFound(_) => 404,
-            ApiError::MethodNotAllowed(..) => 405,
-            ApiError::Conflict(_) => 409,
-            ApiError::PayloadTooLarge(_) => 413,
-            ApiError::TooManyRequests { .. } => 429,
-            ApiError::Internal(_) => 500,
+            ApiError::InvalidInput { .. } => ErrorType::InvalidInput,
+            ApiError::Unauthorized(_) => ErrorType::Unauthorized,
+            ApiError::Forbidden(_) => ErrorType::UnauthorizedAccess,
+            ApiError::NotFound(_) => ErrorType::RecordNotFound,
+            ApiError::MethodNotAllowed(..) => ErrorType::MethodNotAllowed,
+            ApiError::Conflict(_) => ErrorType::Conflict,
+            ApiError::PayloadTooLarge(_) => ErrorType::PayloadTooLarge,
+            ApiError::TooManyRequests { .. } => ErrorType::TooManyRequests,
+            ApiError::Internal(_) => ErrorType::ServerError,
         }
     }
 
+    pub fn status(&self) -> u16 {
+        self.kind().status()
+    }
+
     pub fn type_name(&self) -> &'static str {
-        match self {
-            ApiError::InvalidInput { .. } => "ERROR_INVALID_INPUT",
-            ApiError::Unauthorized(_) => "ERROR_UNAUTHORIZED",
-            ApiError::Forbidden(_) => "ERROR_UNAUTHORIZED_ACCESS",
-            ApiError::NotFound(_) => "ERROR_RECORD_NOT_FOUND",
-            ApiError::MethodNotAllowed(..) => "ERROR_METHOD_NOT_ALLOWED",
-            ApiError::Conflict(_) => "ERROR_CONFLICT",
-            ApiError::PayloadTooLarge(_) => "ERROR_PAYLOAD_TOO_LARGE",
-            ApiError::TooManyRequests { .. } => "ERROR_TOO_MANY_REQUESTS",
-            ApiError::Internal(_) => "ERROR_SERVER_ERROR",
-        }
+        self.kind().as_str()
     }
 
     /// The response; `request_id` lets support find the log line of a 500.
@@ -86,7 +81,13 @@ impl ApiError {
             ApiError::InvalidInput { field, message } => (message.clone(), field.clone()),
             other => (other.to_string(), None),
         };
-        let body = json!({"error": {"type": self.type_name(), "message": message, "field": field}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind(),
+                message,
+                field,
+            },
+        };
         let mut builder = Response::builder()
             .status(self.status())
             .header("content-type", "application/json");
@@ -99,7 +100,9 @@ impl ApiError {
             _ => {}
         }
         builder
-            .body(Body::Text(body.to_string()))
+            .body(Body::Text(
+                serde_json::to_string(&body).expect("error bodies serialise"),
+            ))
             .expect("static headers are valid")
     }
 }

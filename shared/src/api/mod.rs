@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod request;
+pub mod types;
 
 pub use auth::{authenticate, Caller};
 pub use error::ApiError;

@@ -61,10 +61,11 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .map_err(|_| ApiError::invalid("If-Match", "must be the webhook's version, e.g. \"3\""))
 }
 
-pub fn json(status: u16, body: &Value) -> ResponseBuilder {
+/// A JSON response of one of the API's types (`api::types`).
+pub fn json<T: serde::Serialize + ?Sized>(status: u16, body: &T) -> ResponseBuilder {
     ResponseBuilder {
         status,
-        body: body.to_string(),
+        body: serde_json::to_string(body).expect("API types serialise"),
         headers: vec![("content-type", "application/json".into())],
     }
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::Attempt;
 use crate::events::Event;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Not yet delivered; another attempt is due at `next_attempt_at`.

@@ -1,7 +1,7 @@
 //! The webhook model: what a webhook is, as stored and as shown by the API.
 //!
-//! `Webhook` is the stored form and holds credentials in full; `Webhook::to_view` is the only way
-//! the API shows one, and it masks every credential.
+//! `Webhook` is the stored form and holds credentials in full. The API never shows it as it is:
+//! `api::types::WebhookOut` is how it does, with every credential masked.
 
 pub mod attempt;
 mod delivery;
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Flow {
     Inbound,
@@ -51,7 +51,7 @@ impl Flow {
 }
 
 /// The body format of the requests we send (and, inbound, of the responses we parse).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Format {
     #[serde(rename = "application/json")]
     Json,
@@ -77,7 +77,7 @@ impl Format {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Active,
@@ -102,7 +102,19 @@ impl Status {
 }
 
 /// The events an outbound webhook can subscribe to (the chat product's case and agent events).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum EventType {
     #[serde(rename = "case:new")]
     CaseNew,
@@ -148,7 +160,7 @@ impl EventType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Method {
     #[serde(rename = "GET")]
     Get,
@@ -302,22 +314,5 @@ impl Webhook {
         } else {
             &[]
         }
-    }
-
-    /// The API's view: credentials masked, the account left out (the caller's key implies it).
-    /// `reveal_secret` shows the HMAC secret in full: only the create and rotate answers do that.
-    pub fn to_view(&self, reveal_secret: bool) -> Value {
-        let security = if reveal_secret {
-            self.security.revealed_view()
-        } else {
-            self.security.masked_view()
-        };
-        let mut view = serde_json::to_value(self).expect("a webhook always serialises");
-        let map = view
-            .as_object_mut()
-            .expect("a webhook serialises to an object");
-        map.shift_remove("accountId");
-        map.insert("security".into(), security);
-        view
     }
 }

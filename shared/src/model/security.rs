@@ -1,7 +1,6 @@
 //! How we authenticate ourselves to a webhook's URL, and how credentials are masked.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 /// A secret that was rotated out but still signs until `expires_at`, so receivers can switch
@@ -94,7 +93,28 @@ impl TryFrom<SecurityFields> for Security {
 
 impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Security({})", self.masked_view())
+        match self {
+            Security::None => f.write_str("Security::None"),
+            Security::Hmac { secret, previous } => f
+                .debug_struct("Security::Hmac")
+                .field("secret", &mask(secret))
+                .field("previous", previous)
+                .finish(),
+            Security::Basic { username, password } => f
+                .debug_struct("Security::Basic")
+                .field("username", username)
+                .field("password", &mask(password))
+                .finish(),
+            Security::Bearer { token } => f
+                .debug_struct("Security::Bearer")
+                .field("token", &mask(token))
+                .finish(),
+            Security::Header { name, value } => f
+                .debug_struct("Security::Header")
+                .field("name", name)
+                .field("value", &mask(value))
+                .finish(),
+        }
     }
 }
 
@@ -146,48 +166,12 @@ impl Security {
             Security::Header { .. } => "header",
         }
     }
-
-    /// The view shown in reads and lists: every credential masked, rotated-out secrets omitted
-    /// (only when they stop signing is shown).
-    pub fn masked_view(&self) -> Value {
-        match self {
-            Security::None => json!({"type": "none"}),
-            Security::Hmac { secret, previous } => {
-                let mut v = json!({"type": "hmac", "secret": mask(secret)});
-                if let Some(last) = previous.iter().map(|p| p.expires_at).max() {
-                    v["previousSecretExpiresAt"] = json!(last
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .expect("RFC 3339 formats any date"));
-                }
-                v
-            }
-            Security::Basic { username, password } => {
-                json!({"type": "basic", "username": username, "password": mask(password)})
-            }
-            Security::Bearer { token } => json!({"type": "bearer", "token": mask(token)}),
-            Security::Header { name, value } => {
-                json!({"type": "header", "name": name, "value": mask(value)})
-            }
-        }
-    }
-
-    /// The view in the create and rotate answers: the HMAC secret in full (the one time the user
-    /// sees it); other credentials stay masked, the user typed them.
-    pub fn revealed_view(&self) -> Value {
-        match self {
-            Security::Hmac { secret, .. } => {
-                let mut v = self.masked_view();
-                v["secret"] = json!(secret);
-                v
-            }
-            other => other.masked_view(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     #[test]
     fn every_kind_reads_back_as_written_in_any_key_order() {
@@ -267,7 +251,11 @@ mod tests {
             },
         ];
         for s in all {
-            let text = format!("{} {:?}", s.masked_view(), s);
+            let text = format!(
+                "{:?} {}",
+                s,
+                json!(crate::api::types::SecurityOut::masked(&s))
+            );
             for secret in [
                 "c2VjcmV0c2VjcmV0",
                 "p4ssw0rd",

@@ -31,6 +31,22 @@ fn inbound() -> Value {
            "variables": ["order.status", "items[0].sku"]})
 }
 
+/// How the API shows `self`.
+trait View {
+    fn view(&self, reveal_secret: bool) -> Value;
+}
+
+impl View for Webhook {
+    fn view(&self, reveal_secret: bool) -> Value {
+        let out = if reveal_secret {
+            crate::api::types::WebhookOut::revealed(self)
+        } else {
+            crate::api::types::WebhookOut::masked(self)
+        };
+        serde_json::to_value(out).unwrap()
+    }
+}
+
 fn with(mut body: Value, key: &str, value: Value) -> Value {
     body[key] = value;
     body
@@ -307,7 +323,7 @@ fn a_read_sent_back_as_an_update_changes_nothing_but_the_version() {
         json!({"type": "basic", "username": "bot", "password": "correct horse battery"}),
     ))
     .unwrap();
-    let view = w.to_view(false);
+    let view = w.view(false);
     assert_eq!(view["security"]["password"], "********");
     let patch = WebhookPatch::from_json(&view).unwrap();
     assert_eq!(patch.echoed_version, Some(1));
@@ -319,7 +335,7 @@ fn a_read_sent_back_as_an_update_changes_nothing_but_the_version() {
     assert_eq!(Webhook { version: 1, ..next }, w);
 
     let hmac = create(outbound()).unwrap();
-    let next = WebhookPatch::from_json(&hmac.to_view(false))
+    let next = WebhookPatch::from_json(&hmac.view(false))
         .unwrap()
         .apply_to(&hmac, NOW, &rules())
         .unwrap();
@@ -423,11 +439,11 @@ fn credentials_stay_with_their_origin() {
         let refused = apply(json!({"url": elsewhere})).unwrap_err();
         assert_eq!(refused.field, field, "{security}");
         assert!(refused.message.contains("another origin"), "{refused:?}");
-        let masked = w.to_view(false)["security"].clone();
+        let masked = w.view(false)["security"].clone();
         let refused = apply(json!({"url": elsewhere, "security": masked})).unwrap_err();
         assert_eq!(refused.field, field, "{security}");
         // A whole read sent back with only the URL changed: the same.
-        let mut view = w.to_view(false);
+        let mut view = w.view(false);
         view["url"] = json!(elsewhere);
         assert_eq!(apply(view).unwrap_err().field, field);
         // Given again in full: accepted.
@@ -509,11 +525,11 @@ fn views_mask_credentials_and_hide_the_account() {
     let Security::Hmac { secret, .. } = &w.security else {
         panic!()
     };
-    let masked = w.to_view(false);
+    let masked = w.view(false);
     assert!(masked.get("accountId").is_none());
     assert!(!masked.to_string().contains(&secret[6..20]));
     assert_eq!(masked["security"]["secret"], json!(mask(secret)));
-    assert_eq!(w.to_view(true)["security"]["secret"], json!(secret));
+    assert_eq!(w.view(true)["security"]["secret"], json!(secret));
     assert_eq!(masked["flow"], "outbound");
     assert_eq!(masked["events"], json!(["case:new", "case:status:closed"]));
     assert_eq!(masked["createdAt"], "2026-11-25T12:00:00Z");
@@ -582,7 +598,7 @@ fn rotation_keeps_the_old_secret_signing_for_a_day() {
     );
     assert_eq!(next.version, w.version + 1);
     assert_eq!(
-        next.to_view(false)["security"]["previousSecretExpiresAt"],
+        next.view(false)["security"]["previousSecretExpiresAt"],
         "2026-11-26T12:00:00Z"
     );
 

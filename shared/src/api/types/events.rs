@@ -1,0 +1,39 @@
+//! Publishing events, and the catalogue of event types.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::model::EventType;
+
+/// The body of `POST /events`.
+#[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublishIn {
+    /// The idempotency key: an id published before delivers nothing new. Made (`evt_` and a
+    /// ULID) when left out.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "evt_crm-42"
+    )]
+    pub id: Option<String>,
+    pub event: EventType,
+    /// The API key's account; may be left out, and must match when sent.
+    pub account_id: Option<String>,
+    /// When it happened; defaults to now.
+    #[schema(format = DateTime)]
+    pub occurred_at: Option<String>,
+    /// The event's data, at most 64 KiB: checked against its type's schema
+    /// (`GET /event-types`); fields the schema does not name pass through.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// A published event's id.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct PublishOut {
+    #[schema(example = "evt_01JD9W3T1Q2B8V6A0S7K4N5M8P")]
+    pub id: String,
+}
