@@ -371,6 +371,8 @@ def check_template(cfn, f):
         "ANY /api/v1/webhook": "WebhooksApiFunction",
         "ANY /api/v1/webhook/{proxy+}": "WebhooksApiFunction",
         "POST /api/v1/events": "WebhooksApiFunction",
+        "GET /api/v1/openapi.json": "WebhooksApiFunction",
+        "GET /api/v1/event-types": "WebhooksApiFunction",
         RESOLVE_ROUTE: "InboundResolverFunction",
     }
     for route, function in expected.items():

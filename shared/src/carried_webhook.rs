@@ -90,7 +90,7 @@ fn webhook_key(webhook: &Webhook) -> u64 {
     hasher.finish()
 }
 
-/// The webhook's JSON text, as `Webhook` serialises it.
+/// The webhook's JSON text, its stored form (`store::codec`).
 pub fn text_of(webhook: &Arc<Webhook>) -> Arc<RawValue> {
     let key = webhook_key(webhook);
     if let Some((known, text)) = memo().written.get(key) {
@@ -98,7 +98,7 @@ pub fn text_of(webhook: &Arc<Webhook>) -> Arc<RawValue> {
             return text.clone();
         }
     }
-    let text = serde_json::to_string(&**webhook).expect("webhooks always serialise");
+    let text = crate::store::codec::webhook_text(webhook);
     let text: Arc<RawValue> = RawValue::from_string(text)
         .expect("serde_json writes valid JSON")
         .into();
@@ -117,7 +117,7 @@ pub fn parse(text: &str) -> serde_json::Result<Arc<Webhook>> {
             return Ok(webhook.clone());
         }
     }
-    let webhook = Arc::new(serde_json::from_str::<Webhook>(text)?);
+    let webhook = Arc::new(crate::store::codec::webhook_from_text(text)?);
     memo()
         .parsed
         .insert(key, text.len(), (text.into(), webhook.clone()));
@@ -154,15 +154,15 @@ mod tests {
             "createdAt": "2026-12-01T00:00:00Z", "updatedAt": "2026-12-01T00:00:00Z",
             "version": version,
         });
-        serde_json::from_value(json).unwrap()
+        crate::store::codec::webhook_from_value(json).unwrap()
     }
 
     #[test]
-    fn the_text_is_what_serde_writes_and_a_changed_webhook_is_written_again() {
+    fn the_text_is_the_stored_form_and_a_changed_webhook_is_written_again() {
         let first = Arc::new(webhook(1));
         assert_eq!(
             text_of(&first).get(),
-            serde_json::to_string(&*first).unwrap()
+            crate::store::codec::webhook_text(&first)
         );
         // Equal but another allocation: the same text.
         assert_eq!(text_of(&Arc::new(webhook(1))).get(), text_of(&first).get());
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_text_is_parsed_to_exactly_its_webhook_even_when_its_ends_match_another() {
-        let text = serde_json::to_string(&webhook(7)).unwrap();
+        let text = crate::store::codec::webhook_text(&webhook(7));
         assert_eq!(*parse(&text).unwrap(), webhook(7));
         // Same length and ends, another middle: a key collision, never a wrong webhook.
         let other = text.replace("/hook", "/hoop");

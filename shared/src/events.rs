@@ -126,6 +126,9 @@ impl Event {
         let value = map
             .get("data")
             .ok_or_else(|| ValidationError::new("data", "is required"))?;
+        // The catalogue's schema names the first mismatch's path; `check_data` then applies
+        // what a schema cannot say (the size limit) with the delivery function's own check.
+        crate::catalogue::validate(event, value)?;
         let data = EventData::from_value(value);
         check_data(event, data.get())?;
         Ok(Event {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod apikeys;
 pub mod carried_webhook;
+pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod egress;

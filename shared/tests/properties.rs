@@ -724,3 +724,50 @@ proptest! {
         }
     }
 }
+
+/// Data objects near the catalogue's rules: the fields the schemas name, each with a value of
+/// any kind (the right kind, often), and other fields.
+fn event_data() -> impl Strategy<Value = Value> {
+    let named = select(vec![
+        "caseId", "agentId", "status", "contact", "fields", "messages", "channels",
+    ]);
+    let value = prop_oneof![
+        2 => select(vec!["", "72", "closed", "pending", "active", "queue", "available", "unavailable"])
+            .prop_map(Value::from),
+        1 => Just(json!({})),
+        1 => Just(json!([])),
+        2 => json_value(),
+    ];
+    let field = prop_oneof![3 => named.prop_map(String::from), 1 => key()];
+    prop_oneof![
+        6 => prop::collection::vec((field, value), 0..5)
+            .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        1 => json_value(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The delivery function checks queued events with `check_data`, off the text; the API
+    /// with the catalogue's schema. Both give the same verdict on any data, naming the same
+    /// field when they refuse.
+    #[test]
+    fn the_queue_check_and_the_catalogue_schema_agree(data in event_data(), which in 0..7usize) {
+        let event_type = hookline::model::EventType::ALL[which];
+        let schema = hookline::catalogue::validate(event_type, &data);
+        let queued = Event {
+            id: "evt_1".into(),
+            event: event_type,
+            account_id: "acme".into(),
+            occurred_at: NOW,
+            data: hookline::events::EventData::from_value(&data),
+        }
+        .check_queued();
+        prop_assert_eq!(
+            schema.as_ref().map_err(|e| e.field.as_str()),
+            queued.as_ref().map_err(|e| e.field.as_str()),
+            "{} {}: schema {:?}, queue {:?}", event_type.as_str(), data, schema, queued
+        );
+    }
+}

@@ -2,15 +2,15 @@
 //! Same API-key auth and account scoping as the management API; the answer is always a 200 with
 //! the webhook's data or the fallback, by the deadline.
 
+use hookline::api::openapi;
 use hookline::api::request::{json, variables_body};
 use hookline::api::types::ResolutionOut;
-use hookline::api::{api_segments, authenticate, load_webhook, serve, ApiError};
+use hookline::api::{authenticate, load_webhook, serve, ApiError};
 use hookline::http::HttpClient;
 use hookline::inbound::Resolver;
 use hookline::model::{Flow, Webhook};
 use hookline::notify::Mailer;
 use hookline::store::{ActivityLog, Allowance, Allowances, ApiKeyStore, NoticeGate, WebhookStore};
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 /// The longest the resolve limit may add to a resolve, each way (charge, give back).
@@ -40,20 +40,21 @@ where
     }
 
     async fn route(&self, req: Request) -> (&'static str, Result<Response<Body>, ApiError>) {
-        const ROUTE: &str = "/webhook/{id}/resolve";
-        let Some(segments) = api_segments(req.uri().path()) else {
+        // This function serves one operation of the document; API Gateway sends it only that.
+        let Some((template, params)) = openapi::route(req.uri().path()) else {
             return ("unknown", Err(ApiError::NotFound("no such path".into())));
         };
-        let ["webhook", id, "resolve"] = segments.as_slice() else {
-            return ("unknown", Err(ApiError::NotFound("no such path".into())));
+        let ("/webhook/{id}/resolve", [id]) = (template, params.as_slice()) else {
+            return (template, Err(ApiError::NotFound("no such path".into())));
         };
-        if req.method() != Method::POST {
+        if openapi::operation(template, req.method().as_str()).is_none() {
+            let allow = openapi::allowed(template);
             return (
-                ROUTE,
-                Err(ApiError::MethodNotAllowed(req.method().to_string(), "POST")),
+                template,
+                Err(ApiError::MethodNotAllowed(req.method().to_string(), allow)),
             );
         }
-        (ROUTE, self.resolve(id, &req).await)
+        (template, self.resolve(id, &req).await)
     }
 
     /// Resolving reads configuration and calls out; read-only keys may do it (chatbots need

@@ -91,7 +91,10 @@ pub fn serve(
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
     if method != Method::GET && method != Method::HEAD {
-        return Err(ApiError::MethodNotAllowed(method.to_string(), "GET, HEAD"));
+        return Err(ApiError::MethodNotAllowed(
+            method.to_string(),
+            "GET, HEAD".into(),
+        ));
     }
     let name = match path {
         ConsolePath::Page => "",

@@ -15,13 +15,9 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Read-only keys may read; any other method is refused with 403.
-    pub fn may(&self, method: &lambda_http::http::Method) -> Result<(), ApiError> {
-        let reads = [
-            lambda_http::http::Method::GET,
-            lambda_http::http::Method::HEAD,
-        ];
-        if self.scope == KeyScope::ReadOnly && !reads.contains(method) {
+    /// Operations that change something (`Access::Write`) refuse read-only keys with 403.
+    pub fn may_write(&self) -> Result<(), ApiError> {
+        if self.scope == KeyScope::ReadOnly {
             return Err(ApiError::Forbidden("this API key is read-only"));
         }
         Ok(())

@@ -22,7 +22,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("this path does not accept {0}")]
-    MethodNotAllowed(String, &'static str),
+    MethodNotAllowed(String, String),
     #[error("{0}")]
     Conflict(String),
     #[error("the request body is larger than {0} bytes")]
@@ -93,7 +93,9 @@ impl ApiError {
             .header("content-type", "application/json");
         match &self {
             ApiError::Unauthorized(_) => builder = builder.header("www-authenticate", "Bearer"),
-            ApiError::MethodNotAllowed(_, allow) => builder = builder.header("allow", *allow),
+            ApiError::MethodNotAllowed(_, allow) => {
+                builder = builder.header("allow", allow.as_str())
+            }
             ApiError::TooManyRequests {
                 retry_after_secs, ..
             } => builder = builder.header("retry-after", retry_after_secs.to_string()),

@@ -5,6 +5,7 @@
 //!   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
 //!   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN] [--kms-alias alias/NAME]
 //!   hookline-admin reseal
+//!   hookline-admin openapi     (prints the API's OpenAPI document; needs no environment)
 //!
 //! Reads HOOKLINE_TABLE_NAME (and, for `reseal`, which seals the credentials of webhooks
 //! stored before sealing, HOOKLINE_KMS_KEY_ID) and the standard AWS environment (AWS_ENDPOINT_URL for the local
@@ -26,6 +27,7 @@ const USAGE: &str = "usage:
   hookline-admin keys revoke --account ACCOUNT --key-id KEY_ID
   hookline-admin init-local [--queue NAME]... [--ses-domain DOMAIN] [--kms-alias alias/NAME]
   hookline-admin reseal    (seals the credentials of webhooks stored before sealing)
+  hookline-admin openapi   (prints the API's OpenAPI document, as GET /api/v1/openapi.json answers)
 environment: HOOKLINE_TABLE_NAME (and HOOKLINE_KMS_KEY_ID for reseal), and AWS_ENDPOINT_URL / AWS_REGION / credentials as usual";
 
 /// `--flag value` pairs after the subcommand words.
@@ -67,6 +69,15 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         .map(String::as_str)
         .collect();
     let opts = options(&args[words.len()..])?;
+    if words == ["openapi"] {
+        check_known(&opts, &[])?;
+        let document = hookline::api::openapi::document();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("documents serialise")
+        );
+        return Ok(());
+    }
     let sdk = aws_sdk_config().await;
     let table = required("HOOKLINE_TABLE_NAME").map_err(|e| e.to_string())?;
     let store = DynamoStore::from_sdk_config(&sdk, table);

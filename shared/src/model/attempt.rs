@@ -1,12 +1,9 @@
 //! One try of a call to a webhook's URL, as logged and shown.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Attempt {
-    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// The HTTP status, when an answer came.
     pub status: Option<u16>,
@@ -14,10 +11,8 @@ pub struct Attempt {
     pub error: Option<String>,
     pub duration_ms: u64,
     /// The start of the answer's body (a delivery's log keeps `STORED_EXCERPT_BYTES` of it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body: Option<String>,
     /// A resend the user asked for; it does not move the retry schedule.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manual: bool,
 }
 

@@ -40,12 +40,10 @@ impl DeliveryStatus {
 /// Which event a delivery carries: its id, type and time, without its data. A delivery record
 /// keeps only this (the data travels in the delivery's messages, and is stored once per event
 /// when a delivery of it fails; see docs/delivery-pipeline.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EventRef {
     pub id: String,
     pub event: crate::model::EventType,
-    #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
 }
 
@@ -59,8 +57,7 @@ impl From<&Event> for EventRef {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
     /// Deterministic: the same event and webhook always give the same id (see `delivery_id`).
     /// Receivers see it as `webhook-id`, stable across retries.
@@ -70,13 +67,10 @@ pub struct Delivery {
     pub event: EventRef,
     /// The event's data, in records written before v2 (which kept a copy of it): their
     /// retries and resends read it from here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legacy_data: Option<crate::events::EventData>,
     pub status: DeliveryStatus,
     pub attempts: Vec<Attempt>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

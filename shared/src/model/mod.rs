@@ -169,8 +169,7 @@ pub enum Method {
 }
 
 /// Settings that exist only for inbound webhooks (the chat pulls data through them).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct InboundConfig {
     pub method: Method,
     /// Variable paths such as `customer.name` or `orders[0].id`.
@@ -181,17 +180,15 @@ pub struct InboundConfig {
 }
 
 /// Settings that exist only for outbound webhooks (we push events to them).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OutboundConfig {
     pub events: Vec<EventType>,
     pub timeout_ms: u32,
 }
 
 /// The flow together with the settings only that flow has, so a webhook cannot hold the other
-/// flow's fields. Serialised as `"flow": "inbound"` beside those fields.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "flow", rename_all = "lowercase")]
+/// flow's fields.
+#[derive(Clone, Debug, PartialEq)]
 pub enum FlowConfig {
     Inbound(InboundConfig),
     Outbound(OutboundConfig),
@@ -207,8 +204,7 @@ impl FlowConfig {
 }
 
 /// A webhook as stored, credentials included.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", try_from = "WebhookFields")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Webhook {
     pub id: String,
     pub account_id: String,
@@ -218,79 +214,11 @@ pub struct Webhook {
     pub url: String,
     pub notification_email: String,
     pub security: Security,
-    #[serde(flatten)]
     pub config: FlowConfig,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     /// Bumped by every write; updates are conditional on it (optimistic concurrency).
     pub version: u64,
-}
-
-/// A webhook's JSON as `Webhook` writes it, read in one pass. Derived, `Webhook`'s flattened,
-/// internally tagged `config` made serde buffer the whole object before reading it, once per
-/// delivery message (about a tenth of a delivery's CPU in the throughput bench).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WebhookFields {
-    id: String,
-    account_id: String,
-    name: String,
-    format: Format,
-    status: Status,
-    url: String,
-    notification_email: String,
-    security: Security,
-    flow: Flow,
-    timeout_ms: u32,
-    // Inbound only.
-    method: Option<Method>,
-    variables: Option<Vec<String>>,
-    #[serde(default)]
-    fallback_response: Value,
-    // Outbound only.
-    events: Option<Vec<EventType>>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    updated_at: OffsetDateTime,
-    version: u64,
-}
-
-impl TryFrom<WebhookFields> for Webhook {
-    type Error = String;
-
-    fn try_from(f: WebhookFields) -> Result<Self, String> {
-        let missing =
-            |field: &str| format!("missing field `{field}` of a {} webhook", f.flow.as_str());
-        let config = match f.flow {
-            Flow::Inbound => FlowConfig::Inbound(InboundConfig {
-                method: f.method.ok_or_else(|| missing("method"))?,
-                variables: f.variables.ok_or_else(|| missing("variables"))?,
-                fallback_response: f.fallback_response,
-                timeout_ms: f.timeout_ms,
-            }),
-            Flow::Outbound => FlowConfig::Outbound(OutboundConfig {
-                events: f.events.ok_or_else(|| missing("events"))?,
-                timeout_ms: f.timeout_ms,
-            }),
-        };
-        Ok(Webhook {
-            id: f.id,
-            account_id: f.account_id,
-            name: f.name,
-            format: f.format,
-            status: f.status,
-            url: f.url,
-            notification_email: f.notification_email,
-            security: f.security,
-            config,
-            created_at: f.created_at,
-            updated_at: f.updated_at,
-            version: f.version,
-        })
-    }
 }
 
 impl Webhook {

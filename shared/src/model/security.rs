@@ -1,27 +1,22 @@
 //! How we authenticate ourselves to a webhook's URL, and how credentials are masked.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// A secret that was rotated out but still signs until `expires_at`, so receivers can switch
 /// without dropping requests.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, PartialEq)]
 pub struct PreviousSecret {
     pub secret: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
 /// `Debug` prints the masked view: a webhook logged with `{:?}` (or inside an error) carries no
 /// credential.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", try_from = "SecurityFields")]
+#[derive(Clone, PartialEq)]
 pub enum Security {
     None,
     Hmac {
         secret: String,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         previous: Vec<PreviousSecret>,
     },
     Basic {
@@ -35,60 +30,6 @@ pub enum Security {
         name: String,
         value: String,
     },
-}
-
-/// `Security` as its JSON reads, in one pass: serde reads an internally tagged enum by
-/// buffering the object first, once per delivery message (the webhook copy it carries).
-#[derive(Deserialize)]
-struct SecurityFields {
-    #[serde(rename = "type")]
-    kind: SecurityKind,
-    secret: Option<String>,
-    #[serde(default)]
-    previous: Vec<PreviousSecret>,
-    username: Option<String>,
-    password: Option<String>,
-    token: Option<String>,
-    name: Option<String>,
-    value: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum SecurityKind {
-    None,
-    Hmac,
-    Basic,
-    Bearer,
-    Header,
-}
-
-impl TryFrom<SecurityFields> for Security {
-    type Error = String;
-
-    fn try_from(f: SecurityFields) -> Result<Self, String> {
-        let need = |field: Option<String>, name: &str| {
-            field.ok_or_else(|| format!("missing field `{name}`"))
-        };
-        Ok(match f.kind {
-            SecurityKind::None => Security::None,
-            SecurityKind::Hmac => Security::Hmac {
-                secret: need(f.secret, "secret")?,
-                previous: f.previous,
-            },
-            SecurityKind::Basic => Security::Basic {
-                username: need(f.username, "username")?,
-                password: need(f.password, "password")?,
-            },
-            SecurityKind::Bearer => Security::Bearer {
-                token: need(f.token, "token")?,
-            },
-            SecurityKind::Header => Security::Header {
-                name: need(f.name, "name")?,
-                value: need(f.value, "value")?,
-            },
-        })
-    }
 }
 
 impl std::fmt::Debug for Security {
@@ -171,46 +112,7 @@ impl Security {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
-
-    #[test]
-    fn every_kind_reads_back_as_written_in_any_key_order() {
-        let expires = time::macros::datetime!(2026-12-01 00:00 UTC);
-        for security in [
-            Security::None,
-            Security::Hmac {
-                secret: "whsec_a".into(),
-                previous: vec![],
-            },
-            Security::Hmac {
-                secret: "whsec_b".into(),
-                previous: vec![PreviousSecret {
-                    secret: "whsec_a".into(),
-                    expires_at: expires,
-                }],
-            },
-            Security::Basic {
-                username: "u".into(),
-                password: "p".into(),
-            },
-            Security::Bearer { token: "t".into() },
-            Security::Header {
-                name: "x-key".into(),
-                value: "v".into(),
-            },
-        ] {
-            let text = serde_json::to_string(&security).unwrap();
-            assert_eq!(serde_json::from_str::<Security>(&text).unwrap(), security);
-            // The tag last, as another writer may put it.
-            let mut value: Value = serde_json::from_str(&text).unwrap();
-            let kind = value.as_object_mut().unwrap().shift_remove("type").unwrap();
-            value["type"] = kind;
-            assert_eq!(serde_json::from_value::<Security>(value).unwrap(), security);
-        }
-        let broken = serde_json::from_str::<Security>(r#"{"type": "basic", "username": "u"}"#);
-        assert!(broken.unwrap_err().to_string().contains("password"));
-        assert!(serde_json::from_str::<Security>(r#"{"type": "kerberos"}"#).is_err());
-    }
+    use serde_json::json;
 
     #[test]
     fn secrets_compare_equal_only_when_equal() {

@@ -3,6 +3,7 @@
 //! traits take and give (`Lease`, `Claim`, `Health`, ...) live in `crate::model`, re-exported
 //! here.
 
+pub mod codec;
 pub mod dynamo;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
@@ -372,13 +373,11 @@ pub trait Allowances: Send + Sync {
 }
 
 /// What happened on an inbound call (a resolution or a test), for the webhook's log.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ActivityEntry {
     pub id: String,
     /// `resolve` or `test`.
     pub kind: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// `webhook` or `fallback`.
     pub source: String,

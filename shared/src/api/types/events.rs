@@ -37,3 +37,47 @@ pub struct PublishOut {
     #[schema(example = "evt_01JD9W3T1Q2B8V6A0S7K4N5M8P")]
     pub id: String,
 }
+
+/// One event type of the catalogue.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct EventTypeOut {
+    #[schema(example = "case:status:closed")]
+    pub name: EventType,
+    pub summary: String,
+    pub description: String,
+    /// The JSON Schema (2020-12) its `data` is checked against; other properties pass.
+    #[schema(value_type = Object)]
+    pub schema: Value,
+    /// A `data` of this type.
+    #[schema(value_type = Object)]
+    pub example: Value,
+}
+
+impl From<crate::catalogue::EventTypeDoc> for EventTypeOut {
+    fn from(doc: crate::catalogue::EventTypeDoc) -> Self {
+        EventTypeOut {
+            name: doc.event,
+            summary: doc.summary.into(),
+            description: doc.description.into(),
+            schema: doc.schema,
+            example: doc.example,
+        }
+    }
+}
+
+/// The event types outbound webhooks can subscribe to.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct EventTypeList {
+    pub data: Vec<EventTypeOut>,
+}
+
+impl EventTypeList {
+    pub fn catalogue() -> Self {
+        EventTypeList {
+            data: crate::catalogue::all()
+                .into_iter()
+                .map(EventTypeOut::from)
+                .collect(),
+        }
+    }
+}

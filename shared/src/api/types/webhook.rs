@@ -245,8 +245,10 @@ pub struct InboundWebhookCreate {
     pub name: String,
     pub flow: InboundFlow,
     /// Default `application/json`.
+    #[schema(nullable = false)]
     pub format: Option<Format>,
     /// Default `active`.
+    #[schema(nullable = false)]
     pub status: Option<Status>,
     /// `https://` (plain `http://` only on a local stack), at most 2048 bytes, no credentials
     /// in it; `{{variable}}` placeholders may stand in the path and query.
@@ -259,17 +261,19 @@ pub struct InboundWebhookCreate {
     )]
     pub notification_email: String,
     /// Default: HMAC with a generated secret.
+    #[schema(nullable = false)]
     pub security: Option<SecurityIn>,
     /// Default `GET` (variables in the query); `POST` sends them in the body.
+    #[schema(nullable = false)]
     pub method: Option<Method>,
     /// Variable paths to read from the answer, at most 100, each listed once.
-    #[schema(max_items = 100, inline)]
+    #[schema(nullable = false, max_items = 100, inline)]
     pub variables: Option<Vec<VariablePathIn>>,
     /// What the chat gets when the URL gives no valid answer: any JSON, at most 64 KiB.
     #[schema(required = true)]
     pub fallback_response: Value,
     /// Default 3000.
-    #[schema(minimum = 100, maximum = 10000)]
+    #[schema(nullable = false, minimum = 100, maximum = 10000)]
     pub timeout_ms: Option<u32>,
 }
 
@@ -285,8 +289,10 @@ pub struct OutboundWebhookCreate {
     pub name: String,
     pub flow: OutboundFlow,
     /// Default `application/json`.
+    #[schema(nullable = false)]
     pub format: Option<Format>,
     /// Default `active`.
+    #[schema(nullable = false)]
     pub status: Option<Status>,
     /// `https://` (plain `http://` only on a local stack), at most 2048 bytes.
     #[schema(min_length = 1, max_length = 2048, pattern = r"^https?://[A-Za-z0-9]")]
@@ -298,12 +304,13 @@ pub struct OutboundWebhookCreate {
     )]
     pub notification_email: String,
     /// Default: HMAC with a generated secret.
+    #[schema(nullable = false)]
     pub security: Option<SecurityIn>,
     /// The events to send it: at least one.
     #[schema(min_items = 1)]
     pub events: Vec<EventType>,
     /// Default 15000.
-    #[schema(minimum = 1000, maximum = 30000)]
+    #[schema(nullable = false, minimum = 1000, maximum = 30000)]
     pub timeout_ms: Option<u32>,
 }
 
@@ -326,40 +333,55 @@ pub struct WebhookUpdate {
         max_length = 200,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// The webhook's own flow, if sent.
+    #[schema(nullable = false)]
     pub flow: Option<crate::model::Flow>,
+    #[schema(nullable = false)]
     pub format: Option<Format>,
+    #[schema(nullable = false)]
     pub status: Option<Status>,
-    #[schema(min_length = 1, max_length = 2048, pattern = r"^https?://[A-Za-z0-9]")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^https?://[A-Za-z0-9]"
+    )]
     pub url: Option<String>,
     #[schema(
         max_length = 254,
         pattern = r"^[^@\s]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
     )]
+    #[schema(nullable = false)]
     pub notification_email: Option<String>,
+    #[schema(nullable = false)]
     pub security: Option<SecurityIn>,
     /// Inbound only.
+    #[schema(nullable = false)]
     pub method: Option<Method>,
     /// Inbound only.
-    #[schema(max_items = 100, inline)]
+    #[schema(nullable = false, max_items = 100, inline)]
     pub variables: Option<Vec<VariablePathIn>>,
     /// Inbound only.
     pub fallback_response: Option<Value>,
     /// Outbound only.
-    #[schema(min_items = 1)]
+    #[schema(nullable = false, min_items = 1)]
     pub events: Option<Vec<EventType>>,
     /// 100-10000 inbound, 1000-30000 outbound.
-    #[schema(minimum = 100, maximum = 30000)]
+    #[schema(nullable = false, minimum = 100, maximum = 30000)]
     pub timeout_ms: Option<u32>,
     /// Echoed from a read: must be this webhook's id.
+    #[schema(nullable = false)]
     pub id: Option<String>,
     /// Echoed from a read: the precondition (as `If-Match`).
-    #[schema(minimum = 0)]
+    #[schema(nullable = false, minimum = 0)]
     pub version: Option<u64>,
     /// Echoed from a read: ignored.
+    #[schema(nullable = false)]
     pub created_at: Option<String>,
     /// Echoed from a read: ignored.
+    #[schema(nullable = false)]
     pub updated_at: Option<String>,
 }
 

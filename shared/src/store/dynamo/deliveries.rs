@@ -13,6 +13,7 @@ use super::{
     DynamoStore, Item, TTL_ATTRIBUTE,
 };
 use crate::model::{Attempt, Claim, Delivery, DeliveryStatus, FirstRecord, Lease};
+use crate::store::codec;
 use crate::store::{
     collect_page, DeliveryStore, Page, StoreError, StoreResult, MAX_READS_PER_PAGE,
 };
@@ -27,14 +28,13 @@ pub fn delivery_item(
 ) -> Item {
     // The event's reference, or the whole event when the record keeps its data (v1's format).
     let event = match delivery.stored_event() {
-        Some(event) => serde_json::to_string(&event),
-        None => serde_json::to_string(&delivery.event),
-    }
-    .expect("events always serialise");
+        Some(event) => serde_json::to_string(&event).expect("events always serialise"),
+        None => codec::event_ref_text(&delivery.event),
+    };
     let attempts = delivery
         .attempts
         .iter()
-        .map(|a| s(serde_json::to_string(a).expect("attempts always serialise")))
+        .map(|a| s(codec::attempt_text(a)))
         .collect();
     let mut item = HashMap::from([
         (
@@ -115,7 +115,7 @@ impl DynamoStore {
                     let text = v.as_s().map_err(|_| {
                         StoreError::Corrupt("delivery attempt is not a string".into())
                     })?;
-                    serde_json::from_str::<Attempt>(text).map_err(|e| corrupt("attempt", &e))
+                    codec::attempt_from_text(text).map_err(|e| corrupt("attempt", &e))
                 })
                 .collect::<StoreResult<Vec<_>>>()?,
             _ => Vec::new(),
@@ -125,7 +125,7 @@ impl DynamoStore {
             id: get_s(item, "sk")?.to_string(),
             account_id: get_s(item, "accountId")?.to_string(),
             webhook_id: get_s(item, "webhookId")?.to_string(),
-            event: serde_json::from_str(event).map_err(|e| corrupt("event", &e))?,
+            event: codec::event_ref_from_text(event).map_err(|e| corrupt("event", &e))?,
             legacy_data: serde_json::from_str::<serde_json::Value>(event)
                 .map_err(|e| corrupt("event", &e))?
                 .get("data")
@@ -257,7 +257,7 @@ impl DeliveryStore for DynamoStore {
         expires_at: OffsetDateTime,
     ) -> StoreResult<()> {
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-        let attempt = serde_json::to_string(attempt).expect("attempts always serialise");
+        let attempt = codec::attempt_text(attempt);
         let (set_next, remove_next) = match next_attempt_at {
             Some(_) => (", nextAttemptAt = :next", ""),
             None => ("", ", nextAttemptAt"),

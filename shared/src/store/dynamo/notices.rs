@@ -111,7 +111,7 @@ impl ActivityLog for DynamoStore {
         entry: &ActivityEntry,
         expires_at: OffsetDateTime,
     ) -> StoreResult<()> {
-        let doc = serde_json::to_string(entry).expect("an activity entry always serialises");
+        let doc = crate::store::codec::activity_text(entry);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -142,7 +142,7 @@ impl ActivityLog for DynamoStore {
                 async move {
                     let out = query.send().await.map_err(backend)?;
                     Self::raw_page(&out, |item| {
-                        serde_json::from_str(get_s(item, "doc")?)
+                        crate::store::codec::activity_from_text(get_s(item, "doc")?)
                             .map_err(|e| StoreError::Corrupt(format!("activity doc: {e}")))
                     })
                 }

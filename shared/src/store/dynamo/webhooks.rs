@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use super::keys::{self, account_pk, subscription_pk, webhook_sk};
 use super::{backend, conditional, get_s, n, s, DynamoStore, Item};
 use crate::model::{EventType, Mark, Subscriber, Webhook};
+use crate::store::codec;
 use crate::store::{
     collect_page, ListFilter, Page, RawPage, StoreError, StoreResult, SubscriptionIndex,
     WebhookStore, MAX_READS_PER_PAGE,
@@ -22,16 +23,14 @@ impl DynamoStore {
     /// serves the webhook item and its subscription entries (the same sealed value).
     async fn doc(&self, webhook: &Webhook) -> StoreResult<AttributeValue> {
         let Some(sealer) = &self.sealer else {
-            return Ok(s(
-                serde_json::to_string(webhook).expect("a webhook always serialises")
-            ));
+            return Ok(s(codec::webhook_text(webhook)));
         };
-        let security = serde_json::to_vec(&webhook.security).expect("security always serialises");
+        let security = codec::security_bytes(&webhook.security);
         let sealed = sealer
             .seal(&webhook.account_id, &webhook.id, &security)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut value = serde_json::to_value(webhook).expect("a webhook always serialises");
+        let mut value = codec::webhook_value(webhook);
         value["security"] = serde_json::json!({ "sealed": sealed });
         Ok(s(value.to_string()))
     }
@@ -42,13 +41,13 @@ impl DynamoStore {
         let text = get_s(item, "doc")?;
         let corrupt = |e: String| StoreError::Corrupt(format!("webhook doc: {e}"));
         if !text.contains(SEALED_SECURITY) {
-            return serde_json::from_str(text).map_err(|e| corrupt(e.to_string()));
+            return codec::webhook_from_text(text).map_err(|e| corrupt(e.to_string()));
         }
         let mut value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
         if !value["security"]["sealed"].is_string() {
             // The text was elsewhere in the doc (a fallback response, say): not sealed.
-            return serde_json::from_value(value).map_err(|e| corrupt(e.to_string()));
+            return codec::webhook_from_value(value).map_err(|e| corrupt(e.to_string()));
         }
         let field = |name: &str| value[name].as_str().map(str::to_string);
         let (Some(account_id), Some(id), Some(sealed)) = (
@@ -70,7 +69,7 @@ impl DynamoStore {
                 other => StoreError::Backend(other.to_string()),
             })?;
         value["security"] = serde_json::from_slice(&opened).map_err(|e| corrupt(e.to_string()))?;
-        serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
+        codec::webhook_from_value(value).map_err(|e| corrupt(e.to_string()))
     }
 
     async fn parse_webhooks(&self, items: &[Item]) -> StoreResult<Vec<Webhook>> {

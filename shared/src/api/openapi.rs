@@ -1,0 +1,976 @@
+//! The API's contract: every operation of every function, and the OpenAPI 3.1 document built
+//! from them (`GET /api/v1/openapi.json`).
+//!
+//! `OPERATIONS` is the one list of what the API serves. The functions route through it
+//! (`route`): a path it does not list is a 404 and a method it does not list a 405, so the
+//! document cannot promise an operation the code does not serve, nor the code serve one the
+//! document leaves out. The schemas come from the request and response types
+//! (`api::types`); the event types' schemas from `crate::catalogue`.
+
+use serde_json::{json, Map, Value};
+use utoipa::OpenApi;
+
+use super::types::*;
+
+/// Which API key an operation takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No key: the document and the event-type catalogue.
+    Public,
+    /// Any key, read-only keys included.
+    Read,
+    /// A key that may write (not a read-only one).
+    Write,
+}
+
+/// Which function serves an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    WebhooksApi,
+    InboundResolver,
+}
+
+/// A query parameter.
+pub struct Query {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Its JSON Schema.
+    pub schema: fn() -> Value,
+}
+
+/// A request body: its schema's name in `components.schemas`, and named examples.
+pub struct RequestBody {
+    pub schema: &'static str,
+    pub required: bool,
+    pub examples: &'static [(&'static str, &'static str)],
+}
+
+/// A success answer.
+pub struct Success {
+    pub status: u16,
+    pub description: &'static str,
+    /// The body's schema name; `None` for no body (204).
+    pub schema: Option<&'static str>,
+    pub headers: &'static [&'static str],
+}
+
+/// One operation: a method on a path template (`{id}` stands for a segment).
+pub struct Operation {
+    pub function: Function,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub id: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub access: Access,
+    pub query: &'static [Query],
+    pub body: Option<RequestBody>,
+    pub success: &'static [Success],
+    /// The error statuses it can answer with (besides API Gateway's own 429, 500 and 503,
+    /// documented on every operation).
+    pub errors: &'static [u16],
+}
+
+/// Everything under the API's base path.
+pub const BASE: &str = "/api/v1";
+
+fn limit_schema() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})
+}
+
+fn cursor_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"})
+}
+
+const LIMIT: Query = Query {
+    name: "limit",
+    description: "Items per page, 1-100 (default 20). A filtered page may hold fewer, even none, and still have a `nextCursor`.",
+    schema: limit_schema,
+};
+
+const CURSOR: Query = Query {
+    name: "cursor",
+    description: "The previous page's `nextCursor`.",
+    schema: cursor_schema,
+};
+
+const ETAG: &str = "ETag";
+
+/// Every operation the API serves.
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        function: Function::WebhooksApi,
+        method: "get",
+        path: "/openapi.json",
+        id: "getOpenApi",
+        tag: "Contract",
+        summary: "This document",
+        description: "The API's OpenAPI 3.1 document. Needs no key.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "The document.",
+            schema: Some("OpenApiDocument"),
+            headers: &[],
+        }],
+        errors: &[],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "get",
+        path: "/event-types",
+        id: "listEventTypes",
+        tag: "Contract",
+        summary: "The event types",
+        description: "The case and agent events outbound webhooks can subscribe to, each with a description, the JSON Schema its `data` is checked against, and an example. Needs no key.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "The catalogue.",
+            schema: Some("EventTypeList"),
+            headers: &[],
+        }],
+        errors: &[],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "get",
+        path: "/webhook",
+        id: "listWebhooks",
+        tag: "Webhooks",
+        summary: "List webhooks",
+        description: "The account's webhooks in creation order, credentials masked. Follow `nextCursor` until it is `null`: every match comes exactly once.",
+        access: Access::Read,
+        query: &[
+            Query {
+                name: "flow",
+                description: "Only webhooks of this flow.",
+                schema: || json!({"type": "string", "enum": ["inbound", "outbound"]}),
+            },
+            Query {
+                name: "status",
+                description: "Only webhooks of this status.",
+                schema: || json!({"type": "string", "enum": ["active", "inactive"]}),
+            },
+            LIMIT,
+            CURSOR,
+        ],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "One page.",
+            schema: Some("WebhookPage"),
+            headers: &[],
+        }],
+        errors: &[400, 401],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "post",
+        path: "/webhook",
+        id: "createWebhook",
+        tag: "Webhooks",
+        summary: "Create a webhook",
+        description: "An inbound or outbound webhook. The answer shows the HMAC secret in full, the one time it is shown (rotate-secret is the other).",
+        access: Access::Write,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "WebhookCreate",
+            required: true,
+            examples: &[
+                (
+                    "outbound",
+                    r#"{"name": "CRM sync", "flow": "outbound", "url": "https://crm.example.com/hooks", "notificationEmail": "ops@example.com", "events": ["case:new", "case:status:closed"]}"#,
+                ),
+                (
+                    "inbound",
+                    r#"{"name": "Order status", "flow": "inbound", "url": "https://shop.example.com/orders?email={{visitor.email}}", "notificationEmail": "ops@example.com", "method": "GET", "variables": ["order.status", "order.items[0].sku"], "fallbackResponse": {"order": {"status": "unknown"}}, "security": {"type": "bearer", "token": "shop-api-token"}}"#,
+                ),
+            ],
+        }),
+        success: &[Success {
+            status: 201,
+            description: "Created; `Location` names it.",
+            schema: Some("WebhookOut"),
+            headers: &[ETAG, "Location"],
+        }],
+        errors: &[400, 401, 403, 409, 413],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "post",
+        path: "/webhook/test",
+        id: "testDraftWebhook",
+        tag: "Webhooks",
+        summary: "Test a webhook before saving it",
+        description: "One call of an unsaved webhook: inbound, its answer and every variable path in it; outbound, a signed sample event. Nothing is saved or logged.",
+        access: Access::Write,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "DraftTestIn",
+            required: true,
+            examples: &[(
+                "inbound",
+                r#"{"webhook": {"flow": "inbound", "url": "https://shop.example.com/orders?email={{visitor.email}}"}, "variables": {"visitor": {"email": "jhon@example.com"}}}"#,
+            )],
+        }),
+        success: &[Success {
+            status: 200,
+            description: "The call's outcome, whatever the receiver answered.",
+            schema: Some("TestOut"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 403, 413],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "get",
+        path: "/webhook/{id}",
+        id: "getWebhook",
+        tag: "Webhooks",
+        summary: "Read a webhook",
+        description: "Credentials masked. The `ETag` is its version.",
+        access: Access::Read,
+        query: &[],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "The webhook.",
+            schema: Some("WebhookOut"),
+            headers: &[ETAG],
+        }],
+        errors: &[401, 404],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "put",
+        path: "/webhook/{id}",
+        id: "updateWebhook",
+        tag: "Webhooks",
+        summary: "Update a webhook",
+        description: "A partial update: fields left out keep their values. With `If-Match: \"<version>\"` (or `version` in the body) a write based on a stale read gets 409 and changes nothing. A read sent back as it is changes nothing.",
+        access: Access::Write,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "WebhookUpdate",
+            required: true,
+            examples: &[("deactivate", r#"{"status": "inactive"}"#)],
+        }),
+        success: &[Success {
+            status: 200,
+            description: "The webhook after the update, credentials masked.",
+            schema: Some("WebhookOut"),
+            headers: &[ETAG],
+        }],
+        errors: &[400, 401, 403, 404, 409, 413],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "delete",
+        path: "/webhook/{id}",
+        id: "deleteWebhook",
+        tag: "Webhooks",
+        summary: "Delete a webhook",
+        description: "Its queued deliveries are not sent. With `If-Match`, only the version read.",
+        access: Access::Write,
+        query: &[],
+        body: None,
+        success: &[Success {
+            status: 204,
+            description: "Deleted.",
+            schema: None,
+            headers: &[],
+        }],
+        errors: &[400, 401, 403, 404, 409],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "post",
+        path: "/webhook/{id}/rotate-secret",
+        id: "rotateWebhookSecret",
+        tag: "Webhooks",
+        summary: "Rotate the signing secret",
+        description: "A new HMAC secret, shown in full; the previous one keeps signing for 24 hours (`security.previousSecretExpiresAt`). Send `secret` to choose it.",
+        access: Access::Write,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "RotateSecretIn",
+            required: false,
+            examples: &[],
+        }),
+        success: &[Success {
+            status: 200,
+            description: "The webhook with its new secret in full.",
+            schema: Some("WebhookOut"),
+            headers: &[ETAG],
+        }],
+        errors: &[400, 401, 403, 404, 409, 413],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "post",
+        path: "/webhook/{id}/test",
+        id: "testWebhook",
+        tag: "Webhooks",
+        summary: "Test a webhook",
+        description: "Inbound: one call with sample variables, its answer and every variable path found in it (logged). Outbound: one signed sample event (recorded nowhere). `webhook` holds unsaved edits to test instead of what is saved.",
+        access: Access::Write,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "WebhookTestIn",
+            required: false,
+            examples: &[(
+                "variables",
+                r#"{"variables": {"visitor": {"email": "jhon@example.com"}}}"#,
+            )],
+        }),
+        success: &[Success {
+            status: 200,
+            description: "The call's outcome, whatever the receiver answered.",
+            schema: Some("TestOut"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 403, 404, 413],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "get",
+        path: "/webhook/{id}/logs",
+        id: "listWebhookLogs",
+        tag: "Inbound",
+        summary: "An inbound webhook's log",
+        description: "Resolutions and tests, newest first, kept 30 days.",
+        access: Access::Read,
+        query: &[LIMIT, CURSOR],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "One page.",
+            schema: Some("ActivityPage"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 404],
+    },
+    Operation {
+        function: Function::InboundResolver,
+        method: "post",
+        path: "/webhook/{id}/resolve",
+        id: "resolveWebhook",
+        tag: "Inbound",
+        summary: "Resolve an inbound webhook",
+        description: "The chat asks for live data: Hookline calls the URL with the variables (up to three tries) and answers its data, or the fallback response, by the deadline. Read-only keys may resolve. Served by the inbound-resolver function.",
+        access: Access::Read,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "ResolveIn",
+            required: false,
+            examples: &[(
+                "variables",
+                r#"{"variables": {"visitor": {"email": "jhon@example.com"}}}"#,
+            )],
+        }),
+        success: &[Success {
+            status: 200,
+            description: "The data, from the webhook or the fallback (`source`).",
+            schema: Some("ResolutionOut"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 404, 413, 429],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "get",
+        path: "/webhook/{id}/deliveries",
+        id: "listDeliveries",
+        tag: "Deliveries",
+        summary: "An outbound webhook's deliveries",
+        description: "Newest event first, without data or answers; kept 30 days.",
+        access: Access::Read,
+        query: &[
+            Query {
+                name: "status",
+                description: "Only deliveries in this state.",
+                schema: || json!({"type": "string", "enum": ["pending", "succeeded", "failed"]}),
+            },
+            LIMIT,
+            CURSOR,
+        ],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "One page.",
+            schema: Some("DeliveryPage"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 404],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "get",
+        path: "/webhook/{id}/deliveries/{deliveryId}",
+        id: "getDelivery",
+        tag: "Deliveries",
+        summary: "Read a delivery",
+        description: "The event with its data (where kept) and every attempt with the receiver's answer.",
+        access: Access::Read,
+        query: &[],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "The delivery.",
+            schema: Some("DeliveryOut"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 404],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "post",
+        path: "/webhook/{id}/deliveries/{deliveryId}/retry",
+        id: "retryDelivery",
+        tag: "Deliveries",
+        summary: "Resend a delivery now",
+        description: "One new attempt, under the same `webhook-id`.",
+        access: Access::Write,
+        query: &[],
+        body: None,
+        success: &[Success {
+            status: 200,
+            description: "The attempt, and the delivery after it.",
+            schema: Some("RetryOut"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 403, 404, 409],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "post",
+        path: "/webhook/{id}/recover",
+        id: "recoverDeliveries",
+        tag: "Deliveries",
+        summary: "Resend failed deliveries",
+        description: "Every failed delivery of events since `since` (within 14 days) is queued for one more attempt.",
+        access: Access::Write,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "RecoverIn",
+            required: true,
+            examples: &[("since", r#"{"since": "2026-11-25T12:00:00Z"}"#)],
+        }),
+        success: &[Success {
+            status: 202,
+            description: "How many were queued.",
+            schema: Some("RecoverOut"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 403, 404, 413],
+    },
+    Operation {
+        function: Function::WebhooksApi,
+        method: "post",
+        path: "/events",
+        id: "publishEvent",
+        tag: "Events",
+        summary: "Publish an event",
+        description: "Each active outbound webhook of the account subscribed to it gets it as a signed POST. `data` is checked against its type's schema (`GET /event-types`). Publishing an id again delivers nothing new.",
+        access: Access::Write,
+        query: &[],
+        body: Some(RequestBody {
+            schema: "PublishIn",
+            required: true,
+            examples: &[(
+                "case:new",
+                r#"{"id": "evt_crm-42", "event": "case:new", "data": {"caseId": "72", "status": "pending"}}"#,
+            )],
+        }),
+        success: &[Success {
+            status: 202,
+            description: "Accepted: queued for delivery.",
+            schema: Some("PublishOut"),
+            headers: &[],
+        }],
+        errors: &[400, 401, 403, 413],
+    },
+];
+
+/// The operation a request names, and the values of its path's `{...}` segments. `path` is
+/// the request's path; a stage prefix before `/api/v1/` is allowed. A literal segment wins
+/// over a parameter (`/webhook/test` is not a webhook id).
+pub fn route(path: &str) -> Option<(&'static str, Vec<&str>)> {
+    let segments = super::api_segments(path)?;
+    let mut best: Option<(&'static str, Vec<&str>)> = None;
+    for op in OPERATIONS {
+        let template: Vec<&str> = op.path.trim_start_matches('/').split('/').collect();
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let matches = template.iter().zip(&segments).all(|(t, s)| {
+            if t.starts_with('{') {
+                params.push(*s);
+                true
+            } else {
+                t == s
+            }
+        });
+        let better = best.as_ref().is_none_or(|(_, p)| params.len() < p.len());
+        if matches && better {
+            best = Some((op.path, params));
+        }
+    }
+    best
+}
+
+/// The operation for a method on a path template, if the API serves it.
+pub fn operation(path: &str, method: &str) -> Option<&'static Operation> {
+    OPERATIONS
+        .iter()
+        .find(|op| op.path == path && op.method.eq_ignore_ascii_case(method))
+}
+
+/// The methods a path template takes, for a 405's `Allow`.
+pub fn allowed(path: &str) -> String {
+    OPERATIONS
+        .iter()
+        .filter(|op| op.path == path)
+        .map(|op| op.method.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The component schemas derived from the API types.
+#[derive(OpenApi)]
+#[openapi(components(schemas(
+    WebhookOut,
+    InboundWebhookOut,
+    OutboundWebhookOut,
+    SecurityOut,
+    WebhookPage,
+    WebhookCreate,
+    InboundWebhookCreate,
+    OutboundWebhookCreate,
+    WebhookUpdate,
+    SecurityIn,
+    VariablePathIn,
+    RotateSecretIn,
+    AttemptOut,
+    DeliveryEventOut,
+    DeliveryOut,
+    DeliveryPage,
+    RetryOut,
+    RecoverIn,
+    RecoverOut,
+    OutboundTestOut,
+    InboundTestOut,
+    TestOut,
+    ResolveIn,
+    ResolutionOut,
+    WebhookTestIn,
+    DraftTestIn,
+    ActivityKind,
+    ActivityOut,
+    ActivityPage,
+    PublishIn,
+    PublishOut,
+    EventTypeOut,
+    EventTypeList,
+    ErrorBody,
+    ErrorDetail,
+    ErrorType,
+)))]
+struct Schemas;
+
+const TITLE: &str = "Hookline API";
+
+const DESCRIPTION: &str = "Webhooks for a live-chat and helpdesk product: inbound webhooks the chat pulls live data through, and outbound webhooks that receive signed case and agent events.\n\nEvery operation but this document and the event-type catalogue takes an API key, `Authorization: Bearer hl_...`, and is scoped to the key's account (another account's webhook is a 404). Keys are read-only or read-write: a read-only key may read and resolve; anything else it asks for is a 403. Each operation names the key it needs as the role of its `apiKey` requirement (`read` or `write`).\n\nErrors answer `{\"error\": {\"type\", \"message\", \"field\"}}`; `type` is stable and one per status, and `field` names the offending field by its path (`security.password`, `events[1]`).";
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut schemas = serde_json::to_value(Schemas::openapi())
+        .expect("documents serialise")
+        .pointer("/components/schemas")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    tighten(&mut schemas);
+    let schemas = schemas.as_object_mut().expect("schemas are an object");
+    schemas.insert(
+        "OpenApiDocument".into(),
+        json!({
+            "type": "object",
+            "description": "An OpenAPI 3.1 document.",
+            "required": ["openapi", "info", "paths"],
+            "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}}
+        }),
+    );
+    schemas.insert("GatewayMessage".into(), json!({
+        "type": "object",
+        "description": "An answer from API Gateway itself, before any function runs: throttling (429), or a function that failed or took too long (500, 503).",
+        "required": ["message"],
+        "properties": {"message": {"type": "string"}}
+    }));
+    for (name, schema) in crate::catalogue::schemas() {
+        schemas.insert(name, schema);
+    }
+    publish_variants(schemas);
+
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let path = format!("{BASE}{}", op.path);
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        item[op.method] = operation_object(op);
+    }
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": DESCRIPTION,
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+        },
+        "servers": [{"url": "/", "description": "The API that serves this document."}],
+        "tags": [
+            {"name": "Webhooks", "description": "Create, read, update, test and delete webhooks."},
+            {"name": "Inbound", "description": "Resolving inbound webhooks, and their log."},
+            {"name": "Deliveries", "description": "Outbound webhooks' deliveries: the log, resends and recovery."},
+            {"name": "Events", "description": "Publishing case and agent events."},
+            {"name": "Contract", "description": "This document and the event-type catalogue."}
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": error_responses(),
+            "headers": headers(),
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "hl_ and 43 characters",
+                    "description": "An API key (`make admin ARGS='keys create ...'`). Roles: `read` (any key) or `write` (not a read-only key)."
+                }
+            }
+        }
+    })
+}
+
+fn operation_object(op: &Operation) -> Value {
+    let mut parameters: Vec<Value> = Vec::new();
+    for name in op
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+    {
+        let (description, pattern, example) = match name {
+            "deliveryId" => (
+                "The delivery's id.",
+                "^dlv_[0-9A-HJKMNP-TV-Z]{26}$",
+                "dlv_01M88KJSTT8P4MWN5F9FJNTJG7",
+            ),
+            _ => (
+                "The webhook's id.",
+                "^wh_[0-9A-HJKMNP-TV-Z]{26}$",
+                "wh_01M88H4BD9G17PXN3VBVH0G0ZQ",
+            ),
+        };
+        parameters.push(json!({
+            "name": name, "in": "path", "required": true, "description": description,
+            "schema": {"type": "string", "pattern": pattern}, "example": example
+        }));
+    }
+    for q in op.query {
+        parameters.push(json!({
+            "name": q.name, "in": "query", "required": false, "description": q.description,
+            "schema": (q.schema)()
+        }));
+    }
+    let conditional = matches!(
+        op.id,
+        "updateWebhook" | "deleteWebhook" | "rotateWebhookSecret"
+    );
+    if conditional {
+        parameters.push(json!({
+            "name": "If-Match", "in": "header", "required": false,
+            "description": "The version read (`\"3\"`, `3` or `W/\"3\"`): the change is made only if the webhook is still at it, else 409.",
+            "schema": {"type": "string", "pattern": "^(W/)?\"?[0-9]{1,19}\"?$"}
+        }));
+    }
+
+    let mut responses = Map::new();
+    for s in op.success {
+        let mut response = json!({"description": s.description});
+        if let Some(schema) = s.schema {
+            response["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
+        }
+        if !s.headers.is_empty() {
+            let headers: Map<String, Value> = s
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.to_string(),
+                        json!({"$ref": format!("#/components/headers/{h}")}),
+                    )
+                })
+                .collect();
+            response["headers"] = Value::Object(headers);
+        }
+        if op.id == "createWebhook" {
+            response["links"] = created_links();
+        }
+        responses.insert(s.status.to_string(), response);
+    }
+    let mut errors: Vec<u16> = op.errors.to_vec();
+    // API Gateway answers these itself, on any route.
+    errors.extend([429, 500, 503]);
+    errors.sort_unstable();
+    errors.dedup();
+    for status in errors {
+        responses.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/{}", response_name(status))}),
+        );
+    }
+
+    let mut object = json!({
+        "operationId": op.id,
+        "tags": [op.tag],
+        "summary": op.summary,
+        "description": op.description,
+        "responses": responses,
+    });
+    if !parameters.is_empty() {
+        object["parameters"] = Value::Array(parameters);
+    }
+    object["security"] = match op.access {
+        Access::Public => json!([]),
+        Access::Read => json!([{"apiKey": ["read"]}]),
+        Access::Write => json!([{"apiKey": ["write"]}]),
+    };
+    if let Some(body) = &op.body {
+        let mut media =
+            json!({"schema": {"$ref": format!("#/components/schemas/{}", body.schema)}});
+        if !body.examples.is_empty() {
+            let examples: Map<String, Value> = body
+                .examples
+                .iter()
+                .map(|(name, text)| {
+                    let value: Value = serde_json::from_str(text).expect("examples are JSON");
+                    (name.to_string(), json!({"value": value}))
+                })
+                .collect();
+            media["examples"] = Value::Object(examples);
+        }
+        object["requestBody"] = json!({
+            "required": body.required,
+            "content": {"application/json": media}
+        });
+    }
+    if op.function == Function::InboundResolver {
+        object["x-hookline-function"] = json!("inbound-resolver");
+    }
+    object
+}
+
+/// From a created webhook to the operations on it (schemathesis follows these).
+fn created_links() -> Value {
+    let mut links = Map::new();
+    for op in OPERATIONS
+        .iter()
+        .filter(|op| op.path.starts_with("/webhook/{id}") && !op.path.contains("{deliveryId}"))
+    {
+        let name = format!("{}{}", op.id[..1].to_ascii_uppercase(), &op.id[1..]);
+        links.insert(
+            name,
+            json!({"operationId": op.id, "parameters": {"id": "$response.body#/id"}}),
+        );
+    }
+    Value::Object(links)
+}
+
+fn response_name(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        413 => "PayloadTooLarge",
+        429 => "TooManyRequests",
+        500 => "ServerError",
+        503 => "Unavailable",
+        _ => panic!("no documented response for {status}"),
+    }
+}
+
+/// One response per error status, its body the error schema with the status's `type`. 429 and
+/// 500 may also come from API Gateway, and 503 only does.
+fn error_responses() -> Value {
+    let mut responses = Map::new();
+    for kind in ErrorType::ALL {
+        let status = kind.status();
+        if status == 405 {
+            // Not an operation's answer: what a path gives for a method it does not take.
+            continue;
+        }
+        let ours = json!({"allOf": [
+            {"$ref": "#/components/schemas/ErrorBody"},
+            {"type": "object", "properties": {"error": {"type": "object", "properties": {"type": {"const": kind.as_str()}}}}}
+        ]});
+        let schema = match status {
+            429 | 500 => json!({"anyOf": [ours, {"$ref": "#/components/schemas/GatewayMessage"}]}),
+            _ => ours,
+        };
+        let mut response = json!({
+            "description": error_description(kind),
+            "content": {"application/json": {"schema": schema}}
+        });
+        match status {
+            401 => {
+                response["headers"] =
+                    json!({"WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}})
+            }
+            429 => {
+                response["headers"] =
+                    json!({"Retry-After": {"$ref": "#/components/headers/Retry-After"}})
+            }
+            _ => {}
+        }
+        responses.insert(response_name(status).into(), response);
+    }
+    responses.insert("Unavailable".into(), json!({
+        "description": "From API Gateway: the function did not answer in time. Safe to retry reads; for writes, read first.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}}
+    }));
+    Value::Object(responses)
+}
+
+fn error_description(kind: ErrorType) -> &'static str {
+    match kind {
+        ErrorType::InvalidInput => "`ERROR_INVALID_INPUT`: the request is malformed or a field is invalid; `field` names it.",
+        ErrorType::Unauthorized => "`ERROR_UNAUTHORIZED`: no API key, or not a valid one.",
+        ErrorType::UnauthorizedAccess => "`ERROR_UNAUTHORIZED_ACCESS`: a read-only key asked for a change.",
+        ErrorType::RecordNotFound => "`ERROR_RECORD_NOT_FOUND`: no such webhook or delivery in the key's account.",
+        ErrorType::MethodNotAllowed => "`ERROR_METHOD_NOT_ALLOWED`: the path does not take this method.",
+        ErrorType::Conflict => "`ERROR_CONFLICT`: the version precondition failed, the account has its maximum of webhooks, or the resend is not possible now.",
+        ErrorType::PayloadTooLarge => "`ERROR_PAYLOAD_TOO_LARGE`: the body is over 256 KiB.",
+        ErrorType::TooManyRequests => "`ERROR_TOO_MANY_REQUESTS`: the account's resolves in flight are at their limit (`Retry-After` says when to retry), or API Gateway throttled the route (`{\"message\"}`).",
+        ErrorType::ServerError => "`ERROR_SERVER_ERROR`: our fault; `message` carries a request id for support. API Gateway answers `{\"message\"}` when the function failed.",
+    }
+}
+
+fn headers() -> Value {
+    json!({
+        "ETag": {"description": "The webhook's version, quoted: send it back as `If-Match`.", "schema": {"type": "string", "pattern": "^\"[0-9]+\"$"}},
+        "Location": {"description": "The new webhook's path.", "schema": {"type": "string"}},
+        "WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}},
+        "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}
+    })
+}
+
+/// `PublishIn` as one variant per event type, each with its type's data schema, told apart by
+/// `event`: what a client generator needs to type `data`.
+fn publish_variants(schemas: &mut Map<String, Value>) {
+    let base = schemas["PublishIn"].clone();
+    let mut variants = Vec::new();
+    let mut mapping = Map::new();
+    for event in crate::model::EventType::ALL {
+        let data = crate::catalogue::schema_name(event);
+        let name = format!("Publish{}", data.trim_end_matches("Data"));
+        let mut variant = base.clone();
+        variant["title"] = json!(format!("A {} event", event.as_str()));
+        variant["properties"]["event"] = json!({"type": "string", "const": event.as_str()});
+        variant["properties"]["data"] = json!({"$ref": format!("#/components/schemas/{data}")});
+        let reference = format!("#/components/schemas/{name}");
+        variants.push(json!({"$ref": reference}));
+        mapping.insert(event.as_str().into(), json!(reference));
+        schemas.insert(name, variant);
+    }
+    schemas.insert(
+        "PublishIn".into(),
+        json!({
+            "description": base["description"],
+            "oneOf": variants,
+            "discriminator": {"propertyName": "event", "mapping": mapping}
+        }),
+    );
+}
+
+/// What utoipa cannot say: array items listed once.
+fn tighten(schemas: &mut Value) {
+    for (schema, field) in [
+        ("InboundWebhookCreate", "variables"),
+        ("WebhookUpdate", "variables"),
+    ] {
+        if let Some(property) = schemas.pointer_mut(&format!("/{schema}/properties/{field}")) {
+            property["uniqueItems"] = json!(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in `value`.
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 50);
+        for r in found {
+            let pointer = r.strip_prefix('#').expect("local references only");
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
+
+    #[test]
+    fn operations_are_unique_and_routed_to_themselves() {
+        let mut seen = std::collections::HashSet::new();
+        for op in OPERATIONS {
+            assert!(
+                seen.insert((op.method, op.path)),
+                "{} {} twice",
+                op.method,
+                op.path
+            );
+            assert!(seen.insert(("id", op.id)), "{} twice", op.id);
+            let concrete = op
+                .path
+                .replace("{id}", "wh_01M88H4BD9G17PXN3VBVH0G0ZQ")
+                .replace("{deliveryId}", "dlv_01M88KJSTT8P4MWN5F9FJNTJG7");
+            let (template, _) = route(&format!("/prod{BASE}{concrete}")).unwrap();
+            assert_eq!(template, op.path);
+            assert!(operation(template, op.method).is_some());
+        }
+        assert_eq!(route("/api/v1/webhook/test").unwrap().0, "/webhook/test");
+        assert_eq!(
+            route("/api/v1/webhook/anything").unwrap(),
+            ("/webhook/{id}", vec!["anything"])
+        );
+        assert_eq!(route("/api/v1/webhook/a/b/c/d/e"), None);
+        assert_eq!(route("/elsewhere"), None);
+        assert_eq!(allowed("/webhook/{id}"), "GET, PUT, DELETE");
+    }
+}
