@@ -66,6 +66,26 @@ ensure_rehearsal_tools() {
     "aws-sam-translator, moto and cfn-lint-serverless" "$REHEARSAL_VENV/.installed"
 }
 
+# The API contract's tools (tests/contract_tools.rs): schemathesis and openapi-spec-validator in
+# .venv-contract, pinned; Redocly CLI as tests/contract/package-lock.json pins it; and the typed
+# client example's packages (openapi-typescript, openapi-fetch, TypeScript) as
+# docs/client/package-lock.json pins them.
+CONTRACT_VENV="$ROOT/.venv-contract"
+ensure_contract_tools() {
+  ensure_pinned_venv "$CONTRACT_VENV" "$ROOT/scripts/requirements-contract.txt" \
+    "schemathesis and openapi-spec-validator" "$CONTRACT_VENV/.installed"
+  local dir
+  for dir in "$ROOT/tests/contract" "$ROOT/docs/client"; do
+    if [ -f "$dir/node_modules/.package-lock.json" ] \
+       && [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      continue
+    fi
+    command -v npm >/dev/null || { log "the contract tests need npm (Node.js) for ${dir#"$ROOT/"}"; return 1; }
+    log "installing ${dir#"$ROOT/"}'s npm packages (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund
+  done
+}
+
 # cargo-lambda from PyPI (it ships the binary and zig) into the same venv.
 ensure_cargo_lambda() {
   ensure_moto

@@ -32,6 +32,10 @@ else
   set -- "$@" ${separator:+"$separator"} --skip console_
 fi
 
+# schemathesis, the OpenAPI validators and the typed client example's packages
+# (tests/contract_tools.rs).
+ensure_contract_tools
+
 moto_until_exit
 export HOOKLINE_TEST_AWS_ENDPOINT="$MOTO_URL"
 # For the tests that stop a server of their own (tests/faults.rs).

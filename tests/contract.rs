@@ -296,3 +296,74 @@ fn stored_records_and_api_bodies_are_separate_forms() {
         })
     );
 }
+
+/// The README's request bodies, each under the operation its command calls, are the
+/// document's examples of that operation: the two cannot show different requests. (Bodies the
+/// README shows refused, `# 4xx`, are not examples.)
+#[test]
+fn the_readme_s_requests_are_the_document_s_examples() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut checked = 0;
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].trim_start().starts_with("curl ") {
+            i += 1;
+            continue;
+        }
+        // The whole command: continued lines, and a quoted body over several lines.
+        let mut command = lines[i].to_string();
+        let mut open_quote = lines[i].matches('\'').count() % 2 == 1;
+        while (open_quote || command.trim_end().ends_with('\\')) && i + 1 < lines.len() {
+            i += 1;
+            command.push('\n');
+            command.push_str(lines[i]);
+            open_quote ^= lines[i].matches('\'').count() % 2 == 1;
+        }
+        i += 1;
+        let Some((_, rest)) = command.split_once("-d '") else {
+            continue;
+        };
+        let (body, after) = rest.split_once('\'').unwrap();
+        if after
+            .split('#')
+            .nth(1)
+            .is_some_and(|c| c.trim().starts_with('4'))
+        {
+            continue;
+        }
+        let method = command
+            .split_once("-X ")
+            .map_or("GET", |(_, m)| m.split_whitespace().next().unwrap());
+        let url = command.split('"').nth(1).unwrap();
+        let path = url
+            .replace("$API", "/api/v1/webhook")
+            .replace("$RES", "/api/v1/webhook")
+            .replace("$ID", "wh_01M88KJSQ58S6EJ3R5MY2STYNV");
+        let (template, _) = openapi::route(&path).unwrap_or_else(|| panic!("{url} is no path"));
+        let op =
+            openapi::operation(template, method).unwrap_or_else(|| panic!("{method} {template}"));
+        let body: Value = serde_json::from_str(body).unwrap();
+        let examples: Vec<Value> = op
+            .body
+            .as_ref()
+            .map(|b| {
+                b.examples
+                    .iter()
+                    .map(|(_, e)| serde_json::from_str(e).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            examples.contains(&body),
+            "README's {method} {url} body is not an example of {}: {body}",
+            op.id
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 8,
+        "the README's request bodies were found ({checked})"
+    );
+}

@@ -41,6 +41,10 @@ const NOT_RUN: &[(&str, &str)] = &[
     ),
     ("make deploy-build", "deploys to AWS"),
     (
+        "cd docs/client && npm ci",
+        "tests/contract_tools.rs runs these steps (npm run generate, build, example) against its own gateway and receiver",
+    ),
+    (
         "HOOKLINE_TABLE_NAME=<TableName>",
         "against a deployed stack (AWS credentials)",
     ),

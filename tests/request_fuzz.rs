@@ -364,7 +364,9 @@ fn publishing_any_body_never_fails_the_server() {
             let r = f.send("POST", EVENTS, Some(body.clone())).await;
             check_answer(&r)?;
             let status = r.status;
-            prop_assert!(status == 202 || status == 400, "{} for {}: {}", status, body, r.body);
+            // 403: an `accountId` that is not the key's.
+            let foreign = status == 403 && r.error_field() == Some("accountId");
+            prop_assert!(status == 202 || status == 400 || foreign, "{} for {}: {}", status, body, r.body);
             if r.status == 202 {
                 prop_assert!(r.body["id"].is_string());
             }
@@ -475,8 +477,9 @@ fn testing_any_draft_never_fails_the_server_nor_writes() {
             let calls = upstream.calls();
             let r = f.send("POST", &format!("{BASE}/test"), Some(request.to_string())).await;
             check_answer(&r)?;
-            prop_assert!(r.status == 200 || r.status == 400, "{} for {}: {}", r.status, request, r.body);
-            if r.status == 400 {
+            // 409: well formed, and not for this draft's flow (variables for an outbound one).
+            prop_assert!(matches!(r.status, 200 | 400 | 409), "{} for {}: {}", r.status, request, r.body);
+            if r.status != 200 {
                 let field = r.error_field().unwrap_or_default();
                 // A body nested deeper than the JSON parser takes (128) is refused whole.
                 let too_deep = field == "body" && depth(&request) > 127;

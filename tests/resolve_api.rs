@@ -131,8 +131,9 @@ async fn resolve_refuses_what_it_should() {
         "another account's webhook"
     );
     assert_eq!(stack.resolve(None, &id, None).await.status, 401);
+    // An outbound webhook is no inbound webhook to resolve.
     let r = stack.resolve(Some(&alice), &outbound, None).await;
-    assert_eq!((r.status, r.error_field()), (400, Some("flow")));
+    assert_eq!((r.status, r.error_type()), (404, "ERROR_RECORD_NOT_FOUND"));
     let r = stack
         .resolve(Some(&alice), &id, Some(json!({"variables": ["a"]})))
         .await;
@@ -300,10 +301,6 @@ async fn a_draft_is_tested_before_it_is_saved_and_nothing_is_written() {
         (json!({"webhook": []}), "webhook"),
         (json!({}), "webhook"),
         (
-            json!({"webhook": {"flow": "outbound", "url": up.url}, "variables": {}}),
-            "variables",
-        ),
-        (
             json!({"webhook": {"flow": "inbound", "url": up.url}, "x": 1}),
             "x",
         ),
@@ -320,6 +317,13 @@ async fn a_draft_is_tested_before_it_is_saved_and_nothing_is_written() {
             .await;
         assert_eq!((r.status, r.error_field()), (400, Some(field)), "{body}");
     }
+    // Variables are well formed, and not for an outbound draft: a conflict with its flow.
+    let body = json!({"webhook": {"flow": "outbound", "url": up.url}, "variables": {}});
+    let r = stack
+        .api
+        .call("POST", &format!("{BASE}/test"), Some(&key), Some(body))
+        .await;
+    assert_eq!((r.status, r.error_field()), (409, Some("variables")));
     assert_eq!(up.calls(), 1, "no refused draft was called");
 
     // An outbound draft gets one signed sample event.
@@ -415,5 +419,6 @@ async fn a_saved_webhook_is_tested_with_the_unsaved_edits_of_the_form() {
             Some(json!({"webhook": {"flow": "outbound"}})),
         )
         .await;
-    assert_eq!((r.status, r.error_field()), (400, Some("webhook.flow")));
+    // The flow cannot change: a conflict with the saved webhook.
+    assert_eq!((r.status, r.error_field()), (409, Some("webhook.flow")));
 }

@@ -16,6 +16,8 @@ use crate::model::{EventType, ValidationError};
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventTypeDoc {
     pub event: EventType,
+    /// A label for a list of event types (the console's checkboxes).
+    pub title: &'static str,
     /// One line.
     pub summary: &'static str,
     pub description: &'static str,
@@ -67,9 +69,10 @@ fn case_example(status: &str) -> Value {
 
 /// The catalogue entry of `event`.
 pub fn entry(event: EventType) -> EventTypeDoc {
-    let status_change = |status: &'static str, summary: &'static str| {
+    let status_change = |status: &'static str, title: &'static str, summary: &'static str| {
         EventTypeDoc {
         event,
+        title,
         summary,
         description: "The case's status changed; `status`, when sent, is the new one and must match the event's name.",
         schema: case_schema(Some(status)),
@@ -79,17 +82,31 @@ pub fn entry(event: EventType) -> EventTypeDoc {
     match event {
         EventType::CaseNew => EventTypeDoc {
             event,
+            title: "New case",
             summary: "A case (conversation) was created.",
             description: "A contact started a conversation, or an agent opened a case.",
             schema: case_schema(None),
             example: case_example("pending"),
         },
-        EventType::CaseStatusPending => status_change("pending", "A case is waiting for an agent."),
-        EventType::CaseStatusActive => status_change("active", "An agent took a case."),
-        EventType::CaseStatusQueue => status_change("queue", "A case went back to the queue."),
-        EventType::CaseStatusClosed => status_change("closed", "A case was closed."),
+        EventType::CaseStatusPending => status_change(
+            "pending",
+            "Case status: pending",
+            "A case is waiting for an agent.",
+        ),
+        EventType::CaseStatusActive => {
+            status_change("active", "Case status: active", "An agent took a case.")
+        }
+        EventType::CaseStatusQueue => status_change(
+            "queue",
+            "Case status: queue",
+            "A case went back to the queue.",
+        ),
+        EventType::CaseStatusClosed => {
+            status_change("closed", "Case status: closed", "A case was closed.")
+        }
         EventType::CaseMessageNew => EventTypeDoc {
             event,
+            title: "New message in a case",
             summary: "A message was added to a case.",
             description: "A contact or an agent wrote in a case; `messages` holds the new message.",
             schema: case_schema(None),
@@ -102,6 +119,7 @@ pub fn entry(event: EventType) -> EventTypeDoc {
         },
         EventType::AgentStatus => EventTypeDoc {
             event,
+            title: "Agent status change",
             summary: "An agent became available or unavailable.",
             description: "An agent's availability changed.",
             schema: json!({

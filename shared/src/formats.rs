@@ -332,7 +332,7 @@ pub fn discover(value: &Value) -> Vec<String> {
 
 fn walk(value: &Value, path: String, out: &mut Vec<String>) {
     // A path only grows on the way down, so a long one ends the branch.
-    if out.len() >= MAX_DISCOVERED || path.len() > MAX_PATH_LEN {
+    if out.len() >= MAX_DISCOVERED || path.chars().count() > MAX_PATH_LEN {
         return;
     }
     match value {

@@ -12,6 +12,7 @@ pub enum Segment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VariablePath(pub Vec<Segment>);
 
+/// In characters, as JSON Schema's `maxLength` counts (the OpenAPI document says 256).
 pub const MAX_PATH_LEN: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,8 +26,8 @@ impl VariablePath {
         if s.is_empty() {
             return Err(PathError("must not be empty"));
         }
-        if s.len() > MAX_PATH_LEN {
-            return Err(PathError("must be at most 256 bytes"));
+        if s.chars().count() > MAX_PATH_LEN {
+            return Err(PathError("must be at most 256 characters"));
         }
         let mut segments = Vec::new();
         let mut rest = s;

@@ -123,7 +123,10 @@ where
     ) -> Result<Response<Body>, ApiError> {
         let webhook = webhook?;
         if webhook.flow() != Flow::Inbound {
-            return Err(ApiError::invalid("flow", "only inbound webhooks resolve"));
+            // No inbound webhook has this id: there is nothing to resolve.
+            return Err(ApiError::NotFound(
+                "this webhook is outbound: only inbound webhooks resolve".into(),
+            ));
         }
         let variables = variables_body(req)?;
         let resolution = self.resolver.resolve(&webhook, &variables).await;

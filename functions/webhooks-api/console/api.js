@@ -58,3 +58,25 @@ export async function call(method, path, { body, headers = {}, signingIn = false
 
 /** `webhook/{id}` with the id encoded (ids are ours, but the hash they come from is not). */
 export const webhookPath = (id, rest = '') => `webhook/${encodeURIComponent(id)}${rest}`;
+
+/** What the API says of itself, read once per page load (both answers need no key): the
+ *  body formats, each flow's timeout range and default (the OpenAPI document), and the event
+ *  types (the catalogue). The form offers these, so it never keeps a copy of its own. */
+let contractRead = null;
+export function contract() {
+  contractRead ??= Promise.all([call('GET', 'openapi.json'), call('GET', 'event-types')])
+    .then(([document, catalogue]) => {
+      const schemas = document.data.components.schemas;
+      const timeout = (schema) => {
+        const t = schemas[schema].properties.timeoutMs;
+        return { min: t.minimum, max: t.maximum, default: t.default };
+      };
+      return {
+        formats: schemas.Format.enum,
+        timeouts: { inbound: timeout('InboundWebhookCreate'), outbound: timeout('OutboundWebhookCreate') },
+        events: catalogue.data.data.map(({ name, title, summary }) => ({ name, title, summary })),
+      };
+    })
+    .catch((e) => { contractRead = null; throw e; });
+  return contractRead;
+}

@@ -4,14 +4,14 @@
 // user typed and shows the API's answer (the one exception is fallback JSON that does not parse,
 // since it cannot be sent as JSON at all).
 
-import { call, webhookPath, ApiError } from './api.js';
+import { call, contract, webhookPath, ApiError } from './api.js';
 import { h, append, replace, uid, announce, announceNext, pretty, attemptsTable } from './dom.js';
 
-const FORMATS = [
-  ['application/json', 'JSON'],
-  ['application/xml', 'XML'],
-  ['application/x-www-form-urlencoded', 'x-www-form-urlencoded'],
-];
+/** A body format's label: `JSON`, `XML`, `x-www-form-urlencoded`. */
+const formatLabel = (mime) => {
+  const subtype = mime.split('/')[1] ?? mime;
+  return subtype.length <= 4 ? subtype.toUpperCase() : subtype;
+};
 const SECURITY = [
   ['hmac', 'HMAC signature'],
   ['basic', 'Basic auth'],
@@ -27,19 +27,15 @@ const CREDENTIALS = {
   header: [['name', 'Header name', false], ['value', 'Header value', true]],
   none: [],
 };
-const CASE_EVENTS = [
-  ['case:new', 'New case'],
-  ['case:status:pending', 'Case status: pending'],
-  ['case:status:active', 'Case status: active'],
-  ['case:status:queue', 'Case status: queue'],
-  ['case:status:closed', 'Case status: closed'],
-  ['case:message:new', 'New message in a case'],
-];
-const OPERATOR_EVENTS = [['agent:status', 'Agent status change']];
+/** The headings of the event checkboxes, by the event name's first part. */
+const EVENT_GROUPS = { case: 'Case Trigger Events', agent: 'Operator Trigger Events' };
 
 export async function formPage(main, id) {
-  const saved = id ? (await call('GET', webhookPath(id))).data : null;
-  replace(main, new WebhookForm(saved).element);
+  const [saved, offered] = await Promise.all([
+    id ? call('GET', webhookPath(id)).then((r) => r.data) : null,
+    contract(),
+  ]);
+  replace(main, new WebhookForm(saved, offered).element);
 }
 
 /** A URL's scheme, host and port (placeholders blanked, as the API reads it), or null. */
@@ -52,8 +48,10 @@ function originOf(url) {
 }
 
 class WebhookForm {
-  constructor(saved) {
+  /** `offered`: the formats, timeouts and event types the API takes (`contract()`). */
+  constructor(saved, offered) {
     this.saved = saved;
+    this.offered = offered;
     this.variables = new Map((saved?.variables ?? []).map((v) => [v, true]));
     this.element = this.render();
     this.showFlow();
@@ -75,7 +73,7 @@ class WebhookForm {
     this.alert = h('div', { class: 'form-alert', role: 'alert', tabindex: -1, hidden: true });
 
     this.name = h('input', { type: 'text', value: s?.name ?? '', autocomplete: 'off' });
-    this.format = select(FORMATS, s?.format ?? 'application/json');
+    this.format = select(this.offered.formats.map((f) => [f, formatLabel(f)]), s?.format ?? 'application/json');
     this.email = h('input', { type: 'email', value: s?.notificationEmail ?? '', autocomplete: 'email' });
     this.url = h('input', { type: 'url', value: s?.url ?? '', autocomplete: 'off', spellcheck: 'false' });
     this.timeout = h('input', { type: 'text', inputmode: 'numeric', value: s?.timeoutMs ?? '' });
@@ -111,7 +109,7 @@ class WebhookForm {
         errorSlot()),
       field('notificationEmail', 'Email address', this.email, 'Should the webhook fail, a notification is sent to this address.'),
       field('url', 'Webhook URL', this.url, 'https://… Inbound URLs may hold {{variable}} placeholders.'),
-      field('timeoutMs', 'Timeout (ms)', this.timeout, 'Per request. Inbound 100–10000 (default 3000); outbound 1000–30000 (default 15000).'),
+      field('timeoutMs', 'Timeout (ms)', this.timeout, this.timeoutHelp()),
       this.inbound,
       this.outbound,
       h('div', { class: 'actions' },
@@ -208,6 +206,13 @@ class WebhookForm {
     this.customVariable.focus();
   }
 
+  /** Each flow's range and default, as the API states them. */
+  timeoutHelp() {
+    const { inbound, outbound } = this.offered.timeouts;
+    const range = (t) => `${t.min}–${t.max} (default ${t.default})`;
+    return `Per request. Inbound ${range(inbound)}; outbound ${range(outbound)}.`;
+  }
+
   // ------------------------------------------------------------------ outbound
   renderOutbound() {
     const chosen = new Set(this.saved?.events ?? []);
@@ -221,8 +226,8 @@ class WebhookForm {
     append(this.outbound, [
       h('h2', { id: 'outbound-title' }, 'Outbound: events sent to the URL'),
       h('div', { class: 'field', 'data-field': 'events' },
-        group('Case Trigger Events', CASE_EVENTS),
-        group('Operator Trigger Events', OPERATOR_EVENTS),
+        Object.entries(EVENT_GROUPS).map(([prefix, title]) => group(title,
+          this.offered.events.filter((e) => e.name.split(':')[0] === prefix).map((e) => [e.name, e.title]))),
         errorSlot()),
       h('fieldset', { class: 'test' },
         h('legend', {}, 'Test the URL'),
@@ -286,11 +291,11 @@ class WebhookForm {
    *  use and might not parse yet (the fallback). */
   body({ forTest = false } = {}) {
     const b = {
-      name: this.name.value,
+      name: this.name.value.trim(),
       format: this.format.value,
       status: this.form.querySelector('input[name="status"]:checked')?.value,
       security: this.security(),
-      notificationEmail: this.email.value,
+      notificationEmail: this.email.value.trim(),
       url: this.url.value.trim(),
     };
     if (this.creating) {
@@ -404,7 +409,9 @@ class WebhookForm {
 
   /** Shows an API (or fallback JSON) error next to the field it names. */
   showError(e, outcome = 'Not saved') {
-    if (e instanceof ApiError && e.status === 409) {
+    // A 409 that names a field is that field's conflict with the webhook as it is (credentials
+    // to give again for a new origin, say): shown beside it. One without is a stale version.
+    if (e instanceof ApiError && e.status === 409 && !e.field) {
       this.formAlert(e.message, h('button', { type: 'button', onclick: () => formPage(document.getElementById('main'), this.saved?.id) }, 'Reload'));
       return this.alert.focus();
     }

@@ -23,9 +23,9 @@ async fn load_outbound<P: Platform>(
 ) -> Result<Webhook, ApiError> {
     let webhook = load_webhook(&app.store, caller, id).await?;
     if webhook.flow() != Flow::Outbound {
-        return Err(ApiError::invalid(
-            "flow",
-            "only outbound webhooks have deliveries",
+        // An inbound webhook has no deliveries to list, read, resend or recover.
+        return Err(ApiError::NotFound(
+            "this webhook is inbound: only outbound webhooks have deliveries".into(),
         ));
     }
     Ok(webhook)
@@ -150,7 +150,7 @@ pub async fn retry<P: Platform>(
 }
 
 /// `POST /webhook/{id}/recover {"since": RFC 3339}`: every failed delivery of events since then
-/// is queued for one more attempt. 202 with how many.
+/// (at most 14 days back) is queued for one more attempt. 202 with how many.
 pub async fn recover<P: Platform>(
     app: &App<P>,
     caller: &Caller,
@@ -169,13 +169,8 @@ pub async fn recover<P: Platform>(
         .ok_or_else(|| ApiError::invalid("since", "is required, an RFC 3339 time"))?;
     let since = OffsetDateTime::parse(since, &Rfc3339)
         .map_err(|_| ApiError::invalid("since", "must be an RFC 3339 time"))?;
-    let now = app.clock.now();
-    if since < now - RECOVER_WINDOW {
-        return Err(ApiError::invalid(
-            "since",
-            "must be within the last 14 days",
-        ));
-    }
+    // Deliveries are recovered for 14 days: an earlier time means all of them.
+    let since = since.max(app.clock.now() - RECOVER_WINDOW);
     let queued = app
         .outbound
         .recover(&webhook, since)

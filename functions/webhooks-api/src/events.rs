@@ -16,6 +16,16 @@ pub async fn publish<P: Platform>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let body = json_body(req)?.ok_or_else(|| ApiError::invalid("body", "is required"))?;
+    // Well formed, and another account's: the key may not publish for it.
+    if body["accountId"]
+        .as_str()
+        .is_some_and(|a| a != caller.account_id)
+    {
+        return Err(ApiError::ForbiddenField {
+            field: "accountId",
+            message: "is not the API key's account (leave it out)",
+        });
+    }
     let event = Event::from_publish(&body, &caller.account_id, app.clock.now())?;
     hookline::outbound::publish(&app.store, &app.events, &event, app.clock.now())
         .await

@@ -129,10 +129,13 @@ impl TestBody {
     /// Outbound tests send a fixed sample event: variables would be silently unused.
     fn no_variables(&self) -> Result<(), ApiError> {
         if self.variables_sent {
-            return Err(ApiError::invalid(
-                "variables",
-                "only inbound webhooks take variables; an outbound test sends a sample event",
-            ));
+            // Well formed; refused for what the webhook is.
+            return Err(ApiError::FieldConflict {
+                field: "variables".into(),
+                message:
+                    "only inbound webhooks take variables; an outbound test sends a sample event"
+                        .into(),
+            });
         }
         Ok(())
     }
@@ -144,7 +147,7 @@ fn in_webhook(e: ValidationError) -> ApiError {
         "body" => "webhook".to_string(),
         f => format!("webhook.{f}"),
     };
-    ApiError::invalid(field, e.message)
+    ValidationError { field, ..e }.into()
 }
 
 /// `GET /webhook/{id}/logs`: resolutions and tests, newest first, in pages.

@@ -33,10 +33,11 @@ fn webhook_response(status: u16, webhook: &Webhook, reveal_secret: bool) -> Resp
 fn expected_version(req: &Request, body_version: Option<u64>) -> Result<Option<u64>, ApiError> {
     let header = if_match(req.headers())?;
     match (header, body_version) {
-        (Some(h), Some(b)) if h != b => Err(ApiError::invalid(
-            "version",
-            "differs from the If-Match header",
-        )),
+        // Two preconditions, and at most one can hold.
+        (Some(h), Some(b)) if h != b => Err(ApiError::FieldConflict {
+            field: "version".into(),
+            message: "differs from the If-Match header".into(),
+        }),
         (h, b) => Ok(h.or(b)),
     }
 }

@@ -19,12 +19,22 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A field names what the key may not act on (another account).
+    #[error("{message}")]
+    ForbiddenField {
+        field: &'static str,
+        message: &'static str,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("this path does not accept {0}")]
     MethodNotAllowed(String, String),
     #[error("{0}")]
     Conflict(String),
+    /// A well-formed field the resource's state refuses (its flow, its credentials): 409,
+    /// naming the field.
+    #[error("{message}")]
+    FieldConflict { field: String, message: String },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     /// An allowance of the account is spent until the window ends, `retry_after_secs` away.
@@ -50,10 +60,12 @@ impl ApiError {
         match self {
             ApiError::InvalidInput { .. } => ErrorType::InvalidInput,
             ApiError::Unauthorized(_) => ErrorType::Unauthorized,
-            ApiError::Forbidden(_) => ErrorType::UnauthorizedAccess,
+            ApiError::Forbidden(_) | ApiError::ForbiddenField { .. } => {
+                ErrorType::UnauthorizedAccess
+            }
             ApiError::NotFound(_) => ErrorType::RecordNotFound,
             ApiError::MethodNotAllowed(..) => ErrorType::MethodNotAllowed,
-            ApiError::Conflict(_) => ErrorType::Conflict,
+            ApiError::Conflict(_) | ApiError::FieldConflict { .. } => ErrorType::Conflict,
             ApiError::PayloadTooLarge(_) => ErrorType::PayloadTooLarge,
             ApiError::TooManyRequests { .. } => ErrorType::TooManyRequests,
             ApiError::Internal(_) => ErrorType::ServerError,
@@ -79,6 +91,10 @@ impl ApiError {
                 None,
             ),
             ApiError::InvalidInput { field, message } => (message.clone(), field.clone()),
+            ApiError::FieldConflict { field, message } => (message.clone(), Some(field.clone())),
+            ApiError::ForbiddenField { field, message } => {
+                (message.to_string(), Some(field.to_string()))
+            }
             other => (other.to_string(), None),
         };
         let body = ErrorBody {
@@ -111,6 +127,12 @@ impl ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
+        if e.conflict {
+            return ApiError::FieldConflict {
+                field: e.field,
+                message: e.message,
+            };
+        }
         ApiError::InvalidInput {
             field: Some(e.field),
             message: e.message,

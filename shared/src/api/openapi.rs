@@ -79,20 +79,23 @@ fn limit_schema() -> Value {
     json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})
 }
 
-fn cursor_schema() -> Value {
-    json!({"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"})
+/// A list's cursor: the id of the previous page's last item.
+macro_rules! cursor {
+    ($prefix:literal) => {
+        Query {
+            name: "cursor",
+            description: "The previous page's `nextCursor`.",
+            schema: || {
+                json!({"type": "string", "pattern": concat!("^", $prefix, "_[0-9A-HJKMNP-TV-Z]{26}$")})
+            },
+        }
+    };
 }
 
 const LIMIT: Query = Query {
     name: "limit",
     description: "Items per page, 1-100 (default 20). A filtered page may hold fewer, even none, and still have a `nextCursor`.",
     schema: limit_schema,
-};
-
-const CURSOR: Query = Query {
-    name: "cursor",
-    description: "The previous page's `nextCursor`.",
-    schema: cursor_schema,
 };
 
 const ETAG: &str = "ETag";
@@ -158,7 +161,7 @@ pub const OPERATIONS: &[Operation] = &[
                 schema: || json!({"type": "string", "enum": ["active", "inactive"]}),
             },
             LIMIT,
-            CURSOR,
+            cursor!("wh"),
         ],
         body: None,
         success: &[Success {
@@ -190,6 +193,10 @@ pub const OPERATIONS: &[Operation] = &[
                 (
                     "inbound",
                     r#"{"name": "Order status", "flow": "inbound", "url": "https://shop.example.com/orders?email={{visitor.email}}", "notificationEmail": "ops@example.com", "method": "GET", "variables": ["order.status", "order.items[0].sku"], "fallbackResponse": {"order": {"status": "unknown"}}, "security": {"type": "bearer", "token": "shop-api-token"}}"#,
+                ),
+                (
+                    "receiver",
+                    r#"{"name": "Case feed", "flow": "outbound", "url": "https://receiver.example.com/hookline", "notificationEmail": "ops@example.com", "events": ["case:new", "case:status:closed"]}"#,
                 ),
             ],
         }),
@@ -225,7 +232,7 @@ pub const OPERATIONS: &[Operation] = &[
             schema: Some("TestOut"),
             headers: &[],
         }],
-        errors: &[400, 401, 403, 413],
+        errors: &[400, 401, 403, 409, 413],
     },
     Operation {
         function: Function::WebhooksApi,
@@ -324,10 +331,13 @@ pub const OPERATIONS: &[Operation] = &[
         body: Some(RequestBody {
             schema: "WebhookTestIn",
             required: false,
-            examples: &[(
-                "variables",
-                r#"{"variables": {"visitor": {"email": "jhon@example.com"}}}"#,
-            )],
+            examples: &[
+                (
+                    "variables",
+                    r#"{"variables": {"visitor.email": "ada@example.com"}}"#,
+                ),
+                ("none", r#"{"variables": {}}"#),
+            ],
         }),
         success: &[Success {
             status: 200,
@@ -335,7 +345,7 @@ pub const OPERATIONS: &[Operation] = &[
             schema: Some("TestOut"),
             headers: &[],
         }],
-        errors: &[400, 401, 403, 404, 413],
+        errors: &[400, 401, 403, 404, 409, 413],
     },
     Operation {
         function: Function::WebhooksApi,
@@ -346,7 +356,7 @@ pub const OPERATIONS: &[Operation] = &[
         summary: "An inbound webhook's log",
         description: "Resolutions and tests, newest first, kept 30 days.",
         access: Access::Read,
-        query: &[LIMIT, CURSOR],
+        query: &[LIMIT, cursor!("inb")],
         body: None,
         success: &[Success {
             status: 200,
@@ -371,7 +381,7 @@ pub const OPERATIONS: &[Operation] = &[
             required: false,
             examples: &[(
                 "variables",
-                r#"{"variables": {"visitor": {"email": "jhon@example.com"}}}"#,
+                r#"{"variables": {"case": {"id": "72"}, "visitor.email": "ada@example.com"}}"#,
             )],
         }),
         success: &[Success {
@@ -398,7 +408,7 @@ pub const OPERATIONS: &[Operation] = &[
                 schema: || json!({"type": "string", "enum": ["pending", "succeeded", "failed"]}),
             },
             LIMIT,
-            CURSOR,
+            cursor!("dlv"),
         ],
         body: None,
         success: &[Success {
@@ -454,7 +464,7 @@ pub const OPERATIONS: &[Operation] = &[
         id: "recoverDeliveries",
         tag: "Deliveries",
         summary: "Resend failed deliveries",
-        description: "Every failed delivery of events since `since` (within 14 days) is queued for one more attempt.",
+        description: "Every failed delivery of events since `since` is queued for one more attempt; deliveries are recovered for 14 days, so an earlier time means all of them.",
         access: Access::Write,
         query: &[],
         body: Some(RequestBody {
@@ -483,10 +493,13 @@ pub const OPERATIONS: &[Operation] = &[
         body: Some(RequestBody {
             schema: "PublishIn",
             required: true,
-            examples: &[(
-                "case:new",
-                r#"{"id": "evt_crm-42", "event": "case:new", "data": {"caseId": "72", "status": "pending"}}"#,
-            )],
+            examples: &[
+                ("case:new", r#"{"event": "case:new", "data": {"caseId": "72"}}"#),
+                (
+                    "case:status:closed",
+                    r#"{"id": "evt_crm-42", "event": "case:status:closed", "data": {"caseId": "72", "status": "closed", "contact": {"id": "5", "fields": {"name": "Jhon"}}}}"#,
+                ),
+            ],
         }),
         success: &[Success {
             status: 202,
@@ -557,6 +570,9 @@ pub fn allowed(path: &str) -> String {
     WebhookUpdate,
     SecurityIn,
     VariablePathIn,
+    WebhookDraft,
+    InboundWebhookDraft,
+    OutboundWebhookDraft,
     RotateSecretIn,
     AttemptOut,
     DeliveryEventOut,
@@ -598,13 +614,18 @@ pub fn document() -> Value {
         .unwrap_or_else(|| json!({}));
     tighten(&mut schemas);
     let schemas = schemas.as_object_mut().expect("schemas are an object");
+    string_rules(schemas);
     schemas.insert(
         "OpenApiDocument".into(),
         json!({
             "type": "object",
             "description": "An OpenAPI 3.1 document.",
             "required": ["openapi", "info", "paths"],
-            "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}}
+            "properties": {
+            "openapi": {"type": "string", "pattern": "^3\\.1\\."},
+            "info": {"type": "object"},
+            "paths": {"type": "object"}
+        }
         }),
     );
     schemas.insert("GatewayMessage".into(), json!({
@@ -776,13 +797,19 @@ fn operation_object(op: &Operation) -> Value {
     object
 }
 
-/// From a created webhook to the operations on it (schemathesis follows these).
+/// From a created webhook to the operations on it (schemathesis follows these): those every
+/// webhook takes, whatever its flow (no resolve, no deliveries).
 fn created_links() -> Value {
+    const ANY_FLOW: [&str; 6] = [
+        "getWebhook",
+        "updateWebhook",
+        "deleteWebhook",
+        "rotateWebhookSecret",
+        "testWebhook",
+        "listWebhookLogs",
+    ];
     let mut links = Map::new();
-    for op in OPERATIONS
-        .iter()
-        .filter(|op| op.path.starts_with("/webhook/{id}") && !op.path.contains("{deliveryId}"))
-    {
+    for op in OPERATIONS.iter().filter(|op| ANY_FLOW.contains(&op.id)) {
         let name = format!("{}{}", op.id[..1].to_ascii_uppercase(), &op.id[1..]);
         links.insert(
             name,
@@ -854,10 +881,10 @@ fn error_description(kind: ErrorType) -> &'static str {
     match kind {
         ErrorType::InvalidInput => "`ERROR_INVALID_INPUT`: the request is malformed or a field is invalid; `field` names it.",
         ErrorType::Unauthorized => "`ERROR_UNAUTHORIZED`: no API key, or not a valid one.",
-        ErrorType::UnauthorizedAccess => "`ERROR_UNAUTHORIZED_ACCESS`: a read-only key asked for a change.",
-        ErrorType::RecordNotFound => "`ERROR_RECORD_NOT_FOUND`: no such webhook or delivery in the key's account.",
+        ErrorType::UnauthorizedAccess => "`ERROR_UNAUTHORIZED_ACCESS`: a read-only key asked for a change, or the request names another account than the key's.",
+        ErrorType::RecordNotFound => "`ERROR_RECORD_NOT_FOUND`: no such webhook or delivery in the key's account, or none of the flow the path needs (deliveries are outbound webhooks', resolving is inbound webhooks').",
         ErrorType::MethodNotAllowed => "`ERROR_METHOD_NOT_ALLOWED`: the path does not take this method.",
-        ErrorType::Conflict => "`ERROR_CONFLICT`: the version precondition failed, the account has its maximum of webhooks, or the resend is not possible now.",
+        ErrorType::Conflict => "`ERROR_CONFLICT`: the version precondition failed, the account has its maximum of webhooks, a resend is not possible now, or a well-formed field conflicts with the webhook as it is (`field` names it: a field or timeout of the other flow, a change of flow, credentials to send again for a URL on another origin, a secret to rotate on a webhook without one).",
         ErrorType::PayloadTooLarge => "`ERROR_PAYLOAD_TOO_LARGE`: the body is over 256 KiB.",
         ErrorType::TooManyRequests => "`ERROR_TOO_MANY_REQUESTS`: the account's resolves in flight are at their limit (`Retry-After` says when to retry), or API Gateway throttled the route (`{\"message\"}`).",
         ErrorType::ServerError => "`ERROR_SERVER_ERROR`: our fault; `message` carries a request id for support. API Gateway answers `{\"message\"}` when the function failed.",
@@ -871,6 +898,162 @@ fn headers() -> Value {
         "WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}},
         "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}
     })
+}
+
+/// The rules of request strings, as JSON Schema patterns (ECMA-262, which Python's `re` reads
+/// alike). Each fixes its string's length too: a pattern beside `minLength`/`maxLength` sends
+/// schemathesis searching for matches of an exact length, minutes per field. Each says exactly
+/// what the parsers in `model::input` and `events` accept, or, where noted, a part of it that
+/// clients can always rely on (a URL or address the pattern matches is always taken).
+pub mod patterns {
+    /// Control characters (`char::is_control`).
+    macro_rules! c {
+        () => {
+            r"\x00-\x1f\x7f-\x9f"
+        };
+    }
+    /// White space that is not a control character (`char::is_whitespace`).
+    macro_rules! ws {
+        () => {
+            r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+        };
+    }
+    /// A `{{variable}}` placeholder (a part of the forms the parser takes).
+    macro_rules! placeholder {
+        () => {
+            r"\{\{[a-z][a-z0-9_]{0,20}(\.[a-z][a-z0-9_]{0,20}){0,3}\}\}"
+        };
+    }
+    /// A host name (not an IP address: the parser takes public ones too) and a port.
+    macro_rules! host {
+        () => {
+            r"https?://[a-z][a-z0-9]{0,30}(\.[a-z][a-z0-9]{0,30}){0,4}\.[a-z]{2,6}(:[1-9][0-9]{0,3})?"
+        };
+    }
+    /// Base64 of 24 to 64 bytes, with padding and zero trailing bits, as the parser decodes.
+    macro_rules! base64_24_to_64 {
+        () => {
+            r"(([A-Za-z0-9+/]{4}){8,20}([A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/][AQgw]==)?|([A-Za-z0-9+/]{4}){21}([A-Za-z0-9+/][AQgw]==)?)"
+        };
+    }
+
+    /// 1-200 characters, no control characters, not starting or ending with a space.
+    pub const NAME: &str = concat!(
+        "^[^",
+        ws!(),
+        c!(),
+        "]([^",
+        c!(),
+        "]{0,198}[^",
+        ws!(),
+        c!(),
+        "])?$"
+    );
+    /// An outbound webhook's URL (the parser takes any http(s) URL of a public host up to 2048
+    /// bytes without credentials).
+    pub const URL_OUTBOUND: &str = concat!(
+        "^",
+        host!(),
+        r"(/[A-Za-z0-9._~-]{0,40}){0,10}(\?[A-Za-z0-9._~=&-]{0,200})?$"
+    );
+    /// An inbound webhook's URL: a path segment or a query value may be a placeholder.
+    pub const URL_INBOUND: &str = concat!(
+        "^",
+        host!(),
+        r"(/([A-Za-z0-9._~-]{0,40}|",
+        placeholder!(),
+        r")){0,10}(\?[A-Za-z0-9._~-]{1,20}=([A-Za-z0-9._~-]{0,40}|",
+        placeholder!(),
+        r")(&[A-Za-z0-9._~-]{1,20}=([A-Za-z0-9._~-]{0,40}|",
+        placeholder!(),
+        r")){0,4})?$"
+    );
+    /// An e-mail address (the parser also takes longer labels, up to 254 bytes in all).
+    pub const EMAIL: &str = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,40}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,40}[A-Za-z0-9])?){1,3}$";
+    /// A variable path of up to eight parts (the parser takes any number, up to 256 characters).
+    pub const VARIABLE_PATH: &str = concat!(
+        r"^(\[[0-9]{1,9}\]|[^.\[\]",
+        c!(),
+        r"]{1,28})(\.[^.\[\]",
+        c!(),
+        r"]{1,28}|\[[0-9]{1,9}\]){0,7}$"
+    );
+    /// An HMAC secret of one's own: `whsec_` and base64, or 16-128 printable characters, and
+    /// never what looks masked (`****`).
+    pub const HMAC_SECRET: &str = concat!(
+        r"^(?!.*\*\*\*\*)(whsec_",
+        base64_24_to_64!(),
+        r"|(?!whsec_)[!-~]{16,128})$"
+    );
+    pub const USERNAME: &str = concat!("^[^:", c!(), "]{1,128}$");
+    pub const PASSWORD: &str = r"^(?!.*\*\*\*\*)[ -~]{1,256}$";
+    pub const TOKEN: &str = r"^(?!.*\*\*\*\*)[!-~]{1,4096}$";
+    pub const HEADER_VALUE: &str = r"^(?!.*\*\*\*\*)[ -~]{1,4096}$";
+    pub const EVENT_ID: &str = "^[A-Za-z0-9_-]{1,64}$";
+    pub const WEBHOOK_ID: &str = "^wh_[0-9A-HJKMNP-TV-Z]{26}$";
+
+    /// An HTTP header name, not one Hookline sets itself (`model::RESERVED_HEADERS`, in any case).
+    pub fn header_name() -> String {
+        let reserved: Vec<String> = crate::model::RESERVED_HEADERS
+            .iter()
+            .map(|name| {
+                name.chars()
+                    .map(|c| match c {
+                        'a'..='z' => format!("[{}{c}]", c.to_ascii_uppercase()),
+                        c => c.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        format!(
+            r"^(?!({})$)[A-Za-z0-9!#$%&'*+.^_`|~-]{{1,128}}$",
+            reserved.join("|")
+        )
+    }
+}
+
+/// Puts each request string's pattern on its schema.
+fn string_rules(schemas: &mut Map<String, Value>) {
+    use patterns::*;
+    let header_name = header_name();
+    let mut set = |pointer: &str, pattern: &str| {
+        let property = schemas
+            .get_mut(pointer.split('/').next().unwrap())
+            .and_then(|s| s.pointer_mut(&pointer[pointer.find('/').unwrap_or(pointer.len())..]))
+            .unwrap_or_else(|| panic!("{pointer} is in the schemas"));
+        property["pattern"] = json!(pattern);
+    };
+    for create in [
+        "InboundWebhookCreate",
+        "InboundWebhookDraft",
+        "OutboundWebhookCreate",
+        "OutboundWebhookDraft",
+        "WebhookUpdate",
+    ] {
+        set(&format!("{create}/properties/name"), NAME);
+        set(&format!("{create}/properties/notificationEmail"), EMAIL);
+    }
+    for inbound in [
+        "InboundWebhookCreate",
+        "InboundWebhookDraft",
+        "WebhookUpdate",
+    ] {
+        set(&format!("{inbound}/properties/url"), URL_INBOUND);
+    }
+    for outbound in ["OutboundWebhookCreate", "OutboundWebhookDraft"] {
+        set(&format!("{outbound}/properties/url"), URL_OUTBOUND);
+    }
+    set("WebhookUpdate/properties/id", WEBHOOK_ID);
+    set("VariablePathIn", VARIABLE_PATH);
+    set("RotateSecretIn/properties/secret", HMAC_SECRET);
+    set("PublishIn/properties/id", EVENT_ID);
+    // SecurityIn's kinds, in its order: none, hmac, basic, bearer, header.
+    set("SecurityIn/oneOf/1/properties/secret", HMAC_SECRET);
+    set("SecurityIn/oneOf/2/properties/username", USERNAME);
+    set("SecurityIn/oneOf/2/properties/password", PASSWORD);
+    set("SecurityIn/oneOf/3/properties/token", TOKEN);
+    set("SecurityIn/oneOf/4/properties/name", &header_name);
+    set("SecurityIn/oneOf/4/properties/value", HEADER_VALUE);
 }
 
 /// `PublishIn` as one variant per event type, each with its type's data schema, told apart by
@@ -901,10 +1084,19 @@ fn publish_variants(schemas: &mut Map<String, Value>) {
     );
 }
 
-/// What utoipa cannot say: array items listed once.
+/// What utoipa cannot say: array items listed once, and no field beside a security kind's own.
 fn tighten(schemas: &mut Value) {
+    if let Some(kinds) = schemas
+        .pointer_mut("/SecurityIn/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for kind in kinds {
+            kind["additionalProperties"] = json!(false);
+        }
+    }
     for (schema, field) in [
         ("InboundWebhookCreate", "variables"),
+        ("InboundWebhookDraft", "variables"),
         ("WebhookUpdate", "variables"),
     ] {
         if let Some(property) = schemas.pointer_mut(&format!("/{schema}/properties/{field}")) {

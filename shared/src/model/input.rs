@@ -20,6 +20,10 @@ pub struct ValidationError {
     /// The JSON path of the offending field, e.g. `security.secret` or `events[1]`.
     pub field: String,
     pub message: String,
+    /// The field is well formed but conflicts with the webhook as it is (a field of the other
+    /// flow, a change of flow, a secret to rotate on a webhook without one): the API answers
+    /// 409, as a request its schema allows and the stored webhook refuses.
+    pub conflict: bool,
 }
 
 impl ValidationError {
@@ -27,6 +31,15 @@ impl ValidationError {
         Self {
             field: field.into(),
             message: message.into(),
+            conflict: false,
+        }
+    }
+
+    /// A conflict with the stored webhook (see `conflict`).
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            conflict: true,
+            ..Self::new(field, message)
         }
     }
 }
@@ -145,7 +158,7 @@ impl WebhookPatch {
                 "id" => p.echoed_id = Some(string(value, "id")?.to_string()),
                 "version" => {
                     p.echoed_version = Some(
-                        value.as_u64().ok_or_else(|| ValidationError::new("version", "must be a whole number"))?,
+                        whole_number(value).ok_or_else(|| ValidationError::new("version", "must be a whole number"))?,
                     )
                 }
                 "createdAt" | "updatedAt" => {
@@ -256,7 +269,7 @@ impl WebhookPatch {
     ) -> Result<Webhook> {
         if let Some(id) = &self.echoed_id {
             if id != &current.id {
-                return Err(ValidationError::new(
+                return Err(ValidationError::conflict(
                     "id",
                     "does not match the webhook in the path",
                 ));
@@ -264,14 +277,15 @@ impl WebhookPatch {
         }
         if let Some(flow) = self.flow {
             if flow != current.flow() {
-                return Err(ValidationError::new(
+                return Err(ValidationError::conflict(
                     "flow",
                     "cannot be changed; create a new webhook for the other flow",
                 ));
             }
         }
         let flow = current.flow();
-        self.check_flow_fields(flow)?;
+        // Well formed, and wrong only for this webhook's flow: a conflict with it.
+        self.check_flow_fields(flow).map_err(into_conflict)?;
         // Stored credentials were given for the URL's origin; a URL on another origin gets
         // them only if they are sent again (else a key holder could send them anywhere).
         let moved = self
@@ -289,6 +303,13 @@ impl WebhookPatch {
             next.status = v;
         }
         if let Some(v) = self.url {
+            if flow == Flow::Outbound && v.contains("{{") {
+                // Placeholders are well formed for a webhook, refused for this one's flow.
+                return Err(ValidationError::conflict(
+                    "url",
+                    "placeholders ({{...}}) are only for inbound webhooks",
+                ));
+            }
             validate_url(&v, flow, rules)?;
             next.url = v;
         }
@@ -296,7 +317,9 @@ impl WebhookPatch {
             next.notification_email = v;
         }
         if moved {
-            next.security = rebind_security(self.security, &current.security)?;
+            // What the request lacks is decided by what is stored: a conflict with it.
+            next.security =
+                rebind_security(self.security, &current.security).map_err(into_conflict)?;
         } else if let Some(v) = self.security {
             next.security = resolve_security(v, Some(&current.security))?;
         }
@@ -312,7 +335,8 @@ impl WebhookPatch {
                     c.fallback_response = v;
                 }
                 if self.timeout_ms.is_some() {
-                    c.timeout_ms = timeout(self.timeout_ms, INBOUND_TIMEOUT_MS)?;
+                    c.timeout_ms = timeout(self.timeout_ms, INBOUND_TIMEOUT_MS)
+                        .map_err(|e| for_this_flow(e, self.timeout_ms))?;
                 }
             }
             FlowConfig::Outbound(c) => {
@@ -320,13 +344,29 @@ impl WebhookPatch {
                     c.events = v;
                 }
                 if self.timeout_ms.is_some() {
-                    c.timeout_ms = timeout(self.timeout_ms, OUTBOUND_TIMEOUT_MS)?;
+                    c.timeout_ms = timeout(self.timeout_ms, OUTBOUND_TIMEOUT_MS)
+                        .map_err(|e| for_this_flow(e, self.timeout_ms))?;
                 }
             }
         }
         next.updated_at = now;
         next.version = current.version + 1;
         Ok(next)
+    }
+}
+
+fn into_conflict(e: ValidationError) -> ValidationError {
+    ValidationError::conflict(e.field, e.message)
+}
+
+/// A timeout another flow would take is a conflict with this webhook's flow; one no flow takes
+/// is invalid.
+fn for_this_flow(e: ValidationError, sent: Option<u32>) -> ValidationError {
+    let any_flow = INBOUND_TIMEOUT_MS.0.min(OUTBOUND_TIMEOUT_MS.0)
+        ..=INBOUND_TIMEOUT_MS.2.max(OUTBOUND_TIMEOUT_MS.2);
+    match sent {
+        Some(ms) if any_flow.contains(&ms) => into_conflict(e),
+        _ => e,
     }
 }
 
@@ -350,9 +390,16 @@ fn parse_enum<T>(
         .ok_or_else(|| ValidationError::new(field, format!("must be {expected}")))
 }
 
+/// A JSON number with no fraction: `3000` or `3000.0` (JSON Schema's `integer` takes both).
+fn whole_number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let f = value.as_f64()?;
+        (f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f)).then_some(f as u64)
+    })
+}
+
 fn parse_u32(value: &Value, field: &str) -> Result<u32> {
-    value
-        .as_u64()
+    whole_number(value)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| ValidationError::new(field, "must be a whole number of milliseconds"))
 }
@@ -369,7 +416,13 @@ fn timeout(sent: Option<u32>, (min, default, max): (u32, u32, u32)) -> Result<u3
 }
 
 fn parse_name(value: &Value) -> Result<String> {
-    let name = string(value, "name")?.trim();
+    let name = string(value, "name")?;
+    if name.trim() != name {
+        return Err(ValidationError::new(
+            "name",
+            "must not start or end with a space",
+        ));
+    }
     let chars = name.chars().count();
     if chars == 0 || chars > NAME_MAX_CHARS {
         return Err(ValidationError::new(
@@ -389,7 +442,7 @@ fn parse_name(value: &Value) -> Result<String> {
 /// A pragmatic address check: what SES will accept as a destination, without the RFC 5322 corners.
 fn parse_email(value: &Value) -> Result<String> {
     const FIELD: &str = "notificationEmail";
-    let email = string(value, FIELD)?.trim();
+    let email = string(value, FIELD)?;
     let bad = || ValidationError::new(FIELD, "must be an e-mail address such as ops@example.com");
     if email.len() > EMAIL_MAX_LEN || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
@@ -476,6 +529,14 @@ fn parse_events(value: &Value) -> Result<Vec<EventType>> {
 pub fn validate_url(url: &str, flow: Flow, rules: &WebhookRules) -> Result<()> {
     const FIELD: &str = "url";
     const MARK: &str = "hooklineplaceholder";
+    // URL parsers drop surrounding spaces and tabs or line breaks anywhere: what is stored must
+    // be what is called.
+    if url.trim() != url || url.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            FIELD,
+            "must not hold control characters or start or end with a space",
+        ));
+    }
     if url.is_empty() || url.len() > URL_MAX_LEN {
         return Err(ValidationError::new(
             FIELD,
@@ -640,13 +701,13 @@ fn parse_security(value: &Value) -> Result<SecurityInput> {
         "basic" => {
             let username = field("username")?;
             if username.is_empty()
-                || username.len() > 128
+                || username.chars().count() > 128
                 || username.contains(':')
                 || has_control(&username)
             {
                 return Err(ValidationError::new(
                     "security.username",
-                    "must be 1 to 128 bytes, without ':' or control characters",
+                    "must be 1 to 128 characters, without ':' or control characters",
                 ));
             }
             let password = field("password")?;
@@ -690,7 +751,7 @@ fn check_credential(value: &str, field: &str, max: usize) -> Result<()> {
 }
 
 /// Headers we set ourselves, which a custom auth header must not replace.
-const RESERVED_HEADERS: [&str; 12] = [
+pub const RESERVED_HEADERS: [&str; 12] = [
     "host",
     "content-length",
     "content-type",
@@ -864,7 +925,7 @@ impl Webhook {
     /// keeps signing for `SECRET_OVERLAP`. Only for HMAC security.
     pub fn rotated(&self, sent: Option<String>, now: OffsetDateTime) -> Result<Webhook> {
         let Security::Hmac { secret, previous } = &self.security else {
-            return Err(ValidationError::new(
+            return Err(ValidationError::conflict(
                 "security.type",
                 "only webhooks with hmac security have a secret to rotate",
             ));
@@ -873,7 +934,7 @@ impl Webhook {
             Some(s) => {
                 check_hmac_secret(&s)?;
                 if &s == secret {
-                    return Err(ValidationError::new("secret", "is the current secret"));
+                    return Err(ValidationError::conflict("secret", "is the current secret"));
                 }
                 s
             }

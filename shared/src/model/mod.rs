@@ -15,7 +15,7 @@ pub use attempt::Attempt;
 pub use delivery::{delivery_id, is_delivery_id, Delivery, DeliveryStatus, EventRef};
 pub use input::{
     reject_unknown, same_origin, SecurityInput, ValidationError, WebhookPatch, WebhookRules,
-    DEFAULT_MAX_PER_ACCOUNT,
+    DEFAULT_MAX_PER_ACCOUNT, RESERVED_HEADERS,
 };
 pub use records::{
     Claim, FirstRecord, Health, Kept, Lease, Mark, NoticeClaim, NoticeGrant, Subscriber,

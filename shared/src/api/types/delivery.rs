@@ -144,7 +144,8 @@ pub struct RetryOut {
 #[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverIn {
-    /// Failed deliveries of events since then get one more attempt; within the last 14 days.
+    /// Failed deliveries of events since then get one more attempt (14 days back at most: an
+    /// earlier time means all of them).
     #[schema(format = DateTime, example = "2026-11-25T12:00:00Z")]
     pub since: String,
 }

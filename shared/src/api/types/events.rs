@@ -12,12 +12,7 @@ use crate::model::EventType;
 pub struct PublishIn {
     /// The idempotency key: an id published before delivers nothing new. Made (`evt_` and a
     /// ULID) when left out.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9_-]{1,64}$",
-        example = "evt_crm-42"
-    )]
+    #[schema(example = "evt_crm-42")]
     pub id: Option<String>,
     pub event: EventType,
     /// The API key's account; may be left out, and must match when sent.
@@ -43,6 +38,8 @@ pub struct PublishOut {
 pub struct EventTypeOut {
     #[schema(example = "case:status:closed")]
     pub name: EventType,
+    /// A short label, for lists.
+    pub title: String,
     pub summary: String,
     pub description: String,
     /// The JSON Schema (2020-12) its `data` is checked against; other properties pass.
@@ -57,6 +54,7 @@ impl From<crate::catalogue::EventTypeDoc> for EventTypeOut {
     fn from(doc: crate::catalogue::EventTypeDoc) -> Self {
         EventTypeOut {
             name: doc.event,
+            title: doc.title.into(),
             summary: doc.summary.into(),
             description: doc.description.into(),
             schema: doc.schema,

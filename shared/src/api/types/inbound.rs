@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{AttemptOut, OutboundTestOut, WebhookUpdate};
+use super::{AttemptOut, OutboundTestOut, WebhookDraft, WebhookUpdate};
 use crate::inbound::{Resolution, Source, TestOutcome};
 use crate::store::ActivityEntry;
 
@@ -61,13 +61,13 @@ pub struct WebhookTestIn {
 /// The body of `POST /webhook/test`: a webhook not saved yet, so a form can discover
 /// variables before saving. `webhook` is a create body in which the fields a call does not
 /// use (`name`, `notificationEmail`, `fallbackResponse`, `events`) may be left out.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftTestIn {
     /// Sample variables, inbound only.
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
-    pub webhook: WebhookUpdate,
+    pub webhook: WebhookDraft,
 }
 
 /// The answer of an inbound webhook's test: the call, and what a form can offer from it.
