@@ -95,6 +95,84 @@ async fn the_document_passes_redocly_recommended_rules() {
     assert!(output.status.success(), "{}", text(&output));
 }
 
+/// What the operations of one flow need to answer 2xx (schemathesis.toml hands their ids to
+/// them): an inbound webhook whose receiver answers, and an outbound one with a delivery.
+struct Seeded {
+    inbound: String,
+    outbound: String,
+    delivery: String,
+    _receivers: [Upstream; 2],
+}
+
+impl Seeded {
+    async fn new(gateway: &Gateway, key: &str) -> Self {
+        let client = reqwest::Client::new();
+        let shop = Upstream::start(vec![Reply::json(r#"{"order": {"status": "shipped"}}"#)]).await;
+        let crm = Upstream::start(vec![Reply::status(200, "ok")]).await;
+        let post = |path: &str, body: Value| {
+            client
+                .post(gateway.url(path))
+                .bearer_auth(key)
+                .json(&body)
+                .timeout(Duration::from_secs(10))
+                .send()
+        };
+        let created = |body: Value| async {
+            let answer = post("/api/v1/webhook", body).await.unwrap();
+            assert_eq!(answer.status(), 201);
+            answer.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let inbound = created(serde_json::json!({
+            "name": "Seeded inbound", "flow": "inbound", "url": format!("{}/order", shop.url),
+            "notificationEmail": "ops@example.com", "variables": ["order.status"],
+            "fallbackResponse": {}
+        }))
+        .await;
+        let outbound = created(serde_json::json!({
+            "name": "Seeded outbound", "flow": "outbound", "url": format!("{}/hooks", crm.url),
+            "notificationEmail": "ops@example.com", "events": ["case:new"]
+        }))
+        .await;
+        let published = post(
+            "/api/v1/events",
+            serde_json::json!({"event": "case:new", "data": {"caseId": "7"}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(published.status(), 202);
+        // The gateway's event sources deliver it; its record is listed once written.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let delivery = loop {
+            let page: Value = client
+                .get(gateway.url(&format!("/api/v1/webhook/{outbound}/deliveries")))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = page["data"][0]["id"].as_str() {
+                break id.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no delivery within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        Self {
+            inbound,
+            outbound,
+            delivery,
+            _receivers: [shop, crm],
+        }
+    }
+}
+
 /// Schemathesis over every operation, against the local stack behind the local API Gateway:
 /// its examples, coverage, fuzzing (positive and negative data) and stateful (the document's
 /// links) phases, with every check. Bounded by example count and a time budget, with one
@@ -103,6 +181,7 @@ async fn the_document_passes_redocly_recommended_rules() {
 async fn schemathesis_finds_no_failure_in_any_operation() {
     let gateway = Gateway::start().await;
     let key = gateway.key("schemathesis").await;
+    let seeded = Seeded::new(&gateway, &key).await;
     let report = root().join("target/contract/schemathesis");
     std::fs::create_dir_all(&report).unwrap();
     let output = run(
@@ -122,6 +201,9 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
             .args(["--no-color"])
             // Its cache (`.schemathesis/`) goes beside the reports, not into the checkout.
             .current_dir(&report)
+            .env("HOOKLINE_TEST_INBOUND_WEBHOOK", &seeded.inbound)
+            .env("HOOKLINE_TEST_OUTBOUND_WEBHOOK", &seeded.outbound)
+            .env("HOOKLINE_TEST_DELIVERY", &seeded.delivery)
             .env("SCHEMATHESIS_HOOKS", "")
             .env(
                 "HYPOTHESIS_STORAGE_DIRECTORY",

@@ -317,13 +317,13 @@ async fn a_draft_is_tested_before_it_is_saved_and_nothing_is_written() {
             .await;
         assert_eq!((r.status, r.error_field()), (400, Some(field)), "{body}");
     }
-    // Variables are well formed, and not for an outbound draft: a conflict with its flow.
+    // An outbound draft takes no variables: its body says its flow, so they are invalid.
     let body = json!({"webhook": {"flow": "outbound", "url": up.url}, "variables": {}});
     let r = stack
         .api
         .call("POST", &format!("{BASE}/test"), Some(&key), Some(body))
         .await;
-    assert_eq!((r.status, r.error_field()), (409, Some("variables")));
+    assert_eq!((r.status, r.error_field()), (400, Some("variables")));
     assert_eq!(up.calls(), 1, "no refused draft was called");
 
     // An outbound draft gets one signed sample event.

@@ -52,7 +52,8 @@ const webhook = created.data;
 if (webhook.flow !== "outbound" || webhook.security.type !== "hmac") {
   throw new Error("expected an outbound webhook signed with HMAC");
 }
-console.error(`created ${webhook.id}; verify its deliveries with ${webhook.security.secret.slice(0, 10)}...`);
+// Keep `webhook.security.secret` where your receiver can read it: it verifies the signatures.
+console.error(`created ${webhook.id}, signed with HMAC`);
 
 // 2. A case:new event. `data` is typed by the event's schema (GET /api/v1/event-types).
 const published = await hookline.POST("/api/v1/events", {

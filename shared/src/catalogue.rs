@@ -198,7 +198,11 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), ValidationErro
             "string" => (value.is_string(), "a string"),
             "boolean" => (value.is_boolean(), "true or false"),
             "number" => (value.is_number(), "a number"),
-            _ => unreachable!("the catalogue's schemas use no other type"),
+            "integer" => (value.is_i64() || value.is_u64(), "a whole number"),
+            "null" => (value.is_null(), "null"),
+            // A type this check does not know refuses nothing (the keyword test keeps the
+            // catalogue to the known ones).
+            _ => (true, ""),
         };
         if !ok {
             return if kind == "string" && schema.get("minLength").is_some() {
@@ -336,6 +340,15 @@ mod tests {
                     KEYWORDS.contains(&key.as_str()),
                     "{at}: {key} is not understood"
                 );
+                if key == "type" {
+                    let known = [
+                        "object", "array", "string", "boolean", "number", "integer", "null",
+                    ];
+                    assert!(
+                        known.contains(&value.as_str().unwrap_or("")),
+                        "{at}: type {value}"
+                    );
+                }
                 match key.as_str() {
                     "properties" => {
                         for (name, property) in value.as_object().unwrap() {

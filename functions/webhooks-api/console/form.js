@@ -27,8 +27,11 @@ const CREDENTIALS = {
   header: [['name', 'Header name', false], ['value', 'Header value', true]],
   none: [],
 };
-/** The headings of the event checkboxes, by the event name's first part. */
+/** The headings of the event checkboxes, by the event name's first part; a part not named
+ *  here gets a heading of its own. */
 const EVENT_GROUPS = { case: 'Case Trigger Events', agent: 'Operator Trigger Events' };
+const groupOf = (event) => event.split(':')[0];
+const groupTitle = (prefix) => EVENT_GROUPS[prefix] ?? `${prefix[0].toUpperCase()}${prefix.slice(1)} Trigger Events`;
 
 export async function formPage(main, id) {
   const [saved, offered] = await Promise.all([
@@ -226,8 +229,8 @@ class WebhookForm {
     append(this.outbound, [
       h('h2', { id: 'outbound-title' }, 'Outbound: events sent to the URL'),
       h('div', { class: 'field', 'data-field': 'events' },
-        Object.entries(EVENT_GROUPS).map(([prefix, title]) => group(title,
-          this.offered.events.filter((e) => e.name.split(':')[0] === prefix).map((e) => [e.name, e.title]))),
+        [...new Set(this.offered.events.map((e) => groupOf(e.name)))].map((prefix) => group(groupTitle(prefix),
+          this.offered.events.filter((e) => groupOf(e.name) === prefix).map((e) => [e.name, e.title]))),
         errorSlot()),
       h('fieldset', { class: 'test' },
         h('legend', {}, 'Test the URL'),

@@ -77,7 +77,7 @@ pub async fn test_draft<P: Platform>(
     one_test(app, &webhook, &body, Logged::No).await
 }
 
-#[derive(PartialEq)]
+#[derive(Clone, Copy, PartialEq)]
 enum Logged {
     Yes,
     No,
@@ -91,7 +91,7 @@ async fn one_test<P: Platform>(
     logged: Logged,
 ) -> Result<Response<Body>, ApiError> {
     let answer = if webhook.flow() == Flow::Outbound {
-        body.no_variables()?;
+        body.no_variables(logged)?;
         TestOut::Outbound(crate::deliveries::test(app, webhook).await)
     } else {
         let outcome = match logged {
@@ -126,18 +126,22 @@ impl TestBody {
         })
     }
 
-    /// Outbound tests send a fixed sample event: variables would be silently unused.
-    fn no_variables(&self) -> Result<(), ApiError> {
-        if self.variables_sent {
-            // Well formed; refused for what the webhook is.
-            return Err(ApiError::FieldConflict {
-                field: "variables".into(),
-                message:
-                    "only inbound webhooks take variables; an outbound test sends a sample event"
-                        .into(),
-            });
+    /// Outbound tests send a fixed sample event: variables would be silently unused. A draft's
+    /// body says its flow, so they are invalid there; a saved webhook's flow is its own, so
+    /// they conflict with it.
+    fn no_variables(&self, logged: Logged) -> Result<(), ApiError> {
+        if !self.variables_sent {
+            return Ok(());
         }
-        Ok(())
+        const WHY: &str =
+            "only inbound webhooks take variables; an outbound test sends a sample event";
+        Err(match logged {
+            Logged::No => ApiError::invalid("variables", WHY),
+            Logged::Yes => ApiError::FieldConflict {
+                field: "variables".into(),
+                message: WHY.into(),
+            },
+        })
     }
 }
 

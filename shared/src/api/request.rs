@@ -149,10 +149,21 @@ pub fn encode_cursor(last_id: &str) -> String {
     last_id.to_string()
 }
 
-/// The id a cursor names, if it is one `valid` accepts.
+/// The id a cursor names, if it is one `valid` accepts. Cursors given before they were plain
+/// ids (base64url of the id) still work, so a page a client was in the middle of goes on.
 pub fn decode_cursor(cursor: &str, valid: fn(&str) -> bool) -> Result<String, ApiError> {
+    use base64::Engine;
+    let legacy = || {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|id| valid(id))
+    };
     if valid(cursor) {
         Ok(cursor.to_string())
+    } else if let Some(id) = legacy() {
+        Ok(id)
     } else {
         Err(ApiError::invalid(
             "cursor",

@@ -303,23 +303,25 @@ impl WebhookPatch {
             next.status = v;
         }
         if let Some(v) = self.url {
-            if flow == Flow::Outbound && v.contains("{{") {
-                // Placeholders are well formed for a webhook, refused for this one's flow.
-                return Err(ValidationError::conflict(
-                    "url",
-                    "placeholders ({{...}}) are only for inbound webhooks",
-                ));
+            // The stored URL sent back as it is (a read sent back) stands as it was accepted.
+            if v != current.url {
+                if flow == Flow::Outbound && v.contains("{{") {
+                    // A URL an inbound webhook could have: a conflict with this one's flow.
+                    validate_url(&v, Flow::Inbound, rules)?;
+                    return Err(ValidationError::conflict(
+                        "url",
+                        "placeholders ({{...}}) are only for inbound webhooks",
+                    ));
+                }
+                validate_url(&v, flow, rules)?;
             }
-            validate_url(&v, flow, rules)?;
             next.url = v;
         }
         if let Some(v) = self.notification_email {
             next.notification_email = v;
         }
         if moved {
-            // What the request lacks is decided by what is stored: a conflict with it.
-            next.security =
-                rebind_security(self.security, &current.security).map_err(into_conflict)?;
+            next.security = rebind_security(self.security, &current.security)?;
         } else if let Some(v) = self.security {
             next.security = resolve_security(v, Some(&current.security))?;
         }
@@ -622,8 +624,10 @@ pub fn same_origin(a: &str, b: &str) -> bool {
 /// stored one" (a masked value, an HMAC type without its secret) is refused by name instead of
 /// silently becoming something else.
 fn rebind_security(sent: Option<SecurityInput>, current: &Security) -> Result<Security> {
+    // What is missing is decided by what is stored: a conflict with it (a credential sent and
+    // malformed stays a plain 400, from `resolve_security`).
     let carries = |field: &str| {
-        ValidationError::new(
+        ValidationError::conflict(
             field,
             "must be sent again: the URL moves to another origin (scheme, host or port), and \
              stored credentials only go to the origin they were given for",
@@ -809,19 +813,27 @@ fn check_hmac_secret(secret: &str) -> Result<()> {
 
 /// A credential that is the masked form a read returned means "keep the stored one". One that
 /// only looks masked, with nothing stored to keep, is a mistake worth naming.
-fn keep_or_take(sent: String, stored: Option<&str>, field: &str) -> Result<String> {
+fn keep_or_take(sent: String, stored: Option<&str>, updating: bool, field: &str) -> Result<String> {
     if let Some(stored) = stored {
         if secrets_equal(&sent, stored) || sent == mask(stored) {
             return Ok(stored.to_string());
         }
     }
     if sent.contains("****") {
-        return Err(ValidationError::new(
-            field,
-            "is a masked value; send the credential itself",
-        ));
+        return Err(masked(field, updating));
     }
     Ok(sent)
+}
+
+/// A masked value with nothing to keep: on an update, a conflict with what is stored (a read
+/// sent back is well formed); on a create, invalid.
+fn masked(field: &str, updating: bool) -> ValidationError {
+    let e = ValidationError::new(field, "is a masked value; send the credential itself");
+    if updating {
+        into_conflict(e)
+    } else {
+        e
+    }
 }
 
 /// The stored security from what was sent and what is stored now.
@@ -850,10 +862,7 @@ pub(crate) fn resolve_security(
             }
             (Some(sent), _) => {
                 if sent.contains("****") {
-                    return Err(ValidationError::new(
-                        "security.secret",
-                        "is a masked value; send the secret itself",
-                    ));
+                    return Err(masked("security.secret", current.is_some()));
                 }
                 check_hmac_secret(&sent)?;
                 Security::Hmac {
@@ -869,7 +878,7 @@ pub(crate) fn resolve_security(
             };
             Security::Basic {
                 username,
-                password: keep_or_take(password, stored, "security.password")?,
+                password: keep_or_take(password, stored, current.is_some(), "security.password")?,
             }
         }
         SecurityInput::Bearer { token } => {
@@ -878,7 +887,7 @@ pub(crate) fn resolve_security(
                 _ => None,
             };
             Security::Bearer {
-                token: keep_or_take(token, stored, "security.token")?,
+                token: keep_or_take(token, stored, current.is_some(), "security.token")?,
             }
         }
         SecurityInput::Header { name, value } => {
@@ -888,7 +897,7 @@ pub(crate) fn resolve_security(
             };
             Security::Header {
                 name,
-                value: keep_or_take(value, stored, "security.value")?,
+                value: keep_or_take(value, stored, current.is_some(), "security.value")?,
             }
         }
     })
@@ -932,6 +941,12 @@ impl Webhook {
         };
         let new_secret = match sent {
             Some(s) => {
+                if s.contains("****") {
+                    return Err(ValidationError::new(
+                        "secret",
+                        "is a masked value; send the secret itself",
+                    ));
+                }
                 check_hmac_secret(&s)?;
                 if &s == secret {
                     return Err(ValidationError::conflict("secret", "is the current secret"));

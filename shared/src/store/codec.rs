@@ -170,20 +170,6 @@ pub fn webhook_from_value(value: Value) -> serde_json::Result<Webhook> {
     Webhook::try_from(fields).map_err(serde::de::Error::custom)
 }
 
-/// `#[serde(with)]` for a webhook inside a record of the store's own (the simulation's model).
-pub mod webhook_serde {
-    use super::*;
-
-    pub fn serialize<S: serde::Serializer>(w: &Webhook, s: S) -> Result<S::Ok, S::Error> {
-        WebhookDoc::of(w).serialize(s)
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Webhook, D::Error> {
-        let fields = WebhookFields::deserialize(d)?;
-        Webhook::try_from(fields).map_err(serde::de::Error::custom)
-    }
-}
-
 // ---- credentials -------------------------------------------------------------------------
 
 /// `{"type": "hmac", "secret": ..., "previous": [...]}` and the other kinds.
@@ -299,13 +285,9 @@ pub fn security_bytes(security: &Security) -> Vec<u8> {
     serde_json::to_vec(&SecurityDoc(security)).expect("credentials always serialise")
 }
 
-/// The credentials' stored JSON, as a tree.
-pub fn security_value(security: &Security) -> Value {
-    serde_json::to_value(SecurityDoc(security)).expect("credentials always serialise")
-}
-
 /// Credentials from their stored JSON.
-pub fn security_from_slice(bytes: &[u8]) -> serde_json::Result<Security> {
+#[cfg(test)]
+fn security_from_slice(bytes: &[u8]) -> serde_json::Result<Security> {
     let fields: SecurityFields = serde_json::from_slice(bytes)?;
     Security::try_from(fields).map_err(serde::de::Error::custom)
 }

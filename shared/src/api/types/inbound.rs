@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{AttemptOut, OutboundTestOut, WebhookDraft, WebhookUpdate};
+use super::{
+    AttemptOut, InboundWebhookDraft, OutboundTestOut, OutboundWebhookDraft, WebhookUpdate,
+};
 use crate::inbound::{Resolution, Source, TestOutcome};
 use crate::store::ActivityEntry;
 
@@ -62,12 +64,26 @@ pub struct WebhookTestIn {
 /// variables before saving. `webhook` is a create body in which the fields a call does not
 /// use (`name`, `notificationEmail`, `fallbackResponse`, `events`) may be left out.
 #[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum DraftTestIn {
+    Inbound(InboundDraftTestIn),
+    Outbound(OutboundDraftTestIn),
+}
+
+/// An inbound draft and sample variables.
+#[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DraftTestIn {
-    /// Sample variables, inbound only.
+pub struct InboundDraftTestIn {
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
-    pub webhook: WebhookDraft,
+    pub webhook: InboundWebhookDraft,
+}
+
+/// An outbound draft: it is sent a sample event, so it takes no variables.
+#[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundDraftTestIn {
+    pub webhook: OutboundWebhookDraft,
 }
 
 /// The answer of an inbound webhook's test: the call, and what a form can offer from it.

@@ -245,8 +245,10 @@ pub struct InboundWebhookCreate {
     /// Default `active`.
     #[schema(nullable = false)]
     pub status: Option<Status>,
-    /// `https://` (plain `http://` only on a local stack), at most 2048 bytes, no credentials
-    /// in it; `{{variable}}` placeholders may stand in the path and query.
+    /// An absolute `https://` URL (plain `http://` where the deployment allows it), at most
+    /// 2048 bytes, no credentials in it, not an internal address; `{{variable}}` placeholders
+    /// may stand in the path and query. The pattern is the form always taken: the server also
+    /// takes public IP addresses and longer paths.
     pub url: String,
     #[schema(example = "ops@example.com")]
     pub notification_email: String,
@@ -279,7 +281,9 @@ pub struct OutboundWebhookCreate {
     /// Default `active`.
     #[schema(nullable = false)]
     pub status: Option<Status>,
-    /// `https://` (plain `http://` only on a local stack), at most 2048 bytes.
+    /// An absolute `https://` URL (plain `http://` where the deployment allows it), at most
+    /// 2048 bytes, no credentials in it, not an internal address. The pattern is the form
+    /// always taken: the server also takes public IP addresses and longer paths.
     pub url: String,
     #[schema(example = "ops@example.com")]
     pub notification_email: String,
@@ -294,15 +298,6 @@ pub struct OutboundWebhookCreate {
     pub timeout_ms: Option<u32>,
 }
 
-/// The webhook of `POST /webhook/test`: a create body in which what a call does not use may be
-/// left out.
-#[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum WebhookDraft {
-    Inbound(InboundWebhookDraft),
-    Outbound(OutboundWebhookDraft),
-}
-
 /// An inbound webhook not saved yet.
 #[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -314,6 +309,10 @@ pub struct InboundWebhookDraft {
     pub format: Option<Format>,
     #[schema(nullable = false)]
     pub status: Option<Status>,
+    /// An absolute `https://` URL (plain `http://` where the deployment allows it), at most
+    /// 2048 bytes, no credentials in it, not an internal address; `{{variable}}` placeholders
+    /// may stand in the path and query. The pattern is the form always taken: the server also
+    /// takes public IP addresses and longer paths.
     pub url: String,
     #[schema(nullable = false)]
     pub notification_email: Option<String>,
@@ -339,7 +338,9 @@ pub struct OutboundWebhookDraft {
     pub format: Option<Format>,
     #[schema(nullable = false)]
     pub status: Option<Status>,
-
+    /// An absolute `https://` URL (plain `http://` where the deployment allows it), at most
+    /// 2048 bytes, no credentials in it, not an internal address. The pattern is the form
+    /// always taken: the server also takes public IP addresses and longer paths.
     pub url: String,
     #[schema(nullable = false)]
     pub notification_email: Option<String>,
@@ -374,6 +375,10 @@ pub struct WebhookUpdate {
     pub format: Option<Format>,
     #[schema(nullable = false)]
     pub status: Option<Status>,
+    /// An absolute `https://` URL (plain `http://` where the deployment allows it), at most
+    /// 2048 bytes, no credentials in it, not an internal address; `{{variable}}` placeholders
+    /// may stand in an inbound webhook's path and query. The pattern is the form always
+    /// taken: the server also takes public IP addresses and longer paths.
     #[schema(nullable = false)]
     pub url: Option<String>,
     #[schema(nullable = false)]
@@ -415,8 +420,8 @@ pub struct WebhookUpdate {
 pub enum SecurityIn {
     None,
     Hmac {
-        /// `whsec_` and base64 of 24-64 bytes, or 16-128 printable characters without spaces
-        /// (this pattern: not starting with `w`, no `*`, which masked values have).
+        /// `whsec_` and base64 of 24-64 bytes, or 16-128 printable characters without spaces and
+        /// without `****` (which masked values have).
         secret: Option<String>,
         /// As a read showed it: ignored, whatever it holds.
         #[serde(rename = "previousSecretExpiresAt")]
