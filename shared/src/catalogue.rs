@@ -189,6 +189,15 @@ pub const KEYWORDS: [&str; 10] = [
     "examples",
 ];
 
+/// The properties a schema requires.
+fn required(schema: &Value) -> Vec<&str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 fn check(schema: &Value, value: &Value, path: &str) -> Result<(), ValidationError> {
     let fail = |message: String| Err(ValidationError::new(path, message));
     if let Some(kind) = schema.get("type").and_then(Value::as_str) {
@@ -237,11 +246,7 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), ValidationErro
         }
     }
     if let Some(map) = value.as_object() {
-        let required: Vec<&str> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let required = required(schema);
         let empty = Map::new();
         let properties = schema
             .get("properties")
@@ -273,10 +278,7 @@ pub fn markdown() -> String {
         ));
         out.push_str("| field | rule | meaning |\n|---|---|---|\n");
         let schema = &doc.schema;
-        let required: Vec<&str> = schema["required"]
-            .as_array()
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let required = required(schema);
         for (name, property) in schema["properties"].as_object().into_iter().flatten() {
             let mut rule = Vec::new();
             if required.contains(&name.as_str()) {

@@ -138,24 +138,17 @@ impl<P: Platform> App<P> {
         params: &[&str],
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        let caller = match op.access {
-            Access::Public => None,
-            Access::Read | Access::Write => {
-                let caller = authenticate(&self.store, req.headers()).await?;
-                if op.access == Access::Write {
-                    caller.may_write()?;
-                }
-                Some(caller)
-            }
-        };
-        let Some(caller) = caller else {
+        if op.access == Access::Public {
             return match op.id {
                 "getOpenApi" => Ok(contract::document()),
                 "listEventTypes" => Ok(contract::event_types()),
                 id => Err(unserved(id)),
             };
-        };
-        let caller = &caller;
+        }
+        let caller = &authenticate(&self.store, req.headers()).await?;
+        if op.access == Access::Write {
+            caller.may_write()?;
+        }
         match (op.id, params) {
             ("listWebhooks", []) => webhooks::list(self, caller, req).await,
             ("createWebhook", []) => webhooks::create(self, caller, req).await,

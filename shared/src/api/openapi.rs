@@ -857,7 +857,7 @@ fn error_responses() -> Value {
             _ => ours,
         };
         let mut response = json!({
-            "description": error_description(kind),
+            "description": kind.description(),
             "content": {"application/json": {"schema": schema}}
         });
         match status {
@@ -878,20 +878,6 @@ fn error_responses() -> Value {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}}
     }));
     Value::Object(responses)
-}
-
-fn error_description(kind: ErrorType) -> &'static str {
-    match kind {
-        ErrorType::InvalidInput => "`ERROR_INVALID_INPUT`: the request is malformed or a field is invalid; `field` names it.",
-        ErrorType::Unauthorized => "`ERROR_UNAUTHORIZED`: no API key, or not a valid one.",
-        ErrorType::UnauthorizedAccess => "`ERROR_UNAUTHORIZED_ACCESS`: a read-only key asked for a change, or the request names another account than the key's.",
-        ErrorType::RecordNotFound => "`ERROR_RECORD_NOT_FOUND`: no such webhook or delivery in the key's account, or none of the flow the path needs (deliveries are outbound webhooks', resolving is inbound webhooks').",
-        ErrorType::MethodNotAllowed => "`ERROR_METHOD_NOT_ALLOWED`: the path does not take this method.",
-        ErrorType::Conflict => "`ERROR_CONFLICT`: the version precondition failed, the account has its maximum of webhooks, a resend is not possible now, or a well-formed field conflicts with the webhook as it is (`field` names it: a field or timeout of the other flow, a change of flow, credentials to send again for a URL on another origin, a secret to rotate on a webhook without one).",
-        ErrorType::PayloadTooLarge => "`ERROR_PAYLOAD_TOO_LARGE`: the body is over 256 KiB.",
-        ErrorType::TooManyRequests => "`ERROR_TOO_MANY_REQUESTS`: the account's resolves in flight are at their limit (`Retry-After` says when to retry), or API Gateway throttled the route (`{\"message\"}`).",
-        ErrorType::ServerError => "`ERROR_SERVER_ERROR`: our fault; `message` carries a request id for support. API Gateway answers `{\"message\"}` when the function failed.",
-    }
 }
 
 fn headers() -> Value {

@@ -23,34 +23,26 @@ pub struct ErrorDetail {
 }
 
 /// The error types, one per status.
+// When each is answered: `ErrorType::description`, which the OpenAPI document shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[allow(clippy::enum_variant_names)]
 pub enum ErrorType {
-    /// 400: the request is malformed or a field is invalid; `field` names it.
     #[serde(rename = "ERROR_INVALID_INPUT")]
     InvalidInput,
-    /// 401: no API key, or not a valid one.
     #[serde(rename = "ERROR_UNAUTHORIZED")]
     Unauthorized,
-    /// 403: a read-only key asked for a change.
     #[serde(rename = "ERROR_UNAUTHORIZED_ACCESS")]
     UnauthorizedAccess,
-    /// 404: no such webhook, delivery or path (another account's webhook is no webhook).
     #[serde(rename = "ERROR_RECORD_NOT_FOUND")]
     RecordNotFound,
-    /// 405: the path does not take this method; `Allow` lists those it takes.
     #[serde(rename = "ERROR_METHOD_NOT_ALLOWED")]
     MethodNotAllowed,
-    /// 409: a version precondition failed, the account is full, or a resend is not possible now.
     #[serde(rename = "ERROR_CONFLICT")]
     Conflict,
-    /// 413: the body is over 256 KiB.
     #[serde(rename = "ERROR_PAYLOAD_TOO_LARGE")]
     PayloadTooLarge,
-    /// 429: an allowance of the account is spent; `Retry-After` says for how long.
     #[serde(rename = "ERROR_TOO_MANY_REQUESTS")]
     TooManyRequests,
-    /// 500: our fault; `message` carries a request id for support.
     #[serde(rename = "ERROR_SERVER_ERROR")]
     ServerError,
 }
@@ -80,6 +72,21 @@ impl ErrorType {
             ErrorType::PayloadTooLarge => 413,
             ErrorType::TooManyRequests => 429,
             ErrorType::ServerError => 500,
+        }
+    }
+
+    /// When it is answered: the OpenAPI document's description of its status.
+    pub fn description(self) -> &'static str {
+        match self {
+        ErrorType::InvalidInput => "`ERROR_INVALID_INPUT`: the request is malformed or a field is invalid; `field` names it.",
+        ErrorType::Unauthorized => "`ERROR_UNAUTHORIZED`: no API key, or not a valid one.",
+        ErrorType::UnauthorizedAccess => "`ERROR_UNAUTHORIZED_ACCESS`: a read-only key asked for a change, or the request names another account than the key's.",
+        ErrorType::RecordNotFound => "`ERROR_RECORD_NOT_FOUND`: no such webhook or delivery in the key's account, or none of the flow the path needs (deliveries are outbound webhooks', resolving is inbound webhooks').",
+        ErrorType::MethodNotAllowed => "`ERROR_METHOD_NOT_ALLOWED`: the path does not take this method.",
+        ErrorType::Conflict => "`ERROR_CONFLICT`: the version precondition failed, the account has its maximum of webhooks, a resend is not possible now, or a well-formed field conflicts with the webhook as it is (`field` names it: a field or timeout of the other flow, a change of flow, credentials to send again for a URL on another origin, a secret to rotate on a webhook without one).",
+        ErrorType::PayloadTooLarge => "`ERROR_PAYLOAD_TOO_LARGE`: the body is over 256 KiB.",
+        ErrorType::TooManyRequests => "`ERROR_TOO_MANY_REQUESTS`: the account's resolves in flight are at their limit (`Retry-After` says when to retry), or API Gateway throttled the route (`{\"message\"}`).",
+        ErrorType::ServerError => "`ERROR_SERVER_ERROR`: our fault; `message` carries a request id for support. API Gateway answers `{\"message\"}` when the function failed.",
         }
     }
 
